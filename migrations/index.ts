@@ -1,0 +1,7 @@
+import type { Knex } from 'knex';
+import * as initial from './20261121000000_initial.js';
+
+/** Every migration, oldest first. Add new ones at the end; never edit a released one. */
+export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration }> = [
+  { name: '20261121000000_initial', migration: initial },
+];

@@ -1,0 +1,56 @@
+import os from 'node:os';
+import { Piscina } from 'piscina';
+
+const PREFIX = 'bcrypt_sha256$';
+
+/** Hashes and verifies passwords off the event loop, in a pool of worker threads. */
+export interface PasswordHasher {
+  hash(password: string): Promise<string>;
+  /** Constant work whether or not the account exists: pass `undefined` for unknown users. */
+  verify(password: string, encoded: string | undefined): Promise<boolean>;
+  /** True when the stored hash uses another cost than the configured one. */
+  needsRehash(encoded: string): boolean;
+  close(): Promise<void>;
+}
+
+function costOf(bcryptHash: string): number {
+  const match = /^\$2[aby]\$(\d{2})\$/.exec(bcryptHash);
+  return match ? Number(match[1]) : 0;
+}
+
+/**
+ * Creates the pool (one thread per core). Stored hashes look like
+ * `bcrypt_sha256$$2b$10$…`, as Django's BCryptSHA256PasswordHasher writes them.
+ */
+export function createPasswordHasher({ cost, threads = os.availableParallelism() }: { cost: number; threads?: number }): PasswordHasher {
+  const pool = new Piscina({
+    filename: new URL('./hash-worker.js', import.meta.url).href,
+    minThreads: 1,
+    maxThreads: Math.max(1, threads),
+    idleTimeout: 60_000,
+  });
+  let dummy: Promise<string> | undefined;
+
+  async function hash(password: string): Promise<string> {
+    return PREFIX + ((await pool.run({ op: 'hash', password, cost })) as string);
+  }
+
+  return {
+    hash,
+    async verify(password, encoded) {
+      if (encoded === undefined || !encoded.startsWith(PREFIX)) {
+        // Unknown user (or an unusable hash): spend the same time as a real check.
+        dummy ??= hash('latchkey-dummy-password');
+        await pool.run({ op: 'verify', password, hash: (await dummy).slice(PREFIX.length) });
+        return false;
+      }
+      return (await pool.run({ op: 'verify', password, hash: encoded.slice(PREFIX.length) })) as boolean;
+    },
+    needsRehash(encoded) {
+      return !encoded.startsWith(PREFIX) || costOf(encoded.slice(PREFIX.length)) !== cost;
+    },
+    async close() {
+      await pool.destroy();
+    },
+  };
+}

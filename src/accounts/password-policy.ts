@@ -1,0 +1,12 @@
+/** NIST SP 800-63B length rules: at least 8 characters, long passphrases welcome. */
+export const PASSWORD_MIN_LENGTH = 8;
+/** Upper bound only to keep hashing requests small; far above the 64 NIST asks to allow. */
+export const PASSWORD_MAX_LENGTH = 1024;
+
+/** Returns a readable problem with the password, or undefined when it is acceptable. */
+export function passwordProblem(password: string): string | undefined {
+  const length = [...password].length;
+  if (length < PASSWORD_MIN_LENGTH) return `Password must be at least ${PASSWORD_MIN_LENGTH} characters.`;
+  if (length > PASSWORD_MAX_LENGTH) return `Password must be at most ${PASSWORD_MAX_LENGTH} characters.`;
+  return undefined;
+}

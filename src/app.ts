@@ -1,0 +1,119 @@
+import Koa from 'koa';
+import Router from '@koa/router';
+import type { Knex } from 'knex';
+import { createPasswordHasher, type PasswordHasher } from './accounts/password-hasher.js';
+import type { Config } from './config.js';
+import { databaseAnswers, openDatabase } from './db/knex.js';
+import { migrateLatest } from './db/migrate.js';
+import { errorHandler } from './http/error-handler.js';
+import { mountProvider } from './http/mount-provider.js';
+import { securityHeaders } from './http/security-headers.js';
+import { staticFiles } from './http/static-files.js';
+import { createViews } from './http/views.js';
+import { createInteractionRouter } from './interaction/routes.js';
+import { createKeyStore, type KeyStore } from './keys/key-store.js';
+import { sweepExpired } from './oidc/adapter.js';
+import { createProvider } from './oidc/provider.js';
+import { ProviderHost } from './oidc/provider-host.js';
+import { createClientRepository, type ClientRepository } from './repositories/clients.js';
+import { createUserRepository, type UserRepository } from './repositories/users.js';
+
+export interface Latchkey {
+  app: Koa;
+  config: Config;
+  knex: Knex;
+  users: UserRepository;
+  clients: ClientRepository;
+  keyStore: KeyStore;
+  hasher: PasswordHasher;
+  host: ProviderHost;
+  /** Deletes expired OIDC rows and retired keys past their window; returns rows removed. */
+  sweep(): Promise<number>;
+  /** Stops timers, the hashing pool and the database pool. */
+  close(): Promise<void>;
+}
+
+export interface CreateOptions {
+  log?: (message: string, error?: unknown) => void;
+}
+
+/**
+ * Builds a ready Latchkey: database migrated, keys present, provider mounted at /o after
+ * our own routes (health, static files, interaction pages).
+ */
+export async function createLatchkey(config: Config, { log = defaultLog }: CreateOptions = {}): Promise<Latchkey> {
+  const knex = openDatabase(config.database);
+  try {
+    await migrateLatest(knex);
+    const keyStore = createKeyStore(knex);
+    await keyStore.ensureKeys();
+    const keys = await keyStore.load();
+
+    const users = createUserRepository(knex);
+    const clients = createClientRepository(knex);
+    const hasher = createPasswordHasher({ cost: config.bcryptCost });
+    const views = createViews();
+    const secureCookies = config.publicUrl.startsWith('https:');
+
+    const app = new Koa({ proxy: config.trustProxy });
+    const host = new ProviderHost(keys, keyStore, app, (material) =>
+      createProvider({ config, knex, users, clients, views, keys: material }),
+    );
+
+    const health = new Router();
+    health.get('/health', async (ctx) => {
+      const ok = await databaseAnswers(knex);
+      ctx.status = ok ? 200 : 503;
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = ok ? { status: 'ok' } : { status: 'unavailable', error: 'database_unreachable' };
+    });
+    health.get('/', (ctx) => ctx.redirect('/o/.well-known/openid-configuration'));
+
+    const interactions = createInteractionRouter({ provider: () => host.provider, users, hasher, views, secureCookies });
+
+    app.use(securityHeaders({ https: secureCookies }));
+    app.use(errorHandler(views, log));
+    app.use(staticFiles());
+    app.use(health.routes()).use(health.allowedMethods());
+    app.use(interactions.routes()).use(interactions.allowedMethods());
+    app.use(mountProvider('/o', () => host.provider));
+
+    const sweep = async () => {
+      const removed = await sweepExpired(knex);
+      return removed + (await keyStore.deleteExpired());
+    };
+    const timers: NodeJS.Timeout[] = [];
+    const every = (seconds: number, task: () => Promise<unknown>, what: string) => {
+      if (seconds <= 0) return;
+      const timer = setInterval(() => void task().catch((error) => log(`${what} failed`, error)), seconds * 1000);
+      timer.unref();
+      timers.push(timer);
+    };
+    every(config.sweepIntervalSeconds, sweep, 'sweeping expired rows');
+    every(config.keyRefreshSeconds, () => host.refresh(), 'refreshing keys');
+
+    return {
+      app,
+      config,
+      knex,
+      users,
+      clients,
+      keyStore,
+      hasher,
+      host,
+      sweep,
+      async close() {
+        for (const timer of timers) clearInterval(timer);
+        await hasher.close();
+        await knex.destroy();
+      },
+    };
+  } catch (error) {
+    await knex.destroy();
+    throw error;
+  }
+}
+
+function defaultLog(message: string, error?: unknown): void {
+  console.error(error === undefined ? message : `${message}: ${error instanceof Error ? error.stack : String(error)}`);
+}

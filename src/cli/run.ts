@@ -1,0 +1,255 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { Knex } from 'knex';
+import { createPasswordHasher } from '../accounts/password-hasher.js';
+import { passwordProblem } from '../accounts/password-policy.js';
+import { emailProblem, usernameProblem } from '../accounts/user-input.js';
+import { registerClient } from '../clients/register-client.js';
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import { openDatabase } from '../db/knex.js';
+import { migrateLatest } from '../db/migrate.js';
+import { ApiError } from '../errors.js';
+import { createViews } from '../http/views.js';
+import { createKeyStore } from '../keys/key-store.js';
+import { sweepExpired } from '../oidc/adapter.js';
+import { RETIRED_KEY_RETENTION_MS } from '../oidc/ttl.js';
+import { createClientRepository } from '../repositories/clients.js';
+import { createUserRepository, DuplicateUserError } from '../repositories/users.js';
+import { ask, interactive } from './prompt.js';
+
+/** A failure the user can fix: printed as one line, exit code 1 (2 for usage). */
+class CliError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 1) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+const USAGE = `usage: npm run --silent cli -- <command>
+  migrate
+  createsuperuser [--username U] [--email E] [--password P]
+  client create --name N [--redirect-uri URI]... [--grant-type G]... [--public]
+                [--scope "openid profile email"] [--post-logout-redirect-uri URI]... [--json]
+  client list [--json]
+  keys rotate [--json]
+  keys list [--json]
+  cleanup [--json]`;
+
+type Out = (line: string) => void;
+
+async function withDatabase<T>(config: Config, fn: (knex: Knex) => Promise<T>): Promise<T> {
+  const knex = openDatabase(config.database);
+  try {
+    await migrateLatest(knex);
+    return await fn(knex);
+  } finally {
+    await knex.destroy();
+  }
+}
+
+type Values = Record<string, string | boolean | Array<string | boolean> | undefined>;
+
+function options(args: string[], spec: ParseArgsConfig['options']): Values {
+  try {
+    return parseArgs({ args, options: spec, allowPositionals: false, strict: true }).values as Values;
+  } catch (error) {
+    throw new CliError(`${(error as Error).message} (see: npm run cli -- help)`, 2);
+  }
+}
+
+async function migrate(config: Config, out: Out): Promise<void> {
+  const knex = openDatabase(config.database);
+  try {
+    const applied = await migrateLatest(knex);
+    out(applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}` : 'database is up to date');
+  } finally {
+    await knex.destroy();
+  }
+}
+
+async function createSuperuser(config: Config, args: string[], out: Out): Promise<void> {
+  const v = options(args, { username: { type: 'string' }, email: { type: 'string' }, password: { type: 'string' } });
+  const tty = interactive();
+  const need = (value: unknown, what: string) => {
+    if (typeof value === 'string' && value !== '') return value;
+    if (!tty) throw new CliError(`--${what} is required (no terminal to ask on)`);
+    return undefined;
+  };
+  const username = need(v['username'], 'username') ?? (await ask('Username: ')).trim();
+  const email = need(v['email'], 'email') ?? (await ask('Email: ')).trim();
+  let password = need(v['password'], 'password');
+  if (password === undefined) {
+    password = await ask('Password: ', { hidden: true });
+    if ((await ask('Password (again): ', { hidden: true })) !== password) throw new CliError('passwords do not match');
+  }
+  const problem = usernameProblem(username) ?? emailProblem(email) ?? passwordProblem(password);
+  if (problem) throw new CliError(problem);
+
+  const hasher = createPasswordHasher({ cost: config.bcryptCost, threads: 1 });
+  try {
+    await withDatabase(config, async (knex) => {
+      const users = createUserRepository(knex);
+      const user = await users.create({
+        username,
+        email,
+        passwordHash: await hasher.hash(password),
+        isStaff: true,
+        isSuperuser: true,
+        emailVerified: true,
+      });
+      out(`superuser "${user.username}" created with id ${user.id}`);
+    });
+  } catch (error) {
+    if (error instanceof DuplicateUserError) throw new CliError(`a user with that ${error.field} already exists`);
+    throw error;
+  } finally {
+    await hasher.close();
+  }
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.map(String) : typeof value === 'string' ? [value] : [];
+}
+
+async function clientCommand(config: Config, args: string[], out: Out): Promise<void> {
+  const [sub, ...rest] = args;
+  if (sub === 'create') {
+    const v = options(rest, {
+      name: { type: 'string' },
+      'redirect-uri': { type: 'string', multiple: true },
+      'post-logout-redirect-uri': { type: 'string', multiple: true },
+      'grant-type': { type: 'string', multiple: true },
+      scope: { type: 'string' },
+      public: { type: 'boolean' },
+      json: { type: 'boolean' },
+    });
+    if (typeof v['name'] !== 'string' || !v['name'].trim()) throw new CliError('--name is required');
+    await withDatabase(config, async (knex) => {
+      const keyStore = createKeyStore(knex);
+      await keyStore.ensureKeys();
+      const clients = createClientRepository(knex);
+      // Loaded on demand: only client validation needs node-oidc-provider.
+      const { createProvider } = await import('../oidc/provider.js');
+      const provider = createProvider({
+        config,
+        knex,
+        clients,
+        users: createUserRepository(knex),
+        views: createViews(),
+        keys: await keyStore.load(),
+      });
+      const { client, clientSecret } = await registerClient(
+        { clients, provider },
+        {
+          name: String(v['name']),
+          redirectUris: strings(v['redirect-uri']),
+          postLogoutRedirectUris: strings(v['post-logout-redirect-uri']),
+          grantTypes: strings(v['grant-type']),
+          isPublic: v['public'] === true,
+          ...(typeof v['scope'] === 'string' ? { scope: v['scope'] } : {}),
+        },
+      );
+      if (v['json']) {
+        out(JSON.stringify({ client_id: client.clientId, ...(clientSecret ? { client_secret: clientSecret } : {}) }));
+      } else {
+        out(`client_id:     ${client.clientId}`);
+        if (clientSecret) out(`client_secret: ${clientSecret}   (shown once: store it now)`);
+      }
+    });
+    return;
+  }
+  if (sub === 'list') {
+    const v = options(rest, { json: { type: 'boolean' } });
+    await withDatabase(config, async (knex) => {
+      const list = await createClientRepository(knex).list();
+      if (v['json']) {
+        out(JSON.stringify(list.map((c) => ({ client_id: c.clientId, name: c.name, public: c.isPublic, ...c.metadata, created_at: new Date(c.createdAt).toISOString() }))));
+      } else if (list.length === 0) {
+        out('no clients');
+      } else {
+        for (const c of list) out(`${c.clientId}  ${c.isPublic ? 'public      ' : 'confidential'}  ${c.name}`);
+      }
+    });
+    return;
+  }
+  throw new CliError(`unknown client command "${sub ?? ''}" (see: npm run cli -- help)`, 2);
+}
+
+async function keysCommand(config: Config, args: string[], out: Out): Promise<void> {
+  const [sub, ...rest] = args;
+  const v = options(rest, { json: { type: 'boolean' } });
+  await withDatabase(config, async (knex) => {
+    const keyStore = createKeyStore(knex);
+    await keyStore.ensureKeys();
+    if (sub === 'rotate') {
+      const { added, retired } = await keyStore.rotate(RETIRED_KEY_RETENTION_MS);
+      if (v['json']) out(JSON.stringify({ added, retired }));
+      else out(`rotated: new signing keys ${added.join(', ')}; ${retired.length} previous key(s) stay published for ${RETIRED_KEY_RETENTION_MS / 1000}s`);
+      return;
+    }
+    if (sub === 'list') {
+      const keys = await keyStore.list();
+      if (v['json']) out(JSON.stringify(keys));
+      else for (const k of keys) out(`${k.kid}  ${k.alg}  ${k.status}  ${new Date(k.createdAt).toISOString()}`);
+      return;
+    }
+    throw new CliError(`unknown keys command "${sub ?? ''}" (see: npm run cli -- help)`, 2);
+  });
+}
+
+async function cleanup(config: Config, args: string[], out: Out): Promise<void> {
+  const v = options(args, { json: { type: 'boolean' } });
+  await withDatabase(config, async (knex) => {
+    const rows = await sweepExpired(knex);
+    const keys = await createKeyStore(knex).deleteExpired();
+    out(v['json'] ? JSON.stringify({ expired_rows_deleted: rows, retired_keys_deleted: keys }) : `deleted ${rows} expired row(s) and ${keys} retired key(s)`);
+  });
+}
+
+/** Runs one CLI command; returns the process exit code. */
+export async function runCli(argv: string[], env: Readonly<Record<string, string | undefined>>, out: Out, err: Out): Promise<number> {
+  const [command, ...args] = argv;
+  try {
+    if (!command || command === 'help' || command === '--help') {
+      out(USAGE);
+      return command ? 0 : 2;
+    }
+    const config = loadConfig(env);
+    switch (command) {
+      case 'migrate':
+        await migrate(config, out);
+        break;
+      case 'createsuperuser':
+        await createSuperuser(config, args, out);
+        break;
+      case 'client':
+        await clientCommand(config, args, out);
+        break;
+      case 'keys':
+        await keysCommand(config, args, out);
+        break;
+      case 'cleanup':
+        await cleanup(config, args, out);
+        break;
+      default:
+        throw new CliError(`unknown command "${command}" (see: npm run cli -- help)`, 2);
+    }
+    return 0;
+  } catch (error) {
+    if (error instanceof CliError) {
+      err(`error: ${error.message}`);
+      return error.exitCode;
+    }
+    if (error instanceof ConfigError) {
+      err(`config error: ${error.problems.join('; ')}`);
+      return 1;
+    }
+    if (error instanceof ApiError) {
+      err(`error: ${error.message}`);
+      return 1;
+    }
+    err(`error: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+}
+

@@ -1,0 +1,130 @@
+import path from 'node:path';
+
+/** Where Latchkey keeps its data: an embedded SQLite file or a PostgreSQL server. */
+export type DatabaseConfig =
+  | { readonly client: 'sqlite'; readonly filename: string }
+  | { readonly client: 'pg'; readonly connectionString: string };
+
+/** Typed, validated configuration, read once at start and passed down. */
+export interface Config {
+  readonly nodeEnv: string;
+  readonly port: number;
+  /** Public base URL without a trailing slash, e.g. `https://id.example.com`. */
+  readonly publicUrl: string;
+  /** `${publicUrl}/o`: the OpenID Provider's issuer identifier. */
+  readonly issuer: string;
+  readonly database: DatabaseConfig;
+  readonly bcryptCost: number;
+  /** Trust X-Forwarded-* headers (set when running behind a TLS-terminating proxy). */
+  readonly trustProxy: boolean;
+  /** Seconds between sweeps of expired OIDC rows; 0 disables the in-process sweeper. */
+  readonly sweepIntervalSeconds: number;
+  /** Seconds between checks for rotated signing keys made by another process. */
+  readonly keyRefreshSeconds: number;
+}
+
+/** Thrown by {@link loadConfig}; `problems` holds one readable line per bad variable. */
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number, problems: string[]): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) {
+    problems.push(`${name} must be a whole number, got "${raw}"`);
+    return fallback;
+  }
+  const value = Number(raw.trim());
+  if (value < min || value > max) {
+    problems.push(`${name} must be between ${min} and ${max}, got ${value}`);
+    return fallback;
+  }
+  return value;
+}
+
+function flag(env: Env, name: string, problems: string[]): boolean {
+  const raw = (env[name] ?? '').trim().toLowerCase();
+  if (['', '0', 'false', 'no', 'off'].includes(raw)) return false;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  problems.push(`${name} must be true or false, got "${env[name]}"`);
+  return false;
+}
+
+function parsePublicUrl(raw: string, problems: string[]): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    problems.push(`PUBLIC_URL must be an absolute http(s) URL, got "${raw}"`);
+    return raw;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    problems.push(`PUBLIC_URL must use http or https, got "${url.protocol}"`);
+  }
+  if (url.search || url.hash || url.username || url.password) {
+    problems.push('PUBLIC_URL must not contain a query, fragment or credentials');
+  }
+  return url.href.replace(/\/+$/, '');
+}
+
+/**
+ * Reads `sqlite:<path>` (relative paths resolve against `cwd`) or `postgres://…`.
+ * `sqlite::memory:` is accepted for throwaway databases.
+ */
+export function parseDatabaseUrl(raw: string, cwd: string, problems: string[]): DatabaseConfig {
+  if (raw.startsWith('sqlite:')) {
+    const file = raw.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (file === '') {
+      problems.push('DATABASE_URL "sqlite:" needs a file path, e.g. sqlite:./data/latchkey.sqlite3');
+      return { client: 'sqlite', filename: ':memory:' };
+    }
+    return { client: 'sqlite', filename: file === ':memory:' ? file : path.resolve(cwd, file) };
+  }
+  if (/^postgres(ql)?:\/\//.test(raw)) {
+    try {
+      new URL(raw);
+    } catch {
+      problems.push(`DATABASE_URL is not a valid PostgreSQL URL: "${raw}"`);
+    }
+    return { client: 'pg', connectionString: raw };
+  }
+  problems.push(`DATABASE_URL must start with sqlite: or postgres://, got "${raw}"`);
+  return { client: 'sqlite', filename: ':memory:' };
+}
+
+/**
+ * Validates the environment and returns a frozen {@link Config}.
+ * Every problem is collected so that one run shows all of them.
+ */
+export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
+  const problems: string[] = [];
+  const nodeEnv = env['NODE_ENV'] ?? 'development';
+  const port = integer(env, 'PORT', 3000, 0, 65535, problems);
+  const publicUrl = parsePublicUrl(env['PUBLIC_URL'] || `http://localhost:${port}`, problems);
+  const database = parseDatabaseUrl(env['DATABASE_URL'] || 'sqlite:./data/latchkey.sqlite3', cwd, problems);
+  const bcryptCost = integer(env, 'BCRYPT_COST', 10, 10, 20, problems);
+  const trustProxy = flag(env, 'TRUST_PROXY', problems);
+  const sweepIntervalSeconds = integer(env, 'SWEEP_INTERVAL_SECONDS', 600, 0, 86400, problems);
+  const keyRefreshSeconds = integer(env, 'KEY_REFRESH_SECONDS', 30, 1, 3600, problems);
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze({
+    nodeEnv,
+    port,
+    publicUrl,
+    issuer: `${publicUrl}/o`,
+    database: Object.freeze(database),
+    bcryptCost,
+    trustProxy,
+    sweepIntervalSeconds,
+    keyRefreshSeconds,
+  });
+}

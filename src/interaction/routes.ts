@@ -1,0 +1,145 @@
+import Router from '@koa/router';
+import { koaBody } from 'koa-body';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import { errors as oidcErrors } from 'oidc-provider';
+import type { PasswordHasher } from '../accounts/password-hasher.js';
+import { csrfToken, csrfValid } from '../http/csrf.js';
+import type { Views } from '../http/views.js';
+import type { UserRepository } from '../repositories/users.js';
+import { describeClaims, describeScopes } from './scope-descriptions.js';
+
+export interface InteractionDeps {
+  provider: () => Provider;
+  users: UserRepository;
+  hasher: PasswordHasher;
+  views: Views;
+  secureCookies: boolean;
+}
+
+type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+const GENERIC_LOGIN_ERROR = 'Invalid username or password.';
+const FORM_EXPIRED = 'This form has expired. Please try again.';
+
+/**
+ * Login and consent pages for node-oidc-provider interactions. Each step ends with
+ * `interactionResult`, so the provider decides every redirect. The interaction cookie ties
+ * an interaction to the browser that started it; the CSRF cookie ties each form to it.
+ */
+export function createInteractionRouter({ provider, users, hasher, views, secureCookies }: InteractionDeps): Router {
+  const router = new Router({ prefix: '/interaction' });
+  const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '16kb' });
+
+  function page(ctx: Context, status: number, view: string, data: Record<string, unknown>): void {
+    ctx.status = status;
+    ctx.type = 'html';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = views.render(view, { csrf: csrfToken(ctx, { secure: secureCookies }), ...data });
+  }
+
+  /** Loads the interaction for this browser, or renders the error page and returns undefined. */
+  async function load(ctx: Context): Promise<Details | undefined> {
+    try {
+      const details = await provider().interactionDetails(ctx.req, ctx.res);
+      if (details.uid === ctx.params['uid']) return details;
+    } catch (error) {
+      if (!(error instanceof oidcErrors.SessionNotFound)) throw error;
+    }
+    page(ctx, 400, 'error', {
+      title: 'Sign-in expired',
+      error: 'invalid_request',
+      description: 'This sign-in request has expired or was started in another browser. Go back to the application and start again.',
+    });
+    return undefined;
+  }
+
+  async function finish(ctx: Context, result: Record<string, unknown>, merge: boolean): Promise<void> {
+    const returnTo = await provider().interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: merge });
+    ctx.status = 303;
+    ctx.redirect(returnTo);
+  }
+
+  async function renderPrompt(ctx: Context, details: Details, status = 200, message?: string): Promise<void> {
+    const uid = details.uid;
+    const client = await provider().Client.find(String(details.params['client_id']));
+    const clientName = client?.clientName ?? String(details.params['client_id']);
+    if (details.prompt.name === 'login') {
+      const hint = typeof details.params['login_hint'] === 'string' ? details.params['login_hint'] : '';
+      page(ctx, status, 'login', {
+        title: 'Sign in',
+        uid,
+        clientName,
+        username: (ctx.request.body as Record<string, unknown> | undefined)?.['username'] ?? hint,
+        message,
+      });
+      return;
+    }
+    const promptDetails = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] };
+    const requested = String(details.params['scope'] ?? '').split(' ').filter(Boolean);
+    page(ctx, status, 'consent', {
+      title: 'Allow access',
+      uid,
+      clientName,
+      scopes: describeScopes(promptDetails.missingOIDCScope ?? requested),
+      claims: describeClaims(promptDetails.missingOIDCClaims ?? []),
+      message,
+    });
+  }
+
+  router.get('/:uid', async (ctx) => {
+    const details = await load(ctx);
+    if (details) await renderPrompt(ctx, details);
+  });
+
+  router.post('/:uid/login', form, async (ctx) => {
+    const details = await load(ctx);
+    if (!details) return;
+    const body = ctx.request.body as Record<string, unknown>;
+    if (!csrfValid(ctx, body['csrf'])) return renderPrompt(ctx, details, 403, FORM_EXPIRED);
+    if (details.prompt.name !== 'login') return renderPrompt(ctx, details, 400);
+
+    const login = typeof body['username'] === 'string' ? body['username'] : '';
+    const password = typeof body['password'] === 'string' ? body['password'] : '';
+    const user = login && password ? await users.findByLogin(login) : undefined;
+    const matches = await hasher.verify(password, user?.passwordHash);
+    if (!user || !matches || !user.isActive) return renderPrompt(ctx, details, 401, GENERIC_LOGIN_ERROR);
+
+    if (hasher.needsRehash(user.passwordHash)) await users.setPasswordHash(user.id, await hasher.hash(password));
+    await users.recordLogin(user.id);
+    await finish(ctx, { login: { accountId: String(user.id), amr: ['pwd'] } }, false);
+  });
+
+  router.post('/:uid/confirm', form, async (ctx) => {
+    const details = await load(ctx);
+    if (!details) return;
+    const body = ctx.request.body as Record<string, unknown>;
+    if (!csrfValid(ctx, body['csrf'])) return renderPrompt(ctx, details, 403, FORM_EXPIRED);
+    if (details.prompt.name !== 'consent') return renderPrompt(ctx, details, 400);
+
+    if (body['decision'] !== 'allow') {
+      return finish(ctx, { error: 'access_denied', error_description: 'The user denied the request.' }, false);
+    }
+    const p = provider();
+    const accountId = details.session?.accountId;
+    if (!accountId) return renderPrompt(ctx, details, 400);
+    const grant = details.grantId
+      ? await p.Grant.find(details.grantId)
+      : new p.Grant({ accountId, clientId: String(details.params['client_id']) });
+    if (!grant) return renderPrompt(ctx, details, 400);
+    const missing = details.prompt.details as {
+      missingOIDCScope?: string[];
+      missingOIDCClaims?: string[];
+      missingResourceScopes?: Record<string, string[]>;
+    };
+    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+      grant.addResourceScope(indicator, scopes.join(' '));
+    }
+    const grantId = await grant.save();
+    await finish(ctx, { consent: details.grantId ? {} : { grantId } }, true);
+  });
+
+  return router;
+}

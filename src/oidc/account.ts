@@ -1,0 +1,38 @@
+import type { Account, FindAccount } from 'oidc-provider';
+import type { User, UserRepository } from '../repositories/users.js';
+
+/** Which claims each scope releases (OIDC Core 5.4). */
+export const SCOPE_CLAIMS = {
+  openid: ['sub'],
+  profile: ['preferred_username', 'name', 'given_name', 'family_name', 'updated_at'],
+  email: ['email', 'email_verified'],
+} as const;
+
+/** Every claim a user can have, whatever the scope; the provider filters by scope/claims. */
+export function claimsOf(user: User): Record<string, unknown> {
+  const name = [user.firstName, user.lastName].filter(Boolean).join(' ');
+  return {
+    sub: String(user.id),
+    preferred_username: user.username,
+    ...(name ? { name } : {}),
+    ...(user.firstName ? { given_name: user.firstName } : {}),
+    ...(user.lastName ? { family_name: user.lastName } : {}),
+    updated_at: Math.floor(user.updatedAt / 1000),
+    ...(user.email ? { email: user.email, email_verified: user.emailVerified } : {}),
+  };
+}
+
+/**
+ * The provider's findAccount: an account exists only while its user exists and is active,
+ * so deactivating a user stops userinfo, refresh and introspection at once.
+ */
+export function createFindAccount(users: UserRepository): FindAccount {
+  return async (_ctx, sub): Promise<Account | undefined> => {
+    const user = await users.findById(sub);
+    if (!user || !user.isActive) return undefined;
+    return {
+      accountId: String(user.id),
+      claims: async () => claimsOf(user) as { sub: string },
+    };
+  };
+}

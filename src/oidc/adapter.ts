@@ -1,0 +1,125 @@
+import type { Knex } from 'knex';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { affectedRows } from '../db/knex.js';
+
+/** Models whose consumption redeems a grant: losing a consume race is a replay. */
+const GRANT_SOURCES = new Set([
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+  'PreAuthorizedCode',
+]);
+
+interface PayloadRow {
+  payload: string;
+  expires_at: number | null;
+  consumed_at: number | null;
+}
+
+function str(value: unknown): string | null {
+  return typeof value === 'string' && value !== '' ? value : null;
+}
+
+/**
+ * Deletes every artefact of a grant (tokens, codes) and the grant itself. Used when a code
+ * or refresh token is redeemed twice at the same moment: the loser cannot know which of the
+ * two callers is legitimate, so, as for a sequential replay, the whole grant goes.
+ */
+export async function revokeGrant(knex: Knex, grantId: string): Promise<void> {
+  await knex('oidc_payloads')
+    .where({ grant_id: grantId })
+    .orWhere((q) => q.where({ model: 'Grant', id: grantId }))
+    .delete();
+}
+
+/**
+ * node-oidc-provider storage on Knex: one table for every model, keyed by (model, id), with
+ * the lookup columns the library queries (grant_id, uid, user_code) and the ones we need to
+ * revoke by user or client (account_id, client_id).
+ */
+export class KnexAdapter implements Adapter {
+  readonly #knex: Knex;
+  readonly #model: string;
+
+  constructor(knex: Knex, model: string) {
+    this.#knex = knex;
+    this.#model = model;
+  }
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    const row = {
+      model: this.#model,
+      id,
+      payload: JSON.stringify(payload),
+      grant_id: str(payload.grantId),
+      uid: str(payload.uid),
+      user_code: str(payload.userCode),
+      account_id: str(payload.accountId),
+      client_id: str(payload.clientId),
+      expires_at: typeof expiresIn === 'number' ? Date.now() + expiresIn * 1000 : null,
+    };
+    await this.#knex('oidc_payloads')
+      .insert({ ...row, consumed_at: null })
+      .onConflict(['model', 'id'])
+      .merge(['payload', 'grant_id', 'uid', 'user_code', 'account_id', 'client_id', 'expires_at']);
+  }
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    return this.#findBy({ id });
+  }
+
+  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    return this.#findBy({ uid });
+  }
+
+  async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    return this.#findBy({ user_code: userCode });
+  }
+
+  /**
+   * Marks the row consumed only if nobody did before (one atomic UPDATE). The library checked
+   * `consumed` on a copy it read earlier, so two parallel redemptions both get here: exactly
+   * one UPDATE changes a row; the other caller gets invalid_grant and the grant is revoked.
+   */
+  async consume(id: string): Promise<void> {
+    const changed = affectedRows(
+      await this.#knex('oidc_payloads')
+        .where({ model: this.#model, id })
+        .whereNull('consumed_at')
+        .update({ consumed_at: Date.now() }),
+    );
+    if (changed === 1 || !GRANT_SOURCES.has(this.#model)) return;
+    const row = await this.#knex('oidc_payloads').where({ model: this.#model, id }).first('grant_id');
+    if (row?.grant_id) await revokeGrant(this.#knex, row.grant_id as string);
+    throw new errors.InvalidGrant(`${this.#model} already consumed`);
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.#knex('oidc_payloads').where({ model: this.#model, id }).delete();
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    await this.#knex('oidc_payloads').where({ model: this.#model, grant_id: grantId }).delete();
+  }
+
+  async #findBy(where: Record<string, string>): Promise<AdapterPayload | undefined> {
+    const row = (await this.#knex('oidc_payloads')
+      .where({ model: this.#model, ...where })
+      .first('payload', 'expires_at', 'consumed_at')) as PayloadRow | undefined;
+    if (!row) return undefined;
+    if (row.expires_at !== null && Number(row.expires_at) <= Date.now()) return undefined;
+    const payload = JSON.parse(row.payload) as AdapterPayload;
+    return row.consumed_at === null ? payload : { ...payload, consumed: Math.floor(Number(row.consumed_at) / 1000) };
+  }
+}
+
+/** Deletes expired rows; the library never does. Returns how many went. */
+export async function sweepExpired(knex: Knex, now = Date.now()): Promise<number> {
+  return knex('oidc_payloads').where('expires_at', '<=', now).delete();
+}
+
+/** Removes every session, grant and token of one account (user deleted or deactivated). */
+export async function revokeAccount(knex: Knex, accountId: string): Promise<number> {
+  return knex('oidc_payloads').where({ account_id: accountId }).delete();
+}

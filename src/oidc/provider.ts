@@ -1,0 +1,108 @@
+import type { Knex } from 'knex';
+import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Config } from '../config.js';
+import type { Views } from '../http/views.js';
+import type { KeyMaterial } from '../keys/key-store.js';
+import { clientSecretMatches, type ClientRepository } from '../repositories/clients.js';
+import type { UserRepository } from '../repositories/users.js';
+import { createFindAccount, SCOPE_CLAIMS } from './account.js';
+import { KnexAdapter } from './adapter.js';
+import { ClientAdapter } from './client-adapter.js';
+import { TTL } from './ttl.js';
+
+export interface ProviderDeps {
+  config: Config;
+  knex: Knex;
+  users: UserRepository;
+  clients: ClientRepository;
+  views: Views;
+  keys: KeyMaterial;
+}
+
+/** Path of our interaction pages for one interaction uid. */
+export const interactionPath = (uid: string) => `/interaction/${uid}`;
+
+/**
+ * Builds node-oidc-provider on our storage, accounts, keys and pages. Cheap enough to call
+ * again when keys rotate: all state lives in the database.
+ */
+export function createProvider({ config, knex, users, clients, views, keys }: ProviderDeps): Provider {
+  const clientAdapter = new ClientAdapter(clients);
+  const adapters = new Map<string, KnexAdapter>();
+  const secure = config.publicUrl.startsWith('https:');
+
+  const configuration: Configuration = {
+    adapter: (name: string) => {
+      if (name === 'Client') return clientAdapter;
+      let adapter = adapters.get(name);
+      if (!adapter) adapters.set(name, (adapter = new KnexAdapter(knex, name)));
+      return adapter;
+    },
+    findAccount: createFindAccount(users),
+    jwks: keys.jwks as Configuration['jwks'],
+    cookies: {
+      keys: keys.cookieKeys,
+      long: { signed: true, httpOnly: true, sameSite: 'lax', secure },
+      short: { signed: true, httpOnly: true, sameSite: 'lax', secure },
+    },
+    claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
+    scopes: ['openid', 'offline_access', 'profile', 'email'],
+    responseTypes: ['code'],
+    allowOmittingSingleRegisteredRedirectUri: false,
+    ttl: { ...TTL },
+    // Refresh tokens for every client allowed the grant (as Keycloak and django-oauth-toolkit
+    // do); without offline_access they die with the login session.
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    rotateRefreshToken: true,
+    interactions: {
+      url: (_ctx, interaction) => interactionPath(interaction.uid),
+    },
+    features: {
+      devInteractions: { enabled: false },
+      claimsParameter: { enabled: true },
+      clientCredentials: { enabled: true },
+      introspection: {
+        enabled: true,
+        // A client learns only about its own tokens; anything else is {"active": false}.
+        allowedPolicy: async (ctx, _client, token) => token.clientId === ctx.oidc.client?.clientId,
+      },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx: KoaContextWithOIDC, form: string) => {
+          ctx.type = 'html';
+          ctx.body = views.render('logout', {
+            title: 'Sign out',
+            form,
+            clientName: ctx.oidc.client?.clientName ?? null,
+          });
+        },
+        postLogoutSuccessSource: async (ctx: KoaContextWithOIDC) => {
+          ctx.type = 'html';
+          ctx.body = views.render('logged-out', {
+            title: 'Signed out',
+            clientName: ctx.oidc.client?.clientName ?? null,
+          });
+        },
+      },
+    },
+    renderError: async (ctx, out) => {
+      ctx.type = 'html';
+      ctx.body = views.render('error', {
+        title: 'Something went wrong',
+        error: out.error,
+        description: out.error_description ?? '',
+      });
+    },
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  provider.proxy = config.trustProxy;
+  // Secrets are stored as SHA-256 hashes; the provider holds the hash where it would hold the
+  // secret, and this comparison hashes what the client presents.
+  provider.Client.prototype.compareClientSecret = async function compare(this: { clientSecret?: string }, actual: string) {
+    return typeof this.clientSecret === 'string' && clientSecretMatches(this.clientSecret, actual);
+  };
+  return provider;
+}

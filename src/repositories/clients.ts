@@ -1,0 +1,143 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Knex } from 'knex';
+
+/** OAuth client metadata as node-oidc-provider reads it (RFC 7591 names), secret excluded. */
+export interface ClientMetadata {
+  client_name?: string;
+  redirect_uris?: string[];
+  post_logout_redirect_uris?: string[];
+  grant_types?: string[];
+  response_types?: string[];
+  token_endpoint_auth_method?: string;
+  scope?: string;
+  [other: string]: unknown;
+}
+
+export interface ClientRecord {
+  clientId: string;
+  name: string;
+  isPublic: boolean;
+  metadata: ClientMetadata;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface NewClient {
+  name: string;
+  redirectUris?: string[];
+  postLogoutRedirectUris?: string[];
+  grantTypes?: string[];
+  isPublic?: boolean;
+  scope?: string;
+}
+
+/** A client prepared by `draft`, not yet stored. */
+export interface ClientDraft {
+  clientId: string;
+  clientSecret: string | null;
+  name: string;
+  metadata: ClientMetadata;
+}
+
+interface ClientRow {
+  client_id: string;
+  name: string;
+  client_secret_hash: string | null;
+  metadata: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Client secrets are random 256-bit values, so one SHA-256 is enough to store them. */
+export function hashClientSecret(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+/** Constant-time comparison of a presented secret with a stored hash. */
+export function clientSecretMatches(storedHash: string, presented: string): boolean {
+  const a = Buffer.from(storedHash, 'hex');
+  const b = Buffer.from(hashClientSecret(presented), 'hex');
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export const DEFAULT_GRANT_TYPES = ['authorization_code', 'refresh_token'];
+
+function fromRow(row: ClientRow): ClientRecord {
+  return {
+    clientId: row.client_id,
+    name: row.name,
+    isPublic: row.client_secret_hash === null,
+    metadata: JSON.parse(row.metadata) as ClientMetadata,
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+  };
+}
+
+export type ClientRepository = ReturnType<typeof createClientRepository>;
+
+/** SQL for the clients table. Secrets leave it only as the value returned once on creation. */
+export function createClientRepository(knex: Knex) {
+  const table = () => knex<ClientRow>('clients');
+
+  return {
+    /** Prepares a client (ids, secret, metadata) without storing it, so it can be validated first. */
+    draft(input: NewClient): ClientDraft {
+      const grantTypes = input.grantTypes?.length ? [...new Set(input.grantTypes)] : DEFAULT_GRANT_TYPES;
+      return {
+        clientId: randomBytes(24).toString('base64url'),
+        clientSecret: input.isPublic ? null : randomBytes(32).toString('base64url'),
+        name: input.name,
+        metadata: {
+          client_name: input.name,
+          redirect_uris: input.redirectUris ?? [],
+          post_logout_redirect_uris: input.postLogoutRedirectUris ?? [],
+          grant_types: grantTypes,
+          response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
+          token_endpoint_auth_method: input.isPublic ? 'none' : 'client_secret_basic',
+          scope: input.scope ?? 'openid profile email offline_access',
+        },
+      };
+    },
+
+    /** Stores a drafted client; the plain secret is in the result and nowhere else. */
+    async insertDraft(draft: ClientDraft): Promise<{ client: ClientRecord; clientSecret: string | null }> {
+      const now = Date.now();
+      const row: ClientRow = {
+        client_id: draft.clientId,
+        name: draft.name,
+        client_secret_hash: draft.clientSecret === null ? null : hashClientSecret(draft.clientSecret),
+        metadata: JSON.stringify(draft.metadata),
+        created_at: now,
+        updated_at: now,
+      };
+      await table().insert(row);
+      return { client: fromRow(row), clientSecret: draft.clientSecret };
+    },
+
+    async find(clientId: string): Promise<ClientRecord | undefined> {
+      const row = await table().where({ client_id: clientId }).first();
+      return row ? fromRow(row) : undefined;
+    },
+
+    /** Metadata in the shape the provider loads, with the secret hash standing in for the secret. */
+    async findProviderMetadata(clientId: string): Promise<Record<string, unknown> | undefined> {
+      const row = await table().where({ client_id: clientId }).first();
+      if (!row) return undefined;
+      const metadata = JSON.parse(row.metadata) as ClientMetadata;
+      return {
+        ...metadata,
+        client_id: row.client_id,
+        ...(row.client_secret_hash === null ? {} : { client_secret: row.client_secret_hash }),
+      };
+    },
+
+    async list(): Promise<ClientRecord[]> {
+      const rows = await table().orderBy('created_at').orderBy('client_id');
+      return rows.map((row) => fromRow(row as ClientRow));
+    },
+
+    async delete(clientId: string): Promise<boolean> {
+      return (await table().where({ client_id: clientId }).delete()) > 0;
+    },
+  };
+}

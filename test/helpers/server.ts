@@ -1,0 +1,33 @@
+import { startLatchkey, type RunningLatchkey } from '../../src/start.js';
+import { freshDatabase, type TestDatabase } from './database.js';
+import type { Backend } from './env.js';
+
+export interface TestServer extends RunningLatchkey {
+  db: TestDatabase;
+  /** Stops the server and drops its database. */
+  stop(): Promise<void>;
+}
+
+/** Environment every test server gets; BCRYPT_COST stays at the minimum Latchkey allows. */
+export function testEnv(databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { PORT: '0', DATABASE_URL: databaseUrl, BCRYPT_COST: '10', SWEEP_INTERVAL_SECONDS: '0', ...extra };
+}
+
+/** Starts a real Latchkey on port 0 over HTTP with a fresh database. */
+export async function startTestServer(backend: Backend, extra: Record<string, string> = {}): Promise<TestServer> {
+  const db = await freshDatabase(backend);
+  const running = await startLatchkey(testEnv(db.url, extra), { log: () => {} });
+  return {
+    ...running,
+    db,
+    async stop() {
+      await running.close(1000);
+      await db.drop();
+    },
+  };
+}
+
+/** Starts another Latchkey on an existing database (restart and multi-process tests). */
+export async function startOnDatabase(db: TestDatabase, extra: Record<string, string> = {}): Promise<RunningLatchkey> {
+  return startLatchkey(testEnv(db.url, extra), { log: () => {} });
+}
