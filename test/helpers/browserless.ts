@@ -1,0 +1,52 @@
+import { CookieJar } from 'tough-cookie';
+
+/** A cookie-keeping HTTP user agent that does not follow redirects, so tests see each hop. */
+export class UserAgent {
+  readonly jar = new CookieJar();
+
+  async fetch(url: string | URL, init: RequestInit = {}): Promise<Response> {
+    const href = String(url);
+    const headers = new Headers(init.headers);
+    const cookie = await this.jar.getCookieString(href);
+    if (cookie) headers.set('cookie', cookie);
+    const response = await fetch(href, { ...init, headers, redirect: 'manual' });
+    for (const line of response.headers.getSetCookie()) await this.jar.setCookie(line, href, { ignoreError: true });
+    return response;
+  }
+
+  /** GET following redirects on our own origin, returning the final response and its URL. */
+  async follow(url: string | URL, stopAt?: (location: URL) => boolean): Promise<{ response: Response; url: URL }> {
+    let current = new URL(String(url));
+    for (let hop = 0; hop < 20; hop++) {
+      const response = await this.fetch(current);
+      const location = response.headers.get('location');
+      if (response.status < 300 || response.status >= 400 || !location) return { response, url: current };
+      const next = new URL(location, current);
+      if (stopAt?.(next)) return { response, url: next };
+      current = next;
+    }
+    throw new Error('too many redirects');
+  }
+
+  /** POSTs a form (application/x-www-form-urlencoded). */
+  async postForm(url: string | URL, fields: Record<string, string>): Promise<Response> {
+    return this.fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(fields).toString(),
+    });
+  }
+}
+
+/** Reads the hidden CSRF field and the form action out of a rendered page. */
+export function formOf(html: string, actionContains: string): { action: string; csrf: string } {
+  const forms = [...html.matchAll(/<form[^>]*action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/g)];
+  const form = forms.find((f) => f[1]?.includes(actionContains));
+  if (!form) throw new Error(`no form with action containing ${actionContains} in page:\n${html.slice(0, 2000)}`);
+  const csrf = /name="csrf" value="([^"]*)"/.exec(form[2] ?? '')?.[1] ?? '';
+  return { action: decodeHtml(form[1] ?? ''), csrf };
+}
+
+function decodeHtml(value: string): string {
+  return value.replace(/&amp;/g, '&').replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>');
+}
