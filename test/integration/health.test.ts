@@ -1,0 +1,47 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS, PG_ADMIN_URL } from '../helpers/env.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+describe.each(BACKENDS)('health and static pages (%s)', (backend) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(backend);
+  });
+  afterAll(async () => server?.stop());
+
+  it('answers 200 {"status":"ok"} while the database answers', async () => {
+    const response = await fetch(`${server.url}/health`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: 'ok' });
+  });
+
+  it('serves the stylesheet and points / at discovery', async () => {
+    const css = await fetch(`${server.url}/static/latchkey.css`);
+    expect(css.status).toBe(200);
+    expect(css.headers.get('content-type')).toContain('text/css');
+    const root = await fetch(`${server.url}/`, { redirect: 'manual' });
+    expect(root.headers.get('location')).toBe('/o/.well-known/openid-configuration');
+  });
+});
+
+describe.skipIf(!BACKENDS.includes('pg'))('health when the database is gone (pg)', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer('pg');
+  });
+  afterAll(async () => server?.stop());
+
+  it('answers 503 once the database stops answering', async () => {
+    expect((await fetch(`${server.url}/health`)).status).toBe(200);
+    // Really take the database away: drop it, terminating Latchkey's connections.
+    const name = new URL(server.db.url).pathname.slice(1);
+    const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+    await admin.connect();
+    await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
+    await admin.end();
+    const response = await fetch(`${server.url}/health`);
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({ status: 'unavailable' });
+  });
+});
