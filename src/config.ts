@@ -115,6 +115,11 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   const sweepIntervalSeconds = integer(env, 'SWEEP_INTERVAL_SECONDS', 600, 0, 86400, problems);
   const keyRefreshSeconds = integer(env, 'KEY_REFRESH_SECONDS', 30, 1, 3600, problems);
 
+  if (publicUrl.startsWith('https:') && !trustProxy) {
+    // Latchkey itself speaks plain HTTP: an https PUBLIC_URL means a TLS proxy in front, and
+    // without trusting its X-Forwarded-Proto every Secure cookie would be refused.
+    problems.push('PUBLIC_URL is https but TRUST_PROXY is off: run behind a TLS-terminating proxy and set TRUST_PROXY=1');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     nodeEnv,
