@@ -57,7 +57,7 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
 
     const app = new Koa({ proxy: config.trustProxy });
     const host = new ProviderHost(keys, keyStore, app, (material) =>
-      createProvider({ config, knex, users, clients, views, keys: material }),
+      createProvider({ config, knex, users, clients, views, keys: material, log }),
     );
 
     const health = new Router();

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config.js';
 import type { Views } from '../http/views.js';
 import type { KeyMaterial } from '../keys/key-store.js';
@@ -17,6 +17,26 @@ export interface ProviderDeps {
   clients: ClientRepository;
   views: Views;
   keys: KeyMaterial;
+  /** Where unexpected provider errors are reported (the provider answers them as server_error). */
+  log?: (message: string, error?: unknown) => void;
+}
+
+/**
+ * The library's prompts plus one login check: a browser session whose account was deleted or
+ * deactivated must sign in again (the library would otherwise go on to consent without an
+ * account and fail).
+ */
+function interactionPolicyWithAccountCheck() {
+  const policy = interactionPolicy.base();
+  policy.get('login')?.checks.add(
+    new interactionPolicy.Check(
+      'account_unavailable',
+      'the signed-in account is no longer available',
+      'login_required',
+      (ctx) => Boolean(ctx.oidc.session?.accountId && !ctx.oidc.account),
+    ),
+  );
+  return policy;
 }
 
 /** Path of our interaction pages for one interaction uid. */
@@ -26,7 +46,7 @@ export const interactionPath = (uid: string) => `/interaction/${uid}`;
  * Builds node-oidc-provider on our storage, accounts, keys and pages. Cheap enough to call
  * again when keys rotate: all state lives in the database.
  */
-export function createProvider({ config, knex, users, clients, views, keys }: ProviderDeps): Provider {
+export function createProvider({ config, knex, users, clients, views, keys, log }: ProviderDeps): Provider {
   const clientAdapter = new ClientAdapter(clients);
   const adapters = new Map<string, KnexAdapter>();
   const secure = config.publicUrl.startsWith('https:');
@@ -55,6 +75,7 @@ export function createProvider({ config, knex, users, clients, views, keys }: Pr
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: true,
     interactions: {
+      policy: interactionPolicyWithAccountCheck(),
       url: (_ctx, interaction) => interactionPath(interaction.uid),
     },
     features: {
@@ -99,6 +120,7 @@ export function createProvider({ config, knex, users, clients, views, keys }: Pr
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  if (log) provider.on('server_error', (ctx: KoaContextWithOIDC, error: unknown) => log(`provider error on ${ctx.method} ${ctx.path}`, error));
   // Secrets are stored as SHA-256 hashes; the provider holds the hash where it would hold the
   // secret, and this comparison hashes what the client presents.
   provider.Client.prototype.compareClientSecret = async function compare(this: { clientSecret?: string }, actual: string) {

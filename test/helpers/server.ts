@@ -8,6 +8,9 @@ export interface TestServer extends RunningLatchkey {
   stop(): Promise<void>;
 }
 
+/** Server logs are quiet in tests unless LATCHKEY_TEST_LOG=1. */
+export const testLog = process.env['LATCHKEY_TEST_LOG'] === '1' ? undefined : () => {};
+
 /** Environment every test server gets; BCRYPT_COST stays at the minimum Latchkey allows. */
 export function testEnv(databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
   return { PORT: '0', DATABASE_URL: databaseUrl, BCRYPT_COST: '10', SWEEP_INTERVAL_SECONDS: '0', ...extra };
@@ -16,7 +19,7 @@ export function testEnv(databaseUrl: string, extra: Record<string, string> = {})
 /** Starts a real Latchkey on port 0 over HTTP with a fresh database. */
 export async function startTestServer(backend: Backend, extra: Record<string, string> = {}): Promise<TestServer> {
   const db = await freshDatabase(backend);
-  const running = await startLatchkey(testEnv(db.url, extra), { log: () => {} });
+  const running = await startLatchkey(testEnv(db.url, extra), { ...(testLog ? { log: testLog } : {}) });
   return {
     ...running,
     db,
@@ -29,5 +32,5 @@ export async function startTestServer(backend: Backend, extra: Record<string, st
 
 /** Starts another Latchkey on an existing database (restart and multi-process tests). */
 export async function startOnDatabase(db: TestDatabase, extra: Record<string, string> = {}): Promise<RunningLatchkey> {
-  return startLatchkey(testEnv(db.url, extra), { log: () => {} });
+  return startLatchkey(testEnv(db.url, extra), { ...(testLog ? { log: testLog } : {}) });
 }

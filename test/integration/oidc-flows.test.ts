@@ -1,6 +1,6 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UserAgent } from '../helpers/browserless.js';
+import { formOf, UserAgent } from '../helpers/browserless.js';
 import { BACKENDS } from '../helpers/env.js';
 import { authorize, discover, loginAndExchange, makeClient, makeUser, PASSWORD, POST_LOGOUT_URI } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -176,6 +176,29 @@ describe.each(BACKENDS)('OIDC flows through openid-client (%s)', (backend) => {
     expect(await again.response.text()).toContain('name="password"');
     // Tokens issued without offline_access end with the session.
     await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('gives a deactivated user no new tokens, even with a live login session', async () => {
+    const user = await makeUser(server.latchkey);
+    const agent = new UserAgent();
+    await loginAndExchange(config, agent, { username: user.username, password: PASSWORD });
+    await server.latchkey.users.setActive(user.id, false);
+
+    const codeVerifier = oidc.randomPKCECodeVerifier();
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: 'http://127.0.0.1:8787/callback',
+      scope: 'openid',
+      code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: 'S256',
+    });
+    // The session's account is gone: the person is asked to sign in again...
+    const { url: landed, response } = await agent.follow(url, (u) => u.href.startsWith('http://127.0.0.1:8787/'));
+    expect(landed.pathname).toMatch(/^\/interaction\//);
+    const form = formOf(await response.text(), '/login');
+    // ...and the right password no longer works.
+    const posted = await agent.postForm(new URL(form.action, landed), { csrf: form.csrf, username: user.username, password: PASSWORD });
+    expect(posted.status).toBe(401);
+    expect(await posted.text()).toContain('Invalid username or password.');
   });
 });
 
