@@ -42,19 +42,21 @@ async function generateSigningKey(alg: string): Promise<{ kid: string; jwk: JWK 
   return { kid, jwk: { ...jwk, kid, alg, use: 'sig' } };
 }
 
-async function insertCurrentKeys(trx: Knex.Transaction, now: number): Promise<void> {
-  for (const alg of SIGNING_ALGORITHMS) {
-    const { kid, jwk } = await generateSigningKey(alg);
-    await trx('signing_keys').insert({
-      kid,
-      alg,
-      status: 'current',
-      private_jwk: JSON.stringify(jwk),
-      created_at: now,
-      retired_at: null,
-      expires_at: null,
-    });
-  }
+/** One new key per signing algorithm. */
+async function generateKeySet(): Promise<Array<{ alg: string; kid: string; jwk: JWK }>> {
+  return Promise.all(SIGNING_ALGORITHMS.map(async (alg) => ({ alg, ...(await generateSigningKey(alg)) })));
+}
+
+async function insertSigningKey(trx: Knex.Transaction, key: { alg: string; kid: string; jwk: JWK }, now: number): Promise<void> {
+  await trx('signing_keys').insert({
+    kid: key.kid,
+    alg: key.alg,
+    status: 'current',
+    private_jwk: JSON.stringify(key.jwk),
+    created_at: now,
+    retired_at: null,
+    expires_at: null,
+  });
 }
 
 async function insertCookieKey(trx: Knex.Transaction, now: number): Promise<void> {
@@ -78,13 +80,13 @@ export function createKeyStore(knex: Knex) {
       const cookie = async (db: Knex | Knex.Transaction) => (await db('cookie_keys').first('id')) !== undefined;
       const existing = await have(knex);
       if (SIGNING_ALGORITHMS.every((alg) => existing.includes(alg)) && (await cookie(knex))) return;
+      // Generate outside the lock (RSA takes a while); insert only what is still missing inside it.
+      const generated = await generateKeySet();
       await withAppLock(knex, 'keys', async (trx) => {
         const now = Date.now();
         const current = await have(trx);
-        for (const alg of SIGNING_ALGORITHMS) {
-          if (current.includes(alg)) continue;
-          const { kid, jwk } = await generateSigningKey(alg);
-          await trx('signing_keys').insert({ kid, alg, status: 'current', private_jwk: JSON.stringify(jwk), created_at: now });
+        for (const key of generated) {
+          if (!current.includes(key.alg)) await insertSigningKey(trx, key, now);
         }
         if (!(await cookie(trx))) await insertCookieKey(trx, now);
       });
@@ -117,13 +119,14 @@ export function createKeyStore(knex: Knex) {
      * `retainMs` so tokens they signed keep verifying. Cookie keys rotate too.
      */
     async rotate(retainMs: number): Promise<{ added: string[]; retired: string[] }> {
+      const generated = await generateKeySet();
       return withAppLock(knex, 'keys', async (trx) => {
         const now = Date.now();
         const retired = (await trx('signing_keys').where({ status: 'current' }).pluck('kid')) as string[];
         await trx('signing_keys')
           .where({ status: 'current' })
           .update({ status: 'previous', retired_at: now, expires_at: now + retainMs });
-        await insertCurrentKeys(trx, now);
+        for (const key of generated) await insertSigningKey(trx, key, now);
         await insertCookieKey(trx, now);
         const added = (await trx('signing_keys').where({ status: 'current' }).pluck('kid')) as string[];
         return { added, retired };

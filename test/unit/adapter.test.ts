@@ -1,0 +1,309 @@
+import type { Knex } from 'knex';
+import type { AdapterPayload } from 'oidc-provider';
+import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { openDatabase } from '../../src/db/knex.js';
+import { migrateLatest } from '../../src/db/migrate.js';
+import { KnexAdapter, revokeAccount, sweepExpired } from '../../src/oidc/adapter.js';
+import { freshDatabase, type TestDatabase } from '../helpers/database.js';
+import { BACKENDS } from '../helpers/env.js';
+
+describe.each(BACKENDS)('KnexAdapter (%s)', (backend) => {
+  let db: TestDatabase;
+  let knex: Knex;
+
+  beforeEach(async () => {
+    db = await freshDatabase(backend);
+    knex = openDatabase(loadConfig({ DATABASE_URL: db.url }).database);
+    await migrateLatest(knex);
+  });
+
+  afterEach(async () => {
+    await knex?.destroy();
+    await db?.drop();
+  });
+
+  const adapter = (model: string) => new KnexAdapter(knex, model);
+
+  /** Pushes a stored row's expiry into the past without waiting. */
+  const expire = (model: string, id: string) =>
+    knex('oidc_payloads').where({ model, id }).update({ expires_at: Date.now() - 1000 });
+
+  const rowCount = async (where: Record<string, string> = {}) => {
+    const row = await knex('oidc_payloads').where(where).count({ n: '*' }).first();
+    return Number(row?.['n']);
+  };
+
+  function tokenPayload(kind: string, jti: string, extra: Partial<AdapterPayload> = {}): AdapterPayload {
+    return {
+      kind,
+      jti,
+      iat: 1_700_000_000,
+      exp: 1_700_003_600,
+      accountId: 'acc-1',
+      clientId: 'client-1',
+      scope: 'openid profile',
+      claims: { id_token: { email: null } },
+      resource: ['https://api.example.com'],
+      ...extra,
+    };
+  }
+
+  describe('upsert / find', () => {
+    it('round-trips the payload unchanged', async () => {
+      const payload = tokenPayload('AccessToken', 'at-1', { grantId: 'g1', 'x-nested': { a: [1, 'two', null, true] } });
+      await adapter('AccessToken').upsert('at-1', payload, 3600);
+      const found = await adapter('AccessToken').find('at-1');
+      expect(found).toEqual(payload);
+      expect(found).not.toHaveProperty('consumed');
+    });
+
+    it('fills the lookup columns from the payload', async () => {
+      await adapter('AccessToken').upsert('at-1', tokenPayload('AccessToken', 'at-1', { grantId: 'g1' }), 60);
+      const row = await knex('oidc_payloads').where({ model: 'AccessToken', id: 'at-1' }).first();
+      expect(row).toMatchObject({ grant_id: 'g1', account_id: 'acc-1', client_id: 'client-1', uid: null, user_code: null });
+    });
+
+    it('overwrites an existing row, lookup columns and expiry included', async () => {
+      const sessions = adapter('Session');
+      await sessions.upsert('s-1', { kind: 'Session', jti: 's-1', uid: 'uid-old', accountId: 'acc-1' }, 60);
+      const second = { kind: 'Session', jti: 's-1', uid: 'uid-new', accountId: 'acc-2', loginTs: 1_700_000_000 };
+      await sessions.upsert('s-1', second);
+
+      expect(await sessions.find('s-1')).toEqual(second);
+      expect(await rowCount({ model: 'Session' })).toBe(1);
+      // Stale lookup values must not keep matching after the overwrite.
+      expect(await sessions.findByUid('uid-old')).toBeUndefined();
+      expect(await sessions.findByUid('uid-new')).toEqual(second);
+      const row = await knex('oidc_payloads').where({ model: 'Session', id: 's-1' }).first();
+      expect(row).toMatchObject({ account_id: 'acc-2', expires_at: null });
+    });
+
+    it('returns undefined for an unknown id', async () => {
+      expect(await adapter('AccessToken').find('nope')).toBeUndefined();
+    });
+
+    it('stores expires_at as now + expiresIn seconds', async () => {
+      const before = Date.now();
+      await adapter('AccessToken').upsert('at-1', tokenPayload('AccessToken', 'at-1'), 120);
+      const after = Date.now();
+      const row = await knex('oidc_payloads').where({ model: 'AccessToken', id: 'at-1' }).first('expires_at');
+      // Read back as a number on both drivers (pg's int8 is parsed to number in src/db/knex.ts).
+      expect(typeof row.expires_at).toBe('number');
+      expect(row.expires_at).toBeGreaterThanOrEqual(before + 120_000);
+      expect(row.expires_at).toBeLessThanOrEqual(after + 120_000);
+    });
+
+    it('hides an expired row from find (the row stays until swept)', async () => {
+      await adapter('AccessToken').upsert('at-1', tokenPayload('AccessToken', 'at-1'), 3600);
+      expect(await adapter('AccessToken').find('at-1')).toBeDefined();
+      await expire('AccessToken', 'at-1');
+      expect(await adapter('AccessToken').find('at-1')).toBeUndefined();
+      expect(await rowCount({ model: 'AccessToken', id: 'at-1' })).toBe(1);
+    });
+
+    it('treats a negative expiresIn as already expired', async () => {
+      await adapter('AccessToken').upsert('at-1', tokenPayload('AccessToken', 'at-1'), -5);
+      expect(await adapter('AccessToken').find('at-1')).toBeUndefined();
+    });
+
+    it('never expires a row upserted without expiresIn', async () => {
+      await adapter('Grant').upsert('g1', { kind: 'Grant', jti: 'g1', accountId: 'acc-1', clientId: 'client-1' });
+      const row = await knex('oidc_payloads').where({ model: 'Grant', id: 'g1' }).first('expires_at');
+      expect(row.expires_at).toBeNull();
+      expect(await adapter('Grant').find('g1')).toMatchObject({ jti: 'g1' });
+      // Not even a sweep far in the future removes it.
+      expect(await sweepExpired(knex, Date.now() + 10 * 365 * 86_400_000)).toBe(0);
+      expect(await adapter('Grant').find('g1')).toBeDefined();
+    });
+  });
+
+  describe('findByUid / findByUserCode', () => {
+    it('finds a Session by uid', async () => {
+      const session = { kind: 'Session', jti: 's-1', uid: 'uid-1', accountId: 'acc-1', exp: 1_700_003_600 };
+      await adapter('Session').upsert('s-1', session, 3600);
+      expect(await adapter('Session').findByUid('uid-1')).toEqual(session);
+      expect(await adapter('Session').findByUid('uid-2')).toBeUndefined();
+      // The uid lookup is scoped to the model.
+      expect(await adapter('Interaction').findByUid('uid-1')).toBeUndefined();
+      await expire('Session', 's-1');
+      expect(await adapter('Session').findByUid('uid-1')).toBeUndefined();
+    });
+
+    it('finds a DeviceCode by userCode', async () => {
+      const device = tokenPayload('DeviceCode', 'dc-1', { userCode: 'BCDF-GHJK', deviceInfo: { ip: '127.0.0.1' } });
+      await adapter('DeviceCode').upsert('dc-1', device, 600);
+      expect(await adapter('DeviceCode').findByUserCode('BCDF-GHJK')).toEqual(device);
+      expect(await adapter('DeviceCode').findByUserCode('XXXX-XXXX')).toBeUndefined();
+      await expire('DeviceCode', 'dc-1');
+      expect(await adapter('DeviceCode').findByUserCode('BCDF-GHJK')).toBeUndefined();
+    });
+
+    it('does not treat empty lookup values as matchable', async () => {
+      // str() stores '' as NULL; finding by '' must not return a row with no uid.
+      await adapter('Session').upsert('s-1', { kind: 'Session', jti: 's-1', uid: '' }, 60);
+      expect(await adapter('Session').findByUid('')).toBeUndefined();
+    });
+  });
+
+  describe('consume', () => {
+    it('sets consumed (epoch seconds) on the next find and keeps the payload', async () => {
+      const code = tokenPayload('AuthorizationCode', 'code-1', { grantId: 'g1' });
+      await adapter('AuthorizationCode').upsert('code-1', code, 60);
+      const before = Date.now();
+      await adapter('AuthorizationCode').consume('code-1');
+      const after = Date.now();
+
+      const found = await adapter('AuthorizationCode').find('code-1');
+      expect(found).toEqual({ ...code, consumed: expect.any(Number) });
+      const consumed = found?.consumed as number;
+      expect(Number.isInteger(consumed)).toBe(true);
+      // Seconds, not milliseconds: between the two clock readings, divided by 1000.
+      expect(consumed).toBeGreaterThanOrEqual(Math.floor(before / 1000));
+      expect(consumed).toBeLessThanOrEqual(Math.floor(after / 1000));
+    });
+
+    it('lets a non-grant model be consumed twice without error and keeps the first time', async () => {
+      const interactions = adapter('Interaction');
+      await interactions.upsert('i-1', { kind: 'Interaction', jti: 'i-1', uid: 'i-1', grantId: 'g1' }, 60);
+      await interactions.consume('i-1');
+      const first = await knex('oidc_payloads').where({ model: 'Interaction', id: 'i-1' }).first('consumed_at');
+      await expect(interactions.consume('i-1')).resolves.toBeUndefined();
+      const second = await knex('oidc_payloads').where({ model: 'Interaction', id: 'i-1' }).first('consumed_at');
+      expect(second.consumed_at).toBe(first.consumed_at);
+      // Nothing of the grant was touched: Interaction replays are not grant replays.
+      expect(await interactions.find('i-1')).toMatchObject({ consumed: expect.any(Number) });
+    });
+
+    /** A grant g1 with a code, an access and a refresh token, plus an unrelated grant g2. */
+    async function seedTwoGrants(): Promise<void> {
+      await adapter('Grant').upsert('g1', { kind: 'Grant', jti: 'g1', accountId: 'acc-1', clientId: 'client-1' }, 3600);
+      await adapter('AuthorizationCode').upsert('code-1', tokenPayload('AuthorizationCode', 'code-1', { grantId: 'g1' }), 60);
+      await adapter('AccessToken').upsert('at-1', tokenPayload('AccessToken', 'at-1', { grantId: 'g1' }), 3600);
+      await adapter('RefreshToken').upsert('rt-1', tokenPayload('RefreshToken', 'rt-1', { grantId: 'g1' }), 86400);
+      await adapter('Grant').upsert('g2', { kind: 'Grant', jti: 'g2', accountId: 'acc-1', clientId: 'client-1' }, 3600);
+      await adapter('AccessToken').upsert('at-2', tokenPayload('AccessToken', 'at-2', { grantId: 'g2' }), 3600);
+    }
+
+    async function expectGrantG1RevokedAndG2Intact(): Promise<void> {
+      expect(await rowCount({ grant_id: 'g1' })).toBe(0);
+      expect(await adapter('Grant').find('g1')).toBeUndefined();
+      expect(await adapter('AccessToken').find('at-1')).toBeUndefined();
+      expect(await adapter('RefreshToken').find('rt-1')).toBeUndefined();
+      expect(await adapter('AuthorizationCode').find('code-1')).toBeUndefined();
+      expect(await adapter('Grant').find('g2')).toMatchObject({ jti: 'g2' });
+      expect(await adapter('AccessToken').find('at-2')).toMatchObject({ jti: 'at-2', grantId: 'g2' });
+    }
+
+    it('rejects a second AuthorizationCode consume with invalid_grant and revokes the grant', async () => {
+      await seedTwoGrants();
+      const codes = adapter('AuthorizationCode');
+      await codes.consume('code-1');
+      // The first consume alone revokes nothing.
+      expect(await adapter('AccessToken').find('at-1')).toBeDefined();
+
+      await expect(codes.consume('code-1')).rejects.toMatchObject({ error: 'invalid_grant' });
+      await expectGrantG1RevokedAndG2Intact();
+    });
+
+    it('also treats a replayed RefreshToken as a grant replay', async () => {
+      await seedTwoGrants();
+      await adapter('RefreshToken').consume('rt-1');
+      await expect(adapter('RefreshToken').consume('rt-1')).rejects.toMatchObject({ error: 'invalid_grant' });
+      await expectGrantG1RevokedAndG2Intact();
+    });
+
+    // The library checks `consumed` on a copy it read before calling consume(), so parallel
+    // redemptions of one code all reach the adapter: the adapter alone must pick one winner.
+    // On PostgreSQL the pool has 10 connections, so the ten UPDATEs really run concurrently.
+    it('lets exactly one of 10 parallel consumes of one code win', async () => {
+      await seedTwoGrants();
+      const codes = adapter('AuthorizationCode');
+      const results = await Promise.allSettled(Array.from({ length: 10 }, () => codes.consume('code-1')));
+
+      const fulfilled = results.filter((r) => r.status === 'fulfilled');
+      const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      expect(fulfilled).toHaveLength(1);
+      expect(rejected).toHaveLength(9);
+      for (const r of rejected) expect(r.reason).toMatchObject({ error: 'invalid_grant' });
+      // A lost race is a replay: the grant and everything issued from it is gone.
+      await expectGrantG1RevokedAndG2Intact();
+    });
+  });
+
+  describe('destroy / revokeByGrantId', () => {
+    it('destroys one row of one model only', async () => {
+      await adapter('AccessToken').upsert('same', tokenPayload('AccessToken', 'same'), 60);
+      await adapter('ClientCredentials').upsert('same', tokenPayload('ClientCredentials', 'same'), 60);
+      await adapter('AccessToken').upsert('other', tokenPayload('AccessToken', 'other'), 60);
+
+      await adapter('AccessToken').destroy('same');
+      expect(await adapter('AccessToken').find('same')).toBeUndefined();
+      expect(await adapter('ClientCredentials').find('same')).toMatchObject({ kind: 'ClientCredentials' });
+      expect(await adapter('AccessToken').find('other')).toMatchObject({ jti: 'other' });
+      // Destroying something absent is a no-op, not an error.
+      await expect(adapter('AccessToken').destroy('never-existed')).resolves.toBeUndefined();
+    });
+
+    it("revokeByGrantId removes only this model's rows of that grant", async () => {
+      await adapter('AccessToken').upsert('at-1', tokenPayload('AccessToken', 'at-1', { grantId: 'g1' }), 60);
+      await adapter('AccessToken').upsert('at-2', tokenPayload('AccessToken', 'at-2', { grantId: 'g1' }), 60);
+      await adapter('AccessToken').upsert('at-3', tokenPayload('AccessToken', 'at-3', { grantId: 'g2' }), 60);
+      await adapter('RefreshToken').upsert('rt-1', tokenPayload('RefreshToken', 'rt-1', { grantId: 'g1' }), 60);
+      await adapter('Grant').upsert('g1', { kind: 'Grant', jti: 'g1' }, 60);
+
+      await adapter('AccessToken').revokeByGrantId('g1');
+      expect(await adapter('AccessToken').find('at-1')).toBeUndefined();
+      expect(await adapter('AccessToken').find('at-2')).toBeUndefined();
+      expect(await adapter('AccessToken').find('at-3')).toMatchObject({ grantId: 'g2' });
+      expect(await adapter('RefreshToken').find('rt-1')).toMatchObject({ grantId: 'g1' });
+      expect(await adapter('Grant').find('g1')).toMatchObject({ jti: 'g1' });
+      expect(await rowCount()).toBe(3);
+    });
+  });
+
+  it('keeps models isolated: the same id under two models is two rows', async () => {
+    const session = { kind: 'Session', jti: 'dup', uid: 'u-s', accountId: 'acc-1' };
+    const interaction = { kind: 'Interaction', jti: 'dup', uid: 'u-i', params: { client_id: 'client-1' } };
+    await adapter('Session').upsert('dup', session, 60);
+    await adapter('Interaction').upsert('dup', interaction, 60);
+
+    expect(await adapter('Session').find('dup')).toEqual(session);
+    expect(await adapter('Interaction').find('dup')).toEqual(interaction);
+    await adapter('Interaction').consume('dup');
+    expect(await adapter('Session').find('dup')).not.toHaveProperty('consumed');
+    expect(await rowCount({ id: 'dup' })).toBe(2);
+  });
+
+  describe('sweepExpired / revokeAccount', () => {
+    it('sweepExpired deletes only expired rows and returns how many', async () => {
+      await adapter('AccessToken').upsert('old-1', tokenPayload('AccessToken', 'old-1'), 3600);
+      await adapter('Session').upsert('old-2', { kind: 'Session', jti: 'old-2', uid: 'u' }, 3600);
+      await adapter('AccessToken').upsert('live', tokenPayload('AccessToken', 'live'), 3600);
+      await adapter('Grant').upsert('forever', { kind: 'Grant', jti: 'forever' });
+      await expire('AccessToken', 'old-1');
+      await expire('Session', 'old-2');
+
+      expect(await sweepExpired(knex)).toBe(2);
+      const left = await knex('oidc_payloads').orderBy('id').pluck('id');
+      expect(left).toEqual(['forever', 'live']);
+      // Idempotent: nothing more to sweep now...
+      expect(await sweepExpired(knex)).toBe(0);
+      // ...but an explicit later "now" catches the live one once its hour is over.
+      expect(await sweepExpired(knex, Date.now() + 3_601_000)).toBe(1);
+      expect(await knex('oidc_payloads').pluck('id')).toEqual(['forever']);
+    });
+
+    it('revokeAccount deletes that account’s rows only', async () => {
+      await adapter('Session').upsert('s-1', { kind: 'Session', jti: 's-1', uid: 'u1', accountId: 'acc-1' }, 60);
+      await adapter('Grant').upsert('g1', { kind: 'Grant', jti: 'g1', accountId: 'acc-1' }, 60);
+      await adapter('AccessToken').upsert('at-1', tokenPayload('AccessToken', 'at-1', { accountId: 'acc-1' }), 60);
+      await adapter('AccessToken').upsert('at-2', tokenPayload('AccessToken', 'at-2', { accountId: 'acc-2' }), 60);
+      await adapter('ClientCredentials').upsert('cc-1', { kind: 'ClientCredentials', jti: 'cc-1', clientId: 'client-1' }, 60);
+
+      expect(await revokeAccount(knex, 'acc-1')).toBe(3);
+      expect(await knex('oidc_payloads').orderBy('id').pluck('id')).toEqual(['at-2', 'cc-1']);
+      expect(await revokeAccount(knex, 'acc-1')).toBe(0);
+    });
+  });
+});

@@ -1,0 +1,83 @@
+import type { Knex } from 'knex';
+import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { openDatabase } from '../../src/db/knex.js';
+import { migrateLatest, pendingMigrations } from '../../src/db/migrate.js';
+import { freshDatabase, type TestDatabase } from '../helpers/database.js';
+import { BACKENDS } from '../helpers/env.js';
+
+const INITIAL = '20261121000000_initial';
+const TABLES = ['users', 'clients', 'oidc_payloads', 'signing_keys', 'cookie_keys', 'app_locks'];
+
+describe.each(BACKENDS)('migrations (%s)', (backend) => {
+  let db: TestDatabase;
+  /** Every Knex instance a test opened; all destroyed afterwards. */
+  let opened: Knex[];
+
+  const open = () => {
+    const knex = openDatabase(loadConfig({ DATABASE_URL: db.url }).database);
+    opened.push(knex);
+    return knex;
+  };
+
+  const tablesPresent = async (knex: Knex) => {
+    const present: string[] = [];
+    for (const table of TABLES) if (await knex.schema.hasTable(table)) present.push(table);
+    return present;
+  };
+
+  const appliedRows = async (knex: Knex) => (await knex('knex_migrations').orderBy('id').pluck('name')) as string[];
+
+  beforeEach(async () => {
+    db = await freshDatabase(backend);
+    opened = [];
+  });
+
+  afterEach(async () => {
+    for (const knex of opened) await knex.destroy();
+    await db?.drop();
+  });
+
+  it('applies the initial migration to a fresh database and names it', async () => {
+    const knex = open();
+    expect(await tablesPresent(knex)).toEqual([]);
+    expect(await pendingMigrations(knex)).toEqual([INITIAL]);
+
+    expect(await migrateLatest(knex)).toEqual([INITIAL]);
+    expect(await tablesPresent(knex)).toEqual(TABLES);
+    expect(await appliedRows(knex)).toEqual([INITIAL]);
+    expect(await pendingMigrations(knex)).toEqual([]);
+  });
+
+  it('applies nothing the second time', async () => {
+    const knex = open();
+    await migrateLatest(knex);
+    expect(await migrateLatest(knex)).toEqual([]);
+    expect(await appliedRows(knex)).toEqual([INITIAL]);
+  });
+
+  it('sees migrations applied by another instance', async () => {
+    await migrateLatest(open());
+    const later = open();
+    expect(await pendingMigrations(later)).toEqual([]);
+    expect(await migrateLatest(later)).toEqual([]);
+  });
+
+  // Two processes booting on one empty database. Without serialisation the loser fails with
+  // "table already exists" or a held knex migration lock, and the server crashes on start.
+  it('lets two instances migrate the same fresh database at once', async () => {
+    const [a, b] = [open(), open()];
+    const results = await Promise.allSettled([migrateLatest(a), migrateLatest(b)]);
+    expect(results.map((r) => (r.status === 'rejected' ? String(r.reason) : 'ok'))).toEqual(['ok', 'ok']);
+
+    // Exactly one of them applied the migration; the other found it done.
+    const applied = results.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
+    expect(applied).toEqual([INITIAL]);
+    expect(await appliedRows(a)).toEqual([INITIAL]);
+    expect(await tablesPresent(b)).toEqual(TABLES);
+    expect(await pendingMigrations(a)).toEqual([]);
+    expect(await pendingMigrations(b)).toEqual([]);
+    // knex's own migration lock was released, so a later run is not blocked.
+    expect(await migrateLatest(a)).toEqual([]);
+  });
+});
