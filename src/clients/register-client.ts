@@ -22,6 +22,9 @@ export async function registerClient(
       throw new ApiError(400, 'invalid_client_metadata', `Unsupported grant type "${grant}"; use one of ${SUPPORTED_GRANT_TYPES.join(', ')}.`);
     }
   }
+  if (input.grantTypes?.includes('refresh_token') && !input.grantTypes.includes('authorization_code')) {
+    throw new ApiError(400, 'invalid_client_metadata', 'refresh_token needs authorization_code: nothing else issues refresh tokens.');
+  }
   if (input.isPublic && input.grantTypes?.includes('client_credentials')) {
     throw new ApiError(400, 'invalid_client_metadata', 'A public client cannot use client_credentials: it has no secret.');
   }

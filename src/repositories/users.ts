@@ -136,8 +136,12 @@ export function createUserRepository(knex: Knex) {
         return fromRow(row as UserRow);
       } catch (error) {
         // A concurrent insert may win between the check and the insert: map the constraint.
+        // Knex messages quote the whole INSERT (which names every column): go by the index name.
         const message = error instanceof Error ? error.message : '';
-        if (/unique/i.test(message)) throw new DuplicateUserError(/email/i.test(message) ? 'email' : 'username');
+        const constraint = (error as { constraint?: string }).constraint ?? '';
+        if (/unique/i.test(message)) {
+          throw new DuplicateUserError(/users_email_unique|users\.email\b/.test(`${constraint} ${message}`) ? 'email' : 'username');
+        }
         throw error;
       }
     },
