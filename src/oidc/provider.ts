@@ -84,8 +84,15 @@ export function createProvider({ config, knex, users, clients, views, keys, log 
       clientCredentials: { enabled: true },
       introspection: {
         enabled: true,
-        // A client learns only about its own tokens; anything else is {"active": false}.
-        allowedPolicy: async (ctx, _client, token) => token.clientId === ctx.oidc.client?.clientId,
+        // A client learns only about its own tokens, and a deactivated or deleted user's
+        // tokens stop being active at once (the library does not look the account up here).
+        // Anything else is {"active": false}.
+        allowedPolicy: async (ctx, _client, token) => {
+          if (token.clientId !== ctx.oidc.client?.clientId) return false;
+          const accountId = 'accountId' in token ? token.accountId : undefined;
+          if (typeof accountId !== 'string') return true;
+          return (await users.findById(accountId))?.isActive === true;
+        },
       },
       revocation: { enabled: true },
       userinfo: { enabled: true },
