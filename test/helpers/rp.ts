@@ -41,6 +41,23 @@ export async function discover(issuer: string, clientId: string, clientSecret: s
   );
 }
 
+/** An authorization request with PKCE (S256), state and nonce, as a relying party sends it. */
+export async function authorizationRequest(config: oidc.Configuration, params: Record<string, string> = {}) {
+  const codeVerifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const nonce = oidc.randomNonce();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: REDIRECT_URI,
+    scope: 'openid profile email',
+    code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+    ...params,
+  });
+  return { url, codeVerifier, state, nonce };
+}
+
 export interface AuthorizeResult {
   callbackUrl: URL;
   codeVerifier: string;
@@ -59,18 +76,7 @@ export async function authorize(
   params: Record<string, string> = {},
   { consent = 'allow' as 'allow' | 'deny' | 'skip' } = {},
 ): Promise<AuthorizeResult> {
-  const codeVerifier = oidc.randomPKCECodeVerifier();
-  const state = oidc.randomState();
-  const nonce = oidc.randomNonce();
-  const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: REDIRECT_URI,
-    scope: 'openid profile email',
-    code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
-    code_challenge_method: 'S256',
-    state,
-    nonce,
-    ...params,
-  });
+  const { url, codeVerifier, state, nonce } = await authorizationRequest(config, params);
   const isCallback = (u: URL) => u.href.startsWith(params['redirect_uri'] ?? REDIRECT_URI);
   let { response, url: at } = await agent.follow(url, isCallback);
   for (let step = 0; step < 4 && !isCallback(at); step++) {

@@ -4,7 +4,7 @@ import * as oidc from 'openid-client';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BACKENDS, browserAvailable, chromiumPath } from '../helpers/env.js';
-import { discover, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
+import { authorizationRequest as rpAuthorizationRequest, discover, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const SCREENSHOTS = path.resolve(import.meta.dirname, '../../test-artifacts/screenshots');
@@ -51,21 +51,7 @@ describe.skipIf(!browserAvailable())('login in headless Chromium', () => {
     });
     afterEach(async () => context?.close());
 
-    /** An authorization request with PKCE, state and nonce, as a relying party would send it. */
-    async function authorizationRequest() {
-      const codeVerifier = oidc.randomPKCECodeVerifier();
-      const state = oidc.randomState();
-      const nonce = oidc.randomNonce();
-      const url = oidc.buildAuthorizationUrl(config, {
-        redirect_uri: REDIRECT_URI,
-        scope: 'openid profile email',
-        code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
-        code_challenge_method: 'S256',
-        state,
-        nonce,
-      });
-      return { url, codeVerifier, state, nonce };
-    }
+    const authorizationRequest = () => rpAuthorizationRequest(config);
 
     it('signs in, consents and returns a code that openid-client exchanges', async () => {
       const user = await makeUser(server.latchkey);
