@@ -1,19 +1,26 @@
 import Koa from 'koa';
 import Router from '@koa/router';
 import type { Knex } from 'knex';
+import { createAuthenticator } from './accounts/authenticate.js';
 import { createPasswordHasher, type PasswordHasher } from './accounts/password-hasher.js';
 import type { Config } from './config.js';
 import { databaseAnswers, openDatabase } from './db/knex.js';
 import { migrateLatest } from './db/migrate.js';
+import { sweepAll } from './db/sweep.js';
 import { errorHandler } from './http/error-handler.js';
 import { mountProvider } from './http/mount-provider.js';
 import { securityHeaders } from './http/security-headers.js';
 import { staticFiles } from './http/static-files.js';
 import { createViews } from './http/views.js';
+import { createApiTokens, type ApiTokens } from './api/api-tokens.js';
+import { createBearerResolver } from './api/bearer-auth.js';
+import { createTokenRouter } from './api/token-routes.js';
+import { createUsersRouter } from './api/users-routes.js';
+import { createUserService, type UserService } from './accounts/user-service.js';
 import { createInteractionRouter } from './interaction/routes.js';
 import { createKeyStore, type KeyStore } from './keys/key-store.js';
-import { sweepExpired } from './oidc/adapter.js';
 import { createProvider } from './oidc/provider.js';
+import { ensureFirstPartyClient } from './oidc/password-grant.js';
 import { ProviderHost } from './oidc/provider-host.js';
 import { createClientRepository, type ClientRepository } from './repositories/clients.js';
 import { createUserRepository, type UserRepository } from './repositories/users.js';
@@ -27,7 +34,9 @@ export interface Latchkey {
   keyStore: KeyStore;
   hasher: PasswordHasher;
   host: ProviderHost;
-  /** Deletes expired OIDC rows and retired keys past their window; returns rows removed. */
+  apiTokens: ApiTokens;
+  userService: UserService;
+  /** Deletes expired OIDC rows, API refresh tokens and retired keys; returns rows removed. */
   sweep(): Promise<number>;
   /** Stops timers, the hashing pool and the database pool. */
   close(): Promise<void>;
@@ -51,14 +60,20 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
 
     const users = createUserRepository(knex);
     const clients = createClientRepository(knex);
+    await ensureFirstPartyClient(clients);
     const hasher = createPasswordHasher({ cost: config.bcryptCost });
+    const authenticate = createAuthenticator(users, hasher);
     const views = createViews();
     const secureCookies = config.publicUrl.startsWith('https:');
 
     const app = new Koa({ proxy: config.trustProxy });
     const host = new ProviderHost(keys, keyStore, app, (material) =>
-      createProvider({ config, knex, users, clients, views, keys: material, log }),
+      createProvider({ config, knex, users, clients, views, keys: material, authenticate, log }),
     );
+    const provider = () => host.provider;
+    const apiTokens = createApiTokens({ knex, issuer: config.issuer, audience: `${config.publicUrl}/api`, keys: () => host.keys });
+    const userService = createUserService({ knex, users, hasher, apiTokens });
+    const resolveBearer = createBearerResolver({ users, apiTokens, provider });
 
     const health = new Router();
     health.get('/health', async (ctx) => {
@@ -69,18 +84,36 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
     });
     health.get('/', (ctx) => ctx.redirect('/o/.well-known/openid-configuration'));
 
-    const interactions = createInteractionRouter({ provider: () => host.provider, users, hasher, views, secureCookies });
+    const interactions = createInteractionRouter({ provider, authenticate, views, secureCookies });
+    const usersApi = createUsersRouter({
+      users,
+      userService,
+      resolveBearer,
+      allowRegistration: config.allowRegistration,
+      publicUrl: config.publicUrl,
+    });
+    const tokensApi = createTokenRouter({
+      authenticate,
+      apiTokens,
+      users,
+      userService,
+      provider,
+      resolveBearer,
+      allowRegistration: config.allowRegistration,
+    });
 
     app.use(securityHeaders({ https: secureCookies }));
     app.use(errorHandler(views, log));
     app.use(staticFiles());
     app.use(health.routes()).use(health.allowedMethods());
     app.use(interactions.routes()).use(interactions.allowedMethods());
-    app.use(mountProvider('/o', () => host.provider));
+    app.use(usersApi.routes()).use(usersApi.allowedMethods());
+    app.use(tokensApi.routes()).use(tokensApi.allowedMethods());
+    app.use(mountProvider('/o', provider));
 
     const sweep = async () => {
-      const removed = await sweepExpired(knex);
-      return removed + (await keyStore.deleteExpired());
+      const result = await sweepAll(knex);
+      return result.expired_rows_deleted + result.api_refresh_tokens_deleted + result.retired_keys_deleted;
     };
     const timers: NodeJS.Timeout[] = [];
     const every = (seconds: number, task: () => Promise<unknown>, what: string) => {
@@ -101,6 +134,8 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
       keyStore,
       hasher,
       host,
+      apiTokens,
+      userService,
       sweep,
       async close() {
         for (const timer of timers) clearInterval(timer);

@@ -21,6 +21,8 @@ export interface Config {
   readonly sweepIntervalSeconds: number;
   /** Seconds between checks for rotated signing keys made by another process. */
   readonly keyRefreshSeconds: number;
+  /** Whether anonymous callers may register (POST /api/users/, /users/register/). */
+  readonly allowRegistration: boolean;
 }
 
 /** Thrown by {@link loadConfig}; `problems` holds one readable line per bad variable. */
@@ -50,9 +52,10 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
-function flag(env: Env, name: string, problems: string[]): boolean {
+function flag(env: Env, name: string, problems: string[], fallback = false): boolean {
   const raw = (env[name] ?? '').trim().toLowerCase();
-  if (['', '0', 'false', 'no', 'off'].includes(raw)) return false;
+  if (raw === '') return fallback;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
   if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
   problems.push(`${name} must be true or false, got "${env[name]}"`);
   return false;
@@ -114,6 +117,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   const trustProxy = flag(env, 'TRUST_PROXY', problems);
   const sweepIntervalSeconds = integer(env, 'SWEEP_INTERVAL_SECONDS', 600, 0, 86400, problems);
   const keyRefreshSeconds = integer(env, 'KEY_REFRESH_SECONDS', 30, 1, 3600, problems);
+  const allowRegistration = flag(env, 'ALLOW_REGISTRATION', problems, true);
 
   if (publicUrl.startsWith('https:') && !trustProxy) {
     // Latchkey itself speaks plain HTTP: an https PUBLIC_URL means a TLS proxy in front, and
@@ -131,5 +135,6 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     trustProxy,
     sweepIntervalSeconds,
     keyRefreshSeconds,
+    allowRegistration,
   });
 }

@@ -10,7 +10,7 @@ import { migrateLatest } from '../db/migrate.js';
 import { ApiError } from '../errors.js';
 import { createViews } from '../http/views.js';
 import { createKeyStore } from '../keys/key-store.js';
-import { sweepExpired } from '../oidc/adapter.js';
+import { sweepAll } from '../db/sweep.js';
 import { RETIRED_KEY_RETENTION_MS } from '../oidc/ttl.js';
 import { createClientRepository } from '../repositories/clients.js';
 import { createUserRepository, DuplicateUserError } from '../repositories/users.js';
@@ -200,9 +200,12 @@ async function keysCommand(config: Config, args: string[], out: Out): Promise<vo
 async function cleanup(config: Config, args: string[], out: Out): Promise<void> {
   const v = options(args, { json: { type: 'boolean' } });
   await withDatabase(config, async (knex) => {
-    const rows = await sweepExpired(knex);
-    const keys = await createKeyStore(knex).deleteExpired();
-    out(v['json'] ? JSON.stringify({ expired_rows_deleted: rows, retired_keys_deleted: keys }) : `deleted ${rows} expired row(s) and ${keys} retired key(s)`);
+    const result = await sweepAll(knex);
+    out(
+      v['json']
+        ? JSON.stringify(result)
+        : `deleted ${result.expired_rows_deleted} expired row(s), ${result.api_refresh_tokens_deleted} API refresh token(s) and ${result.retired_keys_deleted} retired key(s)`,
+    );
   });
 }
 

@@ -3,8 +3,8 @@ import { errors } from 'oidc-provider';
 import { ApiError } from '../errors.js';
 import type { ClientRecord, ClientRepository, NewClient } from '../repositories/clients.js';
 
-/** Grant types a client may be registered with. */
-export const SUPPORTED_GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+/** Grant types a client may be registered with (`password` is legacy, for first-party apps). */
+export const SUPPORTED_GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'password'] as const;
 
 /**
  * Registers a client after the provider itself has validated the metadata (redirect URI
@@ -22,7 +22,7 @@ export async function registerClient(
       throw new ApiError(400, 'invalid_client_metadata', `Unsupported grant type "${grant}"; use one of ${SUPPORTED_GRANT_TYPES.join(', ')}.`);
     }
   }
-  if (input.grantTypes?.includes('refresh_token') && !input.grantTypes.includes('authorization_code')) {
+  if (input.grantTypes?.includes('refresh_token') && !input.grantTypes.some((g) => g === 'authorization_code' || g === 'password')) {
     throw new ApiError(400, 'invalid_client_metadata', 'refresh_token needs authorization_code: nothing else issues refresh tokens.');
   }
   if (input.isPublic && input.grantTypes?.includes('client_credentials')) {

@@ -3,16 +3,14 @@ import { koaBody } from 'koa-body';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { errors as oidcErrors } from 'oidc-provider';
-import type { PasswordHasher } from '../accounts/password-hasher.js';
+import type { Authenticate } from '../accounts/authenticate.js';
 import { csrfToken, csrfValid } from '../http/csrf.js';
 import type { Views } from '../http/views.js';
-import type { UserRepository } from '../repositories/users.js';
 import { describeClaims, describeScopes } from './scope-descriptions.js';
 
 export interface InteractionDeps {
   provider: () => Provider;
-  users: UserRepository;
-  hasher: PasswordHasher;
+  authenticate: Authenticate;
   views: Views;
   secureCookies: boolean;
 }
@@ -27,7 +25,7 @@ const FORM_EXPIRED = 'This form has expired. Please try again.';
  * `interactionResult`, so the provider decides every redirect. The interaction cookie ties
  * an interaction to the browser that started it; the CSRF cookie ties each form to it.
  */
-export function createInteractionRouter({ provider, users, hasher, views, secureCookies }: InteractionDeps): Router {
+export function createInteractionRouter({ provider, authenticate, views, secureCookies }: InteractionDeps): Router {
   const router = new Router({ prefix: '/interaction' });
   const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '16kb' });
 
@@ -99,14 +97,8 @@ export function createInteractionRouter({ provider, users, hasher, views, secure
     if (!csrfValid(ctx, body['csrf'])) return renderPrompt(ctx, details, 403, FORM_EXPIRED);
     if (details.prompt.name !== 'login') return renderPrompt(ctx, details, 400);
 
-    const login = typeof body['username'] === 'string' ? body['username'] : '';
-    const password = typeof body['password'] === 'string' ? body['password'] : '';
-    const user = login && password ? await users.findByLogin(login) : undefined;
-    const matches = await hasher.verify(password, user?.passwordHash);
-    if (!user || !matches || !user.isActive) return renderPrompt(ctx, details, 401, GENERIC_LOGIN_ERROR);
-
-    if (hasher.needsRehash(user.passwordHash)) await users.setPasswordHash(user.id, await hasher.hash(password));
-    await users.recordLogin(user.id);
+    const user = await authenticate(body['username'], body['password']);
+    if (!user) return renderPrompt(ctx, details, 401, GENERIC_LOGIN_ERROR);
     await finish(ctx, { login: { accountId: String(user.id), amr: ['pwd'] } }, false);
   });
 

@@ -10,6 +10,7 @@ import type { KeyMaterial, KeyStore } from '../keys/key-store.js';
  */
 export class ProviderHost {
   #provider: Provider;
+  #keys: KeyMaterial;
   #version: string;
   readonly #build: (keys: KeyMaterial) => Provider;
   readonly #keyStore: KeyStore;
@@ -20,8 +21,14 @@ export class ProviderHost {
     this.#keyStore = keyStore;
     this.#app = app;
     this.#provider = build(keys);
+    this.#keys = keys;
     this.#version = keys.version;
     app.keys = keys.cookieKeys;
+  }
+
+  /** The key material the current provider was built from (private keys: server-side only). */
+  get keys(): KeyMaterial {
+    return this.#keys;
   }
 
   get provider(): Provider {
@@ -33,6 +40,7 @@ export class ProviderHost {
     const keys = await this.#keyStore.load();
     if (keys.version === this.#version) return false;
     this.#provider = this.#build(keys);
+    this.#keys = keys;
     this.#version = keys.version;
     this.#app.keys = keys.cookieKeys;
     return true;

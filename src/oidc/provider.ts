@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Authenticate } from '../accounts/authenticate.js';
 import type { Config } from '../config.js';
 import type { Views } from '../http/views.js';
 import type { KeyMaterial } from '../keys/key-store.js';
@@ -7,6 +8,7 @@ import { clientSecretMatches, type ClientRepository } from '../repositories/clie
 import type { UserRepository } from '../repositories/users.js';
 import { createFindAccount, SCOPE_CLAIMS } from './account.js';
 import { KnexAdapter } from './adapter.js';
+import { registerPasswordGrant } from './password-grant.js';
 import { ClientAdapter } from './client-adapter.js';
 import { TTL } from './ttl.js';
 
@@ -17,6 +19,8 @@ export interface ProviderDeps {
   clients: ClientRepository;
   views: Views;
   keys: KeyMaterial;
+  /** Checks passwords for the password grant; absent where the provider only validates clients. */
+  authenticate?: Authenticate;
   /** Where unexpected provider errors are reported (the provider answers them as server_error). */
   log?: (message: string, error?: unknown) => void;
 }
@@ -46,7 +50,7 @@ export const interactionPath = (uid: string) => `/interaction/${uid}`;
  * Builds node-oidc-provider on our storage, accounts, keys and pages. Cheap enough to call
  * again when keys rotate: all state lives in the database.
  */
-export function createProvider({ config, knex, users, clients, views, keys, log }: ProviderDeps): Provider {
+export function createProvider({ config, knex, users, clients, views, keys, authenticate, log }: ProviderDeps): Provider {
   const clientAdapter = new ClientAdapter(clients);
   const adapters = new Map<string, KnexAdapter>();
   const secure = config.publicUrl.startsWith('https:');
@@ -127,6 +131,7 @@ export function createProvider({ config, knex, users, clients, views, keys, log 
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  registerPasswordGrant(provider, authenticate);
   if (log) provider.on('server_error', (ctx: KoaContextWithOIDC, error: unknown) => log(`provider error on ${ctx.method} ${ctx.path}`, error));
   // Secrets are stored as SHA-256 hashes; the provider holds the hash where it would hold the
   // secret, and this comparison hashes what the client presents.

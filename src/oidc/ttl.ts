@@ -10,8 +10,15 @@ export const TTL = {
   Grant: 14 * 24 * 60 * 60,
 } as const;
 
+/** Lifetimes of the REST API's JWTs (/api/token/), as djangorestframework-simplejwt's defaults. */
+export const API_TTL = {
+  access: 5 * 60,
+  refresh: 24 * 60 * 60,
+} as const;
+
 /**
- * How long a retired signing key stays published: as long as the longest-lived JWT it
- * can have signed (ID tokens; access tokens are opaque), plus a minute of clock skew.
+ * How long a retired signing key stays published: as long as the longest-lived JWT it can
+ * have signed (API refresh tokens and ID tokens; OAuth access tokens are opaque), plus a
+ * minute of clock skew.
  */
-export const RETIRED_KEY_RETENTION_MS = (TTL.IdToken + 60) * 1000;
+export const RETIRED_KEY_RETENTION_MS = (Math.max(TTL.IdToken, API_TTL.access, API_TTL.refresh) + 60) * 1000;

@@ -17,6 +17,30 @@ export interface User {
   updatedAt: number;
 }
 
+/** Fields that may change after creation (column names are the repository's business). */
+export interface UserChanges {
+  username?: string;
+  email?: string | null;
+  passwordHash?: string;
+  firstName?: string;
+  lastName?: string;
+  isActive?: boolean;
+  isStaff?: boolean;
+  isSuperuser?: boolean;
+  emailVerified?: boolean;
+}
+
+/** Columns a list may be ordered by (API names, which are also the column names). */
+export const USER_ORDERING_FIELDS = ['id', 'username', 'email', 'first_name', 'last_name', 'date_joined', 'last_login'] as const;
+export type UserOrderingField = (typeof USER_ORDERING_FIELDS)[number];
+
+export interface UserListQuery {
+  offset: number;
+  limit: number;
+  search?: string;
+  ordering: Array<{ field: UserOrderingField; descending: boolean }>;
+}
+
 export interface NewUser {
   username: string;
   email: string | null;
@@ -85,12 +109,24 @@ export type UserRepository = ReturnType<typeof createUserRepository>;
 export function createUserRepository(knex: Knex) {
   const table = () => knex<UserRow>('users');
 
-  async function assertFree(username: string, email: string | null): Promise<void> {
-    const taken = await table()
-      .whereRaw('lower(username) = ?', [username.toLowerCase()])
-      .first('id');
-    if (taken) throw new DuplicateUserError('username');
-    if (email !== null && (await table().where({ email }).first('id'))) throw new DuplicateUserError('email');
+  /** Checks uniqueness up front for a clear error; the unique indexes settle races. */
+  async function assertFree(username: string | undefined, email: string | null | undefined, exceptId?: number): Promise<void> {
+    const others = () => (exceptId === undefined ? table() : table().whereNot({ id: exceptId }));
+    if (username !== undefined && (await others().whereRaw('lower(username) = ?', [username.toLowerCase()]).first('id'))) {
+      throw new DuplicateUserError('username');
+    }
+    if (email && (await others().where({ email }).first('id'))) throw new DuplicateUserError('email');
+  }
+
+  /** A concurrent write may win between the check and ours: map the constraint it hit. */
+  function mapUniqueViolation(error: unknown): never {
+    // Knex messages quote the whole statement (which names every column): go by the index name.
+    const message = error instanceof Error ? error.message : '';
+    const constraint = (error as { constraint?: string }).constraint ?? '';
+    if (/unique/i.test(message)) {
+      throw new DuplicateUserError(/users_email_unique|users\.email\b/.test(`${constraint} ${message}`) ? 'email' : 'username');
+    }
+    throw error;
   }
 
   return {
@@ -135,15 +171,57 @@ export function createUserRepository(knex: Knex) {
           .returning('*');
         return fromRow(row as UserRow);
       } catch (error) {
-        // A concurrent insert may win between the check and the insert: map the constraint.
-        // Knex messages quote the whole INSERT (which names every column): go by the index name.
-        const message = error instanceof Error ? error.message : '';
-        const constraint = (error as { constraint?: string }).constraint ?? '';
-        if (/unique/i.test(message)) {
-          throw new DuplicateUserError(/users_email_unique|users\.email\b/.test(`${constraint} ${message}`) ? 'email' : 'username');
-        }
-        throw error;
+        mapUniqueViolation(error);
       }
+    },
+
+    /** Applies changes; returns the updated user, or undefined when there is no such user. */
+    async update(id: number, changes: UserChanges): Promise<User | undefined> {
+      const email = changes.email === undefined ? undefined : normalizeEmail(changes.email);
+      await assertFree(changes.username, email, id);
+      const row: Partial<UserRow> = { updated_at: Date.now() };
+      if (changes.username !== undefined) row.username = changes.username;
+      if (email !== undefined) row.email = email;
+      if (changes.passwordHash !== undefined) row.password_hash = changes.passwordHash;
+      if (changes.firstName !== undefined) row.first_name = changes.firstName;
+      if (changes.lastName !== undefined) row.last_name = changes.lastName;
+      if (changes.isActive !== undefined) row.is_active = changes.isActive;
+      if (changes.isStaff !== undefined) row.is_staff = changes.isStaff;
+      if (changes.isSuperuser !== undefined) row.is_superuser = changes.isSuperuser;
+      if (changes.emailVerified !== undefined) row.email_verified = changes.emailVerified;
+      try {
+        await table().where({ id }).update(row);
+      } catch (error) {
+        mapUniqueViolation(error);
+      }
+      return this.findById(id);
+    },
+
+    async delete(id: number): Promise<boolean> {
+      return (await table().where({ id }).delete()) > 0;
+    },
+
+    /** A page of users and the total matching the search (case-insensitive substring). */
+    async list(query: UserListQuery): Promise<{ count: number; users: User[] }> {
+      const filtered = () => {
+        const q = table();
+        const term = query.search?.trim().toLowerCase();
+        if (term) {
+          const like = `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+          q.where((w) => {
+            for (const column of ['username', 'email', 'first_name', 'last_name']) {
+              w.orWhereRaw(`lower(coalesce(${column}, '')) like ? escape '\\'`, [like]);
+            }
+          });
+        }
+        return q;
+      };
+      const counted = await filtered().count<{ n: number }[]>({ n: '*' }).first();
+      const page = filtered();
+      for (const { field, descending } of query.ordering) page.orderBy(field, descending ? 'desc' : 'asc');
+      page.orderBy('id', 'asc');
+      const rows = (await page.offset(query.offset).limit(query.limit)) as UserRow[];
+      return { count: Number(counted?.n ?? 0), users: rows.map(fromRow) };
     },
 
     async recordLogin(id: number, at = Date.now()): Promise<void> {

@@ -29,6 +29,7 @@ describe('loadConfig', () => {
       trustProxy: false,
       sweepIntervalSeconds: 600,
       keyRefreshSeconds: 30,
+      allowRegistration: true,
     });
   });
 

@@ -2,12 +2,14 @@ import type { Knex } from 'knex';
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/knex.js';
+import { migrations } from '../../migrations/index.js';
 import { migrateLatest, pendingMigrations } from '../../src/db/migrate.js';
 import { freshDatabase, type TestDatabase } from '../helpers/database.js';
 import { BACKENDS } from '../helpers/env.js';
 
-const INITIAL = '20261121000000_initial';
-const TABLES = ['users', 'clients', 'oidc_payloads', 'signing_keys', 'cookie_keys', 'app_locks'];
+/** Every migration, oldest first, as the runner must apply them. */
+const ALL = migrations.map((m) => m.name);
+const TABLES = ['users', 'clients', 'oidc_payloads', 'signing_keys', 'cookie_keys', 'app_locks', 'api_refresh_tokens'];
 
 describe.each(BACKENDS)('migrations (%s)', (backend) => {
   let db: TestDatabase;
@@ -41,11 +43,11 @@ describe.each(BACKENDS)('migrations (%s)', (backend) => {
   it('applies the initial migration to a fresh database and names it', async () => {
     const knex = open();
     expect(await tablesPresent(knex)).toEqual([]);
-    expect(await pendingMigrations(knex)).toEqual([INITIAL]);
+    expect(await pendingMigrations(knex)).toEqual(ALL);
 
-    expect(await migrateLatest(knex)).toEqual([INITIAL]);
+    expect(await migrateLatest(knex)).toEqual(ALL);
     expect(await tablesPresent(knex)).toEqual(TABLES);
-    expect(await appliedRows(knex)).toEqual([INITIAL]);
+    expect(await appliedRows(knex)).toEqual(ALL);
     expect(await pendingMigrations(knex)).toEqual([]);
   });
 
@@ -53,7 +55,7 @@ describe.each(BACKENDS)('migrations (%s)', (backend) => {
     const knex = open();
     await migrateLatest(knex);
     expect(await migrateLatest(knex)).toEqual([]);
-    expect(await appliedRows(knex)).toEqual([INITIAL]);
+    expect(await appliedRows(knex)).toEqual(ALL);
   });
 
   it('sees migrations applied by another instance', async () => {
@@ -72,8 +74,8 @@ describe.each(BACKENDS)('migrations (%s)', (backend) => {
 
     // Exactly one of them applied the migration; the other found it done.
     const applied = results.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
-    expect(applied).toEqual([INITIAL]);
-    expect(await appliedRows(a)).toEqual([INITIAL]);
+    expect(applied).toEqual(ALL);
+    expect(await appliedRows(a)).toEqual(ALL);
     expect(await tablesPresent(b)).toEqual(TABLES);
     expect(await pendingMigrations(a)).toEqual([]);
     expect(await pendingMigrations(b)).toEqual([]);

@@ -1,0 +1,241 @@
+import type { Knex } from 'knex';
+import type { ApiTokens } from '../api/api-tokens.js';
+import { ApiError } from '../errors.js';
+import { revokeAccount } from '../oidc/adapter.js';
+import { DuplicateUserError, type User, type UserChanges, type UserRepository } from '../repositories/users.js';
+import type { PasswordHasher } from './password-hasher.js';
+import { passwordProblem } from './password-policy.js';
+import { emailProblem, usernameProblem } from './user-input.js';
+
+/** Who is asking: the rules differ for staff, superusers and the user themself. */
+export interface Actor {
+  user: User | null;
+}
+
+/** A 400 with one message per bad field, as Django REST framework answers. */
+export class ValidationError extends ApiError {
+  readonly fields: Record<string, string[]>;
+  constructor(fields: Record<string, string[]>) {
+    super(400, 'invalid_request', `Invalid ${Object.keys(fields).join(', ')}.`);
+    this.fields = fields;
+  }
+
+  override toJSON() {
+    return { ...super.toJSON(), fields: this.fields };
+  }
+}
+
+/** Fields anyone may write to their own account. */
+const SELF_FIELDS = ['username', 'email', 'first_name', 'last_name', 'password', 'current_password'] as const;
+/** Fields only staff may write (is_superuser: only superusers). */
+const PRIVILEGED_FIELDS = ['is_active', 'is_staff', 'is_superuser'] as const;
+/** Never writable through the API; a non-staff caller trying gets 403, staff get 400. */
+const READ_ONLY_FIELDS = ['id', 'date_joined', 'last_login', 'updated_at', 'password_hash', 'email_verified'] as const;
+
+const has = (body: Record<string, unknown>, key: string) => Object.prototype.hasOwnProperty.call(body, key);
+
+function conflict(error: unknown): never {
+  if (error instanceof DuplicateUserError) {
+    throw new ApiError(409, 'conflict', `A user with that ${error.field} already exists.`);
+  }
+  throw error;
+}
+
+/** The API representation of a user: never any password or hash field. */
+export function userJson(user: User) {
+  return {
+    id: user.id,
+    username: user.username,
+    email: user.email ?? '',
+    first_name: user.firstName,
+    last_name: user.lastName,
+    is_active: user.isActive,
+    is_staff: user.isStaff,
+    is_superuser: user.isSuperuser,
+    email_verified: user.emailVerified,
+    date_joined: new Date(user.dateJoined).toISOString(),
+    last_login: user.lastLogin === null ? null : new Date(user.lastLogin).toISOString(),
+    updated_at: new Date(user.updatedAt).toISOString(),
+  };
+}
+
+export interface UserServiceDeps {
+  knex: Knex;
+  users: UserRepository;
+  hasher: PasswordHasher;
+  apiTokens: ApiTokens;
+}
+
+/**
+ * Account rules shared by the REST API, the legacy endpoints and (later) the admin pages:
+ * validation with per-field messages, who may set what (mass assignment), uniqueness as 409,
+ * and revocation of every session and token when a user is deleted, deactivated or changes
+ * password.
+ */
+export function createUserService({ knex, users, hasher, apiTokens }: UserServiceDeps) {
+  /** Refuses fields the actor may not write: 403 for privilege, 400 for unknown/read-only. */
+  function checkWritable(actor: Actor, body: Record<string, unknown>): void {
+    const staff = actor.user?.isStaff === true;
+    const forbidden: string[] = [];
+    const unknown: string[] = [];
+    for (const key of Object.keys(body)) {
+      if ((READ_ONLY_FIELDS as readonly string[]).includes(key)) {
+        if (staff) unknown.push(key);
+        else forbidden.push(key);
+      } else if ((PRIVILEGED_FIELDS as readonly string[]).includes(key)) {
+        if (!staff || (key === 'is_superuser' && !actor.user?.isSuperuser)) forbidden.push(key);
+      } else if (!(SELF_FIELDS as readonly string[]).includes(key)) {
+        unknown.push(key);
+      }
+    }
+    if (forbidden.length) {
+      throw new ApiError(403, 'permission_denied', `You may not set ${forbidden.join(', ')}.`);
+    }
+    if (unknown.length) {
+      throw new ValidationError(Object.fromEntries(unknown.map((k) => [k, ['This field is read-only or unknown.']])));
+    }
+  }
+
+  /** Validates the writable fields that are present; `required` must be present and non-empty. */
+  function validate(body: Record<string, unknown>, required: readonly string[]): UserChanges & { password?: string } {
+    const fields: Record<string, string[]> = {};
+    const problem = (key: string, message: string) => (fields[key] ??= []).push(message);
+    const text = (key: string): string | undefined => {
+      if (!has(body, key) || body[key] === null) return undefined;
+      if (typeof body[key] !== 'string') {
+        problem(key, 'Must be a string.');
+        return undefined;
+      }
+      return body[key] as string;
+    };
+    for (const key of required) {
+      if (!has(body, key) || body[key] === null || body[key] === '') problem(key, 'This field is required.');
+    }
+    const out: UserChanges & { password?: string } = {};
+    const username = text('username');
+    if (username !== undefined && !fields['username']) {
+      const p = usernameProblem(username);
+      if (p) problem('username', p);
+      else out.username = username;
+    }
+    if (has(body, 'email')) {
+      const email = text('email');
+      if (email === undefined || email === '') {
+        if (!fields['email']) out.email = null;
+      } else {
+        const p = emailProblem(email.trim());
+        if (p) problem('email', p);
+        else out.email = email.trim();
+      }
+    }
+    for (const [key, prop] of [
+      ['first_name', 'firstName'],
+      ['last_name', 'lastName'],
+    ] as const) {
+      const value = text(key);
+      if (value !== undefined && value.length > 150) problem(key, 'Must be at most 150 characters.');
+      else if (value !== undefined) out[prop] = value;
+    }
+    const password = text('password');
+    if (password !== undefined && !fields['password']) {
+      const p = passwordProblem(password);
+      if (p) problem('password', p);
+      else out.password = password;
+    }
+    for (const [key, prop] of [
+      ['is_active', 'isActive'],
+      ['is_staff', 'isStaff'],
+      ['is_superuser', 'isSuperuser'],
+    ] as const) {
+      if (!has(body, key)) continue;
+      if (typeof body[key] === 'boolean') out[prop] = body[key];
+      else problem(key, 'Must be true or false.');
+    }
+    if (Object.keys(fields).length) throw new ValidationError(fields);
+    return out;
+  }
+
+  /** Ends every session, grant and token of a user: OIDC ones and API refresh tokens. */
+  async function revokeEverything(userId: number): Promise<void> {
+    await revokeAccount(knex, String(userId));
+    await apiTokens.revokeUser(userId);
+  }
+
+  return {
+    checkWritable,
+    validate,
+    revokeEverything,
+
+    /** Registration or staff creation. */
+    async create(actor: Actor, body: Record<string, unknown>): Promise<User> {
+      checkWritable(actor, body);
+      if (has(body, 'current_password')) throw new ValidationError({ current_password: ['Not used when creating a user.'] });
+      const input = validate(body, ['username', 'password']);
+      try {
+        return await users.create({
+          username: input.username!,
+          email: input.email ?? null,
+          passwordHash: await hasher.hash(input.password!),
+          firstName: input.firstName ?? '',
+          lastName: input.lastName ?? '',
+          isActive: input.isActive ?? true,
+          isStaff: input.isStaff ?? false,
+          isSuperuser: input.isSuperuser ?? false,
+        });
+      } catch (error) {
+        conflict(error);
+      }
+    },
+
+    /**
+     * PUT (`replace`: username required, absent names and email reset) or PATCH. Changing
+     * one's own password needs `current_password`; staff may reset other people's.
+     */
+    async update(actor: Actor, target: User, body: Record<string, unknown>, { replace }: { replace: boolean }): Promise<User> {
+      checkWritable(actor, body);
+      const input = validate(body, replace ? ['username'] : []);
+      const self = actor.user?.id === target.id;
+      const changes: UserChanges = { ...input };
+      delete (changes as { password?: string }).password;
+      if (replace) {
+        changes.firstName ??= '';
+        changes.lastName ??= '';
+        if (!has(body, 'email')) changes.email = null;
+      }
+      if (input.password !== undefined) {
+        if (self || !actor.user?.isStaff) {
+          const current = body['current_password'];
+          if (typeof current !== 'string' || !current) {
+            throw new ValidationError({ current_password: ['This field is required to change your password.'] });
+          }
+          if (!(await hasher.verify(current, target.passwordHash))) {
+            throw new ValidationError({ current_password: ['The current password is not correct.'] });
+          }
+        }
+        changes.passwordHash = await hasher.hash(input.password);
+      } else if (has(body, 'current_password')) {
+        throw new ValidationError({ current_password: ['Only needed together with a new password.'] });
+      }
+      if (changes.email !== undefined && changes.email?.toLowerCase() !== target.email) changes.emailVerified = false;
+
+      let updated: User | undefined;
+      try {
+        updated = await users.update(target.id, changes);
+      } catch (error) {
+        conflict(error);
+      }
+      if (!updated) throw new ApiError(404, 'not_found', 'No such user.');
+      // A deactivated user or a changed password ends every existing login.
+      if ((changes.isActive === false && target.isActive) || changes.passwordHash) await revokeEverything(target.id);
+      return updated;
+    },
+
+    /** Deletes a user and everything issued to them. */
+    async remove(target: User): Promise<void> {
+      await revokeEverything(target.id);
+      await users.delete(target.id);
+    },
+  };
+}
+
+export type UserService = ReturnType<typeof createUserService>;

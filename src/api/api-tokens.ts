@@ -1,0 +1,165 @@
+import { randomBytes } from 'node:crypto';
+import type { Knex } from 'knex';
+import { createLocalJWKSet, errors as joseErrors, importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload } from 'jose';
+import { affectedRows } from '../db/knex.js';
+import { ApiError } from '../errors.js';
+import type { KeyMaterial } from '../keys/key-store.js';
+import { API_TTL } from '../oidc/ttl.js';
+
+/** JOSE `typ` headers: RFC 9068 for access tokens, our own for refresh tokens. */
+export const ACCESS_TYP = 'at+jwt';
+export const REFRESH_TYP = 'refresh+jwt';
+/** The `client_id` of access tokens minted by /api/token/. */
+export const API_CLIENT_ID = 'latchkey-api';
+
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'] as const;
+
+type SigningKey = Awaited<ReturnType<typeof importJWK>>;
+
+export interface ApiTokenPair {
+  access: string;
+  refresh: string;
+}
+
+export interface ApiTokenDeps {
+  knex: Knex;
+  issuer: string;
+  /** Audience of API tokens: `${PUBLIC_URL}/api`. */
+  audience: string;
+  keys: () => KeyMaterial;
+}
+
+/** Public parts only: what /o/jwks publishes and what verification needs. */
+export function publicJwks(keys: KeyMaterial): { keys: JWK[] } {
+  return {
+    keys: keys.jwks.keys.map((jwk) => {
+      const copy: Record<string, unknown> = { ...jwk };
+      for (const member of PRIVATE_MEMBERS) delete copy[member];
+      return copy as JWK;
+    }),
+  };
+}
+
+const invalid = (description: string) => new ApiError(401, 'invalid_token', description);
+
+/**
+ * The REST API's JWTs, shaped like djangorestframework-simplejwt's (`access`, `refresh`,
+ * `token_type`, `user_id`) but signed with the provider's current RS256 key, so anyone can
+ * verify them against /o/jwks. Refresh tokens are single-use: each one is a row, and a
+ * replayed one revokes its whole family (every token descended from one login).
+ */
+export function createApiTokens({ knex, issuer, audience, keys }: ApiTokenDeps) {
+  const signingKeys = new Map<string, SigningKey>();
+  let verifierFor: KeyMaterial | undefined;
+  let verifier: ReturnType<typeof createLocalJWKSet> | undefined;
+
+  async function signingKey(): Promise<{ kid: string; key: SigningKey }> {
+    const jwk = keys().jwks.keys.find((k) => k.alg === 'RS256' && !k.key_ops);
+    if (!jwk?.kid) throw new Error('no current RS256 signing key');
+    let key = signingKeys.get(jwk.kid);
+    if (!key) {
+      key = await importJWK(jwk, 'RS256');
+      signingKeys.set(jwk.kid, key);
+    }
+    return { kid: jwk.kid, key };
+  }
+
+  function jwks() {
+    const current = keys();
+    if (verifierFor !== current || !verifier) {
+      verifier = createLocalJWKSet(publicJwks(current));
+      verifierFor = current;
+    }
+    return verifier;
+  }
+
+  async function sign(claims: JWTPayload, typ: string, ttl: number): Promise<string> {
+    const { kid, key } = await signingKey();
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256', typ, kid })
+      .setIssuer(issuer)
+      .setAudience(audience)
+      .setIssuedAt()
+      .setExpirationTime(`${ttl}s`)
+      .sign(key);
+  }
+
+  async function mint(userId: number, familyId: string): Promise<ApiTokenPair> {
+    const refreshJti = randomBytes(24).toString('base64url');
+    const now = Date.now();
+    const access = await sign(
+      { sub: String(userId), user_id: userId, token_type: 'access', client_id: API_CLIENT_ID, jti: randomBytes(24).toString('base64url') },
+      ACCESS_TYP,
+      API_TTL.access,
+    );
+    const refresh = await sign({ sub: String(userId), user_id: userId, token_type: 'refresh', jti: refreshJti }, REFRESH_TYP, API_TTL.refresh);
+    await knex('api_refresh_tokens').insert({
+      jti: refreshJti,
+      user_id: userId,
+      family_id: familyId,
+      created_at: now,
+      expires_at: now + API_TTL.refresh * 1000,
+      used_at: null,
+    });
+    return { access, refresh };
+  }
+
+  /**
+   * Verifies signature (RS256/ES256 only: never `none` or HMAC), kid, issuer, audience,
+   * expiry and the `typ` header; throws a 401 ApiError otherwise.
+   */
+  async function verify(token: string, typ: string): Promise<JWTPayload & { sub: string; jti: string }> {
+    try {
+      const { payload } = await jwtVerify(token, jwks(), {
+        issuer,
+        audience,
+        typ,
+        algorithms: ['RS256', 'ES256'],
+        requiredClaims: ['sub', 'exp', 'iat', 'jti'],
+      });
+      return payload as JWTPayload & { sub: string; jti: string };
+    } catch (error) {
+      if (error instanceof joseErrors.JWTExpired) throw invalid('The token has expired.');
+      if (error instanceof joseErrors.JOSEError) throw invalid('The token is invalid.');
+      throw error;
+    }
+  }
+
+  return {
+    /** A new pair for a user who just proved their password. */
+    async issue(userId: number): Promise<ApiTokenPair> {
+      return mint(userId, randomBytes(24).toString('base64url'));
+    },
+
+    verifyAccess(token: string) {
+      return verify(token, ACCESS_TYP);
+    },
+
+    /**
+     * Exchanges a refresh token for a new pair. The UPDATE marks it used only if nobody did
+     * before; when it was used already, the whole family is deleted and the caller gets 401.
+     * `userActive` lets the caller refuse users that were deactivated meanwhile.
+     */
+    async refresh(token: string, userActive: (userId: number) => Promise<boolean>): Promise<ApiTokenPair> {
+      const payload = await verify(token, REFRESH_TYP);
+      const row = (await knex('api_refresh_tokens').where({ jti: payload.jti }).first()) as { user_id: number; family_id: string } | undefined;
+      if (!row) throw invalid('The token has been revoked.');
+      const won = affectedRows(
+        await knex('api_refresh_tokens').where({ jti: payload.jti }).whereNull('used_at').update({ used_at: Date.now() }),
+      );
+      if (won !== 1) {
+        await knex('api_refresh_tokens').where({ family_id: row.family_id }).delete();
+        throw invalid('The token was already used; every token of this login has been revoked.');
+      }
+      if (!(await userActive(Number(row.user_id)))) throw invalid('The user is inactive or deleted.');
+      return mint(Number(row.user_id), row.family_id);
+    },
+
+    /** Ends every API login of a user (deleted, deactivated, password changed). */
+    async revokeUser(userId: number): Promise<void> {
+      await knex('api_refresh_tokens').where({ user_id: userId }).delete();
+    },
+  };
+}
+
+export type ApiTokens = ReturnType<typeof createApiTokens>;

@@ -1,0 +1,121 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { userJson, type UserService } from '../accounts/user-service.js';
+import { ApiError } from '../errors.js';
+import { USER_ORDERING_FIELDS, type User, type UserOrderingField, type UserRepository } from '../repositories/users.js';
+import { authenticateBearer, callerOf, optionalBearer, requireUser, type BearerResolver } from './bearer-auth.js';
+import { bodyOf, parseBody } from './body.js';
+
+export const DEFAULT_PAGE_SIZE = 20;
+export const MAX_PAGE_SIZE = 100;
+
+export interface UsersRoutesDeps {
+  users: UserRepository;
+  userService: UserService;
+  resolveBearer: BearerResolver;
+  allowRegistration: boolean;
+  publicUrl: string;
+}
+
+function positiveInt(value: unknown, name: string, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  if (typeof value !== 'string' || !/^\d{1,9}$/.test(value) || Number(value) < 1) {
+    throw new ApiError(400, 'invalid_request', `${name} must be a positive whole number.`);
+  }
+  return Number(value);
+}
+
+function parseOrdering(value: unknown): Array<{ field: UserOrderingField; descending: boolean }> {
+  if (value === undefined || value === '') return [];
+  if (typeof value !== 'string') throw new ApiError(400, 'invalid_request', 'ordering must be given once.');
+  return value.split(',').map((part) => {
+    const descending = part.startsWith('-');
+    const field = (descending ? part.slice(1) : part).trim();
+    if (!(USER_ORDERING_FIELDS as readonly string[]).includes(field)) {
+      throw new ApiError(400, 'invalid_request', `Cannot order by "${field}"; use ${USER_ORDERING_FIELDS.join(', ')} (prefix - for descending).`);
+    }
+    return { field: field as UserOrderingField, descending };
+  });
+}
+
+function requireStaff(ctx: Context): User {
+  const user = requireUser(ctx);
+  if (!user.isStaff) throw new ApiError(403, 'permission_denied', 'Only staff may do this.');
+  return user;
+}
+
+/**
+ * /api/users/ (Django REST framework style) and /auth/me/. Paths are declared without the
+ * trailing slash, which the router then treats as optional, so both spellings work.
+ * Non-staff callers see other users as absent (404), so ids cannot be probed.
+ */
+export function createUsersRouter({ users, userService, resolveBearer, allowRegistration, publicUrl }: UsersRoutesDeps): Router {
+  const router = new Router();
+  const auth = authenticateBearer(resolveBearer);
+
+  async function target(ctx: Context): Promise<{ actor: User; user: User }> {
+    const actor = requireUser(ctx);
+    const user = await users.findById(String(ctx.params['id']));
+    if (!user || (!actor.isStaff && actor.id !== user.id)) throw new ApiError(404, 'not_found', 'No such user.');
+    return { actor, user };
+  }
+
+  router.post('/api/users', optionalBearer(resolveBearer), parseBody, async (ctx) => {
+    const actor = callerOf(ctx);
+    if (!actor?.isStaff && !allowRegistration) throw new ApiError(403, 'permission_denied', 'Registration is closed.');
+    const user = await userService.create({ user: actor }, bodyOf(ctx));
+    ctx.status = 201;
+    ctx.set('Location', `/api/users/${user.id}/`);
+    ctx.body = userJson(user);
+  });
+
+  router.get('/api/users', auth, async (ctx) => {
+    requireStaff(ctx);
+    const page = positiveInt(ctx.query['page'], 'page', 1);
+    const pageSize = Math.min(positiveInt(ctx.query['page_size'], 'page_size', DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE);
+    const search = typeof ctx.query['search'] === 'string' ? ctx.query['search'] : undefined;
+    const ordering = parseOrdering(ctx.query['ordering']);
+    const { count, users: found } = await users.list({
+      offset: (page - 1) * pageSize,
+      limit: pageSize,
+      ordering,
+      ...(search ? { search } : {}),
+    });
+    if (page > 1 && found.length === 0) throw new ApiError(404, 'not_found', 'Invalid page.');
+    const link = (n: number) => {
+      const url = new URL(`${publicUrl}/api/users/`);
+      for (const [key, value] of Object.entries(ctx.query)) if (typeof value === 'string') url.searchParams.set(key, value);
+      url.searchParams.set('page', String(n));
+      return url.href;
+    };
+    ctx.body = {
+      count,
+      next: page * pageSize < count ? link(page + 1) : null,
+      previous: page > 1 ? link(page - 1) : null,
+      results: found.map(userJson),
+    };
+  });
+
+  router.get('/api/users/:id', auth, async (ctx) => {
+    ctx.body = userJson((await target(ctx)).user);
+  });
+
+  for (const method of ['put', 'patch'] as const) {
+    router[method]('/api/users/:id', auth, parseBody, async (ctx) => {
+      const { actor, user } = await target(ctx);
+      ctx.body = userJson(await userService.update({ user: actor }, user, bodyOf(ctx), { replace: method === 'put' }));
+    });
+  }
+
+  router.delete('/api/users/:id', auth, async (ctx) => {
+    const { user } = await target(ctx);
+    await userService.remove(user);
+    ctx.status = 204;
+  });
+
+  router.get('/auth/me', auth, async (ctx) => {
+    ctx.body = userJson(requireUser(ctx));
+  });
+
+  return router;
+}

@@ -1,0 +1,111 @@
+import type Provider from 'oidc-provider';
+import { errors, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Authenticate } from '../accounts/authenticate.js';
+import type { ClientRepository } from '../repositories/clients.js';
+
+/** RFC 6749 4.3, kept for the clients of the service Latchkey replaces. Legacy: prefer the code flow. */
+export const PASSWORD_GRANT = 'password';
+
+/**
+ * The first-party client the legacy `/users/login/` endpoint issues tokens to. Public (no
+ * secret to leak from an app), allowed only the password and refresh_token grants.
+ */
+export const FIRST_PARTY_CLIENT_ID = 'latchkey-first-party';
+const FIRST_PARTY_SCOPE = 'openid profile email offline_access';
+
+export interface OAuthTokenResponse {
+  access_token: string;
+  token_type: string;
+  expires_in: number;
+  refresh_token?: string;
+  scope: string;
+}
+
+type ProviderClient = NonNullable<Awaited<ReturnType<Provider['Client']['find']>>>;
+
+/** Creates the first-party client on first start (idempotent: another process may race us). */
+export async function ensureFirstPartyClient(clients: ClientRepository): Promise<void> {
+  if (await clients.find(FIRST_PARTY_CLIENT_ID)) return;
+  try {
+    await clients.insertDraft({
+      clientId: FIRST_PARTY_CLIENT_ID,
+      clientSecret: null,
+      name: 'Latchkey (first-party login)',
+      metadata: {
+        client_name: 'Latchkey (first-party login)',
+        redirect_uris: [],
+        post_logout_redirect_uris: [],
+        grant_types: [PASSWORD_GRANT, 'refresh_token'],
+        response_types: [],
+        token_endpoint_auth_method: 'none',
+        scope: FIRST_PARTY_SCOPE,
+      },
+    });
+  } catch (error) {
+    if (!(await clients.find(FIRST_PARTY_CLIENT_ID))) throw error;
+  }
+}
+
+/**
+ * Issues an access token (and a refresh token when the client may refresh) for a user who
+ * proved their password, through the provider's own models, so the tokens work at
+ * /o/userinfo, introspection, revocation and the refresh_token grant like any other.
+ */
+export async function issuePasswordTokens(
+  provider: Provider,
+  client: ProviderClient,
+  accountId: string,
+  requestedScope: string | undefined,
+): Promise<OAuthTokenResponse> {
+  const allowed = new Set((client.scope ?? FIRST_PARTY_SCOPE).split(' '));
+  const requested = (requestedScope ?? [...allowed].join(' ')).split(' ').filter(Boolean);
+  const refused = requested.filter((s) => !allowed.has(s));
+  if (refused.length) throw new errors.InvalidScope('requested scope is not allowed', refused.join(' '));
+  const scope = requested.join(' ');
+
+  const grant = new provider.Grant({ accountId, clientId: client.clientId });
+  grant.addOIDCScope(scope);
+  const grantId = await grant.save();
+
+  const accessToken = new provider.AccessToken({ accountId, client, grantId, gty: PASSWORD_GRANT, scope });
+  const access = await accessToken.save();
+  let refresh: string | undefined;
+  if (client.grantTypeAllowed('refresh_token')) {
+    const refreshToken = new provider.RefreshToken({
+      accountId,
+      client,
+      grantId,
+      gty: PASSWORD_GRANT,
+      scope,
+      rotations: 0,
+      expiresWithSession: false,
+    });
+    refresh = await refreshToken.save();
+  }
+  return {
+    access_token: access,
+    token_type: 'Bearer',
+    expires_in: accessToken.expiration,
+    ...(refresh ? { refresh_token: refresh } : {}),
+    scope,
+  };
+}
+
+/**
+ * Registers `grant_type=password` at /o/token. The provider lets only clients whose
+ * `grant_types` include it get here; wrong credentials are `invalid_grant`.
+ */
+export function registerPasswordGrant(provider: Provider, authenticate: Authenticate | undefined): void {
+  provider.registerGrantType(
+    PASSWORD_GRANT,
+    async (ctx: KoaContextWithOIDC) => {
+      // A provider built only to validate client metadata (the CLI) has no authenticator.
+      if (!authenticate) throw new Error('the password grant is not served by this process');
+      const params = ctx.oidc.params as Record<string, string | undefined>;
+      const user = await authenticate(params['username'], params['password']);
+      if (!user) throw new errors.InvalidGrant('invalid username or password');
+      ctx.body = await issuePasswordTokens(provider, ctx.oidc.client!, String(user.id), params['scope']);
+    },
+    ['username', 'password', 'scope'],
+  );
+}
