@@ -14,6 +14,7 @@ import { staticFiles } from './http/static-files.js';
 import { createViews } from './http/views.js';
 import { createApiTokens, type ApiTokens } from './api/api-tokens.js';
 import { createBearerResolver } from './api/bearer-auth.js';
+import { openApiDocument } from './api/openapi.js';
 import { createTokenRouter } from './api/token-routes.js';
 import { createUsersRouter } from './api/users-routes.js';
 import { createUserService, type UserService } from './accounts/user-service.js';
@@ -36,6 +37,8 @@ export interface Latchkey {
   host: ProviderHost;
   apiTokens: ApiTokens;
   userService: UserService;
+  /** Every REST route we serve (method and router path), for the OpenAPI parity test. */
+  apiRoutes: Array<{ method: string; path: string }>;
   /** Deletes expired OIDC rows, API refresh tokens and retired keys; returns rows removed. */
   sweep(): Promise<number>;
   /** Stops timers, the hashing pool and the database pool. */
@@ -107,8 +110,16 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
     app.use(staticFiles());
     app.use(health.routes()).use(health.allowedMethods());
     app.use(interactions.routes()).use(interactions.allowedMethods());
-    app.use(usersApi.routes()).use(usersApi.allowedMethods());
-    app.use(tokensApi.routes()).use(tokensApi.allowedMethods());
+    const docs = new Router();
+    const openApi = openApiDocument(config.publicUrl);
+    docs.get('/api/openapi.json', (ctx) => {
+      ctx.body = openApi;
+    });
+    const apiRouters = [usersApi, tokensApi, docs];
+    for (const router of apiRouters) app.use(router.routes()).use(router.allowedMethods());
+    const apiRoutes = apiRouters.flatMap((router) =>
+      router.stack.flatMap((layer) => layer.methods.filter((m) => m !== 'HEAD').map((method) => ({ method, path: String(layer.path) }))),
+    );
     app.use(mountProvider('/o', provider));
 
     const sweep = async () => {
@@ -136,6 +147,7 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
       host,
       apiTokens,
       userService,
+      apiRoutes,
       sweep,
       async close() {
         for (const timer of timers) clearInterval(timer);

@@ -1,0 +1,215 @@
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './users-routes.js';
+
+const json = (schema: object) => ({ 'application/json': { schema } });
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const error = (description: string) => ({ description, content: json(ref('Error')) });
+const form = (schema: object) => ({
+  'application/x-www-form-urlencoded': { schema },
+  'application/json': { schema },
+});
+
+const bearer = [{ bearer: [] }];
+const optionalBearer = [{}, { bearer: [] }];
+const userId = { name: 'id', in: 'path', required: true, schema: { type: 'integer' } };
+
+const unauthorized = error('Missing, invalid or expired token (with a `WWW-Authenticate: Bearer` challenge).');
+const forbidden = error('The caller may not do this.');
+const notFound = error('No such user (or not yours).');
+const invalid = error('Invalid input; `fields` names each bad field.');
+
+/**
+ * OpenAPI 3.1 description of Latchkey's REST API (the OAuth/OIDC endpoints under /o are
+ * described by discovery instead). Served at /api/openapi.json; a test keeps it and the
+ * routers in step.
+ */
+export function openApiDocument(publicUrl: string) {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Latchkey REST API',
+      version: '1',
+      description:
+        'User management, the caller\'s profile and JWT endpoints. Paths work with and without the trailing slash. ' +
+        'Errors are `{"error", "error_description"}` (plus `fields` for validation errors). ' +
+        `OpenID Connect discovery: ${publicUrl}/o/.well-known/openid-configuration`,
+    },
+    servers: [{ url: publicUrl }],
+    components: {
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'An access JWT from /api/token/ or an access token from /o/token issued for a user.',
+        },
+      },
+      schemas: {
+        User: {
+          type: 'object',
+          properties: {
+            id: { type: 'integer', readOnly: true },
+            username: { type: 'string', maxLength: 150 },
+            email: { type: 'string', format: 'email' },
+            first_name: { type: 'string', maxLength: 150 },
+            last_name: { type: 'string', maxLength: 150 },
+            is_active: { type: 'boolean', description: 'Staff only.' },
+            is_staff: { type: 'boolean', description: 'Staff only.' },
+            is_superuser: { type: 'boolean', description: 'Superusers only.' },
+            email_verified: { type: 'boolean', readOnly: true },
+            date_joined: { type: 'string', format: 'date-time', readOnly: true },
+            last_login: { type: ['string', 'null'], format: 'date-time', readOnly: true },
+            updated_at: { type: 'string', format: 'date-time', readOnly: true },
+          },
+          required: ['id', 'username', 'email', 'first_name', 'last_name', 'is_active', 'is_staff', 'is_superuser', 'date_joined'],
+        },
+        UserWrite: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            username: { type: 'string' },
+            email: { type: 'string', format: 'email' },
+            first_name: { type: 'string' },
+            last_name: { type: 'string' },
+            password: { type: 'string', minLength: 8, writeOnly: true },
+            current_password: { type: 'string', writeOnly: true, description: 'Required to change your own password.' },
+            is_active: { type: 'boolean' },
+            is_staff: { type: 'boolean' },
+            is_superuser: { type: 'boolean' },
+          },
+        },
+        UserPage: {
+          type: 'object',
+          properties: {
+            count: { type: 'integer' },
+            next: { type: ['string', 'null'], format: 'uri' },
+            previous: { type: ['string', 'null'], format: 'uri' },
+            results: { type: 'array', items: ref('User') },
+          },
+          required: ['count', 'next', 'previous', 'results'],
+        },
+        TokenPair: {
+          type: 'object',
+          properties: { access: { type: 'string' }, refresh: { type: 'string' } },
+          required: ['access', 'refresh'],
+        },
+        OAuthTokens: {
+          type: 'object',
+          properties: {
+            access_token: { type: 'string' },
+            refresh_token: { type: 'string' },
+            token_type: { type: 'string' },
+            expires_in: { type: 'integer' },
+            scope: { type: 'string' },
+          },
+          required: ['access_token', 'token_type', 'expires_in', 'scope'],
+        },
+        Error: {
+          type: 'object',
+          properties: {
+            error: { type: 'string' },
+            error_description: { type: 'string' },
+            fields: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } },
+          },
+          required: ['error', 'error_description'],
+        },
+      },
+    },
+    paths: {
+      '/api/users/': {
+        get: {
+          summary: 'List users (staff)',
+          security: bearer,
+          parameters: [
+            { name: 'page', in: 'query', schema: { type: 'integer', minimum: 1 } },
+            { name: 'page_size', in: 'query', schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE } },
+            { name: 'search', in: 'query', schema: { type: 'string' }, description: 'Substring of username, email or names.' },
+            { name: 'ordering', in: 'query', schema: { type: 'string' }, description: 'Comma-separated fields, `-` for descending.' },
+          ],
+          responses: { 200: { description: 'A page of users', content: json(ref('UserPage')) }, 400: invalid, 401: unauthorized, 403: forbidden, 404: error('Page past the end.') },
+        },
+        post: {
+          summary: 'Register (anonymous, when registration is open) or create a user (staff)',
+          security: optionalBearer,
+          requestBody: { required: true, content: json(ref('UserWrite')) },
+          responses: { 201: { description: 'Created', content: json(ref('User')) }, 400: invalid, 403: forbidden, 409: error('Username or email taken.') },
+        },
+      },
+      '/api/users/{id}/': {
+        parameters: [userId],
+        get: { summary: 'Read a user (staff or self)', security: bearer, responses: { 200: { description: 'The user', content: json(ref('User')) }, 401: unauthorized, 404: notFound } },
+        put: {
+          summary: 'Replace the editable fields (staff or self)',
+          security: bearer,
+          requestBody: { required: true, content: json(ref('UserWrite')) },
+          responses: { 200: { description: 'Updated', content: json(ref('User')) }, 400: invalid, 401: unauthorized, 403: forbidden, 404: notFound, 409: error('Username or email taken.') },
+        },
+        patch: {
+          summary: 'Update some fields (staff or self)',
+          security: bearer,
+          requestBody: { required: true, content: json(ref('UserWrite')) },
+          responses: { 200: { description: 'Updated', content: json(ref('User')) }, 400: invalid, 401: unauthorized, 403: forbidden, 404: notFound, 409: error('Username or email taken.') },
+        },
+        delete: {
+          summary: 'Delete a user and revoke all their sessions and tokens (staff or self)',
+          security: bearer,
+          responses: { 204: { description: 'Deleted' }, 401: unauthorized, 404: notFound },
+        },
+      },
+      '/auth/me/': {
+        get: { summary: "The caller's user", security: bearer, responses: { 200: { description: 'The user', content: json(ref('User')) }, 401: unauthorized, 403: forbidden } },
+      },
+      '/api/token/': {
+        post: {
+          summary: 'Obtain an access/refresh JWT pair (djangorestframework-simplejwt)',
+          requestBody: { required: true, content: json({ type: 'object', properties: { username: { type: 'string' }, password: { type: 'string' } }, required: ['username', 'password'] }) },
+          responses: { 200: { description: 'Tokens', content: json(ref('TokenPair')) }, 401: error('Wrong credentials (one generic message).') },
+        },
+      },
+      '/api/token/refresh/': {
+        post: {
+          summary: 'Exchange a refresh JWT (single use) for a new pair',
+          requestBody: { required: true, content: json({ type: 'object', properties: { refresh: { type: 'string' } }, required: ['refresh'] }) },
+          responses: { 200: { description: 'Tokens', content: json(ref('TokenPair')) }, 400: invalid, 401: error('Invalid, expired, revoked or reused token.') },
+        },
+      },
+      '/api/token/verify/': {
+        post: {
+          summary: 'Check an access JWT',
+          requestBody: { required: true, content: json({ type: 'object', properties: { token: { type: 'string' } }, required: ['token'] }) },
+          responses: { 200: { description: 'Valid', content: json({ type: 'object' }) }, 400: invalid, 401: error('Invalid or expired.') },
+        },
+      },
+      '/users/register/': {
+        post: {
+          summary: 'Register (the older provider\'s endpoint; is_active honoured for staff callers only)',
+          security: optionalBearer,
+          requestBody: {
+            required: true,
+            content: form({
+              type: 'object',
+              properties: { username: { type: 'string' }, email: { type: 'string' }, password: { type: 'string' }, confirm_password: { type: 'string' }, is_active: { type: 'boolean' } },
+              required: ['username', 'password', 'confirm_password'],
+            }),
+          },
+          responses: { 201: { description: 'Created', content: json(ref('User')) }, 400: invalid, 403: forbidden, 409: error('Username or email taken.') },
+        },
+      },
+      '/users/login/': {
+        post: {
+          summary: 'Log in (the older provider\'s endpoint): OAuth 2.0 tokens for the first-party client',
+          requestBody: {
+            required: true,
+            content: form({
+              type: 'object',
+              properties: { username: { type: 'string' }, email: { type: 'string' }, password: { type: 'string' }, scope: { type: 'string' } },
+              required: ['password'],
+            }),
+          },
+          responses: { 200: { description: 'Tokens usable at /o/userinfo, introspection and revocation', content: json(ref('OAuthTokens')) }, 401: error('Wrong credentials.') },
+        },
+      },
+      '/api/openapi.json': {
+        get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } } },
+      },
+    },
+  };
+}
