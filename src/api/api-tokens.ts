@@ -84,7 +84,7 @@ export function createApiTokens({ knex, issuer, audience, keys }: ApiTokenDeps) 
       .sign(key);
   }
 
-  async function mint(userId: number, familyId: string): Promise<ApiTokenPair> {
+  async function mint(userId: number, familyId: string, db: Knex | Knex.Transaction = knex): Promise<ApiTokenPair> {
     const refreshJti = randomBytes(24).toString('base64url');
     const now = Date.now();
     const access = await sign(
@@ -93,7 +93,7 @@ export function createApiTokens({ knex, issuer, audience, keys }: ApiTokenDeps) 
       API_TTL.access,
     );
     const refresh = await sign({ sub: String(userId), user_id: userId, token_type: 'refresh', jti: refreshJti }, REFRESH_TYP, API_TTL.refresh);
-    await knex('api_refresh_tokens').insert({
+    await db('api_refresh_tokens').insert({
       jti: refreshJti,
       user_id: userId,
       family_id: familyId,
@@ -142,17 +142,29 @@ export function createApiTokens({ knex, issuer, audience, keys }: ApiTokenDeps) 
      */
     async refresh(token: string, userActive: (userId: number) => Promise<boolean>): Promise<ApiTokenPair> {
       const payload = await verify(token, REFRESH_TYP);
-      const row = (await knex('api_refresh_tokens').where({ jti: payload.jti }).first()) as { user_id: number; family_id: string } | undefined;
-      if (!row) throw invalid('The token has been revoked.');
-      const won = affectedRows(
-        await knex('api_refresh_tokens').where({ jti: payload.jti }).whereNull('used_at').update({ used_at: Date.now() }),
-      );
-      if (won !== 1) {
-        await knex('api_refresh_tokens').where({ family_id: row.family_id }).delete();
-        throw invalid('The token was already used; every token of this login has been revoked.');
+      // Claim, revoke-on-reuse and mint in ONE transaction: the claiming UPDATE row-locks the
+      // token (PostgreSQL) or takes the write lock (SQLite), so a concurrent reuse waits until
+      // the winner's child row is committed and its family DELETE then removes that child too.
+      // No query on `knex` inside (SQLite has a single connection: it would deadlock).
+      const outcome = await knex.transaction(async (trx) => {
+        const row = (await trx('api_refresh_tokens').where({ jti: payload.jti }).first()) as { user_id: number; family_id: string } | undefined;
+        if (!row) return { kind: 'revoked' as const };
+        const won = affectedRows(
+          await trx('api_refresh_tokens').where({ jti: payload.jti }).whereNull('used_at').update({ used_at: Date.now() }),
+        );
+        if (won !== 1) {
+          await trx('api_refresh_tokens').where({ family_id: row.family_id }).delete();
+          return { kind: 'reused' as const };
+        }
+        return { kind: 'claimed' as const, userId: Number(row.user_id), familyId: row.family_id, pair: await mint(Number(row.user_id), row.family_id, trx) };
+      });
+      if (outcome.kind === 'revoked') throw invalid('The token has been revoked.');
+      if (outcome.kind === 'reused') throw invalid('The token was already used; every token of this login has been revoked.');
+      if (!(await userActive(outcome.userId))) {
+        await knex('api_refresh_tokens').where({ family_id: outcome.familyId }).delete();
+        throw invalid('The user is inactive or deleted.');
       }
-      if (!(await userActive(Number(row.user_id)))) throw invalid('The user is inactive or deleted.');
-      return mint(Number(row.user_id), row.family_id);
+      return outcome.pair;
     },
 
     /** Ends every API login of a user (deleted, deactivated, password changed). */
