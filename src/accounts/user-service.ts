@@ -161,16 +161,23 @@ export function createUserService({ knex, users, hasher, apiTokens }: UserServic
     await apiTokens.revokeUser(userId);
   }
 
+  /** Only a superuser may change or delete another superuser (else staff could take one over). */
+  function assertMayManage(actor: Actor, target: User): void {
+    if (target.isSuperuser && actor.user?.id !== target.id && !actor.user?.isSuperuser) {
+      throw new ApiError(403, 'permission_denied', 'Only a superuser may change or delete a superuser.');
+    }
+  }
+
   return {
     checkWritable,
     validate,
     revokeEverything,
 
-    /** Registration or staff creation. */
-    async create(actor: Actor, body: Record<string, unknown>): Promise<User> {
+    /** Registration or staff creation; `requireEmail` for /api/users/ (the legacy endpoint makes it optional). */
+    async create(actor: Actor, body: Record<string, unknown>, { requireEmail = false } = {}): Promise<User> {
       checkWritable(actor, body);
       if (has(body, 'current_password')) throw new ValidationError({ current_password: ['Not used when creating a user.'] });
-      const input = validate(body, ['username', 'password']);
+      const input = validate(body, requireEmail ? ['username', 'password', 'email'] : ['username', 'password']);
       try {
         return await users.create({
           username: input.username!,
@@ -192,6 +199,7 @@ export function createUserService({ knex, users, hasher, apiTokens }: UserServic
      * one's own password needs `current_password`; staff may reset other people's.
      */
     async update(actor: Actor, target: User, body: Record<string, unknown>, { replace }: { replace: boolean }): Promise<User> {
+      assertMayManage(actor, target);
       checkWritable(actor, body);
       const input = validate(body, replace ? ['username'] : []);
       const self = actor.user?.id === target.id;
@@ -231,7 +239,8 @@ export function createUserService({ knex, users, hasher, apiTokens }: UserServic
     },
 
     /** Deletes a user and everything issued to them. */
-    async remove(target: User): Promise<void> {
+    async remove(actor: Actor, target: User): Promise<void> {
+      assertMayManage(actor, target);
       await revokeEverything(target.id);
       await users.delete(target.id);
     },

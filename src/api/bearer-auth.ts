@@ -45,7 +45,14 @@ export function createBearerResolver({ users, apiTokens, provider }: BearerDeps)
     }
     const p = provider();
     const accessToken = await p.AccessToken.find(token);
-    if (!accessToken || accessToken.isExpired) throw new InvalidToken('The token is invalid, expired or revoked.');
+    if (!accessToken) {
+      // client_credentials tokens are a model of their own; they act for no user.
+      const clientToken = await p.ClientCredentials.find(token);
+      if (!clientToken || clientToken.isExpired) throw new InvalidToken('The token is invalid, expired or revoked.');
+      if (clientToken.isSenderConstrained()) throw new InvalidToken('Sender-constrained tokens are not accepted here.');
+      return { user: null, clientId: clientToken.clientId, via: 'oauth' };
+    }
+    if (accessToken.isExpired) throw new InvalidToken('The token is invalid, expired or revoked.');
     if (accessToken.isSenderConstrained()) throw new InvalidToken('Sender-constrained tokens are not accepted here.');
     if (accessToken.grantId && !(await p.Grant.find(accessToken.grantId))) {
       throw new InvalidToken('The token has been revoked.');

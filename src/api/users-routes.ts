@@ -63,7 +63,7 @@ export function createUsersRouter({ users, userService, resolveBearer, allowRegi
   router.post('/api/users', optionalBearer(resolveBearer), parseBody, async (ctx) => {
     const actor = callerOf(ctx);
     if (!actor?.isStaff && !allowRegistration) throw new ApiError(403, 'permission_denied', 'Registration is closed.');
-    const user = await userService.create({ user: actor }, bodyOf(ctx));
+    const user = await userService.create({ user: actor }, bodyOf(ctx), { requireEmail: true });
     ctx.status = 201;
     ctx.set('Location', `/api/users/${user.id}/`);
     ctx.body = userJson(user);
@@ -108,8 +108,8 @@ export function createUsersRouter({ users, userService, resolveBearer, allowRegi
   }
 
   router.delete('/api/users/:id', auth, async (ctx) => {
-    const { user } = await target(ctx);
-    await userService.remove(user);
+    const { actor, user } = await target(ctx);
+    await userService.remove({ user: actor }, user);
     ctx.status = 204;
   });
 
