@@ -17,19 +17,6 @@ export interface User {
   updatedAt: number;
 }
 
-/** Fields that may change after creation (column names are the repository's business). */
-export interface UserChanges {
-  username?: string;
-  email?: string | null;
-  passwordHash?: string;
-  firstName?: string;
-  lastName?: string;
-  isActive?: boolean;
-  isStaff?: boolean;
-  isSuperuser?: boolean;
-  emailVerified?: boolean;
-}
-
 /** Columns a list may be ordered by (API names, which are also the column names). */
 export const USER_ORDERING_FIELDS = ['id', 'username', 'email', 'first_name', 'last_name', 'date_joined', 'last_login'] as const;
 export type UserOrderingField = (typeof USER_ORDERING_FIELDS)[number];
@@ -52,6 +39,9 @@ export interface NewUser {
   isSuperuser?: boolean;
   emailVerified?: boolean;
 }
+
+/** Fields that may change after creation: any of those a new user has. */
+export type UserChanges = Partial<NewUser>;
 
 interface UserRow {
   id: number;

@@ -4,6 +4,7 @@
  * /o/token, over a real server on each backend. JWTs are checked with jose against the live
  * /o/jwks, OAuth tokens through openid-client, as a third party would.
  */
+import { readAnswer, type Answer } from '../helpers/http.js';
 import { createPublicKey, randomBytes } from 'node:crypto';
 import {
   createLocalJWKSet,
@@ -29,13 +30,6 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 const FIRST_PARTY = 'latchkey-first-party';
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  json: Record<string, unknown>;
-  text: string;
-}
-
 interface Pair {
   access: string;
   refresh: string;
@@ -58,16 +52,7 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
 
   // ---------------------------------------------------------------- helpers
 
-  async function answer(response: Response): Promise<Answer> {
-    const text = await response.text();
-    let json: Record<string, unknown> = {};
-    try {
-      json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-    } catch {
-      json = {};
-    }
-    return { status: response.status, headers: response.headers, json, text };
-  }
+  const answer = readAnswer;
 
   async function postJson(path: string, body: unknown, bearer?: string): Promise<Answer> {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };

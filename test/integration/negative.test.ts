@@ -3,6 +3,7 @@
  * refusal is paired with a positive control where that matters, so a test fails if the
  * protection it covers is removed, not only if the whole flow breaks.
  */
+import { readAnswer, type Answer } from '../helpers/http.js';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createViews } from '../../src/http/views.js';
@@ -31,13 +32,6 @@ interface RegisteredClient {
   secret: string | null;
 }
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  text: string;
-  json: Record<string, unknown>;
-}
-
 type Login = { username: string; password: string };
 
 const isAt = (redirectUri: string) => (u: URL) => `${u.origin}${u.pathname}` === redirectUri;
@@ -57,15 +51,7 @@ function basic(client: RegisteredClient): string {
 async function backChannel(url: string, fields: Record<string, string>, auth?: RegisteredClient | null): Promise<Answer> {
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
   if (auth) headers['authorization'] = basic(auth);
-  const response = await fetch(url, { method: 'POST', headers, body: new URLSearchParams(fields).toString(), redirect: 'manual' });
-  const text = await response.text();
-  let json: Record<string, unknown> = {};
-  try {
-    json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-  } catch {
-    json = {};
-  }
-  return { status: response.status, headers: response.headers, text, json };
+  return readAnswer(await fetch(url, { method: 'POST', headers, body: new URLSearchParams(fields).toString(), redirect: 'manual' }));
 }
 
 describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {

@@ -1,3 +1,4 @@
+import { readAnswer, type Answer } from '../helpers/http.js';
 import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,13 +14,6 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
  */
 
 type Json = Record<string, unknown>;
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  text: string;
-  json: Json;
-}
 
 /** The API's user representation. */
 interface UserJson {
@@ -113,22 +107,14 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
       headers['content-type'] = opts.contentType ?? 'application/json';
       body = opts.raw;
     }
-    const response = await fetch(url, { method, headers, body, redirect: 'manual' });
-    const text = await response.text();
-    let json: Json = {};
-    if (text) {
-      try {
-        json = JSON.parse(text) as Json;
-      } catch {
-        json = {};
-      }
-    }
+    const answer = await readAnswer(await fetch(url, { method, headers, body, redirect: 'manual' }));
+    const { text, json } = answer;
     const leaked = keysOf(json).filter((key) => /password/i.test(key));
     expect(leaked, `${method} ${path} answered with password keys: ${text}`).toEqual([]);
     if (passwordHash) expect(text).not.toContain(passwordHash);
     if (attackerHash) expect(text).not.toContain(attackerHash);
     expect(text).not.toMatch(/\$2[aby]\$\d\d\$/);
-    return { status: response.status, headers: response.headers, text, json };
+    return answer;
   }
 
   /** A user straight through the repository, with PASSWORD. */
