@@ -1,10 +1,51 @@
+import type { Knex } from 'knex';
 import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';
 import { ApiError } from '../errors.js';
-import type { ClientRecord, ClientRepository, NewClient } from '../repositories/clients.js';
+import {
+  clientMetadata,
+  generateClientSecret,
+  type ClientMetadata,
+  type ClientRecord,
+  type ClientRepository,
+  type NewClient,
+} from '../repositories/clients.js';
 
 /** Grant types a client may be registered with (`password` is legacy, for first-party apps). */
 export const SUPPORTED_GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'password'] as const;
+
+/** Clients Latchkey creates for itself; they cannot be edited or deleted through the API. */
+export const BUILT_IN_CLIENT_IDS = new Set(['latchkey-first-party', 'latchkey-admin']);
+
+const invalidMetadata = (description: string) => new ApiError(400, 'invalid_client_metadata', description);
+
+/** Rules the provider does not know about, then the provider's own metadata validation. */
+async function validate(provider: Provider, input: NewClient, metadata: ClientMetadata): Promise<void> {
+  if (!input.name.trim()) throw invalidMetadata('A client name is required.');
+  for (const grant of input.grantTypes ?? []) {
+    if (!(SUPPORTED_GRANT_TYPES as readonly string[]).includes(grant)) {
+      throw invalidMetadata(`Unsupported grant type "${grant}"; use one of ${SUPPORTED_GRANT_TYPES.join(', ')}.`);
+    }
+  }
+  if (input.grantTypes?.includes('refresh_token') && !input.grantTypes.some((g) => g === 'authorization_code' || g === 'password')) {
+    throw invalidMetadata('refresh_token needs authorization_code: nothing else issues refresh tokens.');
+  }
+  if (input.isPublic && input.grantTypes?.includes('client_credentials')) {
+    throw invalidMetadata('A public client cannot use client_credentials: it has no secret.');
+  }
+  try {
+    await provider.Client.validate({
+      ...metadata,
+      client_id: 'validation',
+      ...(input.isPublic ? {} : { client_secret: 'validation-secret' }),
+    } as Parameters<Provider['Client']['validate']>[0]);
+  } catch (error) {
+    if (error instanceof errors.InvalidClientMetadata || error instanceof errors.InvalidRedirectUri) {
+      throw new ApiError(400, error.message, error.error_description ?? error.message);
+    }
+    throw error;
+  }
+}
 
 /**
  * Registers a client after the provider itself has validated the metadata (redirect URI
@@ -15,31 +56,110 @@ export async function registerClient(
   deps: { clients: ClientRepository; provider: Provider },
   input: NewClient,
 ): Promise<{ client: ClientRecord; clientSecret: string | null }> {
-  const name = input.name.trim();
-  if (!name) throw new ApiError(400, 'invalid_client_metadata', 'A client name is required.');
-  for (const grant of input.grantTypes ?? []) {
-    if (!(SUPPORTED_GRANT_TYPES as readonly string[]).includes(grant)) {
-      throw new ApiError(400, 'invalid_client_metadata', `Unsupported grant type "${grant}"; use one of ${SUPPORTED_GRANT_TYPES.join(', ')}.`);
-    }
-  }
-  if (input.grantTypes?.includes('refresh_token') && !input.grantTypes.some((g) => g === 'authorization_code' || g === 'password')) {
-    throw new ApiError(400, 'invalid_client_metadata', 'refresh_token needs authorization_code: nothing else issues refresh tokens.');
-  }
-  if (input.isPublic && input.grantTypes?.includes('client_credentials')) {
-    throw new ApiError(400, 'invalid_client_metadata', 'A public client cannot use client_credentials: it has no secret.');
-  }
-  const candidate = deps.clients.draft({ ...input, name });
-  try {
-    await deps.provider.Client.validate({
-      ...candidate.metadata,
-      client_id: 'validation',
-      ...(input.isPublic ? {} : { client_secret: 'validation-secret' }),
-    } as Parameters<Provider['Client']['validate']>[0]);
-  } catch (error) {
-    if (error instanceof errors.InvalidClientMetadata || error instanceof errors.InvalidRedirectUri) {
-      throw new ApiError(400, error.message, error.error_description ?? error.message);
-    }
-    throw error;
-  }
+  const candidate = deps.clients.draft({ ...input, name: input.name.trim() });
+  await validate(deps.provider, { ...input, name: input.name.trim() }, candidate.metadata);
   return deps.clients.insertDraft(candidate);
 }
+
+/** How a client is described to people and the API: everything but the secret. */
+export function clientJson(client: ClientRecord) {
+  const m = client.metadata;
+  return {
+    client_id: client.clientId,
+    client_name: client.name,
+    client_type: client.isPublic ? 'public' : 'confidential',
+    redirect_uris: m.redirect_uris ?? [],
+    post_logout_redirect_uris: m.post_logout_redirect_uris ?? [],
+    grant_types: m.grant_types ?? [],
+    scope: m.scope ?? '',
+    token_endpoint_auth_method: m.token_endpoint_auth_method ?? (client.isPublic ? 'none' : 'client_secret_basic'),
+    built_in: BUILT_IN_CLIENT_IDS.has(client.clientId),
+    created_at: new Date(client.createdAt).toISOString(),
+    updated_at: new Date(client.updatedAt).toISOString(),
+  };
+}
+
+/** The editable description of a client, as the forms and the REST API send it. */
+export function describeClient(client: ClientRecord): NewClient {
+  const m = client.metadata;
+  return {
+    name: client.name,
+    redirectUris: m.redirect_uris ?? [],
+    postLogoutRedirectUris: m.post_logout_redirect_uris ?? [],
+    grantTypes: m.grant_types ?? [],
+    isPublic: client.isPublic,
+    scope: m.scope ?? '',
+  };
+}
+
+/**
+ * Application management shared by the admin pages, the REST API and the CLI. Secrets are
+ * shown once (on creation, rotation, or a switch to confidential) and stored as hashes;
+ * deleting a client, or changing its type, revokes what it was issued.
+ */
+export function createClientService({ knex, clients, provider }: { knex: Knex; clients: ClientRepository; provider: () => Provider }) {
+  async function existing(clientId: string): Promise<ClientRecord> {
+    const client = await clients.find(clientId);
+    if (!client) throw new ApiError(404, 'not_found', 'No such client.');
+    return client;
+  }
+
+  function editable(client: ClientRecord): void {
+    if (BUILT_IN_CLIENT_IDS.has(client.clientId)) {
+      throw new ApiError(403, 'permission_denied', 'Built-in clients are managed by Latchkey itself.');
+    }
+  }
+
+  /** Deletes every token, code and grant issued to a client. */
+  async function revokeIssued(clientId: string): Promise<void> {
+    await knex('oidc_payloads').where({ client_id: clientId }).delete();
+  }
+
+  return {
+    get: existing,
+    list: () => clients.list(),
+
+    register(input: NewClient) {
+      return registerClient({ clients, provider: provider() }, input);
+    },
+
+    /** Applies changes; a switch to confidential returns a new secret, to public drops it. */
+    async update(clientId: string, changes: Partial<NewClient>): Promise<{ client: ClientRecord; clientSecret: string | null }> {
+      const client = await existing(clientId);
+      editable(client);
+      const merged: NewClient = { ...describeClient(client), ...changes, name: (changes.name ?? client.name).trim() };
+      const metadata = { ...client.metadata, ...clientMetadata(merged) };
+      await validate(provider(), merged, metadata);
+      let secret: string | null | undefined;
+      if (merged.isPublic && !client.isPublic) secret = null;
+      if (!merged.isPublic && client.isPublic) secret = generateClientSecret();
+      const updated = await clients.update(clientId, merged.name, metadata, secret);
+      if (!updated) throw new ApiError(404, 'not_found', 'No such client.');
+      // Tokens issued under the old rules (grants, scopes, type) must not outlive them.
+      if (secret !== undefined) await revokeIssued(clientId);
+      return { client: updated, clientSecret: secret ?? null };
+    },
+
+    /**
+     * A new secret; the old one stops working at once. Issued tokens stay valid (as in
+     * Keycloak): every refresh or introspection needs the new secret anyway.
+     */
+    async rotateSecret(clientId: string): Promise<{ client: ClientRecord; clientSecret: string }> {
+      const client = await existing(clientId);
+      editable(client);
+      if (client.isPublic) throw new ApiError(400, 'invalid_request', 'A public client has no secret to rotate.');
+      const secret = generateClientSecret();
+      await clients.setSecret(clientId, secret);
+      return { client: await existing(clientId), clientSecret: secret };
+    },
+
+    async remove(clientId: string): Promise<void> {
+      const client = await existing(clientId);
+      editable(client);
+      await revokeIssued(clientId);
+      await clients.delete(clientId);
+    },
+  };
+}
+
+export type ClientService = ReturnType<typeof createClientService>;

@@ -62,6 +62,25 @@ export function clientSecretMatches(storedHash: string, presented: string): bool
 
 export const DEFAULT_GRANT_TYPES = ['authorization_code', 'refresh_token'];
 
+/** A new random 256-bit client secret. */
+export function generateClientSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** Provider metadata for a client described the way people register one. */
+export function clientMetadata(input: NewClient): ClientMetadata {
+  const grantTypes = input.grantTypes?.length ? [...new Set(input.grantTypes)] : DEFAULT_GRANT_TYPES;
+  return {
+    client_name: input.name,
+    redirect_uris: input.redirectUris ?? [],
+    post_logout_redirect_uris: input.postLogoutRedirectUris ?? [],
+    grant_types: grantTypes,
+    response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
+    token_endpoint_auth_method: input.isPublic ? 'none' : 'client_secret_basic',
+    scope: input.scope ?? 'openid profile email offline_access',
+  };
+}
+
 function fromRow(row: ClientRow): ClientRecord {
   return {
     clientId: row.client_id,
@@ -82,20 +101,11 @@ export function createClientRepository(knex: Knex) {
   return {
     /** Prepares a client (ids, secret, metadata) without storing it, so it can be validated first. */
     draft(input: NewClient): ClientDraft {
-      const grantTypes = input.grantTypes?.length ? [...new Set(input.grantTypes)] : DEFAULT_GRANT_TYPES;
       return {
         clientId: randomBytes(24).toString('base64url'),
-        clientSecret: input.isPublic ? null : randomBytes(32).toString('base64url'),
+        clientSecret: input.isPublic ? null : generateClientSecret(),
         name: input.name,
-        metadata: {
-          client_name: input.name,
-          redirect_uris: input.redirectUris ?? [],
-          post_logout_redirect_uris: input.postLogoutRedirectUris ?? [],
-          grant_types: grantTypes,
-          response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
-          token_endpoint_auth_method: input.isPublic ? 'none' : 'client_secret_basic',
-          scope: input.scope ?? 'openid profile email offline_access',
-        },
+        metadata: clientMetadata(input),
       };
     },
 
@@ -129,6 +139,19 @@ export function createClientRepository(knex: Knex) {
         client_id: row.client_id,
         ...(row.client_secret_hash === null ? {} : { client_secret: row.client_secret_hash }),
       };
+    },
+
+    /** Replaces name and metadata; `secret` undefined keeps the secret, null removes it. */
+    async update(clientId: string, name: string, metadata: ClientMetadata, secret?: string | null): Promise<ClientRecord | undefined> {
+      const row: Partial<ClientRow> = { name, metadata: JSON.stringify(metadata), updated_at: Date.now() };
+      if (secret !== undefined) row.client_secret_hash = secret === null ? null : hashClientSecret(secret);
+      await table().where({ client_id: clientId }).update(row);
+      return this.find(clientId);
+    },
+
+    /** Stores a new secret (as its hash); the old one stops working at once. */
+    async setSecret(clientId: string, secret: string): Promise<boolean> {
+      return (await table().where({ client_id: clientId }).update({ client_secret_hash: hashClientSecret(secret), updated_at: Date.now() })) > 0;
     },
 
     async list(): Promise<ClientRecord[]> {
