@@ -12,7 +12,10 @@ import { mountProvider } from './http/mount-provider.js';
 import { securityHeaders } from './http/security-headers.js';
 import { staticFiles } from './http/static-files.js';
 import { createViews } from './http/views.js';
+import { createAdminRouter } from './admin/routes.js';
+import { ensureAdminClient } from './admin/admin-auth.js';
 import { createApiTokens, type ApiTokens } from './api/api-tokens.js';
+import { createClientService, type ClientService } from './clients/register-client.js';
 import { createBearerResolver } from './api/bearer-auth.js';
 import { openApiDocument } from './api/openapi.js';
 import { createTokenRouter } from './api/token-routes.js';
@@ -37,6 +40,7 @@ export interface Latchkey {
   host: ProviderHost;
   apiTokens: ApiTokens;
   userService: UserService;
+  clientService: ClientService;
   /** Every REST route we serve (method and router path), for the OpenAPI parity test. */
   apiRoutes: Array<{ method: string; path: string }>;
   /** Deletes expired OIDC rows, API refresh tokens and retired keys; returns rows removed. */
@@ -64,6 +68,7 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
     const users = createUserRepository(knex);
     const clients = createClientRepository(knex);
     await ensureFirstPartyClient(clients);
+    await ensureAdminClient(clients, config.publicUrl);
     const hasher = createPasswordHasher({ cost: config.bcryptCost });
     const authenticate = createAuthenticator(users, hasher);
     const views = createViews();
@@ -76,6 +81,7 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
     const provider = () => host.provider;
     const apiTokens = createApiTokens({ knex, issuer: config.issuer, audience: `${config.publicUrl}/api`, keys: () => host.keys });
     const userService = createUserService({ knex, users, hasher, apiTokens });
+    const clientService = createClientService({ knex, clients, provider });
     const resolveBearer = createBearerResolver({ users, apiTokens, provider });
 
     const health = new Router();
@@ -115,6 +121,18 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
     docs.get('/api/openapi.json', (ctx) => {
       ctx.body = openApi;
     });
+    const admin = createAdminRouter({
+      provider,
+      host,
+      users,
+      userService,
+      clientService,
+      keyStore,
+      views,
+      publicUrl: config.publicUrl,
+      secureCookies,
+    });
+    app.use(admin.routes()).use(admin.allowedMethods());
     const apiRouters = [usersApi, tokensApi, docs];
     for (const router of apiRouters) app.use(router.routes()).use(router.allowedMethods());
     const apiRoutes = apiRouters.flatMap((router) =>
@@ -147,6 +165,7 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
       host,
       apiTokens,
       userService,
+      clientService,
       apiRoutes,
       sweep,
       async close() {

@@ -6,6 +6,7 @@ import type { Views } from '../http/views.js';
 import type { KeyMaterial } from '../keys/key-store.js';
 import { clientSecretMatches, type ClientRepository } from '../repositories/clients.js';
 import type { UserRepository } from '../repositories/users.js';
+import { ADMIN_CLIENT_ID } from '../admin/admin-auth.js';
 import { createFindAccount, SCOPE_CLAIMS } from './account.js';
 import { KnexAdapter } from './adapter.js';
 import { registerPasswordGrant } from './password-grant.js';
@@ -71,7 +72,27 @@ export function createProvider({ config, knex, users, clients, views, keys, auth
     },
     claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
     scopes: ['openid', 'offline_access', 'profile', 'email'],
-    responseTypes: ['code'],
+    // 'none' only serves our admin pages (a login session without tokens); no implicit flow.
+    responseTypes: ['code', 'none'],
+    // Client secrets are stored hashed, so nothing may need the secret itself: no
+    // client_secret_jwt and no HMAC algorithms (they key on the secret).
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    enabledJWA: {
+      clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'Ed25519', 'EdDSA'],
+      requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'Ed25519', 'EdDSA'],
+    },
+    // First-party clients (the admin pages) need no consent screen.
+    loadExistingGrant: async (ctx) => {
+      const client = ctx.oidc.client!;
+      const session = ctx.oidc.session!;
+      const grantId = ctx.oidc.result?.['consent']?.grantId ?? session.grantIdFor(client.clientId);
+      if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+      if (client.clientId !== ADMIN_CLIENT_ID || !session.accountId) return undefined;
+      const grant = new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
+      grant.addOIDCScope('openid');
+      await grant.save();
+      return grant;
+    },
     allowOmittingSingleRegisteredRedirectUri: false,
     ttl: { ...TTL },
     // Refresh tokens for every client allowed the grant (as Keycloak and django-oauth-toolkit

@@ -25,7 +25,9 @@ describe.each(BACKENDS)('OIDC flows through openid-client (%s)', (backend) => {
     expect(meta.issuer).toBe(`${server.url}/o`);
     expect(meta.authorization_endpoint).toBe(`${server.url}/o/auth`);
     expect(meta.code_challenge_methods_supported).toEqual(['S256']);
-    expect(meta.response_types_supported).toEqual(['code']);
+    // 'none' (a login session, no token) serves the admin pages; no implicit or hybrid types.
+    expect(meta.response_types_supported).toEqual(['code', 'none']);
+    expect(meta.token_endpoint_auth_methods_supported).not.toContain('client_secret_jwt');
   });
 
   it('signs in through the login and consent pages and validates the ID token', async () => {
