@@ -17,6 +17,7 @@ import { ensureAdminClient } from './admin/admin-auth.js';
 import { createApiTokens, type ApiTokens } from './api/api-tokens.js';
 import { createClientService, type ClientService } from './clients/register-client.js';
 import { createBearerResolver } from './api/bearer-auth.js';
+import { createClientsRouter } from './api/clients-routes.js';
 import { openApiDocument } from './api/openapi.js';
 import { createTokenRouter } from './api/token-routes.js';
 import { createUsersRouter } from './api/users-routes.js';
@@ -24,6 +25,7 @@ import { createUserService, type UserService } from './accounts/user-service.js'
 import { createInteractionRouter } from './interaction/routes.js';
 import { createKeyStore, type KeyStore } from './keys/key-store.js';
 import { createProvider } from './oidc/provider.js';
+import { hideStoredSecrets } from './oidc/hide-stored-secrets.js';
 import { ensureFirstPartyClient } from './oidc/password-grant.js';
 import { ProviderHost } from './oidc/provider-host.js';
 import { createClientRepository, type ClientRepository } from './repositories/clients.js';
@@ -133,11 +135,13 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
       secureCookies,
     });
     app.use(admin.routes()).use(admin.allowedMethods());
-    const apiRouters = [usersApi, tokensApi, docs];
+    const clientsApi = createClientsRouter({ clientService, resolveBearer, publicUrl: config.publicUrl });
+    const apiRouters = [usersApi, tokensApi, clientsApi, docs];
     for (const router of apiRouters) app.use(router.routes()).use(router.allowedMethods());
     const apiRoutes = apiRouters.flatMap((router) =>
       router.stack.flatMap((layer) => layer.methods.filter((m) => m !== 'HEAD').map((method) => ({ method, path: String(layer.path) }))),
     );
+    app.use(hideStoredSecrets(clients, '/o'));
     app.use(mountProvider('/o', provider));
 
     const sweep = async () => {

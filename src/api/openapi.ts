@@ -1,4 +1,4 @@
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './users-routes.js';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './pagination.js';
 
 const json = (schema: object) => ({ 'application/json': { schema } });
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -11,6 +11,9 @@ const form = (schema: object) => ({
 const bearer = [{ bearer: [] }];
 const optionalBearer = [{}, { bearer: [] }];
 const userId = { name: 'id', in: 'path', required: true, schema: { type: 'integer' } };
+const clientId = { name: 'clientId', in: 'path', required: true, schema: { type: 'string' } };
+const clientNotFound = error('No such client.');
+const staffOnly = error('Only staff may manage clients.');
 
 const unauthorized = error('Missing, invalid or expired token (with a `WWW-Authenticate: Bearer` challenge).');
 const forbidden = error('The caller may not do this.');
@@ -101,6 +104,45 @@ export function openApiDocument(publicUrl: string) {
             scope: { type: 'string' },
           },
           required: ['access_token', 'token_type', 'expires_in', 'scope'],
+        },
+        Client: {
+          type: 'object',
+          properties: {
+            client_id: { type: 'string', readOnly: true },
+            client_name: { type: 'string' },
+            client_type: { enum: ['public', 'confidential'] },
+            redirect_uris: { type: 'array', items: { type: 'string', format: 'uri' } },
+            post_logout_redirect_uris: { type: 'array', items: { type: 'string', format: 'uri' } },
+            grant_types: { type: 'array', items: { enum: ['authorization_code', 'refresh_token', 'client_credentials', 'password'] } },
+            scope: { type: 'string' },
+            token_endpoint_auth_method: { type: 'string', readOnly: true },
+            built_in: { type: 'boolean', readOnly: true },
+            created_at: { type: 'string', format: 'date-time', readOnly: true },
+            updated_at: { type: 'string', format: 'date-time', readOnly: true },
+            client_secret: { type: 'string', readOnly: true, description: 'Only in the response that creates it; stored as a hash.' },
+          },
+        },
+        ClientWrite: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            client_name: { type: 'string' },
+            client_type: { enum: ['public', 'confidential'] },
+            redirect_uris: { type: 'array', items: { type: 'string' } },
+            post_logout_redirect_uris: { type: 'array', items: { type: 'string' } },
+            grant_types: { type: 'array', items: { type: 'string' } },
+            scope: { type: 'string' },
+          },
+        },
+        ClientPage: {
+          type: 'object',
+          properties: {
+            count: { type: 'integer' },
+            next: { type: ['string', 'null'], format: 'uri' },
+            previous: { type: ['string', 'null'], format: 'uri' },
+            results: { type: 'array', items: ref('Client') },
+          },
+          required: ['count', 'next', 'previous', 'results'],
         },
         Error: {
           type: 'object',
@@ -205,6 +247,42 @@ export function openApiDocument(publicUrl: string) {
             }),
           },
           responses: { 200: { description: 'Tokens usable at /o/userinfo, introspection and revocation', content: json(ref('OAuthTokens')) }, 401: error('Wrong credentials.') },
+        },
+      },
+      '/api/clients/': {
+        get: {
+          summary: 'List OAuth clients (staff)',
+          security: bearer,
+          parameters: [
+            { name: 'page', in: 'query', schema: { type: 'integer', minimum: 1 } },
+            { name: 'page_size', in: 'query', schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE } },
+          ],
+          responses: { 200: { description: 'A page of clients', content: json(ref('ClientPage')) }, 400: invalid, 401: unauthorized, 403: staffOnly },
+        },
+        post: {
+          summary: 'Register a client (staff); the secret is in this response only',
+          security: bearer,
+          requestBody: { required: true, content: json(ref('ClientWrite')) },
+          responses: { 201: { description: 'Created', content: json(ref('Client')) }, 400: invalid, 401: unauthorized, 403: staffOnly },
+        },
+      },
+      '/api/clients/{clientId}/': {
+        parameters: [clientId],
+        get: { summary: 'Read a client (staff)', security: bearer, responses: { 200: { description: 'The client', content: json(ref('Client')) }, 401: unauthorized, 403: staffOnly, 404: clientNotFound } },
+        patch: {
+          summary: 'Change a client (staff); switching to confidential returns a new secret',
+          security: bearer,
+          requestBody: { required: true, content: json(ref('ClientWrite')) },
+          responses: { 200: { description: 'Updated', content: json(ref('Client')) }, 400: invalid, 401: unauthorized, 403: staffOnly, 404: clientNotFound },
+        },
+        delete: { summary: 'Delete a client and revoke its tokens (staff)', security: bearer, responses: { 204: { description: 'Deleted' }, 401: unauthorized, 403: staffOnly, 404: clientNotFound } },
+      },
+      '/api/clients/{clientId}/rotate-secret/': {
+        parameters: [clientId],
+        post: {
+          summary: 'Replace the secret (staff); the old one stops working at once',
+          security: bearer,
+          responses: { 200: { description: 'The client with its new secret', content: json(ref('Client')) }, 400: invalid, 401: unauthorized, 403: staffOnly, 404: clientNotFound },
         },
       },
       '/api/openapi.json': {

@@ -5,9 +5,9 @@ import { ApiError } from '../errors.js';
 import { USER_ORDERING_FIELDS, type User, type UserOrderingField, type UserRepository } from '../repositories/users.js';
 import { authenticateBearer, callerOf, optionalBearer, requireUser, type BearerResolver } from './bearer-auth.js';
 import { bodyOf, parseBody } from './body.js';
+import { pageLinks, pageOf } from './pagination.js';
 
-export const DEFAULT_PAGE_SIZE = 20;
-export const MAX_PAGE_SIZE = 100;
+
 
 export interface UsersRoutesDeps {
   users: UserRepository;
@@ -15,14 +15,6 @@ export interface UsersRoutesDeps {
   resolveBearer: BearerResolver;
   allowRegistration: boolean;
   publicUrl: string;
-}
-
-function positiveInt(value: unknown, name: string, fallback: number): number {
-  if (value === undefined || value === '') return fallback;
-  if (typeof value !== 'string' || !/^\d{1,9}$/.test(value) || Number(value) < 1) {
-    throw new ApiError(400, 'invalid_request', `${name} must be a positive whole number.`);
-  }
-  return Number(value);
 }
 
 function parseOrdering(value: unknown): Array<{ field: UserOrderingField; descending: boolean }> {
@@ -71,8 +63,7 @@ export function createUsersRouter({ users, userService, resolveBearer, allowRegi
 
   router.get('/api/users', auth, async (ctx) => {
     requireStaff(ctx);
-    const page = positiveInt(ctx.query['page'], 'page', 1);
-    const pageSize = Math.min(positiveInt(ctx.query['page_size'], 'page_size', DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE);
+    const { page, pageSize } = pageOf(ctx);
     const search = typeof ctx.query['search'] === 'string' ? ctx.query['search'] : undefined;
     const ordering = parseOrdering(ctx.query['ordering']);
     const { count, users: found } = await users.list({
@@ -82,16 +73,9 @@ export function createUsersRouter({ users, userService, resolveBearer, allowRegi
       ...(search ? { search } : {}),
     });
     if (page > 1 && found.length === 0) throw new ApiError(404, 'not_found', 'Invalid page.');
-    const link = (n: number) => {
-      const url = new URL(`${publicUrl}/api/users/`);
-      for (const [key, value] of Object.entries(ctx.query)) if (typeof value === 'string') url.searchParams.set(key, value);
-      url.searchParams.set('page', String(n));
-      return url.href;
-    };
     ctx.body = {
       count,
-      next: page * pageSize < count ? link(page + 1) : null,
-      previous: page > 1 ? link(page - 1) : null,
+      ...pageLinks(ctx, `${publicUrl}/api/users/`, page, pageSize, count),
       results: found.map(userJson),
     };
   });

@@ -31,6 +31,7 @@ const USAGE = `usage: npm run --silent cli -- <command>
   client create --name N [--redirect-uri URI]... [--grant-type G]... [--public]
                 [--scope "openid profile email"] [--post-logout-redirect-uri URI]... [--json]
   client list [--json]
+  iat create [--expires-in SECONDS] [--json]
   keys rotate [--json]
   keys list [--json]
   cleanup [--json]`;
@@ -125,19 +126,8 @@ async function clientCommand(config: Config, args: string[], out: Out): Promise<
     });
     if (typeof v['name'] !== 'string' || !v['name'].trim()) throw new CliError('--name is required');
     await withDatabase(config, async (knex) => {
-      const keyStore = createKeyStore(knex);
-      await keyStore.ensureKeys();
       const clients = createClientRepository(knex);
-      // Loaded on demand: only client validation needs node-oidc-provider.
-      const { createProvider } = await import('../oidc/provider.js');
-      const provider = createProvider({
-        config,
-        knex,
-        clients,
-        users: createUserRepository(knex),
-        views: createViews(),
-        keys: await keyStore.load(),
-      });
+      const provider = await providerFor(config, knex);
       const { client, clientSecret } = await registerClient(
         { clients, provider },
         {
@@ -173,6 +163,43 @@ async function clientCommand(config: Config, args: string[], out: Out): Promise<
     return;
   }
   throw new CliError(`unknown client command "${sub ?? ''}" (see: npm run cli -- help)`, 2);
+}
+
+/** Builds a provider on this database (client validation, initial access tokens). */
+async function providerFor(config: Config, knex: Knex) {
+  const keyStore = createKeyStore(knex);
+  await keyStore.ensureKeys();
+  // Loaded on demand: only these commands need node-oidc-provider.
+  const { createProvider } = await import('../oidc/provider.js');
+  return createProvider({
+    config,
+    knex,
+    clients: createClientRepository(knex),
+    users: createUserRepository(knex),
+    views: createViews(),
+    keys: await keyStore.load(),
+  });
+}
+
+async function iatCommand(config: Config, args: string[], out: Out): Promise<void> {
+  const [sub, ...rest] = args;
+  if (sub !== 'create') throw new CliError(`unknown iat command "${sub ?? ''}" (see: npm run cli -- help)`, 2);
+  const v = options(rest, { 'expires-in': { type: 'string' }, json: { type: 'boolean' } });
+  const raw = v['expires-in'];
+  let expiresIn: number | undefined;
+  if (raw !== undefined) {
+    if (typeof raw !== 'string' || !/^\d{1,9}$/.test(raw) || Number(raw) < 1) throw new CliError('--expires-in must be a whole number of seconds');
+    expiresIn = Number(raw);
+  }
+  await withDatabase(config, async (knex) => {
+    const provider = await providerFor(config, knex);
+    const { REGISTRATION_POLICY } = await import('../oidc/provider.js');
+    const token = new provider.InitialAccessToken({ ...(expiresIn ? { expiresIn } : {}), policies: [REGISTRATION_POLICY] });
+    const value = await token.save();
+    const endpoint = `${config.issuer}/reg`;
+    if (v['json']) out(JSON.stringify({ initial_access_token: value, expires_in: expiresIn ?? null, registration_endpoint: endpoint }));
+    else out(`initial access token: ${value}\nregistration endpoint: ${endpoint} (send it as "Authorization: Bearer …")`);
+  });
 }
 
 async function keysCommand(config: Config, args: string[], out: Out): Promise<void> {
@@ -227,6 +254,9 @@ export async function runCli(argv: string[], env: Readonly<Record<string, string
         break;
       case 'client':
         await clientCommand(config, args, out);
+        break;
+      case 'iat':
+        await iatCommand(config, args, out);
         break;
       case 'keys':
         await keysCommand(config, args, out);

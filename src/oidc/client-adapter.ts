@@ -1,9 +1,12 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
-import type { ClientRepository } from '../repositories/clients.js';
+import type { ClientMetadata, ClientRepository } from '../repositories/clients.js';
 
 /**
- * The provider's `Client` model, read from our own clients table. The provider caches what
- * it loads only for the life of a request, so edits and deletions apply at once.
+ * The provider's `Client` model, read from and written to our own clients table. Reads hand
+ * the provider the secret's hash where it expects the secret (our compareClientSecret hashes
+ * what clients present). Writes come from dynamic registration (RFC 7591/7592): a new secret
+ * arrives in plain text and is stored only as its hash. The provider keeps no client cache
+ * beyond what it loaded, so edits and deletions apply at once.
  */
 export class ClientAdapter implements Adapter {
   readonly #clients: ClientRepository;
@@ -16,8 +19,18 @@ export class ClientAdapter implements Adapter {
     return (await this.#clients.findProviderMetadata(id)) as AdapterPayload | undefined;
   }
 
-  async upsert(): Promise<void> {
-    throw new Error('clients are managed through Latchkey, not stored by the provider');
+  async upsert(id: string, payload: AdapterPayload): Promise<void> {
+    const { client_id: _id, client_secret: secret, ...rest } = payload as Record<string, unknown>;
+    const metadata = rest as ClientMetadata;
+    const name = typeof metadata.client_name === 'string' && metadata.client_name.trim() ? metadata.client_name.trim() : id;
+    const stored = await this.#clients.findProviderMetadata(id);
+    if (!stored) {
+      await this.#clients.insertDraft({ clientId: id, name, metadata, clientSecret: typeof secret === 'string' ? secret : null });
+      return;
+    }
+    // An update (RFC 7592) carries the stored hash back unless the provider made a new secret.
+    const keep = secret === stored['client_secret'];
+    await this.#clients.update(id, name, metadata, keep ? undefined : typeof secret === 'string' ? secret : null);
   }
 
   async destroy(id: string): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Authenticate } from '../accounts/authenticate.js';
 import type { Config } from '../config.js';
 import type { Views } from '../http/views.js';
@@ -42,6 +42,19 @@ function interactionPolicyWithAccountCheck() {
     ),
   );
   return policy;
+}
+
+/** The policy every initial access token from `cli iat create` carries. */
+export const REGISTRATION_POLICY = 'latchkey';
+const REGISTRABLE_GRANTS = new Set(['authorization_code', 'refresh_token', 'client_credentials']);
+
+/** Dynamic registrants get the grants Latchkey offers to apps, never the legacy password grant. */
+function registrationPolicy(_ctx: KoaContextWithOIDC, properties: Record<string, unknown>): void {
+  const grants = Array.isArray(properties['grant_types']) ? (properties['grant_types'] as unknown[]) : ['authorization_code'];
+  const refused = grants.filter((g) => typeof g !== 'string' || !REGISTRABLE_GRANTS.has(g));
+  if (refused.length) {
+    throw new errors.InvalidClientMetadata(`grant_types may only contain ${[...REGISTRABLE_GRANTS].join(', ')}`);
+  }
 }
 
 /** Path of our interaction pages for one interaction uid. */
@@ -120,6 +133,14 @@ export function createProvider({ config, knex, users, clients, views, keys, auth
         },
       },
       revocation: { enabled: true },
+      // RFC 7591/7592, only with an initial access token (`cli iat create`); the tokens the
+      // CLI makes carry our policy, which keeps registrants to the grants we support.
+      registration: {
+        enabled: true,
+        initialAccessToken: true,
+        policies: { [REGISTRATION_POLICY]: registrationPolicy },
+      },
+      registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
       userinfo: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,

@@ -1,0 +1,109 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { ValidationError } from '../accounts/user-service.js';
+import { clientJson, type ClientService } from '../clients/register-client.js';
+import { ApiError } from '../errors.js';
+import type { NewClient } from '../repositories/clients.js';
+import { authenticateBearer, requireUser, type BearerResolver } from './bearer-auth.js';
+import { bodyOf, parseBody } from './body.js';
+import { pageLinks, pageOf } from './pagination.js';
+
+const FIELDS = ['client_name', 'redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'client_type', 'scope'] as const;
+
+/** Reads the writable client fields, one message per bad field. */
+function clientInput(body: Record<string, unknown>, { create }: { create: boolean }): Partial<NewClient> {
+  const fields: Record<string, string[]> = {};
+  const problem = (key: string, message: string) => (fields[key] ??= []).push(message);
+  for (const key of Object.keys(body)) {
+    if (!(FIELDS as readonly string[]).includes(key)) problem(key, 'This field is read-only or unknown.');
+  }
+  const strings = (key: string): string[] | undefined => {
+    const value = body[key];
+    if (value === undefined) return undefined;
+    if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
+      problem(key, 'Must be a list of strings.');
+      return undefined;
+    }
+    return value as string[];
+  };
+  const out: Partial<NewClient> = {};
+  if (body['client_name'] !== undefined) {
+    if (typeof body['client_name'] !== 'string' || !body['client_name'].trim()) problem('client_name', 'Must be a non-empty string.');
+    else out.name = body['client_name'];
+  } else if (create) {
+    problem('client_name', 'This field is required.');
+  }
+  const redirectUris = strings('redirect_uris');
+  if (redirectUris) out.redirectUris = redirectUris;
+  const postLogout = strings('post_logout_redirect_uris');
+  if (postLogout) out.postLogoutRedirectUris = postLogout;
+  const grants = strings('grant_types');
+  if (grants) out.grantTypes = grants;
+  if (body['client_type'] !== undefined) {
+    if (body['client_type'] !== 'public' && body['client_type'] !== 'confidential') problem('client_type', 'Must be "public" or "confidential".');
+    else out.isPublic = body['client_type'] === 'public';
+  }
+  if (body['scope'] !== undefined) {
+    if (typeof body['scope'] !== 'string') problem('scope', 'Must be a space-separated string.');
+    else out.scope = body['scope'];
+  }
+  if (Object.keys(fields).length) throw new ValidationError(fields);
+  return out;
+}
+
+function requireStaff(ctx: Context): void {
+  if (!requireUser(ctx).isStaff) throw new ApiError(403, 'permission_denied', 'Only staff may manage clients.');
+}
+
+/**
+ * /api/clients/: staff manage OAuth clients over REST. Secrets appear in a response only
+ * when one is created (registration, rotation, switch to confidential).
+ */
+export function createClientsRouter({ clientService, resolveBearer, publicUrl }: { clientService: ClientService; resolveBearer: BearerResolver; publicUrl: string }): Router {
+  const router = new Router();
+  const staff = [authenticateBearer(resolveBearer), async (ctx: Context, next: () => Promise<unknown>) => {
+    requireStaff(ctx);
+    await next();
+  }];
+  const withSecret = (json: ReturnType<typeof clientJson>, secret: string | null) => (secret ? { ...json, client_secret: secret } : json);
+
+  router.get('/api/clients', ...staff, async (ctx) => {
+    const { page, pageSize } = pageOf(ctx);
+    const all = await clientService.list();
+    const results = all.slice((page - 1) * pageSize, page * pageSize);
+    if (page > 1 && results.length === 0) throw new ApiError(404, 'not_found', 'Invalid page.');
+    ctx.body = { count: all.length, ...pageLinks(ctx, `${publicUrl}/api/clients/`, page, pageSize, all.length), results: results.map(clientJson) };
+  });
+
+  router.post('/api/clients', ...staff, parseBody, async (ctx) => {
+    const input = clientInput(bodyOf(ctx), { create: true });
+    const { client, clientSecret } = await clientService.register({ ...input, name: input.name ?? '' });
+    ctx.status = 201;
+    ctx.set('Location', `/api/clients/${client.clientId}/`);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = withSecret(clientJson(client), clientSecret);
+  });
+
+  router.get('/api/clients/:clientId', ...staff, async (ctx) => {
+    ctx.body = clientJson(await clientService.get(String(ctx.params['clientId'])));
+  });
+
+  router.patch('/api/clients/:clientId', ...staff, parseBody, async (ctx) => {
+    const { client, clientSecret } = await clientService.update(String(ctx.params['clientId']), clientInput(bodyOf(ctx), { create: false }));
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = withSecret(clientJson(client), clientSecret);
+  });
+
+  router.delete('/api/clients/:clientId', ...staff, async (ctx) => {
+    await clientService.remove(String(ctx.params['clientId']));
+    ctx.status = 204;
+  });
+
+  router.post('/api/clients/:clientId/rotate-secret', ...staff, async (ctx) => {
+    const { client, clientSecret } = await clientService.rotateSecret(String(ctx.params['clientId']));
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = withSecret(clientJson(client), clientSecret);
+  });
+
+  return router;
+}
