@@ -2,6 +2,9 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import type { Knex } from 'knex';
 import { createAuthenticator } from './accounts/authenticate.js';
+import { createLoginThrottle } from './accounts/login-throttle.js';
+import { createAuditRouter } from './api/audit-routes.js';
+import { createAuditLog, type AuditLog } from './audit/audit-log.js';
 import { createPasswordHasher, type PasswordHasher } from './accounts/password-hasher.js';
 import type { Config } from './config.js';
 import { databaseAnswers, openDatabase } from './db/knex.js';
@@ -43,6 +46,7 @@ export interface Latchkey {
   apiTokens: ApiTokens;
   userService: UserService;
   clientService: ClientService;
+  audit: AuditLog;
   /** Every REST route we serve (method and router path), for the OpenAPI parity test. */
   apiRoutes: Array<{ method: string; path: string }>;
   /** Deletes expired OIDC rows, API refresh tokens and retired keys; returns rows removed. */
@@ -72,18 +76,20 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
     await ensureFirstPartyClient(clients);
     await ensureAdminClient(clients, config.publicUrl);
     const hasher = createPasswordHasher({ cost: config.bcryptCost });
-    const authenticate = createAuthenticator(users, hasher);
+    const audit = createAuditLog(knex);
+    const throttle = createLoginThrottle(knex, config.throttle);
+    const authenticate = createAuthenticator({ users, hasher, throttle, audit });
     const views = createViews();
     const secureCookies = config.publicUrl.startsWith('https:');
 
     const app = new Koa({ proxy: config.trustProxy });
     const host = new ProviderHost(keys, keyStore, app, (material) =>
-      createProvider({ config, knex, users, clients, views, keys: material, authenticate, log }),
+      createProvider({ config, knex, users, clients, views, keys: material, authenticate, audit, log }),
     );
     const provider = () => host.provider;
     const apiTokens = createApiTokens({ knex, issuer: config.issuer, audience: `${config.publicUrl}/api`, keys: () => host.keys });
-    const userService = createUserService({ knex, users, hasher, apiTokens });
-    const clientService = createClientService({ knex, clients, provider });
+    const userService = createUserService({ knex, audit, users, hasher, apiTokens });
+    const clientService = createClientService({ knex, clients, provider, audit });
     const resolveBearer = createBearerResolver({ users, apiTokens, provider });
 
     const health = new Router();
@@ -136,7 +142,8 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
     });
     app.use(admin.routes()).use(admin.allowedMethods());
     const clientsApi = createClientsRouter({ clientService, resolveBearer, publicUrl: config.publicUrl });
-    const apiRouters = [usersApi, tokensApi, clientsApi, docs];
+    const auditApi = createAuditRouter({ audit, resolveBearer, publicUrl: config.publicUrl });
+    const apiRouters = [usersApi, tokensApi, clientsApi, auditApi, docs];
     for (const router of apiRouters) app.use(router.routes()).use(router.allowedMethods());
     const apiRoutes = apiRouters.flatMap((router) =>
       router.stack.flatMap((layer) => layer.methods.filter((m) => m !== 'HEAD').map((method) => ({ method, path: String(layer.path) }))),
@@ -146,7 +153,7 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
 
     const sweep = async () => {
       const result = await sweepAll(knex);
-      return result.expired_rows_deleted + result.api_refresh_tokens_deleted + result.retired_keys_deleted;
+      return result.expired_rows_deleted + result.api_refresh_tokens_deleted + result.retired_keys_deleted + (await throttle.sweep());
     };
     const timers: NodeJS.Timeout[] = [];
     const every = (seconds: number, task: () => Promise<unknown>, what: string) => {
@@ -170,6 +177,7 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
       apiTokens,
       userService,
       clientService,
+      audit,
       apiRoutes,
       sweep,
       async close() {

@@ -23,6 +23,13 @@ export interface Config {
   readonly keyRefreshSeconds: number;
   /** Whether anonymous callers may register (POST /api/users/, /users/register/). */
   readonly allowRegistration: boolean;
+  /** Brute-force limits on every path that checks a password. */
+  readonly throttle: {
+    readonly accountMax: number;
+    readonly ipMax: number;
+    readonly windowSeconds: number;
+    readonly lockoutSeconds: number;
+  };
 }
 
 /** Thrown by {@link loadConfig}; `problems` holds one readable line per bad variable. */
@@ -118,6 +125,12 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   const sweepIntervalSeconds = integer(env, 'SWEEP_INTERVAL_SECONDS', 600, 0, 86400, problems);
   const keyRefreshSeconds = integer(env, 'KEY_REFRESH_SECONDS', 30, 1, 3600, problems);
   const allowRegistration = flag(env, 'ALLOW_REGISTRATION', problems, true);
+  const throttle = Object.freeze({
+    accountMax: integer(env, 'LOGIN_MAX_FAILURES_PER_ACCOUNT', 5, 1, 1000, problems),
+    ipMax: integer(env, 'LOGIN_MAX_FAILURES_PER_IP', 50, 1, 100000, problems),
+    windowSeconds: integer(env, 'LOGIN_FAILURE_WINDOW_SECONDS', 900, 1, 86400, problems),
+    lockoutSeconds: integer(env, 'LOGIN_LOCKOUT_SECONDS', 900, 1, 86400, problems),
+  });
 
   if (publicUrl.startsWith('https:') && !trustProxy) {
     // Latchkey itself speaks plain HTTP: an https PUBLIC_URL means a TLS proxy in front, and
@@ -136,5 +149,6 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     sweepIntervalSeconds,
     keyRefreshSeconds,
     allowRegistration,
+    throttle,
   });
 }

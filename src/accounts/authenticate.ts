@@ -1,22 +1,70 @@
+import type { AuditLog } from '../audit/audit-log.js';
 import type { User, UserRepository } from '../repositories/users.js';
+import type { LoginThrottle, ThrottleScope } from './login-throttle.js';
 import type { PasswordHasher } from './password-hasher.js';
 
+export type AuthResult =
+  | { ok: true; user: User }
+  | { ok: false; reason: 'invalid' }
+  | { ok: false; reason: 'locked'; retryAfter: number };
+
+export interface AuthenticateOptions {
+  /** The client's address, for per-IP limits and the audit log. */
+  ip: string;
+  /** Which door was used (login page, /api/token/, password grant, ...), for the audit log. */
+  via: string;
+}
+
 /**
- * The one place a username/email and password become a user: the login page, the JWT and
- * legacy login endpoints and the password grant all come through here. Unknown users cost a
- * dummy hash, so timing does not tell them apart; inactive users fail like wrong passwords.
- * A hash made with another cost is upgraded on success.
+ * The one place a username/email and password become a user: the login page (and so the
+ * admin login), /api/token/, /users/login/ and the password grant all come through here.
+ *
+ * - Locked accounts and IPs are refused before any hashing: 429 with Retry-After upstream.
+ * - Unknown users cost a dummy hash and count against the login they typed, so neither
+ *   timing nor lockouts tell them apart from real accounts; inactive users fail like wrong
+ *   passwords.
+ * - A hash made with another cost is upgraded on success.
  */
-export function createAuthenticator(users: UserRepository, hasher: PasswordHasher) {
-  return async function authenticate(login: unknown, password: unknown): Promise<User | undefined> {
-    const name = typeof login === 'string' ? login : '';
+export function createAuthenticator(deps: { users: UserRepository; hasher: PasswordHasher; throttle: LoginThrottle; audit: AuditLog }) {
+  const { users, hasher, throttle, audit } = deps;
+
+  return async function authenticate(login: unknown, password: unknown, { ip, via }: AuthenticateOptions): Promise<AuthResult> {
+    const name = typeof login === 'string' ? login.trim() : '';
     const secret = typeof password === 'string' ? password : '';
     const user = name && secret ? await users.findByLogin(name) : undefined;
+    // Failures of a real account count against it however it was named (username or email).
+    const accountKey = user ? `user:${user.id}` : `login:${name.toLowerCase()}`;
+    const keys: Array<[ThrottleScope, string]> = [
+      ['account', accountKey],
+      ['ip', ip],
+    ];
+
+    const retryAfter = await throttle.retryAfter(keys);
+    if (retryAfter > 0) {
+      await audit.record('login.throttled', { actor: name || 'anonymous', ip, details: { via, retry_after: retryAfter } });
+      return { ok: false, reason: 'locked', retryAfter };
+    }
+
     const matches = await hasher.verify(secret, user?.passwordHash);
-    if (!user || !matches || !user.isActive) return undefined;
+    if (!user || !matches || !user.isActive) {
+      const locked = await throttle.recordFailure(keys);
+      await audit.record('login.failure', {
+        actor: name || 'anonymous',
+        ...(user ? { actorUserId: user.id } : {}),
+        ip,
+        details: { via, reason: !user ? 'unknown_user' : !matches ? 'wrong_password' : 'inactive' },
+      });
+      if (locked.length) {
+        await audit.record('login.lockout', { actor: name || 'anonymous', ip, details: { via, locked } });
+      }
+      return { ok: false, reason: 'invalid' };
+    }
+
+    await throttle.clear('account', accountKey);
     if (hasher.needsRehash(user.passwordHash)) await users.setPasswordHash(user.id, await hasher.hash(secret));
     await users.recordLogin(user.id);
-    return user;
+    await audit.record('login.success', { actor: user.username, actorUserId: user.id, ip, details: { via } });
+    return { ok: true, user };
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { ApiTokens } from '../api/api-tokens.js';
+import { actorEntry, type AuditLog } from '../audit/audit-log.js';
 import { ApiError } from '../errors.js';
 import { revokeAccount } from '../oidc/adapter.js';
 import { DuplicateUserError, type User, type UserChanges, type UserRepository } from '../repositories/users.js';
@@ -10,6 +11,16 @@ import { emailProblem, usernameProblem } from './user-input.js';
 /** Who is asking: the rules differ for staff, superusers and the user themself. */
 export interface Actor {
   user: User | null;
+  /** The caller's address, for the audit log. */
+  ip?: string;
+}
+
+function auditActor(actor: Actor) {
+  return actorEntry({
+    label: actor.user?.username ?? 'anonymous',
+    ...(actor.user ? { userId: actor.user.id } : {}),
+    ...(actor.ip ? { ip: actor.ip } : {}),
+  });
 }
 
 /** A 400 with one message per bad field, as Django REST framework answers. */
@@ -61,6 +72,7 @@ export function userJson(user: User) {
 
 export interface UserServiceDeps {
   knex: Knex;
+  audit: AuditLog;
   users: UserRepository;
   hasher: PasswordHasher;
   apiTokens: ApiTokens;
@@ -72,7 +84,7 @@ export interface UserServiceDeps {
  * and revocation of every session and token when a user is deleted, deactivated or changes
  * password.
  */
-export function createUserService({ knex, users, hasher, apiTokens }: UserServiceDeps) {
+export function createUserService({ knex, audit, users, hasher, apiTokens }: UserServiceDeps) {
   /** Refuses fields the actor may not write: 403 for privilege, 400 for unknown/read-only. */
   function checkWritable(actor: Actor, body: Record<string, unknown>): void {
     const staff = actor.user?.isStaff === true;
@@ -178,8 +190,9 @@ export function createUserService({ knex, users, hasher, apiTokens }: UserServic
       checkWritable(actor, body);
       if (has(body, 'current_password')) throw new ValidationError({ current_password: ['Not used when creating a user.'] });
       const input = validate(body, requireEmail ? ['username', 'password', 'email'] : ['username', 'password']);
+      let created: User;
       try {
-        return await users.create({
+        created = await users.create({
           username: input.username!,
           email: input.email ?? null,
           passwordHash: await hasher.hash(input.password!),
@@ -192,6 +205,13 @@ export function createUserService({ knex, users, hasher, apiTokens }: UserServic
       } catch (error) {
         conflict(error);
       }
+      await audit.record('user.created', {
+        ...auditActor(actor),
+        targetType: 'user',
+        targetId: created.id,
+        details: { username: created.username, is_staff: created.isStaff, is_superuser: created.isSuperuser, is_active: created.isActive },
+      });
+      return created;
     },
 
     /**
@@ -235,6 +255,11 @@ export function createUserService({ knex, users, hasher, apiTokens }: UserServic
       if (!updated) throw new ApiError(404, 'not_found', 'No such user.');
       // A deactivated user or a changed password ends every existing login.
       if ((changes.isActive === false && target.isActive) || changes.passwordHash) await revokeEverything(target.id);
+      const who = { ...auditActor(actor), targetType: 'user', targetId: target.id };
+      const fields = Object.keys(body).filter((k) => k !== 'password' && k !== 'current_password');
+      if (fields.length) await audit.record('user.updated', { ...who, details: { fields } });
+      if (changes.passwordHash) await audit.record('user.password_changed', { ...who, details: { self } });
+      if (changes.isActive === false && target.isActive) await audit.record('user.deactivated', who);
       return updated;
     },
 
@@ -243,6 +268,7 @@ export function createUserService({ knex, users, hasher, apiTokens }: UserServic
       assertMayManage(actor, target);
       await revokeEverything(target.id);
       await users.delete(target.id);
+      await audit.record('user.deleted', { ...auditActor(actor), targetType: 'user', targetId: target.id, details: { username: target.username } });
     },
   };
 }

@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { ValidationError } from '../accounts/user-service.js';
+import type { AuditActor } from '../audit/audit-log.js';
 import { clientJson, type ClientService } from '../clients/register-client.js';
 import { ApiError } from '../errors.js';
 import type { NewClient } from '../repositories/clients.js';
@@ -51,6 +52,12 @@ function clientInput(body: Record<string, unknown>, { create }: { create: boolea
   return out;
 }
 
+/** The staff member acting, for the audit log. */
+function by(ctx: Context): AuditActor {
+  const user = requireUser(ctx);
+  return { label: user.username, userId: user.id, ip: ctx.ip };
+}
+
 function requireStaff(ctx: Context): void {
   if (!requireUser(ctx).isStaff) throw new ApiError(403, 'permission_denied', 'Only staff may manage clients.');
 }
@@ -77,7 +84,7 @@ export function createClientsRouter({ clientService, resolveBearer, publicUrl }:
 
   router.post('/api/clients', ...staff, parseBody, async (ctx) => {
     const input = clientInput(bodyOf(ctx), { create: true });
-    const { client, clientSecret } = await clientService.register({ ...input, name: input.name ?? '' });
+    const { client, clientSecret } = await clientService.register({ ...input, name: input.name ?? '' }, by(ctx));
     ctx.status = 201;
     ctx.set('Location', `/api/clients/${client.clientId}/`);
     ctx.set('Cache-Control', 'no-store');
@@ -89,18 +96,18 @@ export function createClientsRouter({ clientService, resolveBearer, publicUrl }:
   });
 
   router.patch('/api/clients/:clientId', ...staff, parseBody, async (ctx) => {
-    const { client, clientSecret } = await clientService.update(String(ctx.params['clientId']), clientInput(bodyOf(ctx), { create: false }));
+    const { client, clientSecret } = await clientService.update(String(ctx.params['clientId']), clientInput(bodyOf(ctx), { create: false }), by(ctx));
     ctx.set('Cache-Control', 'no-store');
     ctx.body = withSecret(clientJson(client), clientSecret);
   });
 
   router.delete('/api/clients/:clientId', ...staff, async (ctx) => {
-    await clientService.remove(String(ctx.params['clientId']));
+    await clientService.remove(String(ctx.params['clientId']), by(ctx));
     ctx.status = 204;
   });
 
   router.post('/api/clients/:clientId/rotate-secret', ...staff, async (ctx) => {
-    const { client, clientSecret } = await clientService.rotateSecret(String(ctx.params['clientId']));
+    const { client, clientSecret } = await clientService.rotateSecret(String(ctx.params['clientId']), by(ctx));
     ctx.set('Cache-Control', 'no-store');
     ctx.body = withSecret(clientJson(client), clientSecret);
   });

@@ -285,6 +285,26 @@ export function openApiDocument(publicUrl: string) {
           responses: { 200: { description: 'The client with its new secret', content: json(ref('Client')) }, 400: invalid, 401: unauthorized, 403: staffOnly, 404: clientNotFound },
         },
       },
+      '/api/audit/': {
+        get: {
+          summary: 'The security audit log, newest first (staff)',
+          security: bearer,
+          parameters: [
+            { name: 'page', in: 'query', schema: { type: 'integer', minimum: 1 } },
+            { name: 'page_size', in: 'query', schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE } },
+            { name: 'event', in: 'query', schema: { type: 'string' }, description: 'Only this event, e.g. login.failure.' },
+          ],
+          responses: {
+            200: {
+              description: 'A page of events: {count, next, previous, results: [{id, at, event, actor, actor_user_id, ip, target_type, target_id, details}]}',
+              content: json({ type: 'object' }),
+            },
+            400: invalid,
+            401: unauthorized,
+            403: error('Only staff may read the audit log.'),
+          },
+        },
+      },
       '/api/openapi.json': {
         get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } } },
       },

@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Authenticate } from '../accounts/authenticate.js';
 import { userJson, type UserService } from '../accounts/user-service.js';
@@ -20,7 +21,18 @@ export interface TokenRoutesDeps {
 }
 
 /** One message for every credential failure, so responses never tell users apart. */
-const BAD_CREDENTIALS = new ApiError(401, 'invalid_credentials', 'No active account found with the given credentials.');
+const BAD_CREDENTIALS = () => new ApiError(401, 'invalid_credentials', 'No active account found with the given credentials.');
+
+/** The user behind a password, or the 401/429 every password endpoint answers. */
+async function passwordUser(ctx: Context, authenticate: Authenticate, login: unknown, password: unknown, via: string) {
+  const result = await authenticate(login, password, { ip: ctx.ip, via });
+  if (result.ok) return result.user;
+  if (result.reason === 'locked') {
+    ctx.set('Retry-After', String(result.retryAfter));
+    throw new ApiError(429, 'too_many_requests', 'Too many failed attempts; try again later.');
+  }
+  throw BAD_CREDENTIALS();
+}
 
 const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
 
@@ -35,8 +47,7 @@ export function createTokenRouter(deps: TokenRoutesDeps): Router {
 
   router.post('/api/token', parseBody, async (ctx) => {
     const body = bodyOf(ctx);
-    const user = await authenticate(body['username'], body['password']);
-    if (!user) throw BAD_CREDENTIALS;
+    const user = await passwordUser(ctx, authenticate, body['username'], body['password'], 'api_token');
     ctx.set('Cache-Control', 'no-store');
     ctx.body = await apiTokens.issue(user.id);
   });
@@ -71,15 +82,14 @@ export function createTokenRouter(deps: TokenRoutesDeps): Router {
       ...(str(body['email']) ? { email: body['email'] } : {}),
       ...(staff && isActive !== undefined ? { is_active: isActive === true || isActive === 'true' || isActive === '1' || isActive === 'on' } : {}),
     };
-    const user = await userService.create({ user: actor }, input);
+    const user = await userService.create({ user: actor, ip: ctx.ip }, input);
     ctx.status = 201;
     ctx.body = userJson(user);
   });
 
   router.post('/users/login', parseBody, async (ctx) => {
     const body = bodyOf(ctx);
-    const user = await authenticate(str(body['username']) ?? str(body['email']), body['password']);
-    if (!user) throw BAD_CREDENTIALS;
+    const user = await passwordUser(ctx, authenticate, str(body['username']) ?? str(body['email']), body['password'], 'users_login');
     const p = provider();
     const client = await p.Client.find(FIRST_PARTY_CLIENT_ID);
     if (!client) throw new Error('the first-party client is missing');

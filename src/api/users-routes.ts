@@ -55,7 +55,7 @@ export function createUsersRouter({ users, userService, resolveBearer, allowRegi
   router.post('/api/users', optionalBearer(resolveBearer), parseBody, async (ctx) => {
     const actor = callerOf(ctx);
     if (!actor?.isStaff && !allowRegistration) throw new ApiError(403, 'permission_denied', 'Registration is closed.');
-    const user = await userService.create({ user: actor }, bodyOf(ctx), { requireEmail: true });
+    const user = await userService.create({ user: actor, ip: ctx.ip }, bodyOf(ctx), { requireEmail: true });
     ctx.status = 201;
     ctx.set('Location', `/api/users/${user.id}/`);
     ctx.body = userJson(user);
@@ -87,13 +87,13 @@ export function createUsersRouter({ users, userService, resolveBearer, allowRegi
   for (const method of ['put', 'patch'] as const) {
     router[method]('/api/users/:id', auth, parseBody, async (ctx) => {
       const { actor, user } = await target(ctx);
-      ctx.body = userJson(await userService.update({ user: actor }, user, bodyOf(ctx), { replace: method === 'put' }));
+      ctx.body = userJson(await userService.update({ user: actor, ip: ctx.ip }, user, bodyOf(ctx), { replace: method === 'put' }));
     });
   }
 
   router.delete('/api/users/:id', auth, async (ctx) => {
     const { actor, user } = await target(ctx);
-    await userService.remove({ user: actor }, user);
+    await userService.remove({ user: actor, ip: ctx.ip }, user);
     ctx.status = 204;
   });
 

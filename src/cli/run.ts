@@ -7,6 +7,7 @@ import { registerClient } from '../clients/register-client.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { openDatabase } from '../db/knex.js';
 import { migrateLatest } from '../db/migrate.js';
+import { createAuditLog } from '../audit/audit-log.js';
 import { ApiError } from '../errors.js';
 import { createViews } from '../http/views.js';
 import { createKeyStore } from '../keys/key-store.js';
@@ -98,6 +99,12 @@ async function createSuperuser(config: Config, args: string[], out: Out): Promis
         isSuperuser: true,
         emailVerified: true,
       });
+      await createAuditLog(knex).record('user.created', {
+        actor: 'cli',
+        targetType: 'user',
+        targetId: user.id,
+        details: { username: user.username, is_staff: true, is_superuser: true },
+      });
       out(`superuser "${user.username}" created with id ${user.id}`);
     });
   } catch (error) {
@@ -139,6 +146,7 @@ async function clientCommand(config: Config, args: string[], out: Out): Promise<
           ...(typeof v['scope'] === 'string' ? { scope: v['scope'] } : {}),
         },
       );
+      await createAuditLog(knex).record('client.created', { actor: 'cli', targetType: 'client', targetId: client.clientId, details: { name: client.name } });
       if (v['json']) {
         out(JSON.stringify({ client_id: client.clientId, ...(clientSecret ? { client_secret: clientSecret } : {}) }));
       } else {
@@ -196,6 +204,7 @@ async function iatCommand(config: Config, args: string[], out: Out): Promise<voi
     const { REGISTRATION_POLICY } = await import('../oidc/provider.js');
     const token = new provider.InitialAccessToken({ ...(expiresIn ? { expiresIn } : {}), policies: [REGISTRATION_POLICY] });
     const value = await token.save();
+    await createAuditLog(knex).record('iat.created', { actor: 'cli', details: { expires_in: expiresIn ?? null } });
     const endpoint = `${config.issuer}/reg`;
     if (v['json']) out(JSON.stringify({ initial_access_token: value, expires_in: expiresIn ?? null, registration_endpoint: endpoint }));
     else out(`initial access token: ${value}\nregistration endpoint: ${endpoint} (send it as "Authorization: Bearer …")`);
@@ -210,6 +219,7 @@ async function keysCommand(config: Config, args: string[], out: Out): Promise<vo
     await keyStore.ensureKeys();
     if (sub === 'rotate') {
       const { added, retired } = await keyStore.rotate(RETIRED_KEY_RETENTION_MS);
+      await createAuditLog(knex).record('keys.rotated', { actor: 'cli', details: { added, retired } });
       if (v['json']) out(JSON.stringify({ added, retired }));
       else out(`rotated: new signing keys ${added.join(', ')}; ${retired.length} previous key(s) stay published for ${RETIRED_KEY_RETENTION_MS / 1000}s`);
       return;

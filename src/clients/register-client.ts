@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';
+import { actorEntry, type AuditActor, type AuditLog } from '../audit/audit-log.js';
 import { ApiError } from '../errors.js';
 import {
   clientMetadata,
@@ -97,7 +98,10 @@ export function describeClient(client: ClientRecord): NewClient {
  * shown once (on creation, rotation, or a switch to confidential) and stored as hashes;
  * deleting a client, or changing its type, revokes what it was issued.
  */
-export function createClientService({ knex, clients, provider }: { knex: Knex; clients: ClientRepository; provider: () => Provider }) {
+export function createClientService({ knex, clients, provider, audit }: { knex: Knex; clients: ClientRepository; provider: () => Provider; audit: AuditLog }) {
+  const record = (event: string, clientId: string, by: AuditActor | undefined, details?: Record<string, unknown>) =>
+    audit.record(event, { ...actorEntry(by), targetType: 'client', targetId: clientId, ...(details ? { details } : {}) });
+
   async function existing(clientId: string): Promise<ClientRecord> {
     const client = await clients.find(clientId);
     if (!client) throw new ApiError(404, 'not_found', 'No such client.');
@@ -119,12 +123,14 @@ export function createClientService({ knex, clients, provider }: { knex: Knex; c
     get: existing,
     list: () => clients.list(),
 
-    register(input: NewClient) {
-      return registerClient({ clients, provider: provider() }, input);
+    async register(input: NewClient, by?: AuditActor) {
+      const result = await registerClient({ clients, provider: provider() }, input);
+      await record('client.created', result.client.clientId, by, { name: result.client.name, public: result.client.isPublic });
+      return result;
     },
 
     /** Applies changes; a switch to confidential returns a new secret, to public drops it. */
-    async update(clientId: string, changes: Partial<NewClient>): Promise<{ client: ClientRecord; clientSecret: string | null }> {
+    async update(clientId: string, changes: Partial<NewClient>, by?: AuditActor): Promise<{ client: ClientRecord; clientSecret: string | null }> {
       const client = await existing(clientId);
       editable(client);
       const merged: NewClient = { ...describeClient(client), ...changes, name: (changes.name ?? client.name).trim() };
@@ -137,6 +143,7 @@ export function createClientService({ knex, clients, provider }: { knex: Knex; c
       if (!updated) throw new ApiError(404, 'not_found', 'No such client.');
       // Tokens issued under the old rules (grants, scopes, type) must not outlive them.
       if (secret !== undefined) await revokeIssued(clientId);
+      await record('client.updated', clientId, by, { fields: Object.keys(changes), type_changed: secret !== undefined });
       return { client: updated, clientSecret: secret ?? null };
     },
 
@@ -144,20 +151,22 @@ export function createClientService({ knex, clients, provider }: { knex: Knex; c
      * A new secret; the old one stops working at once. Issued tokens stay valid (as in
      * Keycloak): every refresh or introspection needs the new secret anyway.
      */
-    async rotateSecret(clientId: string): Promise<{ client: ClientRecord; clientSecret: string }> {
+    async rotateSecret(clientId: string, by?: AuditActor): Promise<{ client: ClientRecord; clientSecret: string }> {
       const client = await existing(clientId);
       editable(client);
       if (client.isPublic) throw new ApiError(400, 'invalid_request', 'A public client has no secret to rotate.');
       const secret = generateClientSecret();
       await clients.setSecret(clientId, secret);
+      await record('client.secret_rotated', clientId, by);
       return { client: await existing(clientId), clientSecret: secret };
     },
 
-    async remove(clientId: string): Promise<void> {
+    async remove(clientId: string, by?: AuditActor): Promise<void> {
       const client = await existing(clientId);
       editable(client);
       await revokeIssued(clientId);
       await clients.delete(clientId);
+      await record('client.deleted', clientId, by, { name: client.name });
     },
   };
 }

@@ -20,6 +20,12 @@ type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 const GENERIC_LOGIN_ERROR = 'Invalid username or password.';
 const FORM_EXPIRED = 'This form has expired. Please try again.';
 
+/** The lockout message: the same for every account, existing or not. */
+export function tooManyAttempts(retryAfter: number): string {
+  const minutes = Math.max(1, Math.ceil(retryAfter / 60));
+  return `Too many failed sign-in attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`;
+}
+
 /**
  * Login and consent pages for node-oidc-provider interactions. Each step ends with
  * `interactionResult`, so the provider decides every redirect. The interaction cookie ties
@@ -97,8 +103,13 @@ export function createInteractionRouter({ provider, authenticate, views, secureC
     if (!csrfValid(ctx, body['csrf'])) return renderPrompt(ctx, details, 403, FORM_EXPIRED);
     if (details.prompt.name !== 'login') return renderPrompt(ctx, details, 400);
 
-    const user = await authenticate(body['username'], body['password']);
-    if (!user) return renderPrompt(ctx, details, 401, GENERIC_LOGIN_ERROR);
+    const result = await authenticate(body['username'], body['password'], { ip: ctx.ip, via: 'login_page' });
+    if (!result.ok && result.reason === 'locked') {
+      ctx.set('Retry-After', String(result.retryAfter));
+      return renderPrompt(ctx, details, 429, tooManyAttempts(result.retryAfter));
+    }
+    if (!result.ok) return renderPrompt(ctx, details, 401, GENERIC_LOGIN_ERROR);
+    const user = result.user;
     await finish(ctx, { login: { accountId: String(user.id), amr: ['pwd'] } }, false);
   });
 

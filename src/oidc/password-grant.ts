@@ -102,9 +102,16 @@ export function registerPasswordGrant(provider: Provider, authenticate: Authenti
       // A provider built only to validate client metadata (the CLI) has no authenticator.
       if (!authenticate) throw new Error('the password grant is not served by this process');
       const params = ctx.oidc.params as Record<string, string | undefined>;
-      const user = await authenticate(params['username'], params['password']);
-      if (!user) throw new errors.InvalidGrant('invalid username or password');
-      ctx.body = await issuePasswordTokens(provider, ctx.oidc.client!, String(user.id), params['scope']);
+      const result = await authenticate(params['username'], params['password'], { ip: ctx.ip, via: 'password_grant' });
+      if (!result.ok && result.reason === 'locked') {
+        ctx.set('Retry-After', String(result.retryAfter));
+        const error = new errors.CustomOIDCProviderError('temporarily_unavailable', 'too many failed attempts; try again later');
+        error.status = 429;
+        error.statusCode = 429;
+        throw error;
+      }
+      if (!result.ok) throw new errors.InvalidGrant('invalid username or password');
+      ctx.body = await issuePasswordTokens(provider, ctx.oidc.client!, String(result.user.id), params['scope']);
     },
     ['username', 'password', 'scope'],
   );

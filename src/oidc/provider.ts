@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Authenticate } from '../accounts/authenticate.js';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import type { Views } from '../http/views.js';
 import type { KeyMaterial } from '../keys/key-store.js';
@@ -22,6 +23,8 @@ export interface ProviderDeps {
   keys: KeyMaterial;
   /** Checks passwords for the password grant; absent where the provider only validates clients. */
   authenticate?: Authenticate;
+  /** Security events (token revocation, dynamic registration) go here when given. */
+  audit?: AuditLog;
   /** Where unexpected provider errors are reported (the provider answers them as server_error). */
   log?: (message: string, error?: unknown) => void;
 }
@@ -44,6 +47,40 @@ function interactionPolicyWithAccountCheck() {
   return policy;
 }
 
+/**
+ * Security events the provider knows about, into the audit log: revocations (at the
+ * revocation endpoint and by reuse detection) and dynamic registrations. The token values
+ * never go in; the request context comes from the provider's async-local storage.
+ */
+function recordProviderEvents(provider: Provider, audit: AuditLog, log?: (message: string, error?: unknown) => void): void {
+  const record = (event: string, entry: Parameters<AuditLog['record']>[1]) =>
+    void audit.record(event, entry).catch((error: unknown) => log?.('audit log write failed', error));
+  const ctx = () => Provider.ctx as KoaContextWithOIDC | undefined;
+  for (const kind of ['access_token', 'refresh_token', 'client_credentials'] as const) {
+    // The typings list only some model events; the provider emits `<model>.destroyed` for all.
+    (provider as unknown as NodeJS.EventEmitter).on(`${kind}.destroyed`, (token: { clientId?: string; accountId?: string }) => {
+      const c = ctx();
+      if (c?.oidc?.route !== 'revocation') return;
+      record('token.revoked', {
+        actor: token.clientId ?? 'unknown client',
+        ...(c.ip ? { ip: c.ip } : {}),
+        targetType: 'account',
+        ...(token.accountId ? { targetId: token.accountId } : {}),
+        details: { kind, client_id: token.clientId ?? null },
+      });
+    });
+  }
+  provider.on('grant.revoked', (c: KoaContextWithOIDC, grantId: string) => {
+    record('grant.revoked', { actor: c.oidc?.client?.clientId ?? 'provider', ip: c.ip, targetType: 'grant', targetId: grantId, details: { route: c.oidc?.route ?? null } });
+  });
+  provider.on('registration_create.success', (c: KoaContextWithOIDC, client: { clientId: string }) => {
+    record('client.registered', { actor: 'dynamic registration', ip: c.ip, targetType: 'client', targetId: client.clientId });
+  });
+  provider.on('registration_delete.success', (c: KoaContextWithOIDC, client: { clientId: string }) => {
+    record('client.deleted', { actor: client.clientId, ip: c.ip, targetType: 'client', targetId: client.clientId, details: { via: 'rfc7592' } });
+  });
+}
+
 /** The policy every initial access token from `cli iat create` carries. */
 export const REGISTRATION_POLICY = 'latchkey';
 const REGISTRABLE_GRANTS = new Set(['authorization_code', 'refresh_token', 'client_credentials']);
@@ -64,7 +101,7 @@ export const interactionPath = (uid: string) => `/interaction/${uid}`;
  * Builds node-oidc-provider on our storage, accounts, keys and pages. Cheap enough to call
  * again when keys rotate: all state lives in the database.
  */
-export function createProvider({ config, knex, users, clients, views, keys, authenticate, log }: ProviderDeps): Provider {
+export function createProvider({ config, knex, users, clients, views, keys, authenticate, audit, log }: ProviderDeps): Provider {
   const clientAdapter = new ClientAdapter(clients);
   const adapters = new Map<string, KnexAdapter>();
   const secure = config.publicUrl.startsWith('https:');
@@ -174,6 +211,7 @@ export function createProvider({ config, knex, users, clients, views, keys, auth
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
   registerPasswordGrant(provider, authenticate);
+  if (audit) recordProviderEvents(provider, audit, log);
   if (log) provider.on('server_error', (ctx: KoaContextWithOIDC, error: unknown) => log(`provider error on ${ctx.method} ${ctx.path}`, error));
   // Secrets are stored as SHA-256 hashes; the provider holds the hash where it would hold the
   // secret, and this comparison hashes what the client presents.

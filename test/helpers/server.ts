@@ -13,7 +13,16 @@ export const testLog = process.env['LATCHKEY_TEST_LOG'] === '1' ? undefined : ()
 
 /** Environment every test server gets; BCRYPT_COST stays at the minimum Latchkey allows. */
 export function testEnv(databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { PORT: '0', DATABASE_URL: databaseUrl, BCRYPT_COST: '10', SWEEP_INTERVAL_SECONDS: '0', ...extra };
+  return {
+    PORT: '0',
+    DATABASE_URL: databaseUrl,
+    BCRYPT_COST: '10',
+    SWEEP_INTERVAL_SECONDS: '0',
+    // Suites make many deliberate failures from 127.0.0.1; the throttle tests set their own limits.
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: '1000',
+    LOGIN_MAX_FAILURES_PER_IP: '100000',
+    ...extra,
+  };
 }
 
 /** Starts a real Latchkey on port 0 over HTTP with a fresh database. */

@@ -30,6 +30,7 @@ describe('loadConfig', () => {
       sweepIntervalSeconds: 600,
       keyRefreshSeconds: 30,
       allowRegistration: true,
+      throttle: { accountMax: 5, ipMax: 50, windowSeconds: 900, lockoutSeconds: 900 },
     });
   });
 
