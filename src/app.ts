@@ -136,6 +136,7 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
       userService,
       clientService,
       keyStore,
+      audit,
       views,
       publicUrl: config.publicUrl,
       secureCookies,

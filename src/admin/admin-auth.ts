@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
+import type { AuditActor } from '../audit/audit-log.js';
 import type { ClientRepository } from '../repositories/clients.js';
 import type { User, UserRepository } from '../repositories/users.js';
 
@@ -48,6 +49,12 @@ export interface AdminAuthDeps {
 /** The staff member behind this request (set by {@link createAdminAuth}'s middleware). */
 export function adminOf(ctx: Context): User {
   return ctx.state['admin'] as User;
+}
+
+/** The staff member behind this request, as the audit log names actors. */
+export function auditActorOf(ctx: Context): AuditActor {
+  const admin = adminOf(ctx);
+  return { label: admin.username, userId: admin.id, ip: ctx.ip };
 }
 
 export function createAdminAuth({ provider, users, publicUrl, secureCookies, forbidden }: AdminAuthDeps) {

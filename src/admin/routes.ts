@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { UserService } from '../accounts/user-service.js';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { ClientService } from '../clients/register-client.js';
 import { csrfToken } from '../http/csrf.js';
 import type { Views } from '../http/views.js';
@@ -9,6 +10,10 @@ import type { KeyStore } from '../keys/key-store.js';
 import type { ProviderHost } from '../oidc/provider-host.js';
 import type { UserRepository } from '../repositories/users.js';
 import { adminOf, createAdminAuth } from './admin-auth.js';
+import { addApplicationPages } from './applications-pages.js';
+import { addKeyPages } from './keys-pages.js';
+import { day, formParser, noticeFor, when, type AdminKit } from './kit.js';
+import { addUserPages } from './users-pages.js';
 
 export interface AdminDeps {
   provider: () => Provider;
@@ -17,6 +22,7 @@ export interface AdminDeps {
   userService: UserService;
   clientService: ClientService;
   keyStore: KeyStore;
+  audit: AuditLog;
   views: Views;
   publicUrl: string;
   secureCookies: boolean;
@@ -38,7 +44,11 @@ export function createAdminRouter(deps: AdminDeps): Router {
     ctx.body = views.render(`admin/${view}`, {
       csrf: csrfToken(ctx, { secure: secureCookies }),
       admin: ctx.state['admin'] ?? null,
-      flash: null,
+      flash: noticeFor(ctx),
+      message: null,
+      errors: {},
+      when,
+      day,
       ...data,
     });
   }
@@ -67,6 +77,11 @@ export function createAdminRouter(deps: AdminDeps): Router {
       adminName: adminOf(ctx).username,
     });
   });
+
+  const kit: AdminKit = { deps, router, page, requireStaff: auth.requireStaff, form: formParser() };
+  addUserPages(kit);
+  addApplicationPages(kit);
+  addKeyPages(kit);
 
   return router;
 }

@@ -1,0 +1,208 @@
+import type { Context } from 'koa';
+import { BUILT_IN_CLIENT_IDS, clientJson, describeClient, SUPPORTED_GRANT_TYPES } from '../clients/register-client.js';
+import type { ClientRecord, NewClient } from '../repositories/clients.js';
+import { auditActorOf } from './admin-auth.js';
+import { csrfOk, FORM_EXPIRED, formOf, lines, problem, problemOf, text, ticked, values, type AdminKit, type Problem } from './kit.js';
+
+const DEFAULT_SCOPE = 'openid profile email offline_access';
+
+/** The fields of the application form, as typed (textareas stay text so they come back as they were). */
+interface AppFormValues {
+  name: string;
+  redirect_uris: string;
+  post_logout_redirect_uris: string;
+  grant_types: string[];
+  client_type: string;
+  scope: string;
+}
+
+const GRANT_LABELS: Record<string, string> = {
+  authorization_code: 'Authorization code (sign-in through the browser)',
+  refresh_token: 'Refresh token (stay signed in)',
+  client_credentials: 'Client credentials (machine to machine)',
+  password: 'Password (legacy, first-party apps only)',
+};
+
+function valuesOf(client: ClientRecord): AppFormValues {
+  const d = describeClient(client);
+  return {
+    name: d.name,
+    redirect_uris: (d.redirectUris ?? []).join('\n'),
+    post_logout_redirect_uris: (d.postLogoutRedirectUris ?? []).join('\n'),
+    grant_types: d.grantTypes ?? [],
+    client_type: d.isPublic ? 'public' : 'confidential',
+    scope: d.scope ?? '',
+  };
+}
+
+function typedValues(body: Record<string, unknown>): AppFormValues {
+  return {
+    name: text(body, 'name'),
+    redirect_uris: text(body, 'redirect_uris'),
+    post_logout_redirect_uris: text(body, 'post_logout_redirect_uris'),
+    grant_types: values(body, 'grant_types'),
+    client_type: text(body, 'client_type'),
+    scope: text(body, 'scope'),
+  };
+}
+
+/** Checks what the service leaves to the form (type, at least one grant, a scope) and builds its input. */
+function inputOf(v: AppFormValues): NewClient | Problem {
+  const fields: Record<string, string[]> = {};
+  if (!v.name.trim()) fields['name'] = ['A name is required.'];
+  if (v.client_type !== 'public' && v.client_type !== 'confidential') fields['client_type'] = ['Choose public or confidential.'];
+  if (v.grant_types.length === 0) fields['grant_types'] = ['Choose at least one grant type.'];
+  const scope = v.scope.split(/\s+/).filter(Boolean).join(' ');
+  if (!scope) fields['scope'] = ['Enter at least one scope, such as openid.'];
+  if (Object.keys(fields).length) return problem(400, 'Please correct the fields marked below.', fields);
+  return {
+    name: v.name.trim(),
+    redirectUris: lines(v.redirect_uris),
+    postLogoutRedirectUris: lines(v.post_logout_redirect_uris),
+    grantTypes: [...new Set(v.grant_types)],
+    isPublic: v.client_type === 'public',
+    scope,
+  };
+}
+
+const isProblem = (x: NewClient | Problem): x is Problem => 'status' in x;
+
+/** Applications (OAuth clients): list, register, edit, rotate the secret, delete. */
+export function addApplicationPages({ deps, router, page, requireStaff, form }: AdminKit): void {
+  const { clientService } = deps;
+  const grantChoices = SUPPORTED_GRANT_TYPES.map((value) => ({ value, label: GRANT_LABELS[value] ?? value }));
+
+  async function loadClient(ctx: Context): Promise<ClientRecord | undefined> {
+    const id = String(ctx.params['id'] ?? '');
+    const client = id.length <= 200 ? await clientService.get(id).catch(() => undefined) : undefined;
+    if (!client) page(ctx, 'not-found', { title: 'No such application', back: '/admin/applications', what: 'application' }, 404);
+    return client;
+  }
+
+  /** The one page that shows a secret: rendered directly (never after a redirect), never cached. */
+  function showSecret(ctx: Context, client: ClientRecord, secret: string | null, reason: 'registered' | 'rotated' | 'confidential'): void {
+    page(ctx, 'application-secret', { title: reason === 'registered' ? 'Application registered' : 'New client secret', client: clientJson(client), secret, reason });
+  }
+
+  router.get('/admin/applications', requireStaff, async (ctx) => {
+    const clients = (await clientService.list()).map(clientJson);
+    page(ctx, 'applications', { title: 'Applications', clients });
+  });
+
+  // ----- register -----
+  const renderNew = (ctx: Context, v: AppFormValues, failure?: Problem) =>
+    page(
+      ctx,
+      'application-form',
+      { title: 'Register an application', mode: 'new', action: '/admin/applications/new', values: v, grantChoices, message: failure?.message ?? null, errors: failure?.fields ?? {} },
+      failure?.status ?? 200,
+    );
+
+  router.get('/admin/applications/new', requireStaff, (ctx) =>
+    renderNew(ctx, {
+      name: '',
+      redirect_uris: '',
+      post_logout_redirect_uris: '',
+      grant_types: ['authorization_code', 'refresh_token'],
+      client_type: 'confidential',
+      scope: DEFAULT_SCOPE,
+    }),
+  );
+
+  router.post('/admin/applications/new', requireStaff, form, async (ctx) => {
+    const v = typedValues(formOf(ctx));
+    if (!csrfOk(ctx)) return renderNew(ctx, v, problem(403, FORM_EXPIRED));
+    const input = inputOf(v);
+    if (isProblem(input)) return renderNew(ctx, v, input);
+    try {
+      const { client, clientSecret } = await clientService.register(input, auditActorOf(ctx));
+      showSecret(ctx, client, clientSecret, 'registered');
+    } catch (error) {
+      renderNew(ctx, v, problemOf(error));
+    }
+  });
+
+  // ----- edit, rotate -----
+  const renderEdit = (ctx: Context, client: ClientRecord, v: AppFormValues, failure?: Problem) =>
+    page(
+      ctx,
+      'application-form',
+      {
+        title: `Edit ${client.name}`,
+        mode: 'edit',
+        action: `/admin/applications/${encodeURIComponent(client.clientId)}`,
+        client: clientJson(client),
+        builtIn: BUILT_IN_CLIENT_IDS.has(client.clientId),
+        values: v,
+        grantChoices,
+        message: failure?.message ?? null,
+        errors: failure?.fields ?? {},
+      },
+      failure?.status ?? 200,
+    );
+
+  router.get('/admin/applications/:id', requireStaff, async (ctx) => {
+    const client = await loadClient(ctx);
+    if (client) renderEdit(ctx, client, valuesOf(client));
+  });
+
+  router.post('/admin/applications/:id', requireStaff, form, async (ctx) => {
+    const client = await loadClient(ctx);
+    if (!client) return;
+    const v = typedValues(formOf(ctx));
+    if (!csrfOk(ctx)) return renderEdit(ctx, client, v, problem(403, FORM_EXPIRED));
+    const input = inputOf(v);
+    if (isProblem(input)) return renderEdit(ctx, client, v, input);
+    try {
+      const { client: updated, clientSecret } = await clientService.update(client.clientId, input, auditActorOf(ctx));
+      if (clientSecret) return showSecret(ctx, updated, clientSecret, 'confidential');
+      ctx.status = 303;
+      const done = updated.isPublic && !client.isPublic ? 'app-public' : 'app-saved';
+      ctx.redirect(`/admin/applications/${encodeURIComponent(updated.clientId)}?done=${done}`);
+    } catch (error) {
+      renderEdit(ctx, client, v, problemOf(error));
+    }
+  });
+
+  router.post('/admin/applications/:id/rotate-secret', requireStaff, form, async (ctx) => {
+    const client = await loadClient(ctx);
+    if (!client) return;
+    if (!csrfOk(ctx)) return renderEdit(ctx, client, valuesOf(client), problem(403, FORM_EXPIRED));
+    if (!ticked(formOf(ctx), 'confirm')) {
+      return renderEdit(ctx, client, valuesOf(client), problem(400, 'Tick the box to confirm that the current secret should stop working.'));
+    }
+    try {
+      const { client: updated, clientSecret } = await clientService.rotateSecret(client.clientId, auditActorOf(ctx));
+      showSecret(ctx, updated, clientSecret, 'rotated');
+    } catch (error) {
+      renderEdit(ctx, client, valuesOf(client), problemOf(error));
+    }
+  });
+
+  // ----- delete -----
+  const renderDelete = (ctx: Context, client: ClientRecord, failure?: Problem) =>
+    page(
+      ctx,
+      'application-delete',
+      { title: `Delete ${client.name}`, client: clientJson(client), message: failure?.message ?? null },
+      failure?.status ?? 200,
+    );
+
+  router.get('/admin/applications/:id/delete', requireStaff, async (ctx) => {
+    const client = await loadClient(ctx);
+    if (client) renderDelete(ctx, client);
+  });
+
+  router.post('/admin/applications/:id/delete', requireStaff, form, async (ctx) => {
+    const client = await loadClient(ctx);
+    if (!client) return;
+    if (!csrfOk(ctx)) return renderDelete(ctx, client, problem(403, FORM_EXPIRED));
+    try {
+      await clientService.remove(client.clientId, auditActorOf(ctx));
+      ctx.status = 303;
+      ctx.redirect('/admin/applications?done=app-deleted');
+    } catch (error) {
+      renderDelete(ctx, client, problemOf(error));
+    }
+  });
+}

@@ -1,0 +1,122 @@
+import type Router from '@koa/router';
+import type { Context, Middleware, Next } from 'koa';
+import { koaBody } from 'koa-body';
+import { ValidationError } from '../accounts/user-service.js';
+import { ApiError } from '../errors.js';
+import { csrfValid } from '../http/csrf.js';
+import type { AdminDeps } from './routes.js';
+
+/** What every group of admin pages is built from. */
+export interface AdminKit {
+  deps: AdminDeps;
+  router: Router;
+  /** Renders views/admin/<view>.eta inside the admin layout, never cached. */
+  page: (ctx: Context, view: string, data: Record<string, unknown>, status?: number) => void;
+  /** Staff only: others get 403, people not signed in the login page (GET) or 401. */
+  requireStaff: Middleware;
+  /** Parses an urlencoded form body (64 kB at most) into `ctx.request.body`. */
+  form: Middleware;
+}
+
+/** Shown when a form's CSRF token does not match this browser's cookie. */
+export const FORM_EXPIRED = 'This form has expired or was sent from another page. Nothing was changed; please try again.';
+
+/**
+ * Notices shown after a redirect (`?done=<code>`): a fixed message per code, so nothing from
+ * the query string reaches the page.
+ */
+const NOTICES: Record<string, string> = {
+  'user-created': 'The user was created.',
+  'user-saved': 'The user was saved.',
+  'password-set': 'The password was changed. Every session and token of that user has been revoked.',
+  'user-deleted': 'The user was deleted, together with every session and token issued to them.',
+  'app-saved': 'The application was saved.',
+  'app-public': 'The application is now public: its secret was removed and the tokens it was issued were revoked.',
+  'app-deleted': 'The application was deleted and every token issued to it revoked.',
+  'keys-rotated': 'New signing keys are in use. The previous keys stay published until the tokens they signed have expired.',
+};
+
+export function noticeFor(ctx: Context): string | null {
+  const code = ctx.query['done'];
+  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(NOTICES, code) ? (NOTICES[code] ?? null) : null;
+}
+
+/** koa-body for forms, with parse failures answered as 400/413 instead of a 500. */
+export function formParser(): Middleware {
+  const parse = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '64kb' });
+  return async (ctx: Context, next: Next) => {
+    try {
+      await parse(ctx, async () => {});
+    } catch (error) {
+      if ((error as { status?: number }).status === 413) throw new ApiError(413, 'invalid_request', 'The form is too large.');
+      throw new ApiError(400, 'invalid_request', 'The form could not be read.');
+    }
+    const body = ctx.request.body as unknown;
+    if (!body || typeof body !== 'object' || Array.isArray(body)) ctx.request.body = {};
+    return next();
+  };
+}
+
+export function formOf(ctx: Context): Record<string, unknown> {
+  return ctx.request.body as Record<string, unknown>;
+}
+
+/** True when the form carries this browser's CSRF token. */
+export function csrfOk(ctx: Context): boolean {
+  return csrfValid(ctx, formOf(ctx)['csrf']);
+}
+
+/** A form field as text ('' when absent or not a single value). */
+export function text(body: Record<string, unknown>, key: string): string {
+  const value = body[key];
+  return typeof value === 'string' ? value : '';
+}
+
+/** A checkbox: present (with any single value) means ticked. */
+export function ticked(body: Record<string, unknown>, key: string): boolean {
+  return typeof body[key] === 'string';
+}
+
+/** Every value sent for a repeated field (checkbox groups). */
+export function values(body: Record<string, unknown>, key: string): string[] {
+  const value = body[key];
+  if (typeof value === 'string') return [value];
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+}
+
+/** One entry per non-empty line of a textarea. */
+export function lines(value: string): string[] {
+  return value
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter(Boolean);
+}
+
+/** How a failed action is shown on the form that caused it. */
+export interface Problem {
+  status: number;
+  message: string;
+  fields: Record<string, string[]>;
+}
+
+/** Maps the services' errors to a status and messages; anything else is not ours to show. */
+export function problemOf(error: unknown): Problem {
+  if (error instanceof ValidationError) {
+    return { status: 400, message: 'Please correct the fields marked below.', fields: error.fields };
+  }
+  if (error instanceof ApiError && error.status < 500) return { status: error.status, message: error.message, fields: {} };
+  throw error;
+}
+
+export const problem = (status: number, message: string, fields: Record<string, string[]> = {}): Problem => ({ status, message, fields });
+
+/** Timestamps as people read them in a list: UTC, to the minute. */
+export function when(ms: number | null): string {
+  if (ms === null) return '';
+  return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+/** Just the (UTC) day, for columns where the time does not matter. */
+export function day(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
