@@ -10,9 +10,12 @@ import type { ClientMetadata, ClientRepository } from '../repositories/clients.j
  */
 export class ClientAdapter implements Adapter {
   readonly #clients: ClientRepository;
+  readonly #revokeIssued: (clientId: string) => Promise<unknown>;
 
-  constructor(clients: ClientRepository) {
+  /** `revokeIssued` deletes every token, code and grant issued to a client (RFC 7592 DELETE). */
+  constructor(clients: ClientRepository, revokeIssued: (clientId: string) => Promise<unknown>) {
     this.#clients = clients;
+    this.#revokeIssued = revokeIssued;
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
@@ -34,6 +37,7 @@ export class ClientAdapter implements Adapter {
   }
 
   async destroy(id: string): Promise<void> {
+    await this.#revokeIssued(id);
     await this.#clients.delete(id);
   }
 

@@ -102,7 +102,7 @@ export const interactionPath = (uid: string) => `/interaction/${uid}`;
  * again when keys rotate: all state lives in the database.
  */
 export function createProvider({ config, knex, users, clients, views, keys, authenticate, audit, log }: ProviderDeps): Provider {
-  const clientAdapter = new ClientAdapter(clients);
+  const clientAdapter = new ClientAdapter(clients, (clientId) => knex('oidc_payloads').where({ client_id: clientId }).delete());
   const adapters = new Map<string, KnexAdapter>();
   const secure = config.publicUrl.startsWith('https:');
 
