@@ -18,6 +18,22 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * fetch keeps idle keep-alive sockets to the old server on the same port; the first request
+ * after the restart may pick one the old server closed ("other side closed"). Ask until a
+ * fresh connection answers, so that noise never reaches the assertions.
+ */
+async function flushStaleConnections(url: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await (await fetch(url)).arrayBuffer();
+      return;
+    } catch (error) {
+      if (attempt >= 5) throw error;
+    }
+  }
+}
+
 describe.each(BACKENDS)('state survives a restart (%s)', (backend) => {
   let db: TestDatabase;
   let running: RunningLatchkey | undefined;
@@ -42,6 +58,7 @@ describe.each(BACKENDS)('state survives a restart (%s)', (backend) => {
     running = undefined;
 
     running = await startOnDatabase(db, env);
+    await flushStaleConnections(`${running.url}/health`);
     config = await discover(running.issuer, made.client.clientId, made.clientSecret);
     const jwksAfter = (await (await fetch(`${running.issuer}/jwks`)).json()) as jose.JSONWebKeySet;
     expect(jwksAfter.keys.map((k) => k.kid).sort()).toEqual(jwksBefore.keys.map((k) => k.kid).sort());
