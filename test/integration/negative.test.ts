@@ -233,6 +233,16 @@ describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {
       ['other scheme', 'https://127.0.0.1:8787/callback'],
       ['other host', 'http://localhost:8787/callback'],
       ['fragment', 'http://127.0.0.1:8787/callback#frag'],
+      ['host case', 'http://127.0.0.1:8787/CALLBACK'],
+      ['attacker host sharing a prefix', 'http://127.0.0.1.evil.example:8787/callback'],
+      ['attacker host in userinfo form', 'http://127.0.0.1:8787@evil.example/callback'],
+      ['IPv6 loopback', 'http://[::1]:8787/callback'],
+      ['short-form loopback', 'http://127.1:8787/callback'],
+      ['decimal loopback', 'http://2130706433:8787/callback'],
+      ['other loopback address', 'http://127.0.0.2:8787/callback'],
+      ['wildcard', 'http://*.0.0.1:8787/callback'],
+      ['encoded slash', 'http://127.0.0.1:8787%2fcallback'],
+      ['backslash', 'http://127.0.0.1:8787\\callback'],
       ['missing', undefined],
     ];
 
