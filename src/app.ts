@@ -7,10 +7,13 @@ import { createAuditRouter } from './api/audit-routes.js';
 import { createAuditLog, type AuditLog } from './audit/audit-log.js';
 import { createPasswordHasher, type PasswordHasher } from './accounts/password-hasher.js';
 import type { Config } from './config.js';
-import { databaseAnswers, openDatabase } from './db/knex.js';
+import { openDatabase } from './db/knex.js';
 import { migrateLatest } from './db/migrate.js';
-import { sweepAll } from './db/sweep.js';
+import { createSweeper } from './db/sweeper.js';
 import { errorHandler } from './http/error-handler.js';
+import { createHealthRouter } from './http/health.js';
+import { createLogger, requestLog, type Logger } from './http/logger.js';
+import { createMetrics, type Metrics } from './http/metrics.js';
 import { mountProvider } from './http/mount-provider.js';
 import { securityHeaders } from './http/security-headers.js';
 import { staticFiles } from './http/static-files.js';
@@ -49,6 +52,8 @@ export interface Latchkey {
   audit: AuditLog;
   /** Every REST route we serve (method and router path), for the OpenAPI parity test. */
   apiRoutes: Array<{ method: string; path: string }>;
+  metrics: Metrics;
+  logger: Logger;
   /** Deletes expired OIDC rows, API refresh tokens and retired keys; returns rows removed. */
   sweep(): Promise<number>;
   /** Stops timers, the hashing pool and the database pool. */
@@ -56,14 +61,17 @@ export interface Latchkey {
 }
 
 export interface CreateOptions {
-  log?: (message: string, error?: unknown) => void;
+  /** Where logs go; by default JSON lines on stdout at LOG_LEVEL. */
+  logger?: Logger;
 }
 
 /**
  * Builds a ready Latchkey: database migrated, keys present, provider mounted at /o after
  * our own routes (health, static files, interaction pages).
  */
-export async function createLatchkey(config: Config, { log = defaultLog }: CreateOptions = {}): Promise<Latchkey> {
+export async function createLatchkey(config: Config, options: CreateOptions = {}): Promise<Latchkey> {
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const log = (message: string, error?: unknown) => logger.error({ err: error }, message);
   const knex = openDatabase(config.database);
   try {
     await migrateLatest(knex);
@@ -78,13 +86,14 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
     const hasher = createPasswordHasher({ cost: config.bcryptCost });
     const audit = createAuditLog(knex);
     const throttle = createLoginThrottle(knex, config.throttle);
-    const authenticate = createAuthenticator({ users, hasher, throttle, audit });
+    const metrics = createMetrics({ knex, hashQueue: () => hasher.queueSize() });
+    const authenticate = createAuthenticator({ users, hasher, throttle, audit, metrics });
     const views = createViews();
     const secureCookies = config.publicUrl.startsWith('https:');
 
     const app = new Koa({ proxy: config.trustProxy });
     const host = new ProviderHost(keys, keyStore, app, (material) =>
-      createProvider({ config, knex, users, clients, views, keys: material, authenticate, audit, log }),
+      createProvider({ config, knex, users, clients, views, keys: material, authenticate, audit, metrics, log }),
     );
     const provider = () => host.provider;
     const apiTokens = createApiTokens({ knex, issuer: config.issuer, audience: `${config.publicUrl}/api`, keys: () => host.keys });
@@ -92,14 +101,7 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
     const clientService = createClientService({ knex, clients, provider, audit });
     const resolveBearer = createBearerResolver({ users, apiTokens, provider });
 
-    const health = new Router();
-    health.get('/health', async (ctx) => {
-      const ok = await databaseAnswers(knex);
-      ctx.status = ok ? 200 : 503;
-      ctx.set('Cache-Control', 'no-store');
-      ctx.body = ok ? { status: 'ok' } : { status: 'unavailable', error: 'database_unreachable' };
-    });
-    health.get('/', (ctx) => ctx.redirect('/o/.well-known/openid-configuration'));
+    const health = createHealthRouter({ knex, keys: () => host.keys });
 
     const interactions = createInteractionRouter({ provider, authenticate, views, secureCookies });
     const usersApi = createUsersRouter({
@@ -119,8 +121,11 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
       allowRegistration: config.allowRegistration,
     });
 
+    app.use(requestLog(logger));
+    app.use(metrics.middleware());
     app.use(securityHeaders({ https: secureCookies }));
     app.use(errorHandler(views, log));
+    app.use(metrics.endpoint(config.metricsToken));
     app.use(staticFiles());
     app.use(health.routes()).use(health.allowedMethods());
     app.use(interactions.routes()).use(interactions.allowedMethods());
@@ -152,10 +157,7 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
     app.use(hideStoredSecrets(clients, '/o'));
     app.use(mountProvider('/o', provider));
 
-    const sweep = async () => {
-      const result = await sweepAll(knex);
-      return result.expired_rows_deleted + result.api_refresh_tokens_deleted + result.retired_keys_deleted + (await throttle.sweep());
-    };
+    const sweeper = createSweeper({ knex, intervalSeconds: config.sweepIntervalSeconds, throttle, metrics });
     const timers: NodeJS.Timeout[] = [];
     const every = (seconds: number, task: () => Promise<unknown>, what: string) => {
       if (seconds <= 0) return;
@@ -163,7 +165,7 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
       timer.unref();
       timers.push(timer);
     };
-    every(config.sweepIntervalSeconds, sweep, 'sweeping expired rows');
+    every(config.sweepIntervalSeconds, () => sweeper.runIfDue(), 'sweeping expired rows');
     every(config.keyRefreshSeconds, () => host.refresh(), 'refreshing keys');
 
     return {
@@ -180,7 +182,9 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
       clientService,
       audit,
       apiRoutes,
-      sweep,
+      metrics,
+      logger,
+      sweep: () => sweeper.sweepNow(),
       async close() {
         for (const timer of timers) clearInterval(timer);
         await hasher.close();
@@ -191,8 +195,4 @@ export async function createLatchkey(config: Config, { log = defaultLog }: Creat
     await knex.destroy();
     throw error;
   }
-}
-
-function defaultLog(message: string, error?: unknown): void {
-  console.error(error === undefined ? message : `${message}: ${error instanceof Error ? error.stack : String(error)}`);
 }

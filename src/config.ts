@@ -23,6 +23,11 @@ export interface Config {
   readonly keyRefreshSeconds: number;
   /** Whether anonymous callers may register (POST /api/users/, /users/register/). */
   readonly allowRegistration: boolean;
+  readonly logLevel: string;
+  /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
+  readonly metricsToken: string | undefined;
+  /** How long SIGTERM waits for requests in flight before closing connections. */
+  readonly shutdownGraceSeconds: number;
   /** Brute-force limits on every path that checks a password. */
   readonly throttle: {
     readonly accountMax: number;
@@ -132,6 +137,20 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     lockoutSeconds: integer(env, 'LOGIN_LOCKOUT_SECONDS', 900, 1, 86400, problems),
   });
 
+  const logLevel = (env['LOG_LEVEL'] || 'info').trim().toLowerCase();
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    problems.push(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${env['LOG_LEVEL']}"`);
+  }
+  const metricsToken = env['METRICS_TOKEN']?.trim() || undefined;
+  if (metricsToken !== undefined && metricsToken.length < 16) problems.push('METRICS_TOKEN must be at least 16 characters');
+  const shutdownGraceSeconds = integer(env, 'SHUTDOWN_GRACE_SECONDS', 10, 0, 600, problems);
+
+  if (nodeEnv === 'production') {
+    // Development defaults are fine on a laptop and wrong in production: ask for them explicitly.
+    if (!env['PUBLIC_URL']) problems.push('NODE_ENV=production needs PUBLIC_URL (the https URL clients use)');
+    else if (!publicUrl.startsWith('https:')) problems.push('NODE_ENV=production needs an https PUBLIC_URL');
+    if (!env['DATABASE_URL']) problems.push('NODE_ENV=production needs DATABASE_URL (no default database in production)');
+  }
   if (publicUrl.startsWith('https:') && !trustProxy) {
     // Latchkey itself speaks plain HTTP: an https PUBLIC_URL means a TLS proxy in front, and
     // without trusting its X-Forwarded-Proto every Secure cookie would be refused.
@@ -149,6 +168,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     sweepIntervalSeconds,
     keyRefreshSeconds,
     allowRegistration,
+    logLevel,
+    metricsToken,
+    shutdownGraceSeconds,
     throttle,
   });
 }

@@ -6,17 +6,24 @@ import { startLatchkey } from './start.js';
 async function main(): Promise<void> {
   loadDotEnv();
   const running = await startLatchkey(process.env);
+  const { logger } = running.latchkey;
+  // The one line a person starting Latchkey looks for; the JSON logs follow on stdout.
   console.log(`Latchkey ready: issuer ${running.issuer} (discovery ${running.issuer}/.well-known/openid-configuration)`);
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`${signal} received, finishing requests in flight`);
+    logger.info({ signal }, 'shutting down: no new connections, finishing requests in flight');
     running.close().then(
-      () => process.exit(0),
-      (error) => {
-        console.error('shutdown failed:', error);
+      () => {
+        logger.info('stopped');
+        logger.flush();
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        logger.flush();
         process.exit(1);
       },
     );

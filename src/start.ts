@@ -50,7 +50,7 @@ export async function startLatchkey(
     port,
     latchkey,
     server,
-    async close(graceMs = 10_000) {
+    async close(graceMs = config.shutdownGraceSeconds * 1000) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const timer = setTimeout(() => server.closeAllConnections(), graceMs);

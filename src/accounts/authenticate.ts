@@ -1,4 +1,5 @@
 import type { AuditLog } from '../audit/audit-log.js';
+import type { Metrics } from '../http/metrics.js';
 import type { User, UserRepository } from '../repositories/users.js';
 import type { LoginThrottle, ThrottleScope } from './login-throttle.js';
 import type { PasswordHasher } from './password-hasher.js';
@@ -25,8 +26,8 @@ export interface AuthenticateOptions {
  *   passwords.
  * - A hash made with another cost is upgraded on success.
  */
-export function createAuthenticator(deps: { users: UserRepository; hasher: PasswordHasher; throttle: LoginThrottle; audit: AuditLog }) {
-  const { users, hasher, throttle, audit } = deps;
+export function createAuthenticator(deps: { users: UserRepository; hasher: PasswordHasher; throttle: LoginThrottle; audit: AuditLog; metrics?: Metrics }) {
+  const { users, hasher, throttle, audit, metrics } = deps;
 
   return async function authenticate(login: unknown, password: unknown, { ip, via }: AuthenticateOptions): Promise<AuthResult> {
     const name = typeof login === 'string' ? login.trim() : '';
@@ -41,6 +42,7 @@ export function createAuthenticator(deps: { users: UserRepository; hasher: Passw
 
     const retryAfter = await throttle.retryAfter(keys);
     if (retryAfter > 0) {
+      metrics?.logins.inc({ result: 'throttled' });
       await audit.record('login.throttled', { actor: name || 'anonymous', ip, details: { via, retry_after: retryAfter } });
       return { ok: false, reason: 'locked', retryAfter };
     }
@@ -48,6 +50,8 @@ export function createAuthenticator(deps: { users: UserRepository; hasher: Passw
     const matches = await hasher.verify(secret, user?.passwordHash);
     if (!user || !matches || !user.isActive) {
       const locked = await throttle.recordFailure(keys);
+      metrics?.logins.inc({ result: 'failure' });
+      if (locked.length) metrics?.lockouts.inc();
       await audit.record('login.failure', {
         actor: name || 'anonymous',
         ...(user ? { actorUserId: user.id } : {}),
@@ -61,6 +65,7 @@ export function createAuthenticator(deps: { users: UserRepository; hasher: Passw
     }
 
     await throttle.clear('account', accountKey);
+    metrics?.logins.inc({ result: 'success' });
     if (hasher.needsRehash(user.passwordHash)) await users.setPasswordHash(user.id, await hasher.hash(secret));
     await users.recordLogin(user.id);
     await audit.record('login.success', { actor: user.username, actorUserId: user.id, ip, details: { via } });

@@ -10,6 +10,8 @@ export interface PasswordHasher {
   verify(password: string, encoded: string | undefined): Promise<boolean>;
   /** True when the stored hash uses another cost than the configured one. */
   needsRehash(encoded: string): boolean;
+  /** Tasks waiting for a free worker thread (a metric). */
+  queueSize(): number;
   close(): Promise<void>;
 }
 
@@ -48,6 +50,9 @@ export function createPasswordHasher({ cost, threads = os.availableParallelism()
     },
     needsRehash(encoded) {
       return !encoded.startsWith(PREFIX) || costOf(encoded.slice(PREFIX.length)) !== cost;
+    },
+    queueSize() {
+      return pool.queueSize;
     },
     async close() {
       await pool.destroy();

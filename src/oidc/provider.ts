@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Authenticate } from '../accounts/authenticate.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { Metrics } from '../http/metrics.js';
 import type { Config } from '../config.js';
 import type { Views } from '../http/views.js';
 import type { KeyMaterial } from '../keys/key-store.js';
@@ -23,6 +24,8 @@ export interface ProviderDeps {
   keys: KeyMaterial;
   /** Checks passwords for the password grant; absent where the provider only validates clients. */
   authenticate?: Authenticate;
+  /** Counts issued tokens per grant type when given. */
+  metrics?: Metrics;
   /** Security events (token revocation, dynamic registration) go here when given. */
   audit?: AuditLog;
   /** Where unexpected provider errors are reported (the provider answers them as server_error). */
@@ -101,7 +104,7 @@ export const interactionPath = (uid: string) => `/interaction/${uid}`;
  * Builds node-oidc-provider on our storage, accounts, keys and pages. Cheap enough to call
  * again when keys rotate: all state lives in the database.
  */
-export function createProvider({ config, knex, users, clients, views, keys, authenticate, audit, log }: ProviderDeps): Provider {
+export function createProvider({ config, knex, users, clients, views, keys, authenticate, audit, metrics, log }: ProviderDeps): Provider {
   const clientAdapter = new ClientAdapter(clients, (clientId) => knex('oidc_payloads').where({ client_id: clientId }).delete());
   const adapters = new Map<string, KnexAdapter>();
   const secure = config.publicUrl.startsWith('https:');
@@ -212,6 +215,11 @@ export function createProvider({ config, knex, users, clients, views, keys, auth
   provider.proxy = config.trustProxy;
   registerPasswordGrant(provider, authenticate);
   if (audit) recordProviderEvents(provider, audit, log);
+  if (metrics) {
+    provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+      metrics.tokens.inc({ grant_type: String(ctx.oidc.params?.['grant_type'] ?? 'unknown') });
+    });
+  }
   if (log) provider.on('server_error', (ctx: KoaContextWithOIDC, error: unknown) => log(`provider error on ${ctx.method} ${ctx.path}`, error));
   // Secrets are stored as SHA-256 hashes; the provider holds the hash where it would hold the
   // secret, and this comparison hashes what the client presents.

@@ -1,3 +1,4 @@
+import { createLogger } from '../../src/http/logger.js';
 import { startLatchkey, type RunningLatchkey } from '../../src/start.js';
 import { freshDatabase, type TestDatabase } from './database.js';
 import type { Backend } from './env.js';
@@ -9,7 +10,7 @@ export interface TestServer extends RunningLatchkey {
 }
 
 /** Server logs are quiet in tests unless LATCHKEY_TEST_LOG=1. */
-export const testLog = process.env['LATCHKEY_TEST_LOG'] === '1' ? undefined : () => {};
+export const testLogger = createLogger({ level: process.env['LATCHKEY_TEST_LOG'] === '1' ? 'info' : 'silent', pretty: false });
 
 /** Environment every test server gets; BCRYPT_COST stays at the minimum Latchkey allows. */
 export function testEnv(databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
@@ -28,7 +29,7 @@ export function testEnv(databaseUrl: string, extra: Record<string, string> = {})
 /** Starts a real Latchkey on port 0 over HTTP with a fresh database. */
 export async function startTestServer(backend: Backend, extra: Record<string, string> = {}): Promise<TestServer> {
   const db = await freshDatabase(backend);
-  const running = await startLatchkey(testEnv(db.url, extra), { ...(testLog ? { log: testLog } : {}) });
+  const running = await startLatchkey(testEnv(db.url, extra), { logger: testLogger });
   return {
     ...running,
     db,
@@ -41,5 +42,5 @@ export async function startTestServer(backend: Backend, extra: Record<string, st
 
 /** Starts another Latchkey on an existing database (restart and multi-process tests). */
 export async function startOnDatabase(db: TestDatabase, extra: Record<string, string> = {}): Promise<RunningLatchkey> {
-  return startLatchkey(testEnv(db.url, extra), { ...(testLog ? { log: testLog } : {}) });
+  return startLatchkey(testEnv(db.url, extra), { logger: testLogger });
 }

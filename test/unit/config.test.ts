@@ -30,6 +30,9 @@ describe('loadConfig', () => {
       sweepIntervalSeconds: 600,
       keyRefreshSeconds: 30,
       allowRegistration: true,
+      logLevel: 'info',
+      metricsToken: undefined,
+      shutdownGraceSeconds: 10,
       throttle: { accountMax: 5, ipMax: 50, windowSeconds: 900, lockoutSeconds: 900 },
     });
   });
@@ -82,7 +85,15 @@ describe('loadConfig', () => {
 
   it('reads TRUST_PROXY and numeric settings', () => {
     const config = loadConfig(
-      { TRUST_PROXY: ' Yes ', BCRYPT_COST: '12', SWEEP_INTERVAL_SECONDS: '0', KEY_REFRESH_SECONDS: '5', NODE_ENV: 'production' },
+      {
+        TRUST_PROXY: ' Yes ',
+        BCRYPT_COST: '12',
+        SWEEP_INTERVAL_SECONDS: '0',
+        KEY_REFRESH_SECONDS: '5',
+        NODE_ENV: 'production',
+        PUBLIC_URL: 'https://id.example.com',
+        DATABASE_URL: 'postgres://latchkey@db.internal/latchkey',
+      },
       CWD,
     );
     expect(config.trustProxy).toBe(true);
@@ -91,6 +102,29 @@ describe('loadConfig', () => {
     expect(config.keyRefreshSeconds).toBe(5);
     expect(config.nodeEnv).toBe('production');
     expect(loadConfig({ TRUST_PROXY: 'off' }, CWD).trustProxy).toBe(false);
+  });
+
+  it('refuses development defaults in production, one line each', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig({ NODE_ENV: 'production', ...env }, CWD);
+        return [];
+      } catch (error) {
+        return [...(error as ConfigError).problems];
+      }
+    };
+    expect(problems({})).toEqual([
+      expect.stringContaining('PUBLIC_URL'),
+      expect.stringContaining('DATABASE_URL'),
+    ]);
+    expect(problems({ PUBLIC_URL: 'http://id.example.com', DATABASE_URL: 'sqlite:/var/lib/latchkey/db.sqlite3' })).toEqual([
+      expect.stringMatching(/https PUBLIC_URL/),
+    ]);
+    expect(problems({ PUBLIC_URL: 'https://id.example.com', TRUST_PROXY: '1', DATABASE_URL: 'postgres://db/latchkey' })).toEqual([]);
+    expect(problems({ PUBLIC_URL: 'https://id.example.com', TRUST_PROXY: '1', DATABASE_URL: 'postgres://db/latchkey', LOG_LEVEL: 'loud', METRICS_TOKEN: 'short' })).toEqual([
+      expect.stringContaining('LOG_LEVEL'),
+      expect.stringContaining('METRICS_TOKEN'),
+    ]);
   });
 
   // Each bad variable yields exactly one problem line, and that line names the variable so an
