@@ -91,7 +91,9 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const views = createViews();
     const secureCookies = config.publicUrl.startsWith('https:');
 
-    const app = new Koa({ proxy: config.trustProxy });
+    // Behind the proxy only the last X-Forwarded-For entry is the proxy's own: earlier ones
+    // are whatever the client sent, and would let it pick its address (and evade IP limits).
+    const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 });
     const host = new ProviderHost(keys, keyStore, app, (material) =>
       createProvider({ config, knex, users, clients, views, keys: material, authenticate, audit, metrics, log }),
     );

@@ -32,7 +32,9 @@ export function createAuthenticator(deps: { users: UserRepository; hasher: Passw
   return async function authenticate(login: unknown, password: unknown, { ip, via }: AuthenticateOptions): Promise<AuthResult> {
     const name = typeof login === 'string' ? login.trim() : '';
     const secret = typeof password === 'string' ? password : '';
-    const user = name && secret ? await users.findByLogin(name) : undefined;
+    // Looked up whatever the password: skipping the lookup for an empty one would count it
+    // against another key than the account's and tell locked accounts from unknown names.
+    const user = name ? await users.findByLogin(name) : undefined;
     // Failures of a real account count against it however it was named (username or email).
     const accountKey = user ? `user:${user.id}` : `login:${name.toLowerCase()}`;
     const keys: Array<[ThrottleScope, string]> = [
@@ -40,16 +42,19 @@ export function createAuthenticator(deps: { users: UserRepository; hasher: Passw
       ['ip', ip],
     ];
 
-    const retryAfter = await throttle.retryAfter(keys);
+    // The attempt is counted before the password is checked (one atomic upsert per key), so
+    // parallel guesses cannot all pass a lock check made before any of them had failed.
+    const reservation = await throttle.reserve(keys);
+    const retryAfter = reservation.retryAfter;
     if (retryAfter > 0) {
       metrics?.logins.inc({ result: 'throttled' });
       await audit.record('login.throttled', { actor: name || 'anonymous', ip, details: { via, retry_after: retryAfter } });
       return { ok: false, reason: 'locked', retryAfter };
     }
 
-    const matches = await hasher.verify(secret, user?.passwordHash);
+    const matches = (await hasher.verify(secret, user?.passwordHash)) && secret !== '';
     if (!user || !matches || !user.isActive) {
-      const locked = await throttle.recordFailure(keys);
+      const locked = await throttle.lockReached(keys, reservation.counts);
       metrics?.logins.inc({ result: 'failure' });
       if (locked.length) metrics?.lockouts.inc();
       await audit.record('login.failure', {
@@ -65,6 +70,7 @@ export function createAuthenticator(deps: { users: UserRepository; hasher: Passw
     }
 
     await throttle.clear('account', accountKey);
+    await throttle.release('ip', ip);
     metrics?.logins.inc({ result: 'success' });
     if (hasher.needsRehash(user.passwordHash)) await users.setPasswordHash(user.id, await hasher.hash(secret));
     await users.recordLogin(user.id);

@@ -12,10 +12,11 @@ export interface ThrottlePolicy {
 export type ThrottleScope = 'account' | 'ip';
 
 /**
- * Counts failed password checks per account and per client IP in the database, so limits
- * hold across restarts and across every process on one PostgreSQL. Reaching the limit
- * within the window locks that key for `lockoutSeconds`; each failure while locked extends
- * nothing (the lock simply runs out), and a success clears the account's counter.
+ * Counts password attempts per account and per client IP in the database, so limits hold
+ * across restarts and across every process on one PostgreSQL. An attempt is counted before
+ * its password is checked; reaching the limit within the window locks that key for
+ * `lockoutSeconds` (attempts while locked extend nothing); a success clears the account's
+ * counter and gives the IP its attempt back.
  */
 export function createLoginThrottle(knex: Knex, policy: ThrottlePolicy) {
   const windowMs = policy.windowSeconds * 1000;
@@ -25,47 +26,57 @@ export function createLoginThrottle(knex: Knex, policy: ThrottlePolicy) {
   return {
     policy,
 
-    /** Seconds until every given key is free again; 0 when none is locked. */
-    async retryAfter(keys: Array<[ThrottleScope, string]>, now = Date.now()): Promise<number> {
-      if (keys.length === 0) return 0;
-      const rows = (await knex('auth_failures')
-        .where((q) => {
-          for (const [scope, key] of keys) q.orWhere({ scope, key });
-        })
-        .andWhere('locked_until', '>', now)
-        .select('locked_until')) as Array<{ locked_until: number }>;
-      const until = Math.max(0, ...rows.map((r) => Number(r.locked_until)));
-      return until > now ? Math.ceil((until - now) / 1000) : 0;
-    },
-
     /**
-     * Counts one failure (one atomic upsert per key) and says which keys it locked.
-     * A window that has run out starts again at 1.
+     * Counts an attempt before its password is checked: one atomic upsert per key. A key that
+     * is locked stays as it is; one whose count goes past the limit is locked now. Returns
+     * the seconds to wait when any key is locked (the attempt must not be checked), and
+     * each key's count including this attempt.
      */
-    async recordFailure(keys: Array<[ThrottleScope, string]>, now = Date.now()): Promise<ThrottleScope[]> {
-      const locked: ThrottleScope[] = [];
+    async reserve(keys: Array<[ThrottleScope, string]>, now = Date.now()): Promise<{ retryAfter: number; counts: number[] }> {
+      const counts: number[] = [];
+      let until = 0;
+      const n = 'cast(? as bigint)';
       for (const [scope, key] of keys) {
         const stale = now - windowMs;
-        // Every number is cast: PostgreSQL cannot infer parameter types inside CASE.
-        const n = 'cast(? as bigint)';
+        const locked = `(auth_failures.locked_until is not null and auth_failures.locked_until > ${n})`;
+        const next = `(case when auth_failures.window_start <= ${n} then 1 else auth_failures.failures + 1 end)`;
         const result = (await knex.raw(
           `insert into auth_failures (scope, key, failures, window_start, locked_until)
-           values (?, ?, 1, ${n}, case when 1 >= ${n} then ${n} else null end)
+           values (?, ?, 1, ${n}, case when 1 > ${n} then ${n} else null end)
            on conflict (scope, key) do update set
-             failures = case when auth_failures.window_start <= ${n} then 1 else auth_failures.failures + 1 end,
-             window_start = case when auth_failures.window_start <= ${n} then ${n} else auth_failures.window_start end,
-             locked_until = case
-               when auth_failures.locked_until is not null and auth_failures.locked_until > ${n} then auth_failures.locked_until
-               when (case when auth_failures.window_start <= ${n} then 1 else auth_failures.failures + 1 end) >= ${n} then ${n}
-               else null end
+             failures = case when ${locked} then auth_failures.failures else ${next} end,
+             window_start = case when ${locked} then auth_failures.window_start
+               when auth_failures.window_start <= ${n} then ${n} else auth_failures.window_start end,
+             locked_until = case when ${locked} then auth_failures.locked_until
+               when ${next} > ${n} then ${n} else null end
            returning failures, locked_until`,
-          [scope, key, now, max(scope), now + lockMs, stale, stale, now, now, stale, max(scope), now + lockMs],
-        )) as { rows?: Array<{ locked_until: number | null }> } | Array<{ locked_until: number | null }>;
-        const rows = Array.isArray(result) ? result : (result.rows ?? []);
-        const until = rows[0]?.locked_until;
-        if (until !== null && until !== undefined && Number(until) > now) locked.push(scope);
+          [scope, key, now, max(scope), now + lockMs, now, stale, now, stale, now, now, stale, max(scope), now + lockMs],
+        )) as { rows?: Array<{ failures: number; locked_until: number | null }> } | Array<{ failures: number; locked_until: number | null }>;
+        const row = (Array.isArray(result) ? result : (result.rows ?? []))[0];
+        counts.push(Number(row?.failures ?? 0));
+        const lockedUntil = row?.locked_until === null || row?.locked_until === undefined ? 0 : Number(row.locked_until);
+        if (lockedUntil > now) until = Math.max(until, lockedUntil);
+      }
+      return { retryAfter: until > now ? Math.ceil((until - now) / 1000) : 0, counts };
+    },
+
+    /** After a failed check: locks the keys whose reserved count reached the limit; says which. */
+    async lockReached(keys: Array<[ThrottleScope, string]>, counts: number[], now = Date.now()): Promise<ThrottleScope[]> {
+      const locked: ThrottleScope[] = [];
+      for (const [i, [scope, key]] of keys.entries()) {
+        if ((counts[i] ?? 0) < max(scope)) continue;
+        await knex('auth_failures')
+          .where({ scope, key })
+          .andWhere((q) => q.whereNull('locked_until').orWhere('locked_until', '<=', now))
+          .update({ locked_until: now + lockMs });
+        locked.push(scope);
       }
       return locked;
+    },
+
+    /** Takes back a reserved attempt that turned out to be a success (for counters a success does not clear). */
+    async release(scope: ThrottleScope, key: string): Promise<void> {
+      await knex('auth_failures').where({ scope, key }).andWhere('failures', '>', 0).decrement('failures', 1);
     },
 
     /** Forgets an account's failures after a successful login. */

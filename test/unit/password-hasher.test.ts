@@ -1,0 +1,64 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { createPasswordHasher } from '../../src/accounts/password-hasher.js';
+
+/**
+ * The password hasher on its own: Django's bcrypt_sha256 format, cost upgrades, the dummy
+ * check for unknown users, and no 72-byte truncation (the SHA-256 prehash sees every byte).
+ */
+describe('password hasher', () => {
+  const cost10 = createPasswordHasher({ cost: 10, threads: 2 });
+  const cost11 = createPasswordHasher({ cost: 11, threads: 1 });
+  afterAll(async () => {
+    await cost10.close();
+    await cost11.close();
+  });
+
+  it("writes Django's bcrypt_sha256 format with the configured cost, and verifies it", async () => {
+    const encoded = await cost10.hash('a long enough passphrase');
+    expect(encoded.startsWith('bcrypt_sha256$$2b$10$')).toBe(true);
+    // bcrypt_sha256$ + 60 characters of bcrypt.
+    expect(encoded).toMatch(/^bcrypt_sha256\$\$2b\$10\$[./A-Za-z0-9]{53}$/);
+    expect(await cost10.verify('a long enough passphrase', encoded)).toBe(true);
+    expect(await cost10.verify('a long enough passphrasE', encoded)).toBe(false);
+    expect(await cost10.verify('', encoded)).toBe(false);
+    // Salted: the same password hashes differently each time.
+    expect(await cost10.hash('a long enough passphrase')).not.toBe(encoded);
+  });
+
+  it('asks for a rehash when the stored cost differs from the configured one', async () => {
+    const at10 = await cost10.hash('a long enough passphrase');
+    const at11 = await cost11.hash('a long enough passphrase');
+    expect(at11.startsWith('bcrypt_sha256$$2b$11$')).toBe(true);
+    expect(cost11.needsRehash(at10)).toBe(true);
+    expect(cost10.needsRehash(at11)).toBe(true);
+    expect(cost10.needsRehash(at10)).toBe(false);
+    expect(cost11.needsRehash(at11)).toBe(false);
+    // A hash in another format (plain bcrypt without the prefix) is never "current".
+    expect(cost10.needsRehash(at10.slice('bcrypt_sha256$'.length))).toBe(true);
+    // Either hasher verifies either cost: the cost is read from the hash.
+    expect(await cost10.verify('a long enough passphrase', at11)).toBe(true);
+    expect(await cost11.verify('a long enough passphrase', at10)).toBe(true);
+  });
+
+  it('answers false for an unknown user (no hash) after doing a real check', async () => {
+    await expect(cost10.verify('a long enough passphrase', undefined)).resolves.toBe(false);
+    await expect(cost10.verify('latchkey-dummy-password', undefined)).resolves.toBe(false);
+    await expect(cost10.verify('anything', 'not a hash')).resolves.toBe(false);
+    await expect(cost10.verify('', undefined)).resolves.toBe(false);
+  });
+
+  it('does not truncate at 72 bytes: passwords sharing their first 72 bytes differ', async () => {
+    const pairs: Array<[string, string]> = [
+      ['a'.repeat(72) + 'X', 'a'.repeat(72) + 'Y'],
+      // 36 two-byte characters are 72 bytes.
+      ['é'.repeat(36) + '1', 'é'.repeat(36) + '2'],
+      ['a'.repeat(100), 'a'.repeat(101)],
+    ];
+    for (const [first, second] of pairs) {
+      expect(Buffer.from(first).subarray(0, 72).equals(Buffer.from(second).subarray(0, 72))).toBe(true);
+      const encoded = await cost10.hash(first);
+      expect(await cost10.verify(first, encoded)).toBe(true);
+      expect(await cost10.verify(second, encoded)).toBe(false);
+    }
+  });
+});
