@@ -152,6 +152,14 @@ export function createProvider({ config, knex, users, clients, views, keys, auth
     // do); without offline_access they die with the login session.
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: true,
+    // The library's own rule, stated here (its default prints a notice into our JSON logs):
+    // browsers may call userinfo, and public clients the token endpoints, from the origins of
+    // the client's redirect URIs.
+    clientBasedCORS: (ctx, origin, client) => {
+      if (origin === 'null') return false;
+      if (ctx.oidc.route !== 'userinfo' && client.clientAuthMethod !== 'none') return false;
+      return (client.redirectUris ?? []).some((uri) => URL.canParse(uri) && new URL(uri).origin === origin);
+    },
     interactions: {
       policy: interactionPolicyWithAccountCheck(),
       url: (_ctx, interaction) => interactionPath(interaction.uid),
@@ -172,7 +180,16 @@ export function createProvider({ config, knex, users, clients, views, keys, auth
           return (await users.findById(accountId))?.isActive === true;
         },
       },
-      revocation: { enabled: true },
+      revocation: {
+        enabled: true,
+        // A client revokes only its own tokens: a public client's foreign token is silently
+        // ignored (RFC 7009 answers 200), a confidential client is told it may not.
+        allowedPolicy: async (_ctx, client, token) => {
+          if (token.clientId === client.clientId) return true;
+          if (client.clientAuthMethod === 'none') return false;
+          throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+        },
+      },
       // RFC 7591/7592, only with an initial access token (`cli iat create`); the tokens the
       // CLI makes carry our policy, which keeps registrants to the grants we support.
       registration: {
