@@ -13,7 +13,13 @@ import {
 } from '../repositories/clients.js';
 
 /** Grant types a client may be registered with (`password` is legacy, for first-party apps). */
-export const SUPPORTED_GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'password'] as const;
+export const SUPPORTED_GRANT_TYPES = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+  'urn:ietf:params:oauth:grant-type:device_code',
+  'password',
+] as const;
 
 /** Clients Latchkey creates for itself; they cannot be edited or deleted through the API. */
 export const BUILT_IN_CLIENT_IDS = new Set(['latchkey-first-party', 'latchkey-admin']);
@@ -28,7 +34,8 @@ async function validate(provider: Provider, input: NewClient, metadata: ClientMe
       throw invalidMetadata(`Unsupported grant type "${grant}"; use one of ${SUPPORTED_GRANT_TYPES.join(', ')}.`);
     }
   }
-  if (input.grantTypes?.includes('refresh_token') && !input.grantTypes.some((g) => g === 'authorization_code' || g === 'password')) {
+  const issuesRefreshTokens = ['authorization_code', 'password', 'urn:ietf:params:oauth:grant-type:device_code'];
+  if (input.grantTypes?.includes('refresh_token') && !input.grantTypes.some((g) => issuesRefreshTokens.includes(g))) {
     throw invalidMetadata('refresh_token needs authorization_code: nothing else issues refresh tokens.');
   }
   if (input.isPublic && input.grantTypes?.includes('client_credentials')) {

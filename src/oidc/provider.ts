@@ -86,7 +86,7 @@ function recordProviderEvents(provider: Provider, audit: AuditLog, log?: (messag
 
 /** The policy every initial access token from `cli iat create` carries. */
 export const REGISTRATION_POLICY = 'latchkey';
-const REGISTRABLE_GRANTS = new Set(['authorization_code', 'refresh_token', 'client_credentials']);
+const REGISTRABLE_GRANTS = new Set(['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code']);
 
 /** Dynamic registrants get the grants Latchkey offers to apps, never the legacy password grant. */
 function registrationPolicy(_ctx: KoaContextWithOIDC, properties: Record<string, unknown>): void {
@@ -167,6 +167,34 @@ export function createProvider({ config, knex, users, clients, views, keys, auth
     features: {
       devInteractions: { enabled: false },
       claimsParameter: { enabled: true },
+      // RFC 8628: devices without a browser show a code that a person enters at /o/device.
+      deviceFlow: {
+        enabled: true,
+        charset: 'base-20',
+        mask: '****-****',
+        userCodeInputSource: async (ctx: KoaContextWithOIDC, form: string, _out: unknown, err?: { name?: string; userCode?: string }) => {
+          let message: string | null = null;
+          if (err?.userCode || err?.name === 'NoCodeError') message = 'That code is not valid, or it has expired or been used. Check the code and try again.';
+          else if (err?.name === 'AbortedError') message = 'The sign-in was cancelled.';
+          else if (err) message = 'Something went wrong. Start again on your device.';
+          ctx.type = 'html';
+          ctx.body = views.render('device-input', { title: 'Connect a device', form, message });
+        },
+        userCodeConfirmSource: async (ctx: KoaContextWithOIDC, form: string, client: { clientName?: string; clientId: string }, deviceInfo: { ip?: string; ua?: string } | undefined, userCode: string) => {
+          ctx.type = 'html';
+          ctx.body = views.render('device-confirm', {
+            title: 'Connect a device',
+            form,
+            clientName: client.clientName ?? client.clientId,
+            userCode,
+            device: deviceInfo?.ip ?? null,
+          });
+        },
+        successSource: async (ctx: KoaContextWithOIDC) => {
+          ctx.type = 'html';
+          ctx.body = views.render('device-success', { title: 'Device connected', clientName: ctx.oidc.client?.clientName ?? null });
+        },
+      },
       clientCredentials: { enabled: true },
       introspection: {
         enabled: true,

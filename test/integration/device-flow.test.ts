@@ -1,0 +1,90 @@
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formOf, UserAgent } from '../helpers/browserless.js';
+import { BACKENDS } from '../helpers/env.js';
+import { discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
+
+/** The hidden field of one of the provider's own forms (op.deviceInputForm, op.deviceConfirmForm). */
+function providerForm(html: string, id: string): { action: string; fields: Record<string, string> } {
+  const form = new RegExp(`<form id="${id.replace('.', '\\.')}"[^>]*action="([^"]+)"[^>]*>([\\s\\S]*?)</form>`).exec(html);
+  if (!form) throw new Error(`no ${id} in page:\n${html.slice(0, 1500)}`);
+  const fields: Record<string, string> = {};
+  for (const input of (form[2] ?? '').matchAll(/<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) {
+    fields[input[1]!] = input[2]!;
+  }
+  return { action: form[1]!, fields };
+}
+
+describe.each(BACKENDS)('device authorization grant, RFC 8628 (%s)', (backend) => {
+  let server: TestServer;
+  let config: oidc.Configuration;
+  beforeAll(async () => {
+    server = await startTestServer(backend);
+    const made = await makeClient(server.latchkey, { name: 'Living-room TV', isPublic: true, redirectUris: [], grantTypes: [DEVICE_CODE, 'refresh_token'] });
+    config = await discover(server.issuer, made.client.clientId, null);
+  });
+  afterAll(async () => server?.stop());
+
+  it('advertises the device endpoint', () => {
+    expect(config.serverMetadata().device_authorization_endpoint).toBe(`${server.issuer}/device/auth`);
+    expect(config.serverMetadata().grant_types_supported).toContain(DEVICE_CODE);
+  });
+
+  /** What a person does in a browser: enter the code, confirm, sign in, allow. */
+  async function approveInBrowser(userCode: string, username: string, { enter = userCode } = {}) {
+    const agent = new UserAgent();
+    const start = await agent.fetch(`${server.issuer}/device`);
+    expect(start.status).toBe(200);
+    const page = await start.text();
+    expect(page).toContain('Enter the code shown on your device');
+    const input = providerForm(page, 'op.deviceInputForm');
+    const submitted = await agent.postForm(new URL(input.action, server.url), { ...input.fields, user_code: enter });
+    const confirmPage = await submitted.text();
+    if (!confirmPage.includes('op.deviceConfirmForm')) return { agent, page: confirmPage, status: submitted.status };
+    expect(confirmPage).toContain('Living-room TV');
+    const confirm = providerForm(confirmPage, 'op.deviceConfirmForm');
+    const confirmed = await agent.postForm(new URL(confirm.action, server.url), confirm.fields);
+    let { response, url } = await agent.follow(new URL(confirmed.headers.get('location')!, server.url));
+    let html = await response.text();
+    const login = formOf(html, '/login');
+    const posted = await agent.postForm(new URL(login.action, url), { csrf: login.csrf, username, password: PASSWORD });
+    ({ response, url } = await agent.follow(new URL(posted.headers.get('location')!, url)));
+    html = await response.text();
+    const consent = formOf(html, '/confirm');
+    const allowed = await agent.postForm(new URL(consent.action, url), { csrf: consent.csrf, decision: 'allow' });
+    ({ response } = await agent.follow(new URL(allowed.headers.get('location')!, url)));
+    return { agent, page: await response.text(), status: response.status };
+  }
+
+  it('lets a person approve a device in a browser while the device polls', async () => {
+    const user = await makeUser(server.latchkey);
+    const device = await oidc.initiateDeviceAuthorization(config, { scope: 'openid profile offline_access' });
+    expect(device.user_code).toMatch(/^[A-Z]{4}-[A-Z]{4}$/);
+    expect(device.verification_uri).toBe(`${server.issuer}/device`);
+    const polling = oidc.pollDeviceAuthorizationGrant(config, device);
+    const { page } = await approveInBrowser(device.user_code, user.username);
+    expect(page).toContain('Device connected');
+    const tokens = await polling;
+    expect(tokens.claims()?.sub).toBe(String(user.id));
+    expect((await oidc.fetchUserInfo(config, tokens.access_token, String(user.id))).preferred_username).toBe(user.username);
+    expect(tokens.refresh_token).toBeTruthy();
+  });
+
+  it('refuses a wrong code with a message and gives no tokens', async () => {
+    const user = await makeUser(server.latchkey);
+    const device = await oidc.initiateDeviceAuthorization(config, { scope: 'openid' });
+    const { page } = await approveInBrowser(device.user_code, user.username, { enter: 'BBBB-BBBB' });
+    expect(page).toContain('That code is not valid');
+    // The device is still waiting: one poll answers authorization_pending.
+    const response = await fetch(`${server.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: DEVICE_CODE, device_code: device.device_code, client_id: config.clientMetadata().client_id }),
+    });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: string }).error).toBe('authorization_pending');
+  });
+});
