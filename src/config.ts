@@ -24,6 +24,11 @@ export interface Config {
   /** Whether anonymous callers may register (POST /api/users/, /users/register/). */
   readonly allowRegistration: boolean;
   readonly logLevel: string;
+  /**
+   * Let the provider call clients on private, loopback and other special-use addresses
+   * (back-channel logout, jwks_uri, sector identifiers). Off by default: SSRF protection.
+   */
+  readonly allowPrivateNetworkCalls: boolean;
   /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
   readonly metricsToken: string | undefined;
   /** How long SIGTERM waits for requests in flight before closing connections. */
@@ -141,6 +146,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     problems.push(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${env['LOG_LEVEL']}"`);
   }
+  const allowPrivateNetworkCalls = flag(env, 'ALLOW_PRIVATE_NETWORK_CALLS', problems);
   const metricsToken = env['METRICS_TOKEN']?.trim() || undefined;
   if (metricsToken !== undefined && metricsToken.length < 16) problems.push('METRICS_TOKEN must be at least 16 characters');
   const shutdownGraceSeconds = integer(env, 'SHUTDOWN_GRACE_SECONDS', 10, 0, 600, problems);
@@ -169,6 +175,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     keyRefreshSeconds,
     allowRegistration,
     logLevel,
+    allowPrivateNetworkCalls,
     metricsToken,
     shutdownGraceSeconds,
     throttle,

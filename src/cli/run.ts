@@ -30,7 +30,8 @@ const USAGE = `usage: npm run --silent cli -- <command>
   migrate
   createsuperuser [--username U] [--email E] [--password P]
   client create --name N [--redirect-uri URI]... [--grant-type G]... [--public]
-                [--scope "openid profile email"] [--post-logout-redirect-uri URI]... [--json]
+                [--scope "openid profile email"] [--post-logout-redirect-uri URI]...
+                [--backchannel-logout-uri URI] [--json]
   client list [--json]
   iat create [--expires-in SECONDS] [--json]
   keys rotate [--json]
@@ -126,6 +127,7 @@ async function clientCommand(config: Config, args: string[], out: Out): Promise<
       name: { type: 'string' },
       'redirect-uri': { type: 'string', multiple: true },
       'post-logout-redirect-uri': { type: 'string', multiple: true },
+      'backchannel-logout-uri': { type: 'string' },
       'grant-type': { type: 'string', multiple: true },
       scope: { type: 'string' },
       public: { type: 'boolean' },
@@ -144,6 +146,7 @@ async function clientCommand(config: Config, args: string[], out: Out): Promise<
           grantTypes: strings(v['grant-type']),
           isPublic: v['public'] === true,
           ...(typeof v['scope'] === 'string' ? { scope: v['scope'] } : {}),
+          ...(typeof v['backchannel-logout-uri'] === 'string' ? { backchannelLogoutUri: v['backchannel-logout-uri'] } : {}),
         },
       );
       await createAuditLog(knex).record('client.created', { actor: 'cli', targetType: 'client', targetId: client.clientId, details: { name: client.name } });

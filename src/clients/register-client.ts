@@ -81,6 +81,7 @@ export function clientJson(client: ClientRecord) {
     grant_types: m.grant_types ?? [],
     scope: m.scope ?? '',
     token_endpoint_auth_method: m.token_endpoint_auth_method ?? (client.isPublic ? 'none' : 'client_secret_basic'),
+    backchannel_logout_uri: typeof m['backchannel_logout_uri'] === 'string' ? m['backchannel_logout_uri'] : null,
     built_in: BUILT_IN_CLIENT_IDS.has(client.clientId),
     created_at: new Date(client.createdAt).toISOString(),
     updated_at: new Date(client.updatedAt).toISOString(),
@@ -97,6 +98,7 @@ export function describeClient(client: ClientRecord): NewClient {
     grantTypes: m.grant_types ?? [],
     isPublic: client.isPublic,
     scope: m.scope ?? '',
+    ...(typeof m['backchannel_logout_uri'] === 'string' ? { backchannelLogoutUri: m['backchannel_logout_uri'] } : {}),
   };
 }
 

@@ -152,6 +152,16 @@ export function createProvider({ config, knex, users, clients, views, keys, auth
     // do); without offline_access they die with the login session.
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: true,
+    // The provider guards its outgoing calls against special-use addresses (SSRF); an
+    // operator whose relying parties live on a private network may lift that.
+    ...(config.allowPrivateNetworkCalls
+      ? {
+          fetch: (url: string | URL | Request, options?: RequestInit) => {
+            const { dispatcher: _ssrfGuard, ...rest } = (options ?? {}) as RequestInit & { dispatcher?: unknown };
+            return globalThis.fetch(url, rest);
+          },
+        }
+      : {}),
     // The library's own rule, stated here (its default prints a notice into our JSON logs):
     // browsers may call userinfo, and public clients the token endpoints, from the origins of
     // the client's redirect URIs.
@@ -167,6 +177,8 @@ export function createProvider({ config, knex, users, clients, views, keys, auth
     features: {
       devInteractions: { enabled: false },
       claimsParameter: { enabled: true },
+      // OIDC Back-Channel Logout 1.0: clients with a backchannel_logout_uri get a logout token.
+      backchannelLogout: { enabled: true },
       // RFC 8628: devices without a browser show a code that a person enters at /o/device.
       deviceFlow: {
         enabled: true,
@@ -264,6 +276,11 @@ export function createProvider({ config, knex, users, clients, views, keys, auth
     provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
       metrics.tokens.inc({ grant_type: String(ctx.oidc.params?.['grant_type'] ?? 'unknown') });
     });
+  }
+  if (log) {
+    provider.on('backchannel.error', (_ctx: KoaContextWithOIDC, error: unknown, client: { clientId: string }) =>
+      log(`back-channel logout to client ${client.clientId} failed`, error),
+    );
   }
   if (log) provider.on('server_error', (ctx: KoaContextWithOIDC, error: unknown) => log(`provider error on ${ctx.method} ${ctx.path}`, error));
   // Secrets are stored as SHA-256 hashes; the provider holds the hash where it would hold the

@@ -29,6 +29,8 @@ export interface NewClient {
   grantTypes?: string[];
   isPublic?: boolean;
   scope?: string;
+  /** OIDC Back-Channel Logout: where logout tokens are POSTed when the person signs out. */
+  backchannelLogoutUri?: string;
 }
 
 /** A client prepared by `draft`, not yet stored. */
@@ -78,6 +80,7 @@ export function clientMetadata(input: NewClient): ClientMetadata {
     response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
     token_endpoint_auth_method: input.isPublic ? 'none' : 'client_secret_basic',
     scope: input.scope ?? 'openid profile email offline_access',
+    ...(input.backchannelLogoutUri ? { backchannel_logout_uri: input.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
   };
 }
 

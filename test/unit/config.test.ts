@@ -31,6 +31,7 @@ describe('loadConfig', () => {
       keyRefreshSeconds: 30,
       allowRegistration: true,
       logLevel: 'info',
+      allowPrivateNetworkCalls: false,
       metricsToken: undefined,
       shutdownGraceSeconds: 10,
       throttle: { accountMax: 5, ipMax: 50, windowSeconds: 900, lockoutSeconds: 900 },
