@@ -128,6 +128,10 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     app.use(securityHeaders({ https: secureCookies }));
     app.use(errorHandler(views, log));
     app.use(metrics.endpoint(config.metricsToken));
+    // The provider first: protocol requests (the hot path) skip our routers entirely; paths
+    // it does not serve fall through to them (e.g. DOT's /o/applications/ redirects).
+    app.use(hideStoredSecrets(clients, '/o'));
+    app.use(mountProvider('/o', provider));
     app.use(staticFiles());
     app.use(health.routes()).use(health.allowedMethods());
     app.use(interactions.routes()).use(interactions.allowedMethods());
@@ -156,8 +160,6 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const apiRoutes = apiRouters.flatMap((router) =>
       router.stack.flatMap((layer) => layer.methods.filter((m) => m !== 'HEAD').map((method) => ({ method, path: String(layer.path) }))),
     );
-    app.use(hideStoredSecrets(clients, '/o'));
-    app.use(mountProvider('/o', provider));
 
     const sweeper = createSweeper({ knex, intervalSeconds: config.sweepIntervalSeconds, throttle, metrics });
     const timers: NodeJS.Timeout[] = [];

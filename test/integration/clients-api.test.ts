@@ -52,6 +52,7 @@ const CLIENT_KEYS = [
   'grant_types',
   'scope',
   'token_endpoint_auth_method',
+  'backchannel_logout_uri',
   'built_in',
   'created_at',
   'updated_at',
