@@ -1,13 +1,12 @@
-import fs from 'node:fs';
+import { launchChromium, SCREENSHOTS } from '../helpers/chromium.js';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { UserAgent } from '../helpers/browserless.js';
-import { BACKENDS, browserAvailable, chromiumPath } from '../helpers/env.js';
+import { BACKENDS, browserAvailable } from '../helpers/env.js';
 import { discover, loginAndExchange, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
-const SCREENSHOTS = path.resolve(import.meta.dirname, '../../test-artifacts/screenshots');
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 
@@ -16,20 +15,7 @@ describe.skipIf(!browserAvailable())('admin pages in headless Chromium', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    fs.mkdirSync(SCREENSHOTS, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: chromiumPath(),
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-      ],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => browser?.close());
 
