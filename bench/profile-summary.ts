@@ -2,7 +2,10 @@
  * Summarises a V8 CPU profile (`node --cpu-prof`): where a server's main thread spent its
  * busy time once it began serving requests (samples before the first HTTP request, i.e.
  * start-up, and idle samples are left out), by package and by function, self and inclusive.
- * With the number of requests served, also in microseconds per request.
+ * With the number of requests served, also in microseconds per request. V8 samples on a
+ * wall clock: a thread that is runnable but waiting for a core (other threads or processes
+ * busy) counts as busy in whatever it was doing, so on a loaded machine the absolute figures
+ * run high (system calls such as writev most); the proportions stay useful.
  *
  *   node dist/bench/profile-summary.js <file.cpuprofile> [top=30] [requests]
  */
