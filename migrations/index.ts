@@ -2,10 +2,12 @@ import type { Knex } from 'knex';
 import * as initial from './20261121000000_initial.js';
 import * as apiRefreshTokens from './20261121000100_api_refresh_tokens.js';
 import * as throttleAndAudit from './20261122000000_throttle_and_audit.js';
+import * as partialPayloadIndexes from './20261122000100_partial_payload_indexes.js';
 
 /** Every migration, oldest first. Add new ones at the end; never edit a released one. */
 export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration }> = [
   { name: '20261121000000_initial', migration: initial },
   { name: '20261121000100_api_refresh_tokens', migration: apiRefreshTokens },
   { name: '20261122000000_throttle_and_audit', migration: throttleAndAudit },
+  { name: '20261122000100_partial_payload_indexes', migration: partialPayloadIndexes },
 ];

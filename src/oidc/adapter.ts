@@ -1,6 +1,17 @@
 import type { Knex } from 'knex';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { affectedRows } from '../db/knex.js';
+import { fastQuery } from '../db/fast-query.js';
+
+const UPSERT = `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, account_id, client_id, expires_at, consumed_at)
+  values (?, ?, ?, ?, ?, ?, ?, ?, ?, null)
+  on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
+    user_code = excluded.user_code, account_id = excluded.account_id, client_id = excluded.client_id, expires_at = excluded.expires_at`;
+const FIND_BY: Record<string, string> = {
+  id: 'select payload, expires_at, consumed_at from oidc_payloads where model = ? and id = ? limit 1',
+  uid: 'select payload, expires_at, consumed_at from oidc_payloads where model = ? and uid = ? limit 1',
+  user_code: 'select payload, expires_at, consumed_at from oidc_payloads where model = ? and user_code = ? limit 1',
+};
 
 /** Models whose consumption redeems a grant: losing a consume race is a replay. */
 const GRANT_SOURCES = new Set([
@@ -59,10 +70,12 @@ export class KnexAdapter implements Adapter {
       client_id: str(payload.clientId),
       expires_at: typeof expiresIn === 'number' ? Date.now() + expiresIn * 1000 : null,
     };
-    await this.#knex('oidc_payloads')
-      .insert({ ...row, consumed_at: null })
-      .onConflict(['model', 'id'])
-      .merge(['payload', 'grant_id', 'uid', 'user_code', 'account_id', 'client_id', 'expires_at']);
+    await fastQuery(
+      this.#knex,
+      UPSERT,
+      [row.model, row.id, row.payload, row.grant_id, row.uid, row.user_code, row.account_id, row.client_id, row.expires_at],
+      'run',
+    );
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
@@ -84,10 +97,7 @@ export class KnexAdapter implements Adapter {
    */
   async consume(id: string): Promise<void> {
     const changed = affectedRows(
-      await this.#knex('oidc_payloads')
-        .where({ model: this.#model, id })
-        .whereNull('consumed_at')
-        .update({ consumed_at: Date.now() }),
+      await fastQuery(this.#knex, 'update oidc_payloads set consumed_at = ? where model = ? and id = ? and consumed_at is null', [Date.now(), this.#model, id], 'run'),
     );
     if (changed === 1 || !GRANT_SOURCES.has(this.#model)) return;
     const row = await this.#knex('oidc_payloads').where({ model: this.#model, id }).first('grant_id');
@@ -96,7 +106,7 @@ export class KnexAdapter implements Adapter {
   }
 
   async destroy(id: string): Promise<void> {
-    await this.#knex('oidc_payloads').where({ model: this.#model, id }).delete();
+    await fastQuery(this.#knex, 'delete from oidc_payloads where model = ? and id = ?', [this.#model, id], 'run');
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
@@ -104,9 +114,8 @@ export class KnexAdapter implements Adapter {
   }
 
   async #findBy(where: Record<string, string>): Promise<AdapterPayload | undefined> {
-    const row = (await this.#knex('oidc_payloads')
-      .where({ model: this.#model, ...where })
-      .first('payload', 'expires_at', 'consumed_at')) as PayloadRow | undefined;
+    const [column, value] = Object.entries(where)[0]!;
+    const row = (await fastQuery(this.#knex, FIND_BY[column]!, [this.#model, value], 'first')) as PayloadRow | undefined;
     if (!row) return undefined;
     if (row.expires_at !== null && Number(row.expires_at) <= Date.now()) return undefined;
     const payload = JSON.parse(row.payload) as AdapterPayload;

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Knex } from 'knex';
+import { fastQuery } from '../db/fast-query.js';
 
 /** OAuth client metadata as node-oidc-provider reads it (RFC 7591 names), secret excluded. */
 export interface ClientMetadata {
@@ -134,7 +135,7 @@ export function createClientRepository(knex: Knex) {
 
     /** Metadata in the shape the provider loads, with the secret hash standing in for the secret. */
     async findProviderMetadata(clientId: string): Promise<Record<string, unknown> | undefined> {
-      const row = await table().where({ client_id: clientId }).first();
+      const row = (await fastQuery(knex, 'select * from clients where client_id = ? limit 1', [clientId], 'first')) as unknown as ClientRow | undefined;
       if (!row) return undefined;
       const metadata = JSON.parse(row.metadata) as ClientMetadata;
       return {

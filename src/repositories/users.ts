@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { fastQuery } from '../db/fast-query.js';
 
 /** A user row as the application sees it (booleans normalised, never the raw DB shape). */
 export interface User {
@@ -123,8 +124,8 @@ export function createUserRepository(knex: Knex) {
     async findById(id: number | string): Promise<User | undefined> {
       const numeric = typeof id === 'number' ? id : /^\d{1,15}$/.test(id) ? Number(id) : NaN;
       if (!Number.isSafeInteger(numeric)) return undefined;
-      const row = await table().where({ id: numeric }).first();
-      return row ? fromRow(row) : undefined;
+      const row = await fastQuery(knex, 'select * from users where id = ? limit 1', [numeric], 'first');
+      return row ? fromRow(row as unknown as UserRow) : undefined;
     },
 
     /** Finds by username (case-insensitive) or, when the login contains "@", by email too. */
