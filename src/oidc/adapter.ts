@@ -1,6 +1,5 @@
 import type { Knex } from 'knex';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
-import { affectedRows } from '../db/knex.js';
 import { fastQuery } from '../db/fast-query.js';
 
 const UPSERT = `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, account_id, client_id, expires_at, consumed_at)
@@ -96,8 +95,11 @@ export class KnexAdapter implements Adapter {
    * one UPDATE changes a row; the other caller gets invalid_grant and the grant is revoked.
    */
   async consume(id: string): Promise<void> {
-    const changed = affectedRows(
-      await fastQuery(this.#knex, 'update oidc_payloads set consumed_at = ? where model = ? and id = ? and consumed_at is null', [Date.now(), this.#model, id], 'run'),
+    const changed = await fastQuery(
+      this.#knex,
+      'update oidc_payloads set consumed_at = ? where model = ? and id = ? and consumed_at is null',
+      [Date.now(), this.#model, id],
+      'run',
     );
     if (changed === 1 || !GRANT_SOURCES.has(this.#model)) return;
     const row = await this.#knex('oidc_payloads').where({ model: this.#model, id }).first('grant_id');
