@@ -1,5 +1,5 @@
 import { migrations } from '../../migrations/index.js';
-import { spawn } from 'node:child_process';
+import { runProcess, type ProcessResult } from '../helpers/process.js';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,34 +21,10 @@ import { startOnDatabase } from '../helpers/server.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const MAIN = path.join(ROOT, 'dist/src/cli/main.js');
-/** A process that hangs (say, waiting on a prompt) is killed and reported, not left behind. */
-const PROCESS_LIMIT_MS = 45_000;
-
-interface Result {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
+type Result = ProcessResult;
 
 function run(command: string, args: string[], env: NodeJS.ProcessEnv, cwd = ROOT): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    // stdin 'ignore' is /dev/null: not a TTY, and reading it ends at once.
-    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), PROCESS_LIMIT_MS);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  return runProcess(command, args, { env, cwd });
 }
 
 const envFor = (db: TestDatabase): NodeJS.ProcessEnv => ({ ...process.env, DATABASE_URL: db.url, BCRYPT_COST: '10' });

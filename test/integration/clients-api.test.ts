@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { runProcess, type ProcessResult } from '../helpers/process.js';
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -60,7 +60,6 @@ const CLIENT_KEYS = [
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const CLI_MAIN = path.join(ROOT, 'dist/src/cli/main.js');
-const PROCESS_LIMIT_MS = 45_000;
 
 const sha256 = (value: string) => createHash('sha256').update(value, 'utf8').digest('hex');
 const asClient = (answer: Answer) => answer.json as unknown as ClientJson;
@@ -68,31 +67,11 @@ const asPage = (answer: Answer) => answer.json as unknown as Page;
 const fieldsOf = (answer: Answer) => (answer.json['fields'] ?? {}) as Record<string, string[]>;
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
-interface CliResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
+type CliResult = ProcessResult;
 
 /** `node dist/src/cli/main.js ...args` as an operator runs it: own process, no terminal. */
 function runCli(env: NodeJS.ProcessEnv, ...args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_MAIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), PROCESS_LIMIT_MS);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  return runProcess(process.execPath, [CLI_MAIN, ...args], { env, cwd: ROOT });
 }
 
 interface InitialAccessToken {
