@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { spawn } from 'node:child_process';
 
 /** How a finished child process ended and what it printed. */
@@ -32,4 +33,13 @@ export function runProcess(command: string, args: string[], { env, cwd }: { env:
       resolve({ code, signal, stdout, stderr });
     });
   });
+}
+
+/** A TCP port free on 127.0.0.1 right now (for servers that must keep one port across restarts). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

@@ -1,3 +1,4 @@
+import { freePort } from '../helpers/process.js';
 /**
  * Two real Latchkey processes (`node dist/src/server.js`) on one PostgreSQL database behind
  * one public URL: a tiny switchable HTTP front in this file plays the load balancer, and each
@@ -7,7 +8,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
@@ -25,14 +25,6 @@ const SERVER = path.join(ROOT, 'dist/src/server.js');
 const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 
 type Backend = 'A' | 'B';
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 // ---------------------------------------------------------------- child processes
 

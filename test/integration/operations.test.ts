@@ -1,3 +1,4 @@
+import { freePort } from '../helpers/process.js';
 /**
  * What an operator relies on: health probes, Prometheus metrics (and their token), JSON logs
  * that carry request ids and never a secret, configuration that fails fast with one line per
@@ -9,7 +10,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -29,14 +29,6 @@ const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 const RUNTIME_WARNING = 'oidc-provider WARNING: Unsupported runtime';
 
 // ---------------------------------------------------------------- helpers
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 interface Child {
   process: ChildProcess;

@@ -1,4 +1,4 @@
-import net from 'node:net';
+import { freePort } from '../helpers/process.js';
 import * as jose from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,15 +8,6 @@ import { freshDatabase, type TestDatabase } from '../helpers/database.js';
 import { BACKENDS } from '../helpers/env.js';
 import { authorize, discover, loginAndExchange, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { startOnDatabase } from '../helpers/server.js';
-
-/** A port that is free now, so both runs can share one PUBLIC_URL (and so one issuer). */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /**
  * fetch keeps idle keep-alive sockets to the old server on the same port; the first request
