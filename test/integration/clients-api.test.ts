@@ -2,6 +2,7 @@ import { runProcess, type ProcessResult } from '../helpers/process.js';
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILT_IN_CLIENT_IDS } from '../../src/clients/register-client.js';
 import type { User } from '../../src/repositories/users.js';
@@ -876,6 +877,34 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
       const info = await api('GET', `${server.issuer}/me`, { token: tokens.access_token });
       expect(info.status, info.text).toBe(200);
       expect(info.json['sub']).toBe(String(user.id));
+    });
+
+    it('registers a client that asks for ES256 ID tokens: they are ES256 and verify against /o/jwks', async () => {
+      const { clientId, secret } = await registered({
+        client_name: unique('ES256 RP'),
+        redirect_uris: [REDIRECT_URI],
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        id_token_signed_response_alg: 'ES256',
+      });
+      const user = await makeUser(server.latchkey);
+      const config = await discover(server.issuer, clientId, secret);
+      const { tokens } = await loginAndExchange(config, new UserAgent(), { username: user.username, password: PASSWORD });
+      const jwks = createRemoteJWKSet(new URL(`${server.issuer}/jwks`));
+      const { protectedHeader, payload } = await jwtVerify(tokens.id_token!, jwks, { issuer: server.issuer, audience: clientId, algorithms: ['ES256'] });
+      expect(protectedHeader.alg).toBe('ES256');
+      expect(payload.sub).toBe(String(user.id));
+      // The default stays RS256 for everyone else.
+      const rsClient = await makeClient(server.latchkey, { name: unique('RS256 RP') });
+      const rsConfig = await discover(server.issuer, rsClient.client.clientId, rsClient.clientSecret);
+      const rs = await loginAndExchange(rsConfig, new UserAgent(), { username: user.username, password: PASSWORD });
+      expect((await jwtVerify(rs.tokens.id_token!, jwks, { algorithms: ['RS256'] })).protectedHeader.alg).toBe('RS256');
+    });
+
+    it('refuses an ID token algorithm it has no key for', async () => {
+      const answer = await register({ client_name: unique('PS384 RP'), redirect_uris: [REDIRECT_URI], id_token_signed_response_alg: 'HS256' });
+      expect(answer.status, answer.text).toBe(400);
+      expect(answer.json['error']).toBe('invalid_client_metadata');
     });
 
     interface RefusedCase {

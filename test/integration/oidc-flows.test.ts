@@ -180,6 +180,37 @@ describe.each(BACKENDS)('OIDC flows through openid-client (%s)', (backend) => {
     await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
+  it('keeps offline_access refresh tokens working after the person signs out; others end with the session', async () => {
+    const user = await makeUser(server.latchkey);
+    const agent = new UserAgent();
+    const login = { username: user.username, password: PASSWORD };
+    const offline = await loginAndExchange(config, agent, login, { scope: 'openid offline_access', prompt: 'consent' });
+    expect(offline.tokens.scope?.split(' ')).toContain('offline_access');
+    const online = await loginAndExchange(config, agent, login, { scope: 'openid' });
+
+    const endUrl = oidc.buildEndSessionUrl(config, { id_token_hint: online.tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI });
+    const html = await (await agent.fetch(endUrl)).text();
+    const action = /<form id="op.logoutForm" method="post" action="([^"]+)"/.exec(html)?.[1];
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1];
+    expect((await agent.postForm(new URL(action!, endUrl), { xsrf: xsrf!, logout: 'yes' })).status).toBe(303);
+
+    await expect(oidc.refreshTokenGrant(config, online.tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    const refreshed = await oidc.refreshTokenGrant(config, offline.tokens.refresh_token!);
+    expect(refreshed.access_token).toBeTruthy();
+  });
+
+  it('gives a person the same sub at every client (subject type public)', async () => {
+    const user = await makeUser(server.latchkey);
+    const agent = new UserAgent();
+    const other = await makeClient(server.latchkey, { name: 'Second RP' });
+    const otherConfig = await discover(server.issuer, other.client.clientId, other.clientSecret);
+    const a = await loginAndExchange(config, agent, { username: user.username, password: PASSWORD });
+    const b = await loginAndExchange(otherConfig, agent, { username: user.username, password: PASSWORD });
+    expect(a.tokens.claims()?.sub).toBe(String(user.id));
+    expect(b.tokens.claims()?.sub).toBe(String(user.id));
+    expect(config.serverMetadata().subject_types_supported).toEqual(['public']);
+  });
+
   it('gives a deactivated user no new tokens, even with a live login session', async () => {
     const user = await makeUser(server.latchkey);
     const agent = new UserAgent();
