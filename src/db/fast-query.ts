@@ -16,7 +16,35 @@ interface PoolClient {
   releaseConnection(connection: unknown): Promise<unknown> | unknown;
 }
 
+interface TarnPool {
+  numUsed(): number;
+  numPendingAcquires(): number;
+  /** tarn's idle resources (a protected field; read, never changed here). */
+  free?: Array<{ resource: unknown }>;
+}
+
 const statements = new WeakMap<object, Map<string, SqliteStatement>>();
+
+/**
+ * SQLite's single pooled connection when nobody holds it or waits for it. better-sqlite3 runs a
+ * statement synchronously, so nothing can interleave with it: using the idle connection
+ * directly is what acquire + release would do, without two promise hops through the pool.
+ * While a Knex transaction holds the connection this returns undefined and the query queues.
+ */
+function idleSqliteConnection(client: PoolClient): SqliteConnection | undefined {
+  const pool = (client as unknown as { pool?: TarnPool }).pool;
+  if (!pool || pool.numUsed() !== 0 || pool.numPendingAcquires() !== 0) return undefined;
+  const connection = pool.free?.[0]?.resource as (SqliteConnection & { open?: boolean }) | undefined;
+  return connection?.open ? connection : undefined;
+}
+
+function runSqlite(db: SqliteConnection, sql: string, values: unknown[], mode: 'first' | 'run'): Record<string, unknown> | undefined | number {
+  let cache = statements.get(db);
+  if (!cache) statements.set(db, (cache = new Map()));
+  let statement = cache.get(sql);
+  if (!statement) cache.set(sql, (statement = db.prepare(sql)));
+  return mode === 'first' ? (statement.get(...values) as Record<string, unknown> | undefined) : statement.run(...values).changes;
+}
 const pgTexts = new Map<string, { name: string; text: string }>();
 
 /**
@@ -29,6 +57,10 @@ export async function fastQuery(knex: Knex, sql: string, values: unknown[], mode
 export async function fastQuery(knex: Knex, sql: string, values: unknown[], mode: 'run'): Promise<number>;
 export async function fastQuery(knex: Knex, sql: string, values: unknown[], mode: 'first' | 'run'): Promise<Record<string, unknown> | undefined | number> {
   const client = knex.client as unknown as PoolClient;
+  if (client.config.client !== 'pg') {
+    const idle = idleSqliteConnection(client);
+    if (idle) return runSqlite(idle, sql, values, mode);
+  }
   const connection = await client.acquireConnection();
   try {
     if (client.config.client === 'pg') {
@@ -41,12 +73,7 @@ export async function fastQuery(knex: Knex, sql: string, values: unknown[], mode
       const result = await (connection as PgConnection).query({ ...named, values });
       return mode === 'first' ? (result.rows[0] as Record<string, unknown> | undefined) : (result.rowCount ?? 0);
     }
-    const db = connection as SqliteConnection;
-    let cache = statements.get(db);
-    if (!cache) statements.set(db, (cache = new Map()));
-    let statement = cache.get(sql);
-    if (!statement) cache.set(sql, (statement = db.prepare(sql)));
-    return mode === 'first' ? (statement.get(...values) as Record<string, unknown> | undefined) : statement.run(...values).changes;
+    return runSqlite(connection as SqliteConnection, sql, values, mode);
   } finally {
     await client.releaseConnection(connection);
   }
