@@ -83,7 +83,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const clients = createClientRepository(knex);
     await ensureFirstPartyClient(clients);
     await ensureAdminClient(clients, config.publicUrl);
-    const hasher = createPasswordHasher({ cost: config.bcryptCost });
+    const hasher = createPasswordHasher({ cost: config.bcryptCost, nice: config.passwordHashNice });
     const audit = createAuditLog(knex);
     const throttle = createLoginThrottle(knex, config.throttle);
     const metrics = createMetrics({ knex, hashQueue: () => hasher.queueSize() });

@@ -15,6 +15,11 @@ export interface Config {
   readonly issuer: string;
   readonly database: DatabaseConfig;
   readonly bcryptCost: number;
+  /**
+   * Niceness added to the password-hashing threads (Linux): a login's bcrypt work then yields
+   * the CPU to request handling, so other requests stay fast while logins saturate the pool.
+   */
+  readonly passwordHashNice: number;
   /** Trust X-Forwarded-* headers (set when running behind a TLS-terminating proxy). */
   readonly trustProxy: boolean;
   /** Seconds between sweeps of expired OIDC rows; 0 disables the in-process sweeper. */
@@ -131,6 +136,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   const publicUrl = parsePublicUrl(env['PUBLIC_URL'] || `http://localhost:${port}`, problems);
   const database = parseDatabaseUrl(env['DATABASE_URL'] || 'sqlite:./data/latchkey.sqlite3', cwd, problems);
   const bcryptCost = integer(env, 'BCRYPT_COST', 10, 10, 20, problems);
+  const passwordHashNice = integer(env, 'PASSWORD_HASH_NICE', 5, 0, 19, problems);
   const trustProxy = flag(env, 'TRUST_PROXY', problems);
   const sweepIntervalSeconds = integer(env, 'SWEEP_INTERVAL_SECONDS', 600, 0, 86400, problems);
   const keyRefreshSeconds = integer(env, 'KEY_REFRESH_SECONDS', 30, 1, 3600, problems);
@@ -170,6 +176,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     issuer: `${publicUrl}/o`,
     database: Object.freeze(database),
     bcryptCost,
+    passwordHashNice,
     trustProxy,
     sweepIntervalSeconds,
     keyRefreshSeconds,

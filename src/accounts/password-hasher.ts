@@ -22,14 +22,25 @@ function costOf(bcryptHash: string): number {
 
 /**
  * Creates the pool (one thread per core). Stored hashes look like
- * `bcrypt_sha256$$2b$10$…`, as Django's BCryptSHA256PasswordHasher writes them.
+ * `bcrypt_sha256$$2b$10$…`, as Django's BCryptSHA256PasswordHasher writes them. `nice` lowers
+ * the threads' scheduling priority (Linux; piscina's niceIncrement), so that hashing, which
+ * can saturate every core, does not delay the event loop that answers everything else.
  */
-export function createPasswordHasher({ cost, threads = os.availableParallelism() }: { cost: number; threads?: number }): PasswordHasher {
+export function createPasswordHasher({
+  cost,
+  threads = os.availableParallelism(),
+  nice = 0,
+}: {
+  cost: number;
+  threads?: number;
+  nice?: number;
+}): PasswordHasher {
   const pool = new Piscina({
     filename: new URL('./hash-worker.js', import.meta.url).href,
     minThreads: 1,
     maxThreads: Math.max(1, threads),
     idleTimeout: 60_000,
+    ...(nice > 0 && process.platform === 'linux' ? { niceIncrement: nice } : {}),
   });
   let dummy: Promise<string> | undefined;
 

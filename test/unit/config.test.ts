@@ -26,6 +26,7 @@ describe('loadConfig', () => {
       // The default relative sqlite path resolves against the cwd argument, not process.cwd().
       database: { client: 'sqlite', filename: path.join(CWD, 'data', 'latchkey.sqlite3') },
       bcryptCost: 10,
+      passwordHashNice: 5,
       trustProxy: false,
       sweepIntervalSeconds: 600,
       keyRefreshSeconds: 30,

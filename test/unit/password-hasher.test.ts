@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPasswordHasher } from '../../src/accounts/password-hasher.js';
 
@@ -59,6 +60,26 @@ describe('password hasher', () => {
       const encoded = await cost10.hash(first);
       expect(await cost10.verify(first, encoded)).toBe(true);
       expect(await cost10.verify(second, encoded)).toBe(false);
+    }
+  });
+
+  it.runIf(process.platform === 'linux')('runs its threads at the configured niceness (PASSWORD_HASH_NICE)', async () => {
+    /** Niceness of every thread of this process (field 19 of /proc/self/task/<tid>/stat). */
+    const niceness = () =>
+      fs.readdirSync('/proc/self/task').map((tid) => {
+        const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+      });
+    const base = Math.max(...niceness());
+    const nice = createPasswordHasher({ cost: 10, threads: 1, nice: 7 });
+    try {
+      expect(await nice.verify('a long enough passphrase', await nice.hash('a long enough passphrase'))).toBe(true);
+      const after = niceness();
+      expect(after.filter((n) => n === base + 7)).toHaveLength(1);
+      // The event loop's own thread keeps its priority.
+      expect(after[0]).toBe(base);
+    } finally {
+      await nice.close();
     }
   });
 });
