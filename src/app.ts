@@ -27,6 +27,8 @@ import { createClientsRouter } from './api/clients-routes.js';
 import { openApiDocument } from './api/openapi.js';
 import { createTokenRouter } from './api/token-routes.js';
 import { createUsersRouter } from './api/users-routes.js';
+import { createMeRouter } from './api/me-routes.js';
+import { createSelfService, type SelfService } from './accounts/self-service.js';
 import { createUserService, type UserService } from './accounts/user-service.js';
 import { createInteractionRouter } from './interaction/routes.js';
 import { createKeyStore, type KeyStore } from './keys/key-store.js';
@@ -48,6 +50,7 @@ export interface Latchkey {
   host: ProviderHost;
   apiTokens: ApiTokens;
   userService: UserService;
+  selfService: SelfService;
   clientService: ClientService;
   audit: AuditLog;
   /** Every REST route we serve (method and router path), for the OpenAPI parity test. */
@@ -102,6 +105,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const userService = createUserService({ knex, audit, users, hasher, apiTokens });
     const clientService = createClientService({ knex, clients, provider, audit });
     const resolveBearer = createBearerResolver({ users, apiTokens, provider });
+    const selfService = createSelfService({ knex, users, clients, hasher, authenticate, apiTokens, audit });
 
     const health = createHealthRouter({ knex, keys: () => host.keys });
 
@@ -155,7 +159,8 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     app.use(admin.routes()).use(admin.allowedMethods());
     const clientsApi = createClientsRouter({ clientService, resolveBearer, publicUrl: config.publicUrl });
     const auditApi = createAuditRouter({ audit, resolveBearer, publicUrl: config.publicUrl });
-    const apiRouters = [usersApi, tokensApi, clientsApi, auditApi, docs];
+    const meApi = createMeRouter({ selfService, resolveBearer });
+    const apiRouters = [usersApi, tokensApi, meApi, clientsApi, auditApi, docs];
     for (const router of apiRouters) app.use(router.routes()).use(router.allowedMethods());
     const apiRoutes = apiRouters.flatMap((router) =>
       router.stack.flatMap((layer) => layer.methods.filter((m) => m !== 'HEAD').map((method) => ({ method, path: String(layer.path) }))),
@@ -183,6 +188,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       host,
       apiTokens,
       userService,
+      selfService,
       clientService,
       audit,
       apiRoutes,

@@ -9,6 +9,9 @@ export interface Principal {
   user: User | null;
   /** The OAuth client the token was issued to, when it came from /o/token. */
   clientId?: string;
+  /** For /o/token access tokens: the grant and the login session they were issued under. */
+  grantId?: string;
+  sessionUid?: string;
   via: 'api-jwt' | 'oauth';
 }
 
@@ -58,7 +61,13 @@ export function createBearerResolver({ users, apiTokens, provider }: BearerDeps)
       throw new InvalidToken('The token has been revoked.');
     }
     const user = accessToken.accountId ? await activeUser(accessToken.accountId) : null;
-    return { user, clientId: accessToken.clientId, via: 'oauth' };
+    return {
+      user,
+      clientId: accessToken.clientId,
+      ...(accessToken.grantId ? { grantId: accessToken.grantId } : {}),
+      ...(accessToken.sessionUid ? { sessionUid: accessToken.sessionUid } : {}),
+      via: 'oauth',
+    };
   };
 }
 

@@ -64,6 +64,29 @@ export function openApiDocument(publicUrl: string) {
           },
           required: ['id', 'username', 'email', 'first_name', 'last_name', 'is_active', 'is_staff', 'is_superuser', 'date_joined'],
         },
+        ConnectedApp: {
+          type: 'object',
+          properties: {
+            id: { type: 'string', description: 'The grant id.' },
+            client_id: { type: 'string' },
+            client_name: { type: 'string' },
+            scopes: { type: 'array', items: { type: 'string' } },
+            resources: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } },
+            granted_at: { type: 'string', format: 'date-time' },
+            expires_at: { type: ['string', 'null'], format: 'date-time' },
+          },
+        },
+        LoginSession: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            signed_in_at: { type: 'string', format: 'date-time' },
+            expires_at: { type: ['string', 'null'], format: 'date-time' },
+            applications: { type: 'array', items: { type: 'object', properties: { client_id: { type: 'string' }, client_name: { type: 'string' } } } },
+            methods: { type: 'array', items: { type: 'string' }, description: 'amr values, e.g. pwd' },
+            current: { type: 'boolean', description: 'The session the calling token came from.' },
+          },
+        },
         UserWrite: {
           type: 'object',
           additionalProperties: false,
@@ -200,6 +223,48 @@ export function openApiDocument(publicUrl: string) {
       },
       '/auth/me/': {
         get: { summary: "The caller's user", security: bearer, responses: { 200: { description: 'The user', content: json(ref('User')) }, 401: unauthorized, 403: forbidden } },
+      },
+      '/api/me/password/': {
+        post: {
+          summary: "Change the caller's password; every other session, grant and token of the caller ends",
+          description: 'The current password is checked like a login (wrong guesses count towards the lockout). The grant and login session of the token used for this call survive; API refresh tokens are revoked.',
+          security: bearer,
+          requestBody: {
+            required: true,
+            content: form({ type: 'object', additionalProperties: false, properties: { current_password: { type: 'string' }, new_password: { type: 'string' } }, required: ['current_password', 'new_password'] }),
+          },
+          responses: { 200: { description: 'Changed', content: json(ref('User')) }, 400: invalid, 401: unauthorized, 403: forbidden, 429: error('Too many wrong current passwords (Retry-After).') },
+        },
+      },
+      '/api/me/grants/': {
+        get: {
+          summary: 'Applications the caller has allowed (grants), with scopes and API resources',
+          security: bearer,
+          responses: { 200: { description: 'Grants', content: json({ type: 'object', properties: { results: { type: 'array', items: ref('ConnectedApp') } } }) }, 401: unauthorized, 403: forbidden },
+        },
+      },
+      '/api/me/grants/{id}/': {
+        delete: {
+          summary: 'Revoke one grant with every token and code issued under it',
+          security: bearer,
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: { 204: { description: 'Revoked' }, 401: unauthorized, 403: forbidden, 404: error('No such grant of the caller.') },
+        },
+      },
+      '/api/me/sessions/': {
+        get: {
+          summary: "The caller's browser login sessions",
+          security: bearer,
+          responses: { 200: { description: 'Sessions', content: json({ type: 'object', properties: { results: { type: 'array', items: ref('LoginSession') } } }) }, 401: unauthorized, 403: forbidden },
+        },
+      },
+      '/api/me/sessions/{id}/': {
+        delete: {
+          summary: 'End one login session (tokens issued under it without offline_access stop working)',
+          security: bearer,
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: { 204: { description: 'Ended' }, 401: unauthorized, 403: forbidden, 404: error('No such session of the caller.') },
+        },
       },
       '/api/token/': {
         post: {

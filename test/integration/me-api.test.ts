@@ -1,0 +1,194 @@
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { User } from '../../src/repositories/users.js';
+import { UserAgent } from '../helpers/browserless.js';
+import { BACKENDS } from '../helpers/env.js';
+import { readAnswer, type Answer } from '../helpers/http.js';
+import { discover, loginAndExchange, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+const NEW_PASSWORD = 'another long passphrase';
+
+describe.each(BACKENDS)('/api/me/: password, connected applications and sessions over REST (%s)', (backend) => {
+  let server: TestServer;
+  let mail: oidc.Configuration;
+  let calendar: oidc.Configuration;
+  let service: oidc.Configuration;
+
+  beforeAll(async () => {
+    // Three wrong current passwords lock the account, as three wrong logins would.
+    server = await startTestServer(backend, { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' });
+    const a = await makeClient(server.latchkey, { name: 'Mail' });
+    const b = await makeClient(server.latchkey, { name: 'Calendar' });
+    const c = await makeClient(server.latchkey, { name: 'Batch job', grantTypes: ['client_credentials'], redirectUris: [] });
+    mail = await discover(server.issuer, a.client.clientId, a.clientSecret);
+    calendar = await discover(server.issuer, b.client.clientId, b.clientSecret);
+    service = await discover(server.issuer, c.client.clientId, c.clientSecret);
+  });
+  afterAll(async () => server?.stop());
+
+  async function call(method: string, path: string, token: string | null, json?: unknown): Promise<Answer> {
+    const headers: Record<string, string> = {};
+    if (token) headers['authorization'] = `Bearer ${token}`;
+    if (json !== undefined) headers['content-type'] = 'application/json';
+    return readAnswer(await fetch(`${server.url}${path}`, { method, headers, ...(json === undefined ? {} : { body: JSON.stringify(json) }) }));
+  }
+
+  /** One person signed in twice: Mail in one browser, Calendar in another. */
+  async function twoBrowsers(user: User) {
+    const login = { username: user.username, password: PASSWORD };
+    const laptop = new UserAgent();
+    const phone = new UserAgent();
+    const inMail = await loginAndExchange(mail, laptop, login);
+    const inCalendar = await loginAndExchange(calendar, phone, login);
+    return { laptop, phone, mailTokens: inMail.tokens, calendarTokens: inCalendar.tokens };
+  }
+
+  const results = (answer: Answer) => answer.json['results'] as Array<Record<string, unknown>>;
+
+  it('answers 401 without a token and 403 to a token that acts for no person, on every route', async () => {
+    const clientToken = (await oidc.clientCredentialsGrant(service, {})).access_token;
+    const routes: Array<[string, string, unknown?]> = [
+      ['GET', '/api/me/grants/'],
+      ['DELETE', '/api/me/grants/x/'],
+      ['GET', '/api/me/sessions/'],
+      ['DELETE', '/api/me/sessions/x/'],
+      ['POST', '/api/me/password/', { current_password: PASSWORD, new_password: NEW_PASSWORD }],
+    ];
+    for (const [method, path, body] of routes) {
+      const anonymous = await call(method, path, null, body);
+      expect(anonymous.status, `${method} ${path}`).toBe(401);
+      expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer/);
+      expect(anonymous.json['error']).toBe('invalid_token');
+      const forClient = await call(method, path, clientToken, body);
+      expect(forClient.status, `${method} ${path}`).toBe(403);
+      expect(forClient.json['error']).toBe('permission_denied');
+    }
+  });
+
+  it('lists the applications the person allowed, and revokes one with its tokens', async () => {
+    const user = await makeUser(server.latchkey);
+    const { mailTokens, calendarTokens } = await twoBrowsers(user);
+    const listed = await call('GET', '/api/me/grants', mailTokens.access_token);
+    expect(listed.status, listed.text).toBe(200);
+    const apps = results(listed);
+    expect(apps.map((a) => a['client_name']).sort()).toEqual(['Calendar', 'Mail']);
+    for (const app of apps) expect(app['scopes']).toEqual(['openid', 'profile', 'email']);
+    const calendarGrant = apps.find((a) => a['client_name'] === 'Calendar')!;
+
+    const revoked = await call('DELETE', `/api/me/grants/${String(calendarGrant['id'])}/`, mailTokens.access_token);
+    expect(revoked.status, revoked.text).toBe(204);
+    await expect(oidc.fetchUserInfo(calendar, calendarTokens.access_token, oidc.skipSubjectCheck)).rejects.toThrow();
+    await expect(oidc.refreshTokenGrant(calendar, calendarTokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    // Mail is untouched.
+    expect((await oidc.fetchUserInfo(mail, mailTokens.access_token, String(user.id))).sub).toBe(String(user.id));
+    expect(results(await call('GET', '/api/me/grants', mailTokens.access_token)).map((a) => a['client_name'])).toEqual(['Mail']);
+    // Revoking it again, or something that never existed: 404.
+    expect((await call('DELETE', `/api/me/grants/${String(calendarGrant['id'])}/`, mailTokens.access_token)).status).toBe(404);
+    expect((await call('DELETE', '/api/me/grants/no-such-grant/', mailTokens.access_token)).status).toBe(404);
+  });
+
+  it("cannot see or revoke another person's grants or sessions (404, nothing changes)", async () => {
+    const alice = await makeUser(server.latchkey);
+    const mallory = await makeUser(server.latchkey);
+    const aliceTokens = (await twoBrowsers(alice)).mailTokens;
+    const malloryTokens = (await twoBrowsers(mallory)).mailTokens;
+    const aliceGrant = results(await call('GET', '/api/me/grants', aliceTokens.access_token))[0]!;
+    const aliceSession = results(await call('GET', '/api/me/sessions', aliceTokens.access_token))[0]!;
+
+    const mine = results(await call('GET', '/api/me/grants', malloryTokens.access_token));
+    expect(mine.map((g) => g['id'])).not.toContain(aliceGrant['id']);
+    expect((await call('DELETE', `/api/me/grants/${String(aliceGrant['id'])}/`, malloryTokens.access_token)).status).toBe(404);
+    expect((await call('DELETE', `/api/me/sessions/${String(aliceSession['id'])}/`, malloryTokens.access_token)).status).toBe(404);
+    expect(results(await call('GET', '/api/me/grants', aliceTokens.access_token))).toHaveLength(2);
+    expect(results(await call('GET', '/api/me/sessions', aliceTokens.access_token))).toHaveLength(2);
+  });
+
+  it('lists login sessions, marks the current one, and signs another one out', async () => {
+    const user = await makeUser(server.latchkey);
+    const { phone, mailTokens, calendarTokens } = await twoBrowsers(user);
+    const listed = await call('GET', '/api/me/sessions/', mailTokens.access_token);
+    expect(listed.status, listed.text).toBe(200);
+    const sessions = results(listed);
+    expect(sessions).toHaveLength(2);
+    const current = sessions.filter((s) => s['current'] === true);
+    expect(current).toHaveLength(1);
+    expect(current[0]!['applications']).toEqual([expect.objectContaining({ client_name: 'Mail' })]);
+    expect(current[0]!['methods']).toEqual(['pwd']);
+    // Session ids are not the cookie values that would let someone take a session over.
+    const cookies = (await phone.jar.getCookies(server.url)).map((c) => c.value);
+    for (const session of sessions) expect(cookies).not.toContain(session['id']);
+
+    const other = sessions.find((s) => s['current'] === false)!;
+    expect(other['applications']).toEqual([expect.objectContaining({ client_name: 'Calendar' })]);
+    expect((await call('DELETE', `/api/me/sessions/${String(other['id'])}`, mailTokens.access_token)).status).toBe(204);
+
+    // The phone's tokens (no offline_access) died with its session, and the phone must sign in again.
+    await expect(oidc.fetchUserInfo(calendar, calendarTokens.access_token, oidc.skipSubjectCheck)).rejects.toThrow();
+    const again = await phone.follow(
+      oidc.buildAuthorizationUrl(calendar, { redirect_uri: REDIRECT_URI, scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' }),
+      (u) => u.href.startsWith(REDIRECT_URI),
+    );
+    expect(await again.response.text()).toContain('name="password"');
+    expect(results(await call('GET', '/api/me/sessions/', mailTokens.access_token)).map((s) => s['id'])).toEqual([current[0]!['id']]);
+  });
+
+  it('changes the password: the caller keeps working, every other session and token ends', async () => {
+    const user = await makeUser(server.latchkey);
+    const { mailTokens, calendarTokens } = await twoBrowsers(user);
+    const apiPair = await call('POST', '/api/token/', null, { username: user.username, password: PASSWORD });
+    expect(apiPair.status).toBe(200);
+
+    const changed = await call('POST', '/api/me/password/', mailTokens.access_token, { current_password: PASSWORD, new_password: NEW_PASSWORD });
+    expect(changed.status, changed.text).toBe(200);
+    expect(changed.json['username']).toBe(user.username);
+    expect(changed.text).not.toMatch(/password/i);
+
+    // The old password is gone, the new one works.
+    expect((await call('POST', '/api/token/', null, { username: user.username, password: PASSWORD })).status).toBe(401);
+    expect((await call('POST', '/api/token/', null, { username: user.username, password: NEW_PASSWORD })).status).toBe(200);
+    // Mail, which asked, keeps its grant and session; Calendar's tokens and the API refresh token are dead.
+    expect((await call('GET', '/auth/me/', mailTokens.access_token)).status).toBe(200);
+    expect((await oidc.refreshTokenGrant(mail, mailTokens.refresh_token!)).access_token).toBeTruthy();
+    await expect(oidc.refreshTokenGrant(calendar, calendarTokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect((await call('POST', '/api/token/refresh/', null, { refresh: apiPair.json['refresh'] })).status).toBe(401);
+    const sessions = results(await call('GET', '/api/me/sessions/', mailTokens.access_token));
+    expect(sessions.map((s) => s['current'])).toEqual([true]);
+    const audit = await server.latchkey.audit.list({ offset: 0, limit: 100, event: 'user.password_changed' });
+    expect(audit.events.some((e) => e.target_id === String(user.id) && e.actor === user.username)).toBe(true);
+  });
+
+  it('refuses bad input with one message per field and changes nothing', async () => {
+    const user = await makeUser(server.latchkey);
+    const { mailTokens } = await twoBrowsers(user);
+    const cases: Array<[unknown, string[]]> = [
+      [{}, ['current_password', 'new_password']],
+      [{ current_password: PASSWORD }, ['new_password']],
+      [{ current_password: PASSWORD, new_password: 'short' }, ['new_password']],
+      [{ current_password: PASSWORD, new_password: PASSWORD }, ['new_password']],
+      [{ current_password: PASSWORD, new_password: NEW_PASSWORD, is_staff: true }, ['is_staff']],
+      [{ current_password: 'not the password', new_password: NEW_PASSWORD }, ['current_password']],
+    ];
+    for (const [body, fields] of cases) {
+      const answer = await call('POST', '/api/me/password/', mailTokens.access_token, body);
+      expect(answer.status, JSON.stringify(body)).toBe(400);
+      expect(answer.json['error']).toBe('invalid_request');
+      expect(Object.keys(answer.json['fields'] as object).sort()).toEqual(fields);
+    }
+    expect((await call('POST', '/api/token/', null, { username: user.username, password: PASSWORD })).status).toBe(200);
+    expect((await call('GET', '/auth/me/', mailTokens.access_token)).status).toBe(200);
+  });
+
+  it('counts wrong current passwords like failed logins: the account locks (429 with Retry-After)', async () => {
+    const user = await makeUser(server.latchkey);
+    const { mailTokens } = await twoBrowsers(user);
+    const wrong = { current_password: 'wrong guess number', new_password: NEW_PASSWORD };
+    for (let i = 0; i < 3; i++) expect((await call('POST', '/api/me/password/', mailTokens.access_token, wrong)).status).toBe(400);
+    const locked = await call('POST', '/api/me/password/', mailTokens.access_token, { current_password: PASSWORD, new_password: NEW_PASSWORD });
+    expect(locked.status, locked.text).toBe(429);
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(locked.json['error']).toBe('too_many_requests');
+    // The right password was not accepted while locked: it still is the old one.
+    expect(await server.latchkey.hasher.verify(PASSWORD, (await server.latchkey.users.findById(String(user.id)))!.passwordHash)).toBe(true);
+  });
+});
