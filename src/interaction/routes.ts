@@ -7,6 +7,7 @@ import type { Authenticate } from '../accounts/authenticate.js';
 import { csrfToken, csrfValid } from '../http/csrf.js';
 import { chooseLocale, translator, type Translator } from '../http/i18n.js';
 import type { Views } from '../http/views.js';
+import { essentialAcrUnattainable, PASSWORD_ACR } from '../oidc/acr.js';
 import { describeClaims, describeScopes } from './scope-descriptions.js';
 
 export interface InteractionDeps {
@@ -72,6 +73,10 @@ export function createInteractionRouter({ provider, authenticate, views, secureC
   }
 
   async function renderPrompt(ctx: Context, details: Details, status = 200, message?: string): Promise<void> {
+    if (details.prompt.name === 'login' && essentialAcrUnattainable(details.prompt.details)) {
+      // A password login can never give it: the provider would ask for one login after another.
+      return finish(ctx, { error: 'unmet_authentication_requirements', error_description: 'the requested acr cannot be obtained' }, false);
+    }
     const uid = details.uid;
     const i18n = interactionTranslator(ctx, details);
     const client = await provider().Client.find(String(details.params['client_id']));
@@ -117,7 +122,8 @@ export function createInteractionRouter({ provider, authenticate, views, secureC
     }
     if (!result.ok) return renderPrompt(ctx, details, 401, i18n.t('login.invalid'));
     const user = result.user;
-    await finish(ctx, { login: { accountId: String(user.id), amr: ['pwd'] } }, false);
+    // acr and amr go into the session and from there into every ID token of this login.
+    await finish(ctx, { login: { accountId: String(user.id), acr: PASSWORD_ACR, amr: ['pwd'] } }, false);
   });
 
   router.post('/:uid/confirm', form, async (ctx) => {

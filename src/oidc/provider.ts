@@ -10,6 +10,7 @@ import type { KeyMaterial } from '../keys/key-store.js';
 import { clientSecretMatches, type ClientRepository } from '../repositories/clients.js';
 import type { UserRepository } from '../repositories/users.js';
 import { ADMIN_CLIENT_ID } from '../admin/admin-auth.js';
+import { ACR_VALUES } from './acr.js';
 import { deviceInputForm, providerPageTranslator } from './provider-pages.js';
 import { createFindAccount, SCOPE_CLAIMS } from './account.js';
 import { KnexAdapter } from './adapter.js';
@@ -125,7 +126,12 @@ export function createProvider({ config, knex, users, clients, views, keys, auth
       long: { signed: true, httpOnly: true, sameSite: 'lax', secure },
       short: { signed: true, httpOnly: true, sameSite: 'lax', secure },
     },
-    claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
+    claims: {
+      ...Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
+      // How the person signed in (the session's acr and amr) goes into every ID token.
+      openid: [...SCOPE_CLAIMS.openid, 'acr', 'amr'],
+    },
+    acrValues: [...ACR_VALUES],
     discovery: { ui_locales_supported: [...SUPPORTED_LOCALES] },
     scopes: ['openid', 'offline_access', 'profile', 'email'],
     // 'none' only serves our admin pages (a login session without tokens); no implicit flow.

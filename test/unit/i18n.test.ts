@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { chooseLocale, fromAcceptLanguage, fromUiLocales, translator } from '../../src/http/i18n.js';
+import { essentialAcrUnattainable, PASSWORD_ACR } from '../../src/oidc/acr.js';
 
 describe('choosing the page language', () => {
   it('takes the first supported ui_locales tag, a region matching its language', () => {
@@ -42,3 +43,15 @@ describe('messages', () => {
   });
 });
 
+describe('essential acr', () => {
+  it('is unattainable only when essential and none of the accepted values is ours', () => {
+    expect(essentialAcrUnattainable({ acr: { essential: true, values: ['urn:x:mfa'] } })).toBe(true);
+    expect(essentialAcrUnattainable({ acr: { essential: true, value: 'urn:x:mfa' } })).toBe(true);
+    expect(essentialAcrUnattainable({ acr: { essential: true, values: ['urn:x:mfa', PASSWORD_ACR] } })).toBe(false);
+    expect(essentialAcrUnattainable({ acr: { essential: true, value: PASSWORD_ACR } })).toBe(false);
+    expect(essentialAcrUnattainable({ acr: { values: ['urn:x:mfa'] } })).toBe(false);
+    expect(essentialAcrUnattainable({ acr: { essential: true } })).toBe(false);
+    expect(essentialAcrUnattainable({})).toBe(false);
+    expect(essentialAcrUnattainable(undefined)).toBe(false);
+  });
+});
