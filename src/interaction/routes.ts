@@ -5,7 +5,9 @@ import type Provider from 'oidc-provider';
 import { errors as oidcErrors } from 'oidc-provider';
 import type { Authenticate } from '../accounts/authenticate.js';
 import { csrfToken, csrfValid } from '../http/csrf.js';
+import { chooseLocale, translator, type Translator } from '../http/i18n.js';
 import type { Views } from '../http/views.js';
+import { essentialAcrUnattainable, PASSWORD_ACR } from '../oidc/acr.js';
 import { describeClaims, describeScopes } from './scope-descriptions.js';
 
 export interface InteractionDeps {
@@ -17,13 +19,18 @@ export interface InteractionDeps {
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
-const GENERIC_LOGIN_ERROR = 'Invalid username or password.';
-const FORM_EXPIRED = 'This form has expired. Please try again.';
-
 /** The lockout message: the same for every account, existing or not. */
-export function tooManyAttempts(retryAfter: number): string {
+export function tooManyAttempts(retryAfter: number, i18n: Translator): string {
   const minutes = Math.max(1, Math.ceil(retryAfter / 60));
-  return `Too many failed sign-in attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`;
+  return i18n.t(minutes === 1 ? 'login.locked.one' : 'login.locked.other', { minutes });
+}
+
+/**
+ * The language of an interaction's pages: the relying party's `ui_locales` (kept in the
+ * interaction's params, also for the device flow), else the browser's Accept-Language.
+ */
+function interactionTranslator(ctx: Context, details?: Details): Translator {
+  return translator(chooseLocale({ uiLocales: details?.params['ui_locales'], acceptLanguage: ctx.get('accept-language') }));
 }
 
 /**
@@ -35,11 +42,11 @@ export function createInteractionRouter({ provider, authenticate, views, secureC
   const router = new Router({ prefix: '/interaction' });
   const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '16kb' });
 
-  function page(ctx: Context, status: number, view: string, data: Record<string, unknown>): void {
+  function page(ctx: Context, status: number, view: string, data: Record<string, unknown>, i18n: Translator): void {
     ctx.status = status;
     ctx.type = 'html';
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = views.render(view, { csrf: csrfToken(ctx, { secure: secureCookies }), ...data });
+    ctx.body = views.render(view, { csrf: csrfToken(ctx, { secure: secureCookies }), ...data }, i18n.locale);
   }
 
   /** Loads the interaction for this browser, or renders the error page and returns undefined. */
@@ -50,11 +57,12 @@ export function createInteractionRouter({ provider, authenticate, views, secureC
     } catch (error) {
       if (!(error instanceof oidcErrors.SessionNotFound)) throw error;
     }
+    const i18n = interactionTranslator(ctx);
     page(ctx, 400, 'error', {
-      title: 'Sign-in expired',
+      title: i18n.t('interaction.expired.title'),
       error: 'invalid_request',
-      description: 'This sign-in request has expired or was started in another browser. Go back to the application and start again.',
-    });
+      description: i18n.t('interaction.expired.description'),
+    }, i18n);
     return undefined;
   }
 
@@ -65,30 +73,33 @@ export function createInteractionRouter({ provider, authenticate, views, secureC
   }
 
   async function renderPrompt(ctx: Context, details: Details, status = 200, message?: string): Promise<void> {
+    if (details.prompt.name === 'login' && essentialAcrUnattainable(details.prompt.details)) {
+      // A password login can never give it: the provider would ask for one login after another.
+      return finish(ctx, { error: 'unmet_authentication_requirements', error_description: 'the requested acr cannot be obtained' }, false);
+    }
     const uid = details.uid;
+    const i18n = interactionTranslator(ctx, details);
     const client = await provider().Client.find(String(details.params['client_id']));
     const clientName = client?.clientName ?? String(details.params['client_id']);
     if (details.prompt.name === 'login') {
       const hint = typeof details.params['login_hint'] === 'string' ? details.params['login_hint'] : '';
       page(ctx, status, 'login', {
-        title: 'Sign in',
         uid,
         clientName,
         username: (ctx.request.body as Record<string, unknown> | undefined)?.['username'] ?? hint,
         message,
-      });
+      }, i18n);
       return;
     }
     const promptDetails = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] };
     const requested = String(details.params['scope'] ?? '').split(' ').filter(Boolean);
     page(ctx, status, 'consent', {
-      title: 'Allow access',
       uid,
       clientName,
-      scopes: describeScopes(promptDetails.missingOIDCScope ?? requested),
-      claims: describeClaims(promptDetails.missingOIDCClaims ?? []),
+      scopes: describeScopes(promptDetails.missingOIDCScope ?? requested, i18n),
+      claims: describeClaims(promptDetails.missingOIDCClaims ?? [], i18n),
       message,
-    });
+    }, i18n);
   }
 
   router.get('/:uid', async (ctx) => {
@@ -100,24 +111,26 @@ export function createInteractionRouter({ provider, authenticate, views, secureC
     const details = await load(ctx);
     if (!details) return;
     const body = ctx.request.body as Record<string, unknown>;
-    if (!csrfValid(ctx, body['csrf'])) return renderPrompt(ctx, details, 403, FORM_EXPIRED);
+    const i18n = interactionTranslator(ctx, details);
+    if (!csrfValid(ctx, body['csrf'])) return renderPrompt(ctx, details, 403, i18n.t('form.expired'));
     if (details.prompt.name !== 'login') return renderPrompt(ctx, details, 400);
 
     const result = await authenticate(body['username'], body['password'], { ip: ctx.ip, via: 'login_page' });
     if (!result.ok && result.reason === 'locked') {
       ctx.set('Retry-After', String(result.retryAfter));
-      return renderPrompt(ctx, details, 429, tooManyAttempts(result.retryAfter));
+      return renderPrompt(ctx, details, 429, tooManyAttempts(result.retryAfter, i18n));
     }
-    if (!result.ok) return renderPrompt(ctx, details, 401, GENERIC_LOGIN_ERROR);
+    if (!result.ok) return renderPrompt(ctx, details, 401, i18n.t('login.invalid'));
     const user = result.user;
-    await finish(ctx, { login: { accountId: String(user.id), amr: ['pwd'] } }, false);
+    // acr and amr go into the session and from there into every ID token of this login.
+    await finish(ctx, { login: { accountId: String(user.id), acr: PASSWORD_ACR, amr: ['pwd'] } }, false);
   });
 
   router.post('/:uid/confirm', form, async (ctx) => {
     const details = await load(ctx);
     if (!details) return;
     const body = ctx.request.body as Record<string, unknown>;
-    if (!csrfValid(ctx, body['csrf'])) return renderPrompt(ctx, details, 403, FORM_EXPIRED);
+    if (!csrfValid(ctx, body['csrf'])) return renderPrompt(ctx, details, 403, interactionTranslator(ctx, details).t('form.expired'));
     if (details.prompt.name !== 'consent') return renderPrompt(ctx, details, 400);
 
     if (body['decision'] !== 'allow') {

@@ -1,19 +1,37 @@
+import type { MessageKey, Translator } from '../http/i18n.js';
+
 /** What each scope lets an application do, in words a person can judge on the consent page. */
-const DESCRIPTIONS: Record<string, string> = {
-  openid: 'Sign you in with your Latchkey account',
-  profile: 'See your name and username',
-  email: 'See your email address and whether it is verified',
-  offline_access: 'Stay connected while you are away (keep access after you sign out)',
+const SCOPE_MESSAGES: Record<string, MessageKey> = {
+  openid: 'scope.openid',
+  profile: 'scope.profile',
+  email: 'scope.email',
+  offline_access: 'scope.offline_access',
 };
 
-export function describeScopes(scopes: Iterable<string>): Array<{ scope: string; description: string }> {
-  return [...new Set(scopes)].map((scope) => ({
-    scope,
-    description: DESCRIPTIONS[scope] ?? `Use the "${scope}" permission`,
-  }));
+/** Names a person understands for the claims an application may ask for one by one. */
+const CLAIM_MESSAGES: Record<string, MessageKey> = {
+  preferred_username: 'claim.preferred_username',
+  name: 'claim.name',
+  given_name: 'claim.given_name',
+  family_name: 'claim.family_name',
+  updated_at: 'claim.updated_at',
+  email: 'claim.email',
+  email_verified: 'claim.email_verified',
+};
+
+export function describeScopes(scopes: Iterable<string>, i18n: Translator): Array<{ scope: string; description: string }> {
+  return [...new Set(scopes)].map((scope) => {
+    const key = Object.hasOwn(SCOPE_MESSAGES, scope) ? SCOPE_MESSAGES[scope] : undefined;
+    return { scope, description: key ? i18n.t(key) : i18n.t('scope.other', { scope }) };
+  });
 }
 
 /** Words for the claims an application asked for through the claims parameter. */
-export function describeClaims(claims: Iterable<string>): string[] {
-  return [...new Set(claims)].filter((c) => c !== 'sub');
+export function describeClaims(claims: Iterable<string>, i18n: Translator): string[] {
+  return [...new Set(claims)]
+    .filter((claim) => claim !== 'sub')
+    .map((claim) => {
+      const key = Object.hasOwn(CLAIM_MESSAGES, claim) ? CLAIM_MESSAGES[claim] : undefined;
+      return key ? i18n.t(key) : claim;
+    });
 }

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Authenticate } from '../accounts/authenticate.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import { SUPPORTED_LOCALES } from '../http/i18n.js';
 import type { Metrics } from '../http/metrics.js';
 import type { Config } from '../config.js';
 import type { Views } from '../http/views.js';
@@ -9,6 +10,8 @@ import type { KeyMaterial } from '../keys/key-store.js';
 import { clientSecretMatches, type ClientRepository } from '../repositories/clients.js';
 import type { UserRepository } from '../repositories/users.js';
 import { ADMIN_CLIENT_ID } from '../admin/admin-auth.js';
+import { ACR_VALUES } from './acr.js';
+import { deviceInputForm, providerPageTranslator } from './provider-pages.js';
 import { createFindAccount, SCOPE_CLAIMS } from './account.js';
 import { KnexAdapter } from './adapter.js';
 import { registerPasswordGrant } from './password-grant.js';
@@ -123,7 +126,13 @@ export function createProvider({ config, knex, users, clients, views, keys, auth
       long: { signed: true, httpOnly: true, sameSite: 'lax', secure },
       short: { signed: true, httpOnly: true, sameSite: 'lax', secure },
     },
-    claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
+    claims: {
+      ...Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
+      // How the person signed in (the session's acr and amr) goes into every ID token.
+      openid: [...SCOPE_CLAIMS.openid, 'acr', 'amr'],
+    },
+    acrValues: [...ACR_VALUES],
+    discovery: { ui_locales_supported: [...SUPPORTED_LOCALES] },
     scopes: ['openid', 'offline_access', 'profile', 'email'],
     // 'none' only serves our admin pages (a login session without tokens); no implicit flow.
     responseTypes: ['code', 'none'],
@@ -185,26 +194,26 @@ export function createProvider({ config, knex, users, clients, views, keys, auth
         charset: 'base-20',
         mask: '****-****',
         userCodeInputSource: async (ctx: KoaContextWithOIDC, form: string, _out: unknown, err?: { name?: string; userCode?: string }) => {
+          const i18n = providerPageTranslator(ctx);
           let message: string | null = null;
-          if (err?.userCode || err?.name === 'NoCodeError') message = 'That code is not valid, or it has expired or been used. Check the code and try again.';
-          else if (err?.name === 'AbortedError') message = 'The sign-in was cancelled.';
-          else if (err) message = 'Something went wrong. Start again on your device.';
+          if (err?.userCode || err?.name === 'NoCodeError') message = i18n.t('device.error.code');
+          else if (err?.name === 'AbortedError') message = i18n.t('device.error.aborted');
+          else if (err) message = i18n.t('device.error.other');
           ctx.type = 'html';
-          ctx.body = views.render('device-input', { title: 'Connect a device', form, message });
+          ctx.body = views.render('device-input', { form: deviceInputForm(form, i18n), message }, i18n.locale);
         },
         userCodeConfirmSource: async (ctx: KoaContextWithOIDC, form: string, client: { clientName?: string; clientId: string }, deviceInfo: { ip?: string; ua?: string } | undefined, userCode: string) => {
           ctx.type = 'html';
           ctx.body = views.render('device-confirm', {
-            title: 'Connect a device',
             form,
             clientName: client.clientName ?? client.clientId,
             userCode,
             device: deviceInfo?.ip ?? null,
-          });
+          }, providerPageTranslator(ctx).locale);
         },
         successSource: async (ctx: KoaContextWithOIDC) => {
           ctx.type = 'html';
-          ctx.body = views.render('device-success', { title: 'Device connected', clientName: ctx.oidc.client?.clientName ?? null });
+          ctx.body = views.render('device-success', { clientName: ctx.oidc.client?.clientName ?? null }, providerPageTranslator(ctx).locale);
         },
       },
       clientCredentials: { enabled: true },
@@ -244,27 +253,24 @@ export function createProvider({ config, knex, users, clients, views, keys, auth
         logoutSource: async (ctx: KoaContextWithOIDC, form: string) => {
           ctx.type = 'html';
           ctx.body = views.render('logout', {
-            title: 'Sign out',
             form,
             clientName: ctx.oidc.client?.clientName ?? null,
-          });
+          }, providerPageTranslator(ctx).locale);
         },
         postLogoutSuccessSource: async (ctx: KoaContextWithOIDC) => {
           ctx.type = 'html';
           ctx.body = views.render('logged-out', {
-            title: 'Signed out',
             clientName: ctx.oidc.client?.clientName ?? null,
-          });
+          }, providerPageTranslator(ctx).locale);
         },
       },
     },
     renderError: async (ctx, out) => {
       ctx.type = 'html';
       ctx.body = views.render('error', {
-        title: 'Something went wrong',
         error: out.error,
         description: out.error_description ?? '',
-      });
+      }, providerPageTranslator(ctx).locale);
     },
   };
 

@@ -47,6 +47,17 @@ export function formOf(html: string, actionContains: string): { action: string; 
   return { action: decodeHtml(form[1] ?? ''), csrf };
 }
 
+/** One of the provider's own forms (op.deviceInputForm, op.deviceConfirmForm, op.logoutForm): action and hidden fields. */
+export function providerForm(html: string, id: string): { action: string; fields: Record<string, string> } {
+  const form = new RegExp(`<form id="${id.replace('.', '\\.')}"[^>]*action="([^"]+)"[^>]*>([\\s\\S]*?)</form>`).exec(html);
+  if (!form) throw new Error(`no ${id} in page:\n${html.slice(0, 1500)}`);
+  const fields: Record<string, string> = {};
+  for (const input of (form[2] ?? '').matchAll(/<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) {
+    fields[input[1]!] = input[2]!;
+  }
+  return { action: form[1]!, fields };
+}
+
 function decodeHtml(value: string): string {
   return value.replace(/&amp;/g, '&').replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>');
 }

@@ -1,22 +1,11 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formOf, UserAgent } from '../helpers/browserless.js';
+import { formOf, providerForm, UserAgent } from '../helpers/browserless.js';
 import { BACKENDS } from '../helpers/env.js';
 import { discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
-
-/** The hidden field of one of the provider's own forms (op.deviceInputForm, op.deviceConfirmForm). */
-function providerForm(html: string, id: string): { action: string; fields: Record<string, string> } {
-  const form = new RegExp(`<form id="${id.replace('.', '\\.')}"[^>]*action="([^"]+)"[^>]*>([\\s\\S]*?)</form>`).exec(html);
-  if (!form) throw new Error(`no ${id} in page:\n${html.slice(0, 1500)}`);
-  const fields: Record<string, string> = {};
-  for (const input of (form[2] ?? '').matchAll(/<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) {
-    fields[input[1]!] = input[2]!;
-  }
-  return { action: form[1]!, fields };
-}
 
 describe.each(BACKENDS)('device authorization grant, RFC 8628 (%s)', (backend) => {
   let server: TestServer;

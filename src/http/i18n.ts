@@ -1,0 +1,205 @@
+/**
+ * Languages of the pages a person sees (login, consent, device, logout, error); the admin
+ * pages stay English. A page speaks the first supported language of the request's
+ * `ui_locales` (OIDC Core 3.1.2.1), else the best one of the browser's Accept-Language,
+ * else English.
+ */
+export const SUPPORTED_LOCALES = ['en', 'fr'] as const;
+export type Locale = (typeof SUPPORTED_LOCALES)[number];
+export const DEFAULT_LOCALE: Locale = 'en';
+
+// Messages may hold {placeholders}. English must stay word for word what the pages said
+// before translation: relying parties and tests match on it.
+const EN = {
+  'login.title': 'Sign in',
+  'login.lead': 'to continue to {client}',
+  'login.username': 'Username or email',
+  'login.password': 'Password',
+  'login.submit': 'Sign in',
+  'login.invalid': 'Invalid username or password.',
+  'login.locked.one': 'Too many failed sign-in attempts. Try again in {minutes} minute.',
+  'login.locked.other': 'Too many failed sign-in attempts. Try again in {minutes} minutes.',
+  'form.expired': 'This form has expired. Please try again.',
+  'interaction.expired.title': 'Sign-in expired',
+  'interaction.expired.description':
+    'This sign-in request has expired or was started in another browser. Go back to the application and start again.',
+  'consent.title': 'Allow access',
+  'consent.heading': 'Allow access?',
+  'consent.lead': '{client} would like to:',
+  'consent.claims': 'It also asks for these details: {claims}.',
+  'consent.deny': 'Deny',
+  'consent.allow': 'Allow',
+  'scope.openid': 'Sign you in with your Latchkey account',
+  'scope.profile': 'See your name and username',
+  'scope.email': 'See your email address and whether it is verified',
+  'scope.offline_access': 'Stay connected while you are away (keep access after you sign out)',
+  'scope.other': 'Use the "{scope}" permission',
+  'claim.preferred_username': 'username',
+  'claim.name': 'full name',
+  'claim.given_name': 'first name',
+  'claim.family_name': 'last name',
+  'claim.updated_at': 'when your profile last changed',
+  'claim.email': 'email address',
+  'claim.email_verified': 'whether your email address is verified',
+  'device.title': 'Connect a device',
+  'device.input.lead': 'Enter the code shown on your device.',
+  'device.input.placeholder': 'Enter code',
+  'device.continue': 'Continue',
+  'device.cancel': 'Cancel',
+  'device.error.code': 'That code is not valid, or it has expired or been used. Check the code and try again.',
+  'device.error.aborted': 'The sign-in was cancelled.',
+  'device.error.other': 'Something went wrong. Start again on your device.',
+  'device.confirm.heading': 'Connect {client}?',
+  'device.confirm.lead': 'Check that the device shows this code:',
+  'device.confirm.from': 'Requested from {device}',
+  'device.success.title': 'Device connected',
+  'device.success.lead': 'You can return to your device and close this window.',
+  'device.success.leadClient': '{client} is now signed in. You can return to your device and close this window.',
+  'logout.title': 'Sign out',
+  'logout.heading': 'Sign out?',
+  'logout.lead': 'Do you want to sign out of Latchkey?',
+  'logout.leadClient': 'Do you want to sign out of Latchkey and {client}?',
+  'logout.stay': 'Stay signed in',
+  'logout.submit': 'Sign out',
+  'loggedOut.title': 'Signed out',
+  'loggedOut.lead': 'You have signed out. You can close this window.',
+  'loggedOut.leadClient': 'You have signed out of {client}. You can close this window.',
+  'error.title': 'Something went wrong',
+  'error.code': 'Error code:',
+} as const;
+
+export type MessageKey = keyof typeof EN;
+
+// French typography wants a no-break space before ? : ! (written \u00a0).
+const FR: Record<MessageKey, string> = {
+  'login.title': 'Se connecter',
+  'login.lead': 'pour continuer vers {client}',
+  'login.username': 'Nom d’utilisateur ou adresse e-mail',
+  'login.password': 'Mot de passe',
+  'login.submit': 'Se connecter',
+  'login.invalid': 'Nom d’utilisateur ou mot de passe incorrect.',
+  'login.locked.one': 'Trop de tentatives de connexion échouées. Réessayez dans {minutes} minute.',
+  'login.locked.other': 'Trop de tentatives de connexion échouées. Réessayez dans {minutes} minutes.',
+  'form.expired': 'Ce formulaire a expiré. Veuillez réessayer.',
+  'interaction.expired.title': 'Connexion expirée',
+  'interaction.expired.description':
+    'Cette demande de connexion a expiré ou a été commencée dans un autre navigateur. Revenez à l’application et recommencez.',
+  'consent.title': 'Autoriser l’accès',
+  'consent.heading': 'Autoriser l’accès\u00a0?',
+  'consent.lead': '{client} souhaite\u00a0:',
+  'consent.claims': 'L’application demande aussi ces informations\u00a0: {claims}.',
+  'consent.deny': 'Refuser',
+  'consent.allow': 'Autoriser',
+  'scope.openid': 'Vous connecter avec votre compte Latchkey',
+  'scope.profile': 'Voir votre nom et votre nom d’utilisateur',
+  'scope.email': 'Voir votre adresse e-mail et si elle est vérifiée',
+  'scope.offline_access': 'Garder l’accès en votre absence (même après votre déconnexion)',
+  'scope.other': 'Utiliser l’autorisation «\u00a0{scope}\u00a0»',
+  'claim.preferred_username': 'nom d’utilisateur',
+  'claim.name': 'nom complet',
+  'claim.given_name': 'prénom',
+  'claim.family_name': 'nom de famille',
+  'claim.updated_at': 'date de la dernière modification de votre profil',
+  'claim.email': 'adresse e-mail',
+  'claim.email_verified': 'si votre adresse e-mail est vérifiée',
+  'device.title': 'Connecter un appareil',
+  'device.input.lead': 'Saisissez le code affiché sur votre appareil.',
+  'device.input.placeholder': 'Saisir le code',
+  'device.continue': 'Continuer',
+  'device.cancel': 'Annuler',
+  'device.error.code': 'Ce code n’est pas valide, ou il a expiré ou déjà servi. Vérifiez le code et réessayez.',
+  'device.error.aborted': 'La connexion a été annulée.',
+  'device.error.other': 'Une erreur s’est produite. Recommencez depuis votre appareil.',
+  'device.confirm.heading': 'Connecter {client}\u00a0?',
+  'device.confirm.lead': 'Vérifiez que l’appareil affiche ce code\u00a0:',
+  'device.confirm.from': 'Demandé depuis {device}',
+  'device.success.title': 'Appareil connecté',
+  'device.success.lead': 'Vous pouvez revenir à votre appareil et fermer cette fenêtre.',
+  'device.success.leadClient': '{client} est maintenant connecté. Vous pouvez revenir à votre appareil et fermer cette fenêtre.',
+  'logout.title': 'Se déconnecter',
+  'logout.heading': 'Se déconnecter\u00a0?',
+  'logout.lead': 'Voulez-vous vous déconnecter de Latchkey\u00a0?',
+  'logout.leadClient': 'Voulez-vous vous déconnecter de Latchkey et de {client}\u00a0?',
+  'logout.stay': 'Rester connecté',
+  'logout.submit': 'Se déconnecter',
+  'loggedOut.title': 'Déconnecté',
+  'loggedOut.lead': 'Vous êtes déconnecté. Vous pouvez fermer cette fenêtre.',
+  'loggedOut.leadClient': 'Vous êtes déconnecté de {client}. Vous pouvez fermer cette fenêtre.',
+  'error.title': 'Une erreur s’est produite',
+  'error.code': 'Code d’erreur\u00a0:',
+};
+
+const CATALOGS: Record<Locale, Record<MessageKey, string>> = { en: EN, fr: FR };
+
+/** A language tag's supported locale: "fr-CA" and "FR" are French. */
+function supportedLocale(tag: string): Locale | undefined {
+  const primary = tag.trim().toLowerCase().split('-')[0];
+  return SUPPORTED_LOCALES.find((locale) => locale === primary);
+}
+
+// Both inputs come from the request; a few dozen tags are more than any browser sends.
+const MAX_TAGS = 32;
+
+/** The first supported tag of a space-separated `ui_locales` value, in the RP's order. */
+export function fromUiLocales(uiLocales: unknown): Locale | undefined {
+  if (typeof uiLocales !== 'string') return undefined;
+  for (const tag of uiLocales.split(' ').filter(Boolean).slice(0, MAX_TAGS)) {
+    const locale = supportedLocale(tag);
+    if (locale) return locale;
+  }
+  return undefined;
+}
+
+/** The supported language the browser prefers most (RFC 9110 12.5.4: q-values, then order). */
+export function fromAcceptLanguage(header: string | undefined): Locale | undefined {
+  if (!header) return undefined;
+  const ranges = header
+    .split(',')
+    .slice(0, MAX_TAGS)
+    .map((part, order) => {
+      const [tag = '', ...params] = part.split(';').map((p) => p.trim());
+      const q = params.find((p) => /^q=/i.test(p));
+      const quality = q === undefined ? 1 : Number(q.slice(2));
+      return { tag, quality: Number.isFinite(quality) ? quality : 0, order };
+    })
+    .filter((range) => range.tag && range.quality > 0)
+    .sort((a, b) => b.quality - a.quality || a.order - b.order);
+  for (const range of ranges) {
+    const locale = supportedLocale(range.tag);
+    if (locale) return locale;
+  }
+  return undefined;
+}
+
+/** `ui_locales` first, then Accept-Language, then English. */
+export function chooseLocale({ uiLocales, acceptLanguage }: { uiLocales?: unknown; acceptLanguage?: string | undefined }): Locale {
+  return fromUiLocales(uiLocales) ?? fromAcceptLanguage(acceptLanguage) ?? DEFAULT_LOCALE;
+}
+
+export type MessageVars = Record<string, string | number>;
+
+/** Messages of one locale, as views and routes use them. */
+export interface Translator {
+  readonly locale: Locale;
+  /** Plain text with the placeholders filled in; escape it where it goes into HTML (`<%= %>`). */
+  t(key: MessageKey, vars?: MessageVars): string;
+  /** Escaped HTML with each placeholder's value in <strong>, for `<%~ %>`. */
+  strong(key: MessageKey, vars: MessageVars): string;
+}
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
+
+function fill(message: string, vars: MessageVars, wrap: (value: string) => string): string {
+  return message.replace(/\{(\w+)\}/g, (placeholder, name: string) => (name in vars ? wrap(String(vars[name])) : placeholder));
+}
+
+export function translator(locale: Locale): Translator {
+  const catalog = CATALOGS[locale];
+  return {
+    locale,
+    t: (key, vars = {}) => fill(catalog[key], vars, (value) => value),
+    // The message is escaped before the values go in, and each value is escaped on its own.
+    strong: (key, vars) => fill(escapeHtml(catalog[key]), vars, (value) => `<strong>${escapeHtml(value)}</strong>`),
+  };
+}
