@@ -23,6 +23,7 @@ import { ensureAdminClient } from './admin/admin-auth.js';
 import { createApiTokens, type ApiTokens } from './api/api-tokens.js';
 import { createClientService, type ClientService } from './clients/register-client.js';
 import { createBearerResolver } from './api/bearer-auth.js';
+import { createDpopProofVerifier } from './api/dpop-proof.js';
 import { createClientsRouter } from './api/clients-routes.js';
 import { openApiDocument } from './api/openapi.js';
 import { createTokenRouter } from './api/token-routes.js';
@@ -104,7 +105,13 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const apiTokens = createApiTokens({ knex, issuer: config.issuer, audience: `${config.publicUrl}/api`, keys: () => host.keys });
     const userService = createUserService({ knex, audit, users, hasher, apiTokens });
     const clientService = createClientService({ knex, clients, provider, audit });
-    const resolveBearer = createBearerResolver({ users, apiTokens, provider });
+    const resolveBearer = createBearerResolver({
+      users,
+      apiTokens,
+      provider,
+      verifyDpopProof: createDpopProofVerifier(knex),
+      publicUrl: config.publicUrl,
+    });
     const selfService = createSelfService({ knex, users, clients, hasher, authenticate, apiTokens, audit });
 
     const health = createHealthRouter({ knex, keys: () => host.keys });

@@ -14,6 +14,8 @@ interface AppFormValues {
   grant_types: string[];
   client_type: string;
   scope: string;
+  /** RFC 9449 §5.2 checkbox: tokens only with a DPoP proof. */
+  dpop_bound_access_tokens: boolean;
 }
 
 const GRANT_LABELS: Record<string, string> = {
@@ -32,6 +34,7 @@ function valuesOf(client: ClientRecord): AppFormValues {
     grant_types: d.grantTypes ?? [],
     client_type: d.isPublic ? 'public' : 'confidential',
     scope: d.scope ?? '',
+    dpop_bound_access_tokens: d.dpopBoundAccessTokens === true,
   };
 }
 
@@ -43,6 +46,7 @@ function typedValues(body: Record<string, unknown>): AppFormValues {
     grant_types: values(body, 'grant_types'),
     client_type: text(body, 'client_type'),
     scope: text(body, 'scope'),
+    dpop_bound_access_tokens: ticked(body, 'dpop_bound_access_tokens'),
   };
 }
 
@@ -62,6 +66,7 @@ function inputOf(v: AppFormValues): NewClient | Problem {
     grantTypes: [...new Set(v.grant_types)],
     isPublic: v.client_type === 'public',
     scope,
+    dpopBoundAccessTokens: v.dpop_bound_access_tokens,
   };
 }
 
@@ -106,6 +111,7 @@ export function addApplicationPages({ deps, router, page, requireStaff, form }: 
       grant_types: ['authorization_code', 'refresh_token'],
       client_type: 'confidential',
       scope: DEFAULT_SCOPE,
+      dpop_bound_access_tokens: false,
     }),
   );
 

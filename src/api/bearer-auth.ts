@@ -2,7 +2,9 @@ import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import { ApiError } from '../errors.js';
 import type { User, UserRepository } from '../repositories/users.js';
+import { DPOP_SIGNING_ALGORITHMS } from '../oidc/provider.js';
 import type { ApiTokens } from './api-tokens.js';
+import { DpopError, type DpopProofVerifier } from './dpop-proof.js';
 
 /** Who a bearer token speaks for: a user, or only a client (client_credentials). */
 export interface Principal {
@@ -13,6 +15,20 @@ export interface Principal {
   grantId?: string;
   sessionUid?: string;
   via: 'api-jwt' | 'oauth';
+  /** RFC 7638 thumbprint of the DPoP key the token is bound to; the request proved it holds that key. */
+  jkt?: string;
+}
+
+/** A token as a request presented it, with what a DPoP proof check needs. */
+export interface PresentedToken {
+  /** The Authorization scheme, lower-cased. */
+  scheme: 'bearer' | 'dpop';
+  token: string;
+  /** The DPoP header, if any. */
+  proof: string | undefined;
+  method: string;
+  /** The request path without query, as received (the proof's htu is PUBLIC_URL + path). */
+  path: string;
 }
 
 class InvalidToken extends ApiError {
@@ -27,21 +43,40 @@ export interface BearerDeps {
   users: UserRepository;
   apiTokens: ApiTokens;
   provider: () => Provider;
+  /** Checks DPoP proofs for DPoP-bound tokens (RFC 9449). */
+  verifyDpopProof: DpopProofVerifier;
+  /** Public base URL: the URL a DPoP proof names is PUBLIC_URL + path, whatever Host said. */
+  publicUrl: string;
 }
 
 /**
- * Resolves `Authorization: Bearer` into a {@link Principal}: our API JWTs (verified against
- * our keys) or access tokens issued at /o/token (looked up in storage, their grant still
- * alive). Inactive or deleted users are refused like a bad token.
+ * Resolves `Authorization: Bearer|DPoP` into a {@link Principal}: our API JWTs (verified
+ * against our keys) or access tokens issued at /o/token (looked up in storage, their grant
+ * still alive). Inactive or deleted users are refused like a bad token. A token bound to a
+ * DPoP key (its principal has `jkt`) must come with the DPoP scheme and a valid proof from
+ * that key; an unbound one with the Bearer scheme.
  */
-export function createBearerResolver({ users, apiTokens, provider }: BearerDeps) {
+export function createBearerResolver({ users, apiTokens, provider, verifyDpopProof, publicUrl }: BearerDeps) {
   async function activeUser(sub: string | undefined): Promise<User> {
     const user = sub ? await users.findById(sub) : undefined;
     if (!user || !user.isActive) throw new InvalidToken('The user is inactive or deleted.');
     return user;
   }
 
-  return async function resolve(token: string): Promise<Principal> {
+  /**
+   * The one sender-constraint check for every kind of token: give it the `jkt` the token is
+   * bound to (undefined for a bearer token).
+   */
+  async function checkSenderConstraint(presented: PresentedToken, jkt: string | undefined): Promise<void> {
+    if (jkt === undefined) {
+      if (presented.scheme === 'dpop') throw new DpopError('invalid_token', 'This token is not DPoP-bound; send it with the Bearer scheme.');
+      return;
+    }
+    if (presented.scheme !== 'dpop') throw new DpopError('invalid_token', 'This token is DPoP-bound; send it with the DPoP scheme and a DPoP proof.');
+    await verifyDpopProof({ proof: presented.proof, method: presented.method, url: publicUrl + presented.path, accessToken: presented.token, jkt });
+  }
+
+  async function lookUp(token: string): Promise<Principal> {
     if (JWT_SHAPE.test(token)) {
       const payload = await apiTokens.verifyAccess(token);
       return { user: await activeUser(payload.sub), via: 'api-jwt' };
@@ -52,11 +87,11 @@ export function createBearerResolver({ users, apiTokens, provider }: BearerDeps)
       // client_credentials tokens are a model of their own; they act for no user.
       const clientToken = await p.ClientCredentials.find(token);
       if (!clientToken || clientToken.isExpired) throw new InvalidToken('The token is invalid, expired or revoked.');
-      if (clientToken.isSenderConstrained()) throw new InvalidToken('Sender-constrained tokens are not accepted here.');
-      return { user: null, clientId: clientToken.clientId, via: 'oauth' };
+      if (clientToken['x5t#S256']) throw new InvalidToken('Certificate-bound (mTLS) tokens are not accepted here.');
+      return { user: null, clientId: clientToken.clientId, via: 'oauth', ...(clientToken.jkt ? { jkt: clientToken.jkt } : {}) };
     }
     if (accessToken.isExpired) throw new InvalidToken('The token is invalid, expired or revoked.');
-    if (accessToken.isSenderConstrained()) throw new InvalidToken('Sender-constrained tokens are not accepted here.');
+    if (accessToken['x5t#S256']) throw new InvalidToken('Certificate-bound (mTLS) tokens are not accepted here.');
     if (accessToken.grantId && !(await p.Grant.find(accessToken.grantId))) {
       throw new InvalidToken('The token has been revoked.');
     }
@@ -67,27 +102,51 @@ export function createBearerResolver({ users, apiTokens, provider }: BearerDeps)
       ...(accessToken.grantId ? { grantId: accessToken.grantId } : {}),
       ...(accessToken.sessionUid ? { sessionUid: accessToken.sessionUid } : {}),
       via: 'oauth',
+      ...(accessToken.jkt ? { jkt: accessToken.jkt } : {}),
     };
+  }
+
+  return async function resolve(presented: PresentedToken): Promise<Principal> {
+    const principal = await lookUp(presented.token);
+    await checkSenderConstraint(presented, principal.jkt);
+    return principal;
   };
 }
 
 export type BearerResolver = ReturnType<typeof createBearerResolver>;
 
-function challenge(ctx: Context, error: ApiError): never {
-  ctx.set('WWW-Authenticate', `Bearer error="invalid_token", error_description="${error.message.replace(/"/g, "'")}"`);
+const DPOP_ALGS = `algs="${DPOP_SIGNING_ALGORITHMS.join(' ')}"`;
+
+/**
+ * 401 with an RFC 6750 challenge, or an RFC 9449 `DPoP` one when the request used DPoP or the
+ * failure is about DPoP. Without credentials both schemes are offered.
+ */
+function challenge(ctx: Context, error: ApiError, scheme: 'Bearer' | 'DPoP' | 'both'): never {
+  const params = `error="${error.error}", error_description="${error.message.replace(/["\\]/g, "'")}"`;
+  if (scheme === 'DPoP') ctx.set('WWW-Authenticate', `DPoP ${params}, ${DPOP_ALGS}`);
+  else ctx.set('WWW-Authenticate', [`Bearer ${params}`, ...(scheme === 'both' ? [`DPoP ${DPOP_ALGS}`] : [])]);
   throw error;
 }
 
-/** Reads the bearer token; 401 with a Bearer challenge when it is missing or bad. */
+const AUTHORIZATION = /^(Bearer|DPoP)\s+(\S+)\s*$/i;
+
+/**
+ * Reads `Authorization: Bearer <token>`, or `DPoP <token>` with its `DPoP` proof header; 401
+ * with a challenge when the token is missing, bad, or not proven as its binding requires.
+ */
 export function authenticateBearer(resolve: BearerResolver) {
   return async (ctx: Context, next: Next) => {
-    const header = ctx.get('authorization');
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match?.[1]) return challenge(ctx, new InvalidToken('Authentication credentials were not provided.'));
+    const match = AUTHORIZATION.exec(ctx.get('authorization'));
+    if (!match?.[1] || !match[2]) return challenge(ctx, new InvalidToken('Authentication credentials were not provided.'), 'both');
+    const scheme = match[1].toLowerCase() === 'dpop' ? 'dpop' : 'bearer';
+    // Repeated DPoP headers arrive joined with ", ", which no single JWT matches.
+    const proof = ctx.get('dpop') || undefined;
     try {
-      ctx.state['principal'] = await resolve(match[1]);
+      ctx.state['principal'] = await resolve({ scheme, token: match[2], proof, method: ctx.method, path: ctx.path });
     } catch (error) {
-      if (error instanceof ApiError && error.status === 401) return challenge(ctx, error);
+      if (error instanceof ApiError && error.status === 401) {
+        return challenge(ctx, error, error instanceof DpopError || scheme === 'dpop' || proof ? 'DPoP' : 'Bearer');
+      }
       throw error;
     }
     return next();

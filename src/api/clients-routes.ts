@@ -9,7 +9,7 @@ import { authenticateBearer, requireUser, type BearerResolver } from './bearer-a
 import { bodyOf, parseBody } from './body.js';
 import { pageLinks, pageOf } from './pagination.js';
 
-const FIELDS = ['client_name', 'redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'client_type', 'scope', 'backchannel_logout_uri'] as const;
+const FIELDS = ['client_name', 'redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'client_type', 'scope', 'backchannel_logout_uri', 'dpop_bound_access_tokens'] as const;
 
 /** Reads the writable client fields, one message per bad field. */
 function clientInput(body: Record<string, unknown>, { create }: { create: boolean }): Partial<NewClient> {
@@ -51,6 +51,10 @@ function clientInput(body: Record<string, unknown>, { create }: { create: boolea
   if (body['backchannel_logout_uri'] !== undefined) {
     if (typeof body['backchannel_logout_uri'] !== 'string') problem('backchannel_logout_uri', 'Must be a URL.');
     else out.backchannelLogoutUri = body['backchannel_logout_uri'];
+  }
+  if (body['dpop_bound_access_tokens'] !== undefined) {
+    if (typeof body['dpop_bound_access_tokens'] !== 'boolean') problem('dpop_bound_access_tokens', 'Must be true or false.');
+    else out.dpopBoundAccessTokens = body['dpop_bound_access_tokens'];
   }
   if (Object.keys(fields).length) throw new ValidationError(fields);
   return out;

@@ -1,3 +1,5 @@
+import { DPOP_SIGNING_ALGORITHMS } from '../oidc/provider.js';
+import { DPOP_PROOF_WINDOW_SECONDS } from './dpop-proof.js';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './pagination.js';
 
 const json = (schema: object) => ({ 'application/json': { schema } });
@@ -8,14 +10,14 @@ const form = (schema: object) => ({
   'application/json': { schema },
 });
 
-const bearer = [{ bearer: [] }];
-const optionalBearer = [{}, { bearer: [] }];
+const bearer = [{ bearer: [] }, { dpop: [] }];
+const optionalBearer = [{}, { bearer: [] }, { dpop: [] }];
 const userId = { name: 'id', in: 'path', required: true, schema: { type: 'integer' } };
 const clientId = { name: 'clientId', in: 'path', required: true, schema: { type: 'string' } };
 const clientNotFound = error('No such client.');
 const staffOnly = error('Only staff may manage clients.');
 
-const unauthorized = error('Missing, invalid or expired token (with a `WWW-Authenticate: Bearer` challenge).');
+const unauthorized = error('Missing, invalid or expired token, or a missing or bad DPoP proof (with a `WWW-Authenticate: Bearer` or `DPoP` challenge).');
 const forbidden = error('The caller may not do this.');
 const notFound = error('No such user (or not yours).');
 const invalid = error('Invalid input; `fields` names each bad field.');
@@ -43,6 +45,14 @@ export function openApiDocument(publicUrl: string) {
           type: 'http',
           scheme: 'bearer',
           description: 'An access JWT from /api/token/ or an access token from /o/token issued for a user.',
+        },
+        dpop: {
+          type: 'http',
+          scheme: 'dpop',
+          description:
+            'RFC 9449: a DPoP-bound access token from /o/token as `Authorization: DPoP <token>`, with a `DPoP` header holding a fresh proof ' +
+            `(typ dpop+jwt, alg ${DPOP_SIGNING_ALGORITHMS.join('/')}, htm, htu = this URL without query, iat within ${DPOP_PROOF_WINDOW_SECONDS} s, ` +
+            'single-use jti, ath) signed by the key the token is bound to.',
         },
       },
       schemas: {
@@ -140,6 +150,7 @@ export function openApiDocument(publicUrl: string) {
             scope: { type: 'string' },
             token_endpoint_auth_method: { type: 'string', readOnly: true },
             backchannel_logout_uri: { type: ['string', 'null'], format: 'uri' },
+            dpop_bound_access_tokens: { type: 'boolean' },
             built_in: { type: 'boolean', readOnly: true },
             created_at: { type: 'string', format: 'date-time', readOnly: true },
             updated_at: { type: 'string', format: 'date-time', readOnly: true },
@@ -157,6 +168,7 @@ export function openApiDocument(publicUrl: string) {
             grant_types: { type: 'array', items: { type: 'string' } },
             scope: { type: 'string' },
             backchannel_logout_uri: { type: 'string', format: 'uri', description: 'OIDC Back-Channel Logout receiver.' },
+            dpop_bound_access_tokens: { type: 'boolean', description: 'RFC 9449 §5.2: token requests without a DPoP proof are refused.' },
           },
         },
         ClientPage: {

@@ -31,7 +31,7 @@ const USAGE = `usage: npm run --silent cli -- <command>
   createsuperuser [--username U] [--email E] [--password P]
   client create --name N [--redirect-uri URI]... [--grant-type G]... [--public]
                 [--scope "openid profile email"] [--post-logout-redirect-uri URI]...
-                [--backchannel-logout-uri URI] [--json]
+                [--backchannel-logout-uri URI] [--dpop-bound] [--json]
   client list [--json]
   iat create [--expires-in SECONDS] [--json]
   keys rotate [--json]
@@ -131,6 +131,7 @@ async function clientCommand(config: Config, args: string[], out: Out): Promise<
       'grant-type': { type: 'string', multiple: true },
       scope: { type: 'string' },
       public: { type: 'boolean' },
+      'dpop-bound': { type: 'boolean' },
       json: { type: 'boolean' },
     });
     if (typeof v['name'] !== 'string' || !v['name'].trim()) throw new CliError('--name is required');
@@ -147,6 +148,7 @@ async function clientCommand(config: Config, args: string[], out: Out): Promise<
           isPublic: v['public'] === true,
           ...(typeof v['scope'] === 'string' ? { scope: v['scope'] } : {}),
           ...(typeof v['backchannel-logout-uri'] === 'string' ? { backchannelLogoutUri: v['backchannel-logout-uri'] } : {}),
+          dpopBoundAccessTokens: v['dpop-bound'] === true,
         },
       );
       await createAuditLog(knex).record('client.created', { actor: 'cli', targetType: 'client', targetId: client.clientId, details: { name: client.name } });

@@ -82,6 +82,7 @@ export function clientJson(client: ClientRecord) {
     scope: m.scope ?? '',
     token_endpoint_auth_method: m.token_endpoint_auth_method ?? (client.isPublic ? 'none' : 'client_secret_basic'),
     backchannel_logout_uri: typeof m['backchannel_logout_uri'] === 'string' ? m['backchannel_logout_uri'] : null,
+    dpop_bound_access_tokens: m['dpop_bound_access_tokens'] === true,
     built_in: BUILT_IN_CLIENT_IDS.has(client.clientId),
     created_at: new Date(client.createdAt).toISOString(),
     updated_at: new Date(client.updatedAt).toISOString(),
@@ -99,6 +100,7 @@ export function describeClient(client: ClientRecord): NewClient {
     isPublic: client.isPublic,
     scope: m.scope ?? '',
     ...(typeof m['backchannel_logout_uri'] === 'string' ? { backchannelLogoutUri: m['backchannel_logout_uri'] } : {}),
+    dpopBoundAccessTokens: m['dpop_bound_access_tokens'] === true,
   };
 }
 

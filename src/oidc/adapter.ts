@@ -125,6 +125,23 @@ export class KnexAdapter implements Adapter {
   }
 }
 
+const CLAIM_ONCE = `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, account_id, client_id, expires_at, consumed_at)
+  values (?, ?, ?, null, null, null, null, null, ?, null)
+  on conflict (model, id) do update set payload = excluded.payload, expires_at = excluded.expires_at, consumed_at = null
+  where oidc_payloads.expires_at is not null and oidc_payloads.expires_at <= ?`;
+
+/**
+ * Records `id` under `model` until `expiresAt` (ms) unless it is already recorded: true for
+ * the first caller, false for every later one, in every process on the database (one
+ * conditional INSERT, so two simultaneous callers cannot both win). A row that has expired
+ * but not yet been swept counts as absent, as it does for `find`. For single-use values such
+ * as DPoP proof `jti`s.
+ */
+export async function claimOnce(knex: Knex, model: string, id: string, expiresAt: number, payload: Record<string, unknown> = {}, now = Date.now()): Promise<boolean> {
+  const changed = await fastQuery(knex, CLAIM_ONCE, [model, id, JSON.stringify(payload), expiresAt, now], 'run');
+  return changed === 1;
+}
+
 /** Deletes expired rows; the library never does. Returns how many went. */
 export async function sweepExpired(knex: Knex, now = Date.now()): Promise<number> {
   return knex('oidc_payloads').where('expires_at', '<=', now).delete();

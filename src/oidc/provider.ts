@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Authenticate } from '../accounts/authenticate.js';
@@ -13,7 +14,7 @@ import { ADMIN_CLIENT_ID } from '../admin/admin-auth.js';
 import { ACR_VALUES } from './acr.js';
 import { deviceInputForm, providerPageTranslator } from './provider-pages.js';
 import { createFindAccount, SCOPE_CLAIMS } from './account.js';
-import { KnexAdapter } from './adapter.js';
+import { claimOnce, KnexAdapter } from './adapter.js';
 import { registerPasswordGrant } from './password-grant.js';
 import { ClientAdapter } from './client-adapter.js';
 import { TTL } from './ttl.js';
@@ -87,6 +88,24 @@ function recordProviderEvents(provider: Provider, audit: AuditLog, log?: (messag
   });
 }
 
+/**
+ * Algorithms a DPoP proof may be signed with (RFC 9449): asymmetric only, the library's own
+ * default set. Discovery advertises it (dpop_signing_alg_values_supported) and our REST API
+ * accepts exactly these, so a client needs one key for both.
+ */
+export const DPOP_SIGNING_ALGORITHMS = ['ES256', 'Ed25519', 'EdDSA'] as const;
+
+/**
+ * The library records each DPoP proof `jti` (and client assertion `jti`) through our adapter,
+ * so every process sees it, but it checks with find-then-save: two requests carrying the same
+ * proof, at one process or two, can both pass. One conditional INSERT settles the race; the
+ * row id is the library's own (SHA-256 of issuer and jti).
+ */
+function atomicReplayDetection(provider: Provider, knex: Knex): void {
+  provider.ReplayDetection.unique = async (iss: string, jti: string, exp: number) =>
+    claimOnce(knex, 'ReplayDetection', createHash('sha256').update(`${iss}${jti}`).digest('base64url'), exp * 1000, { iss });
+}
+
 /** The policy every initial access token from `cli iat create` carries. */
 export const REGISTRATION_POLICY = 'latchkey';
 const REGISTRABLE_GRANTS = new Set(['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code']);
@@ -142,6 +161,7 @@ export function createProvider({ config, knex, users, clients, views, keys, auth
     enabledJWA: {
       clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'Ed25519', 'EdDSA'],
       requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'Ed25519', 'EdDSA'],
+      dPoPSigningAlgValues: [...DPOP_SIGNING_ALGORITHMS],
     },
     // First-party clients (the admin pages) need no consent screen.
     loadExistingGrant: async (ctx) => {
@@ -217,6 +237,14 @@ export function createProvider({ config, knex, users, clients, views, keys, auth
         },
       },
       clientCredentials: { enabled: true },
+      // RFC 9449 DPoP: a client that sends a proof to /o/token gets tokens bound to its key
+      // (token_type DPoP; a public client's refresh token too), usable at userinfo and our
+      // REST API only with a fresh proof from that key. dpop_bound_access_tokens clients must.
+      // No server nonces (see README, "DPoP"): they would need one secret in every process and
+      // break for a moment at each cookie-key rotation. Replay is stopped instead by the proof
+      // jti store, which lives in the shared database (atomicReplayDetection below), and the
+      // library's 300 s iat window.
+      dPoP: { enabled: true, allowReplay: false, requireNonce: () => false },
       introspection: {
         enabled: true,
         // A client learns only about its own tokens, and a deactivated or deleted user's
@@ -277,6 +305,7 @@ export function createProvider({ config, knex, users, clients, views, keys, auth
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
   registerPasswordGrant(provider, authenticate);
+  atomicReplayDetection(provider, knex);
   if (audit) recordProviderEvents(provider, audit, log);
   if (metrics) {
     provider.on('grant.success', (ctx: KoaContextWithOIDC) => {

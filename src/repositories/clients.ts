@@ -32,6 +32,8 @@ export interface NewClient {
   scope?: string;
   /** OIDC Back-Channel Logout: where logout tokens are POSTed when the person signs out. */
   backchannelLogoutUri?: string;
+  /** RFC 9449 §5.2: every token request must carry a DPoP proof, so every token is DPoP-bound. */
+  dpopBoundAccessTokens?: boolean;
 }
 
 /** A client prepared by `draft`, not yet stored. */
@@ -82,6 +84,8 @@ export function clientMetadata(input: NewClient): ClientMetadata {
     token_endpoint_auth_method: input.isPublic ? 'none' : 'client_secret_basic',
     scope: input.scope ?? 'openid profile email offline_access',
     ...(input.backchannelLogoutUri ? { backchannel_logout_uri: input.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
+    // Always written, so that turning it off replaces an earlier true.
+    dpop_bound_access_tokens: input.dpopBoundAccessTokens === true,
   };
 }
 

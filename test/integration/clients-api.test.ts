@@ -54,6 +54,7 @@ const CLIENT_KEYS = [
   'scope',
   'token_endpoint_auth_method',
   'backchannel_logout_uri',
+  'dpop_bound_access_tokens',
   'built_in',
   'created_at',
   'updated_at',
