@@ -16,6 +16,7 @@ const NEGATIVE = 'integration/negative.test.ts';
 const MODES = 'integration/response-modes.test.ts';
 const CLIENTS = 'integration/clients-api.test.ts';
 const LOCALES = 'integration/locales-acr.test.ts';
+const DPOP = 'integration/dpop.test.ts';
 
 const SIGN_IN: TestRef = [FLOWS, 'signs in through the login and consent pages and validates the ID token'];
 
@@ -100,6 +101,14 @@ export const DISCOVERY_COVERAGE: Record<string, readonly TestRef[]> = {
   ],
   'claims_supported: acr': [[LOCALES, 'puts the password acr and amr into the ID token when acr_values asks for it']],
   'claims_supported: amr': [[LOCALES, 'says how the person signed in also without acr_values, and after a refresh']],
+
+  'dpop_signing_alg_values_supported: ES256': [
+    [DPOP, 'issues a DPoP token bound to the key (token_type DPoP, cnf.jkt)'],
+    [DPOP, 'refuses the same token at userinfo as a Bearer token'],
+    [DPOP, 'binds a token at /o/token and passes our REST API with %s proofs'],
+  ],
+  'dpop_signing_alg_values_supported: Ed25519': [[DPOP, 'binds a token at /o/token and passes our REST API with %s proofs']],
+  'dpop_signing_alg_values_supported: EdDSA': [[DPOP, 'binds a token at /o/token and passes our REST API with %s proofs']],
 
   'backchannel_logout_supported: true': [['integration/backchannel-logout.test.ts', 'sends the client a signed logout token when the person signs out']],
   'backchannel_logout_session_supported: true': [

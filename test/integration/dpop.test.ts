@@ -357,6 +357,41 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
     });
   });
 
+  describe('every algorithm discovery advertises for DPoP proofs', () => {
+    it.each([
+      ['ES256', 'ES256'],
+      ['Ed25519', 'Ed25519'],
+      ['EdDSA', 'EdDSA'],
+    ] as const)('binds a token at /o/token and passes our REST API with %s proofs', async (alg, keyAlg) => {
+      const pair = await generateKeyPair(keyAlg, { extractable: true });
+      const jwk = await exportJWK(pair.publicKey);
+      const proof = (claims: Record<string, unknown>) =>
+        new SignJWT({ jti: randomBytes(16).toString('base64url'), iat: nowSeconds(), ...claims } as JWTPayload)
+          .setProtectedHeader({ alg, typ: 'dpop+jwt', jwk })
+          .sign(pair.privateKey);
+      const made = await makeClient(server.latchkey, { name: `DPoP ${alg}`, grantTypes: ['client_credentials'], redirectUris: [] });
+      const tokenEndpoint = `${server.issuer}/token`;
+      const issued = await readAnswer(
+        await fetch(tokenEndpoint, {
+          method: 'POST',
+          headers: {
+            authorization: `Basic ${Buffer.from(`${made.client.clientId}:${made.clientSecret}`).toString('base64')}`,
+            'content-type': 'application/x-www-form-urlencoded',
+            dpop: await proof({ htm: 'POST', htu: tokenEndpoint }),
+          },
+          body: 'grant_type=client_credentials',
+        }),
+      );
+      expect(issued.status, issued.text).toBe(200);
+      expect(issued.json['token_type']).toBe('DPoP');
+      const token = String(issued.json['access_token']);
+      const answer = await me(token, { proof: await proof({ htm: 'GET', htu: meUrl(), ath: sha256(token) }) });
+      // Authenticated as the client (which acts for no user): 403, not 401.
+      expect(answer.status, answer.text).toBe(403);
+      expectDpopRefusal(await me(token, { proof: await signProof(await newKey(), claimsFor(token)) }), 'invalid_token', `${alg}: other key`);
+    });
+  });
+
   describe('clients registered with dpop_bound_access_tokens', () => {
     it('get no token without a proof (client_credentials and code flow)', async () => {
       const made = await makeClient(server.latchkey, {
