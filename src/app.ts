@@ -108,7 +108,11 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const provider = () => host.provider;
     const apiTokens = createApiTokens({ knex, issuer: config.issuer, audience: `${config.publicUrl}/api`, keys: () => host.keys });
     const mailer = createMailer(config.mail, logger);
-    if (!config.mail.smtpUrl) logger.info({ outbox: config.mail.outboxDir }, 'SMTP_URL is not set: mails are written to the outbox folder');
+    if (!config.mail.smtpUrl) {
+      // Fine on a laptop; in production nobody would receive their links.
+      const level = config.nodeEnv === 'production' ? 'warn' : 'info';
+      logger[level]({ outbox: config.mail.outboxDir }, 'SMTP_URL is not set: mails are written to the outbox folder');
+    }
     const background = createBackgroundJobs(log);
     const emailTokens = createEmailTokens(knex);
     const verification = createEmailVerification({ users, tokens: emailTokens, mailer, jobs: background, audit, publicUrl: config.publicUrl });

@@ -6,9 +6,13 @@
 export function createBackgroundJobs(log: (message: string, error: unknown) => void) {
   const pending = new Set<Promise<void>>();
   return {
-    /** Starts `job` now and returns at once. */
+    /**
+     * Starts `job` on the next turn of the event loop and returns at once: the response the
+     * caller is about to send is written first, before any of the job's queries run.
+     */
     run(what: string, job: () => Promise<void>): void {
-      const running: Promise<void> = job()
+      const running: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
+        .then(job)
         .catch((error: unknown) => log(`${what} failed`, error))
         .finally(() => pending.delete(running));
       pending.add(running);

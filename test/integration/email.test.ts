@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -502,6 +503,43 @@ describe.each(BACKENDS)('mail without SMTP_URL: the outbox (%s)', (backend) => {
       await running.close(1000);
       await db.drop();
       fs.rmSync(outbox, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a mail server that does not answer', () => {
+  it('slows neither a reset request nor a registration: mail goes out after the answer', async () => {
+    // Accepts connections and never sends the SMTP greeting; nodemailer would wait 10 s.
+    const sockets: net.Socket[] = [];
+    const stalled = net.createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', () => resolve()));
+    const port = (stalled.address() as net.AddressInfo).port;
+    const server = await startTestServer('sqlite', { SMTP_URL: `smtp://127.0.0.1:${port}` });
+    try {
+      const user = await makeUser(server.latchkey);
+      const agent = new UserAgent();
+      const { csrf } = formOf(await (await agent.fetch(`${server.url}/account/password/forgot`)).text(), '/forgot');
+      let started = performance.now();
+      const reset = await agent.postForm(`${server.url}/account/password/forgot`, { csrf, email: user.email! });
+      expect(reset.status).toBe(200);
+      expect(performance.now() - started).toBeLessThan(2000);
+      await expect.poll(() => sockets.length).toBe(1);
+
+      started = performance.now();
+      const username = unique('slowmail');
+      const registered = await fetch(`${server.url}/api/users/`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username, email: `${username}@example.com`, password: PASSWORD }),
+      });
+      expect(registered.status).toBe(201);
+      expect(performance.now() - started).toBeLessThan(2000);
+      await expect.poll(() => sockets.length).toBe(2);
+    } finally {
+      // Hanging up fails both sends at once (logged), so shutdown need not wait for timeouts.
+      for (const socket of sockets) socket.destroy();
+      await server.stop();
+      await new Promise<void>((resolve) => stalled.close(() => resolve()));
     }
   });
 });
