@@ -32,6 +32,12 @@ import { createMeRouter } from './api/me-routes.js';
 import { createSelfService, type SelfService } from './accounts/self-service.js';
 import { createUserService, type UserService } from './accounts/user-service.js';
 import { createInteractionRouter } from './interaction/routes.js';
+import { createEmailPagesRouter } from './account/email-pages.js';
+import { createEmailTokens } from './accounts/email-tokens.js';
+import { createEmailVerification } from './accounts/email-verification.js';
+import { createPasswordReset, RESET_REQUESTS_PER_ADDRESS, RESET_REQUESTS_PER_IP } from './accounts/password-reset.js';
+import { createBackgroundJobs, type BackgroundJobs } from './mail/background.js';
+import { createMailer } from './mail/mailer.js';
 import { createKeyStore, type KeyStore } from './keys/key-store.js';
 import { createProvider } from './oidc/provider.js';
 import { hideStoredSecrets } from './oidc/hide-stored-secrets.js';
@@ -58,6 +64,8 @@ export interface Latchkey {
   apiRoutes: Array<{ method: string; path: string }>;
   metrics: Metrics;
   logger: Logger;
+  /** Work started after a response (sending mail); `settled()` waits for it. */
+  background: BackgroundJobs;
   /** Deletes expired OIDC rows, API refresh tokens and retired keys; returns rows removed. */
   sweep(): Promise<number>;
   /** Stops timers, the hashing pool and the database pool. */
@@ -103,7 +111,40 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     );
     const provider = () => host.provider;
     const apiTokens = createApiTokens({ knex, issuer: config.issuer, audience: `${config.publicUrl}/api`, keys: () => host.keys });
-    const userService = createUserService({ knex, audit, users, hasher, apiTokens });
+    const mailer = createMailer(config.mail, logger);
+    if (!config.mail.smtpUrl) {
+      // Fine on a laptop; in production nobody would receive their links.
+      const level = config.nodeEnv === 'production' ? 'warn' : 'info';
+      logger[level]({ outbox: config.mail.outboxDir }, 'SMTP_URL is not set: mails are written to the outbox folder');
+    }
+    const background = createBackgroundJobs(log);
+    const emailTokens = createEmailTokens(knex);
+    const verification = createEmailVerification({ users, tokens: emailTokens, mailer, jobs: background, audit, publicUrl: config.publicUrl });
+    const userService = createUserService({
+      knex,
+      audit,
+      users,
+      hasher,
+      apiTokens,
+      onUnverifiedEmail: (user, reason) => verification.sendLater(user, reason),
+    });
+    const passwordReset = createPasswordReset({
+      users,
+      userService,
+      tokens: emailTokens,
+      mailer,
+      jobs: background,
+      audit,
+      // The login throttle's table and sweep, with its own limits; the window must stay the
+      // login one, since the login throttle's sweep deletes counters older than that.
+      throttle: createLoginThrottle(knex, {
+        accountMax: RESET_REQUESTS_PER_ADDRESS,
+        ipMax: RESET_REQUESTS_PER_IP,
+        windowSeconds: config.throttle.windowSeconds,
+        lockoutSeconds: config.throttle.windowSeconds,
+      }),
+      publicUrl: config.publicUrl,
+    });
     const clientService = createClientService({ knex, clients, provider, audit });
     const resolveBearer = createBearerResolver({
       users,
@@ -146,6 +187,8 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     app.use(staticFiles());
     app.use(health.routes()).use(health.allowedMethods());
     app.use(interactions.routes()).use(interactions.allowedMethods());
+    const emailPages = createEmailPagesRouter({ verification, passwordReset, views, secureCookies });
+    app.use(emailPages.routes()).use(emailPages.allowedMethods());
     const docs = new Router();
     const openApi = openApiDocument(config.publicUrl);
     docs.get('/api/openapi.json', (ctx) => {
@@ -201,9 +244,13 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       apiRoutes,
       metrics,
       logger,
+      background,
       sweep: () => sweeper.sweepNow(),
       async close() {
         for (const timer of timers) clearInterval(timer);
+        // Mails in flight finish first: they still need the database and the mail server.
+        await background.settled();
+        mailer.close();
         await hasher.close();
         await knex.destroy();
       },

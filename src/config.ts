@@ -45,6 +45,18 @@ export interface Config {
     readonly windowSeconds: number;
     readonly lockoutSeconds: number;
   };
+  /** Outgoing mail (email verification, password reset). */
+  readonly mail: MailConfig;
+}
+
+/** SMTP when `smtpUrl` is set; otherwise each message is written as an .eml file to `outboxDir`. */
+export interface MailConfig {
+  /** `smtp://` (STARTTLS when offered) or `smtps://` (TLS from the start), credentials included. */
+  readonly smtpUrl: string | undefined;
+  /** The From header, e.g. `Latchkey <no-reply@id.example.com>`. */
+  readonly from: string;
+  /** Absolute path of the outbox folder, used when there is no SMTP server. */
+  readonly outboxDir: string;
 }
 
 /** Thrown by {@link loadConfig}; `problems` holds one readable line per bad variable. */
@@ -125,6 +137,50 @@ export function parseDatabaseUrl(raw: string, cwd: string, problems: string[]): 
   return { client: 'sqlite', filename: ':memory:' };
 }
 
+/** Shows a URL without its password, for error messages that may end up in logs. */
+function withoutPassword(url: URL): string {
+  const shown = new URL(url.href);
+  if (shown.password) shown.password = '***';
+  return shown.href;
+}
+
+function parseSmtpUrl(raw: string | undefined, problems: string[]): string | undefined {
+  const value = raw?.trim();
+  if (!value) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    // Not echoed: an unparsable URL may still hold a password.
+    problems.push('SMTP_URL must be an smtp:// or smtps:// URL such as smtp://user:pass@mail.example.com:587');
+    return undefined;
+  }
+  if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') {
+    problems.push(`SMTP_URL must use smtp:// or smtps://, got "${withoutPassword(url)}"`);
+  } else if (!url.hostname) {
+    problems.push(`SMTP_URL needs a host, got "${withoutPassword(url)}"`);
+  }
+  return value;
+}
+
+/** `name@domain` or `Display Name <name@domain>`; no line breaks (they would inject headers). */
+const MAIL_FROM = /^(?:[^\r\n<>@]*<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/;
+
+function mailFrom(raw: string | undefined, publicUrl: string, problems: string[]): string {
+  const value = raw?.trim();
+  if (value) {
+    if (!MAIL_FROM.test(value)) problems.push(`MAIL_FROM must be an address or "Name <address>", got "${value}"`);
+    return value;
+  }
+  let host = 'localhost';
+  try {
+    host = new URL(publicUrl).hostname || host;
+  } catch {
+    // PUBLIC_URL's own problem is already reported.
+  }
+  return `Latchkey <no-reply@${host}>`;
+}
+
 /**
  * Validates the environment and returns a frozen {@link Config}.
  * Every problem is collected so that one run shows all of them.
@@ -156,6 +212,11 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   const metricsToken = env['METRICS_TOKEN']?.trim() || undefined;
   if (metricsToken !== undefined && metricsToken.length < 16) problems.push('METRICS_TOKEN must be at least 16 characters');
   const shutdownGraceSeconds = integer(env, 'SHUTDOWN_GRACE_SECONDS', 10, 0, 600, problems);
+  const mail: MailConfig = Object.freeze({
+    smtpUrl: parseSmtpUrl(env['SMTP_URL'], problems),
+    from: mailFrom(env['MAIL_FROM'], publicUrl, problems),
+    outboxDir: path.resolve(cwd, env['MAIL_OUTBOX_DIR']?.trim() || './data/outbox'),
+  });
 
   if (nodeEnv === 'production') {
     // Development defaults are fine on a laptop and wrong in production: ask for them explicitly.
@@ -186,5 +247,6 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     metricsToken,
     shutdownGraceSeconds,
     throttle,
+    mail,
   });
 }

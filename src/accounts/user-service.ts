@@ -76,6 +76,11 @@ export interface UserServiceDeps {
   users: UserRepository;
   hasher: PasswordHasher;
   apiTokens: ApiTokens;
+  /**
+   * Called (without waiting) when an account gets an address nobody has verified yet: a
+   * self-registration with an email, or a changed email. Sends the verification mail.
+   */
+  onUnverifiedEmail?: (user: User, reason: 'registered' | 'email_changed') => void;
 }
 
 /**
@@ -84,7 +89,7 @@ export interface UserServiceDeps {
  * and revocation of every session and token when a user is deleted, deactivated or changes
  * password.
  */
-export function createUserService({ knex, audit, users, hasher, apiTokens }: UserServiceDeps) {
+export function createUserService({ knex, audit, users, hasher, apiTokens, onUnverifiedEmail }: UserServiceDeps) {
   /** Refuses fields the actor may not write: 403 for privilege, 400 for unknown/read-only. */
   function checkWritable(actor: Actor, body: Record<string, unknown>): void {
     const staff = actor.user?.isStaff === true;
@@ -211,6 +216,8 @@ export function createUserService({ knex, audit, users, hasher, apiTokens }: Use
         targetId: created.id,
         details: { username: created.username, is_staff: created.isStaff, is_superuser: created.isSuperuser, is_active: created.isActive },
       });
+      // Self-registration only: staff creating accounts decide themselves what to tell people.
+      if (!actor.user && created.email && !created.emailVerified) onUnverifiedEmail?.(created, 'registered');
       return created;
     },
 
@@ -260,7 +267,21 @@ export function createUserService({ knex, audit, users, hasher, apiTokens }: Use
       if (fields.length) await audit.record('user.updated', { ...who, details: { fields } });
       if (changes.passwordHash) await audit.record('user.password_changed', { ...who, details: { self } });
       if (changes.isActive === false && target.isActive) await audit.record('user.deactivated', who);
+      if (updated.email && updated.email !== target.email && !updated.emailVerified) onUnverifiedEmail?.(updated, 'email_changed');
       return updated;
+    },
+
+    /**
+     * Sets a new password for someone who proved control of the account's mailbox (a reset
+     * link): no current password, and, as for every password change, every session, grant
+     * and token of the user ends.
+     */
+    async resetPassword(actor: Actor, target: User, password: string): Promise<void> {
+      const problem = passwordProblem(password);
+      if (problem) throw new ValidationError({ password: [problem] });
+      await users.setPasswordHash(target.id, await hasher.hash(password));
+      await revokeEverything(target.id);
+      await audit.record('user.password_reset', { ...auditActor(actor), targetType: 'user', targetId: target.id });
     },
 
     /** Deletes a user and everything issued to them. */

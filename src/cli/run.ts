@@ -246,7 +246,7 @@ async function cleanup(config: Config, args: string[], out: Out): Promise<void> 
     out(
       v['json']
         ? JSON.stringify(result)
-        : `deleted ${result.expired_rows_deleted} expired row(s), ${result.api_refresh_tokens_deleted} API refresh token(s) and ${result.retired_keys_deleted} retired key(s)`,
+        : `deleted ${result.expired_rows_deleted} expired row(s), ${result.api_refresh_tokens_deleted} API refresh token(s), ${result.retired_keys_deleted} retired key(s) and ${result.email_tokens_deleted} email link token(s)`,
     );
   });
 }

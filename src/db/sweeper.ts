@@ -27,7 +27,12 @@ export function createSweeper({ knex, intervalSeconds, throttle, metrics }: { kn
     async sweepNow(): Promise<number> {
       const stop = metrics.sweepSeconds.startTimer();
       const result = await sweepAll(knex);
-      const rows = result.expired_rows_deleted + result.api_refresh_tokens_deleted + result.retired_keys_deleted + (await throttle.sweep());
+      const rows =
+        result.expired_rows_deleted +
+        result.api_refresh_tokens_deleted +
+        result.retired_keys_deleted +
+        result.email_tokens_deleted +
+        (await throttle.sweep());
       stop();
       metrics.sweeps.inc();
       metrics.swept.inc(rows);

@@ -139,6 +139,14 @@ export function createUserRepository(knex: Knex) {
       return byEmail ? fromRow(byEmail) : undefined;
     },
 
+    /** Finds by email address only (case-insensitive): never by username. */
+    async findByEmail(email: string): Promise<User | undefined> {
+      const normalized = normalizeEmail(email);
+      if (!normalized) return undefined;
+      const row = await table().where({ email: normalized }).first();
+      return row ? fromRow(row) : undefined;
+    },
+
     async create(input: NewUser): Promise<User> {
       const now = Date.now();
       const email = normalizeEmail(input.email);
@@ -221,6 +229,17 @@ export function createUserRepository(knex: Knex) {
 
     async setPasswordHash(id: number, passwordHash: string): Promise<void> {
       await table().where({ id }).update({ password_hash: passwordHash, updated_at: Date.now() });
+    },
+
+    /**
+     * Marks the address verified only if it is still the user's address (one statement, so an
+     * address changed in the meantime is never marked); says whether it was.
+     */
+    async markEmailVerified(id: number, email: string): Promise<boolean> {
+      const updated = await table()
+        .where({ id, email: normalizeEmail(email) })
+        .update({ email_verified: true, updated_at: Date.now() });
+      return updated > 0;
     },
 
     async setActive(id: number, isActive: boolean): Promise<void> {

@@ -1,3 +1,5 @@
+import os from 'node:os';
+import path from 'node:path';
 import { createLogger } from '../../src/http/logger.js';
 import { startLatchkey, type RunningLatchkey } from '../../src/start.js';
 import { freshDatabase, type TestDatabase } from './database.js';
@@ -22,6 +24,9 @@ export function testEnv(databaseUrl: string, extra: Record<string, string> = {})
     // Suites make many deliberate failures from 127.0.0.1; the throttle tests set their own limits.
     LOGIN_MAX_FAILURES_PER_ACCOUNT: '1000',
     LOGIN_MAX_FAILURES_PER_IP: '100000',
+    // Without SMTP_URL, verification mails (registrations, email changes) land here instead of
+    // in ./data/outbox of the working tree.
+    MAIL_OUTBOX_DIR: path.join(os.tmpdir(), 'latchkey-test-outbox'),
     ...extra,
   };
 }

@@ -341,7 +341,7 @@ describe.each(BACKENDS)('CLI as a separate process (%s)', (backend) => {
   describe('cleanup', () => {
     it('prints counts as JSON', async () => {
       const r = await cli(db, 'cleanup', '--json');
-      expect(oneJsonLine(r)).toEqual({ expired_rows_deleted: 0, api_refresh_tokens_deleted: 0, retired_keys_deleted: 0 });
+      expect(oneJsonLine(r)).toEqual({ expired_rows_deleted: 0, api_refresh_tokens_deleted: 0, retired_keys_deleted: 0, email_tokens_deleted: 0 });
     });
 
     it('deletes expired OIDC rows and retired keys past their window, and reports how many', async () => {
@@ -360,9 +360,9 @@ describe.each(BACKENDS)('CLI as a separate process (%s)', (backend) => {
       await knex('signing_keys').where({ status: 'previous' }).update({ expires_at: 1 });
 
       const first = oneJsonLine(await cli(db, 'cleanup', '--json'));
-      expect(first).toEqual({ expired_rows_deleted: rows, api_refresh_tokens_deleted: 0, retired_keys_deleted: rotated.retired.length });
+      expect(first).toEqual({ expired_rows_deleted: rows, api_refresh_tokens_deleted: 0, retired_keys_deleted: rotated.retired.length, email_tokens_deleted: 0 });
       const second = oneJsonLine(await cli(db, 'cleanup', '--json'));
-      expect(second).toEqual({ expired_rows_deleted: 0, api_refresh_tokens_deleted: 0, retired_keys_deleted: 0 });
+      expect(second).toEqual({ expired_rows_deleted: 0, api_refresh_tokens_deleted: 0, retired_keys_deleted: 0, email_tokens_deleted: 0 });
 
       const left = oneJsonLine(await cli(db, 'keys', 'list', '--json')) as Array<{ kid: string }>;
       expect(left.map((k) => k.kid).sort()).toEqual([...rotated.added].sort());

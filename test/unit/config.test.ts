@@ -36,6 +36,8 @@ describe('loadConfig', () => {
       metricsToken: undefined,
       shutdownGraceSeconds: 10,
       throttle: { accountMax: 5, ipMax: 50, windowSeconds: 900, lockoutSeconds: 900 },
+      // No SMTP server: mails go to the outbox folder, and the sender is named after PUBLIC_URL.
+      mail: { smtpUrl: undefined, from: 'Latchkey <no-reply@localhost>', outboxDir: path.join(CWD, 'data', 'outbox') },
     });
   });
 
@@ -147,6 +149,10 @@ describe('loadConfig', () => {
     ['BCRYPT_COST', '21'],
     ['TRUST_PROXY', 'maybe'],
     ['KEY_REFRESH_SECONDS', '0'],
+    ['SMTP_URL', 'http://mail.example.com'],
+    ['SMTP_URL', 'not a url'],
+    ['MAIL_FROM', 'not an address'],
+    ['MAIL_FROM', 'Latchkey <a@example.com>\r\nBcc: victim@example.com'],
   ])('rejects %s=%j with one problem naming it', (name, value) => {
     const problems = problemsOf({ [name]: value });
     expect(problems).toHaveLength(1);
@@ -175,6 +181,27 @@ describe('loadConfig', () => {
       message = (error as Error).message;
     }
     expect(message.split('\n')).toHaveLength(2);
+  });
+
+  it('reads the mail settings, derives the sender from PUBLIC_URL and never echoes an SMTP password', () => {
+    const config = loadConfig(
+      { PUBLIC_URL: 'https://id.example.com', TRUST_PROXY: '1', SMTP_URL: 'smtps://u:secret@mail.example.com:465', MAIL_OUTBOX_DIR: 'mail' },
+      CWD,
+    );
+    expect(config.mail).toEqual({
+      smtpUrl: 'smtps://u:secret@mail.example.com:465',
+      from: 'Latchkey <no-reply@id.example.com>',
+      outboxDir: path.join(CWD, 'mail'),
+    });
+    expect(Object.isFrozen(config.mail)).toBe(true);
+    expect(loadConfig({ MAIL_FROM: 'Accounts <accounts@example.com>' }, CWD).mail.from).toBe('Accounts <accounts@example.com>');
+    expect(loadConfig({ MAIL_FROM: 'accounts@example.com' }, CWD).mail.from).toBe('accounts@example.com');
+    for (const bad of ['imap://u:secret@mail.example.com', 'smtp://u:secret@[bad']) {
+      const problems = problemsOf({ SMTP_URL: bad });
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toContain('SMTP_URL');
+      expect(problems[0]).not.toContain('secret');
+    }
   });
 
   it('returns a frozen object, database included', () => {

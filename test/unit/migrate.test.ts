@@ -9,7 +9,7 @@ import { BACKENDS } from '../helpers/env.js';
 
 /** Every migration, oldest first, as the runner must apply them. */
 const ALL = migrations.map((m) => m.name);
-const TABLES = ['users', 'clients', 'oidc_payloads', 'signing_keys', 'cookie_keys', 'app_locks', 'api_refresh_tokens'];
+const TABLES = ['users', 'clients', 'oidc_payloads', 'signing_keys', 'cookie_keys', 'app_locks', 'api_refresh_tokens', 'email_tokens'];
 
 describe.each(BACKENDS)('migrations (%s)', (backend) => {
   let db: TestDatabase;
