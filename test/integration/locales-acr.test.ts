@@ -85,6 +85,7 @@ describe.each(BACKENDS)('ui_locales and acr_values (%s)', (backend) => {
       expect(login.html).toContain('pour continuer vers <strong>Locale App</strong>');
       expect(login.html).toContain('<title>Se connecter · Latchkey</title>');
       expect(login.html).toContain('Mot de passe');
+      expect(login.html).toContain('>Mot de passe oublié\u00a0?</a>');
 
       const consent = await signIn(agent, login, user.username);
       expect(langOf(consent)).toBe('fr');
