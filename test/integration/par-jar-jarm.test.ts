@@ -115,6 +115,26 @@ async function browse(agent: UserAgent, url: URL, login: Login | null): Promise<
   throw new Error(`the flow did not end, last at ${at.href}`);
 }
 
+/** Signs in and allows consent, stopping before the resume that would issue the code. */
+async function upToLastResume(agent: UserAgent, url: URL, login: Login): Promise<URL> {
+  let { response, url: at } = await agent.follow(url);
+  for (let step = 0; step < 4; step++) {
+    const html = await response.text();
+    if (html.includes('/login"')) {
+      const form = formOf(html, '/login');
+      const posted = await agent.postForm(new URL(form.action, at), { csrf: form.csrf, ...login });
+      ({ response, url: at } = await agent.follow(new URL(posted.headers.get('location') ?? '', at)));
+    } else if (html.includes('/confirm"')) {
+      const form = formOf(html, '/confirm');
+      const posted = await agent.postForm(new URL(form.action, at), { csrf: form.csrf, decision: 'allow' });
+      return new URL(posted.headers.get('location') ?? '', at);
+    } else {
+      throw new Error(`unexpected page at ${at.href} (${response.status}):\n${html.slice(0, 800)}`);
+    }
+  }
+  throw new Error('no consent page');
+}
+
 /** The request was accepted: a fresh browser lands on the login page. */
 async function reachesLogin(url: URL): Promise<boolean> {
   const result = await browse(new UserAgent(), url, null);
@@ -232,6 +252,26 @@ describe.each(BACKENDS)('PAR, JAR and JARM through openid-client (%s)', (backend
 
       const again = await authorizationError(url);
       expect(again.error).toBe('invalid_request_uri');
+    });
+
+    it('issues one code when two browsers complete the same request_uri at the same moment', async () => {
+      const { client, clientSecret } = await makeClient(server.latchkey);
+      const config = await discover(server.issuer, client.clientId, clientSecret);
+      const url = await oidc.buildAuthorizationUrlWithPAR(config, (await authParams()).params);
+      const agents = [new UserAgent(), new UserAgent()];
+      // Both sign in and allow; the last step (which issues the code) is then sent by both at once.
+      const resumes = await Promise.all(agents.map((agent) => upToLastResume(agent, url, login)));
+      const answers = await Promise.all(agents.map((agent, i) => agent.fetch(resumes[i]!)));
+      const outcomes = await Promise.all(
+        answers.map(async (answer) => {
+          const location = answer.headers.get('location');
+          if (!location) return `page ${answer.status}: ${/Error code: <code>([^<]*)</.exec(await answer.text())?.[1] ?? ''}`;
+          const query = new URL(location, server.url).searchParams;
+          return query.get('code') ? 'code' : `error: ${query.get('error') ?? ''}`;
+        }),
+      );
+      // The loser is told why: at the library's check, or at the adapter's atomic consume.
+      expect(outcomes.sort()).toEqual(['code', expect.stringMatching(/invalid_request_uri$/)]);
     });
 
     it('answers the push with a request_uri that lives 60 seconds and needs client authentication', async () => {
