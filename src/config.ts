@@ -34,6 +34,8 @@ export interface Config {
    * (back-channel logout, jwks_uri, sector identifiers). Off by default: SSRF protection.
    */
   readonly allowPrivateNetworkCalls: boolean;
+  /** Every authorization request must come through PAR (RFC 9126), for every client. */
+  readonly requirePar: boolean;
   /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
   readonly metricsToken: string | undefined;
   /** How long SIGTERM waits for requests in flight before closing connections. */
@@ -209,6 +211,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     problems.push(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${env['LOG_LEVEL']}"`);
   }
   const allowPrivateNetworkCalls = flag(env, 'ALLOW_PRIVATE_NETWORK_CALLS', problems);
+  const requirePar = flag(env, 'REQUIRE_PAR', problems);
   const metricsToken = env['METRICS_TOKEN']?.trim() || undefined;
   if (metricsToken !== undefined && metricsToken.length < 16) problems.push('METRICS_TOKEN must be at least 16 characters');
   const shutdownGraceSeconds = integer(env, 'SHUTDOWN_GRACE_SECONDS', 10, 0, 600, problems);
@@ -244,6 +247,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     allowRegistration,
     logLevel,
     allowPrivateNetworkCalls,
+    requirePar,
     metricsToken,
     shutdownGraceSeconds,
     throttle,

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { UnsecuredJWT } from 'jose';
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { AuditActor } from '../audit/audit-log.js';
@@ -12,6 +13,8 @@ import type { User, UserRepository } from '../repositories/users.js';
  */
 export const ADMIN_CLIENT_ID = 'latchkey-admin';
 const STATE_COOKIE = 'lk.admin_state';
+/** Seconds a pushed admin authorization request stays usable (the library's PAR maximum). */
+const PAR_TTL = 60;
 
 /** Creates or updates the admin client so its redirect URI follows PUBLIC_URL. */
 export async function ensureAdminClient(clients: ClientRepository, publicUrl: string): Promise<void> {
@@ -60,19 +63,36 @@ export function auditActorOf(ctx: Context): AuditActor {
 export function createAdminAuth({ provider, users, publicUrl, secureCookies, forbidden }: AdminAuthDeps) {
   const cookieOptions = { signed: true, httpOnly: true, sameSite: 'lax' as const, secure: secureCookies, path: '/admin', maxAge: 10 * 60 * 1000 };
 
+  /**
+   * The /o/auth URL for these parameters. When every client must use PAR (REQUIRE_PAR), they
+   * are pushed in-process, stored as the PAR endpoint stores a public client's request.
+   */
+  async function authorizationUrl(params: Record<string, string>): Promise<URL> {
+    const url = new URL(`${publicUrl}/o/auth`);
+    const p = provider();
+    if (!(await p.Client.find(ADMIN_CLIENT_ID))?.requirePushedAuthorizationRequests) {
+      url.search = new URLSearchParams(params).toString();
+      return url;
+    }
+    const now = Math.floor(Date.now() / 1000);
+    const request = new UnsecuredJWT(params).setIssuer(ADMIN_CLIENT_ID).setAudience(p.issuer).setIssuedAt(now).setNotBefore(now).setExpirationTime(now + PAR_TTL).encode();
+    const id = await new p.PushedAuthorizationRequest({ request }).save(PAR_TTL);
+    url.search = new URLSearchParams({ client_id: ADMIN_CLIENT_ID, request_uri: `urn:ietf:params:oauth:request_uri:${id}` }).toString();
+    return url;
+  }
+
   /** Sends the browser to the login page, remembering where it was going. */
-  function startLogin(ctx: Context, returnTo: string, prompt?: string): void {
+  async function startLogin(ctx: Context, returnTo: string, prompt?: string): Promise<void> {
     const state = randomBytes(24).toString('base64url');
     ctx.cookies.set(STATE_COOKIE, JSON.stringify({ state, returnTo }), cookieOptions);
-    const url = new URL(`${publicUrl}/o/auth`);
-    url.search = new URLSearchParams({
+    const url = await authorizationUrl({
       client_id: ADMIN_CLIENT_ID,
       response_type: 'none',
       redirect_uri: `${publicUrl}/admin/callback`,
       scope: 'openid',
       state,
       ...(prompt ? { prompt } : {}),
-    }).toString();
+    });
     ctx.redirect(url.href);
   }
 

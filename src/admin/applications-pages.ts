@@ -1,13 +1,74 @@
 import type { Context } from 'koa';
 import { BUILT_IN_CLIENT_IDS, clientJson, describeClient, SUPPORTED_GRANT_TYPES } from '../clients/register-client.js';
-import type { ClientRecord, NewClient } from '../repositories/clients.js';
+import type { ClientRecord, NewClient, TokenEndpointAuthMethod } from '../repositories/clients.js';
 import { auditActorOf } from './admin-auth.js';
 import { csrfOk, FORM_EXPIRED, formOf, lines, problem, problemOf, text, ticked, values, type AdminKit, type Problem } from './kit.js';
 
 const DEFAULT_SCOPE = 'openid profile email offline_access';
 
+/** Client authentication, keys and the PAR / request-object requirements, as typed. */
+interface KeyFormValues {
+  token_endpoint_auth_method: string;
+  jwks: string;
+  jwks_uri: string;
+  require_pushed_authorization_requests: boolean;
+  require_signed_request_object: boolean;
+}
+
+/** What a confidential client may choose; public clients always use `none`. */
+const CONFIDENTIAL_AUTH_METHODS: readonly string[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
+
+const NO_KEYS: KeyFormValues = {
+  token_endpoint_auth_method: 'client_secret_basic',
+  jwks: '',
+  jwks_uri: '',
+  require_pushed_authorization_requests: false,
+  require_signed_request_object: false,
+};
+
+function keyValuesOf(d: NewClient): KeyFormValues {
+  return {
+    token_endpoint_auth_method: d.tokenEndpointAuthMethod && d.tokenEndpointAuthMethod !== 'none' ? d.tokenEndpointAuthMethod : 'client_secret_basic',
+    jwks: d.jwks ? JSON.stringify(d.jwks, null, 2) : '',
+    jwks_uri: d.jwksUri ?? '',
+    require_pushed_authorization_requests: d.requirePushedAuthorizationRequests === true,
+    require_signed_request_object: d.requireSignedRequestObject === true,
+  };
+}
+
+function typedKeyValues(body: Record<string, unknown>): KeyFormValues {
+  return {
+    token_endpoint_auth_method: text(body, 'token_endpoint_auth_method'),
+    jwks: text(body, 'jwks'),
+    jwks_uri: text(body, 'jwks_uri'),
+    require_pushed_authorization_requests: ticked(body, 'require_pushed_authorization_requests'),
+    require_signed_request_object: ticked(body, 'require_signed_request_object'),
+  };
+}
+
+/** The service input for these fields; problems go into `fields`. */
+function keyInputOf(v: AppFormValues, fields: Record<string, string[]>): Partial<NewClient> {
+  const method = v.client_type === 'public' ? 'none' : v.token_endpoint_auth_method;
+  if (method && method !== 'none' && !CONFIDENTIAL_AUTH_METHODS.includes(method)) fields['token_endpoint_auth_method'] = ['Choose how the application authenticates.'];
+  let jwks: NewClient['jwks'] = null;
+  if (v.jwks.trim()) {
+    try {
+      jwks = JSON.parse(v.jwks) as NewClient['jwks'];
+    } catch {
+      fields['jwks'] = ['Paste a JWK Set as JSON: {"keys": [...]}.'];
+    }
+  }
+  return {
+    ...(method ? { tokenEndpointAuthMethod: method as TokenEndpointAuthMethod } : {}),
+    jwks,
+    jwksUri: v.jwks_uri.trim() || null,
+    requirePushedAuthorizationRequests: v.require_pushed_authorization_requests,
+    requireSignedRequestObject: v.require_signed_request_object,
+  };
+}
+
 /** The fields of the application form, as typed (textareas stay text so they come back as they were). */
-interface AppFormValues {
+interface AppFormValues extends KeyFormValues {
   name: string;
   redirect_uris: string;
   post_logout_redirect_uris: string;
@@ -35,6 +96,7 @@ function valuesOf(client: ClientRecord): AppFormValues {
     client_type: d.isPublic ? 'public' : 'confidential',
     scope: d.scope ?? '',
     dpop_bound_access_tokens: d.dpopBoundAccessTokens === true,
+    ...keyValuesOf(d),
   };
 }
 
@@ -47,6 +109,7 @@ function typedValues(body: Record<string, unknown>): AppFormValues {
     client_type: text(body, 'client_type'),
     scope: text(body, 'scope'),
     dpop_bound_access_tokens: ticked(body, 'dpop_bound_access_tokens'),
+    ...typedKeyValues(body),
   };
 }
 
@@ -58,6 +121,7 @@ function inputOf(v: AppFormValues): NewClient | Problem {
   if (v.grant_types.length === 0) fields['grant_types'] = ['Choose at least one grant type.'];
   const scope = v.scope.split(/\s+/).filter(Boolean).join(' ');
   if (!scope) fields['scope'] = ['Enter at least one scope, such as openid.'];
+  const keys = keyInputOf(v, fields);
   if (Object.keys(fields).length) return problem(400, 'Please correct the fields marked below.', fields);
   return {
     name: v.name.trim(),
@@ -67,6 +131,7 @@ function inputOf(v: AppFormValues): NewClient | Problem {
     isPublic: v.client_type === 'public',
     scope,
     dpopBoundAccessTokens: v.dpop_bound_access_tokens,
+    ...keys,
   };
 }
 
@@ -112,6 +177,7 @@ export function addApplicationPages({ deps, router, page, requireStaff, form }: 
       client_type: 'confidential',
       scope: DEFAULT_SCOPE,
       dpop_bound_access_tokens: false,
+      ...NO_KEYS,
     }),
   );
 

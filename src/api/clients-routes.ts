@@ -4,12 +4,39 @@ import { ValidationError } from '../accounts/user-service.js';
 import type { AuditActor } from '../audit/audit-log.js';
 import { clientJson, type ClientService } from '../clients/register-client.js';
 import { ApiError } from '../errors.js';
-import type { NewClient } from '../repositories/clients.js';
+import { TOKEN_ENDPOINT_AUTH_METHODS, type JwkSet, type NewClient, type TokenEndpointAuthMethod } from '../repositories/clients.js';
 import { authenticateBearer, requireUser, type BearerResolver } from './bearer-auth.js';
 import { bodyOf, parseBody } from './body.js';
 import { pageLinks, pageOf } from './pagination.js';
 
-const FIELDS = ['client_name', 'redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'client_type', 'scope', 'backchannel_logout_uri', 'dpop_bound_access_tokens'] as const;
+const KEY_FIELDS = ['token_endpoint_auth_method', 'jwks', 'jwks_uri', 'require_pushed_authorization_requests', 'require_signed_request_object'] as const;
+const FIELDS = ['client_name', 'redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'client_type', 'scope', 'backchannel_logout_uri', 'dpop_bound_access_tokens', ...KEY_FIELDS] as const;
+
+/** Client authentication, keys (null removes them), PAR and request-object requirements. */
+function keyInput(body: Record<string, unknown>, problem: (key: string, message: string) => void): Partial<NewClient> {
+  const out: Partial<NewClient> = {};
+  const method = body['token_endpoint_auth_method'];
+  if (method !== undefined) {
+    if (!(TOKEN_ENDPOINT_AUTH_METHODS as readonly unknown[]).includes(method)) problem('token_endpoint_auth_method', `Must be one of ${TOKEN_ENDPOINT_AUTH_METHODS.join(', ')}.`);
+    else out.tokenEndpointAuthMethod = method as TokenEndpointAuthMethod;
+  }
+  const jwks = body['jwks'];
+  if (jwks !== undefined) {
+    if (jwks !== null && (typeof jwks !== 'object' || Array.isArray(jwks))) problem('jwks', 'Must be a JWK Set object or null.');
+    else out.jwks = jwks as JwkSet | null;
+  }
+  const jwksUri = body['jwks_uri'];
+  if (jwksUri !== undefined) {
+    if (jwksUri !== null && typeof jwksUri !== 'string') problem('jwks_uri', 'Must be a URL or null.');
+    else out.jwksUri = jwksUri;
+  }
+  for (const [key, field] of [['require_pushed_authorization_requests', 'requirePushedAuthorizationRequests'], ['require_signed_request_object', 'requireSignedRequestObject']] as const) {
+    if (body[key] === undefined) continue;
+    if (typeof body[key] !== 'boolean') problem(key, 'Must be true or false.');
+    else out[field] = body[key];
+  }
+  return out;
+}
 
 /** Reads the writable client fields, one message per bad field. */
 function clientInput(body: Record<string, unknown>, { create }: { create: boolean }): Partial<NewClient> {
@@ -56,6 +83,7 @@ function clientInput(body: Record<string, unknown>, { create }: { create: boolea
     if (typeof body['dpop_bound_access_tokens'] !== 'boolean') problem('dpop_bound_access_tokens', 'Must be true or false.');
     else out.dpopBoundAccessTokens = body['dpop_bound_access_tokens'];
   }
+  Object.assign(out, keyInput(body, problem));
   if (Object.keys(fields).length) throw new ValidationError(fields);
   return out;
 }

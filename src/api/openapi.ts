@@ -22,6 +22,14 @@ const forbidden = error('The caller may not do this.');
 const notFound = error('No such user (or not yours).');
 const invalid = error('Invalid input; `fields` names each bad field.');
 
+/** Client keys and the PAR / signed request object requirements (Client and ClientWrite). */
+const clientKeyFields = {
+  jwks: { type: ['object', 'null'], description: 'JWK Set of the client\'s PUBLIC keys (private members are refused); null removes it.' },
+  jwks_uri: { type: ['string', 'null'], format: 'uri', description: 'Where the client publishes its keys instead of `jwks`; null removes it.' },
+  require_pushed_authorization_requests: { type: 'boolean', description: 'RFC 9126: authorization requests only through /o/request.' },
+  require_signed_request_object: { type: 'boolean', description: 'RFC 9101: authorization requests only as signed request objects (needs keys).' },
+};
+
 /**
  * OpenAPI 3.1 description of Latchkey's REST API (the OAuth/OIDC endpoints under /o are
  * described by discovery instead). Served at /api/openapi.json; a test keeps it and the
@@ -148,9 +156,10 @@ export function openApiDocument(publicUrl: string) {
             post_logout_redirect_uris: { type: 'array', items: { type: 'string', format: 'uri' } },
             grant_types: { type: 'array', items: { enum: ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code', 'password'] } },
             scope: { type: 'string' },
-            token_endpoint_auth_method: { type: 'string', readOnly: true },
+            token_endpoint_auth_method: { enum: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] },
             backchannel_logout_uri: { type: ['string', 'null'], format: 'uri' },
             dpop_bound_access_tokens: { type: 'boolean' },
+            ...clientKeyFields,
             built_in: { type: 'boolean', readOnly: true },
             created_at: { type: 'string', format: 'date-time', readOnly: true },
             updated_at: { type: 'string', format: 'date-time', readOnly: true },
@@ -169,6 +178,11 @@ export function openApiDocument(publicUrl: string) {
             scope: { type: 'string' },
             backchannel_logout_uri: { type: 'string', format: 'uri', description: 'OIDC Back-Channel Logout receiver.' },
             dpop_bound_access_tokens: { type: 'boolean', description: 'RFC 9449 §5.2: token requests without a DPoP proof are refused.' },
+            token_endpoint_auth_method: {
+              enum: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+              description: 'Default: `none` for public clients, `client_secret_basic` otherwise. `private_key_jwt` needs `jwks` or `jwks_uri` and gets no secret.',
+            },
+            ...clientKeyFields,
           },
         },
         ClientPage: {

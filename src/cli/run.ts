@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Knex } from 'knex';
 import { createPasswordHasher } from '../accounts/password-hasher.js';
@@ -13,7 +14,7 @@ import { createViews } from '../http/views.js';
 import { createKeyStore } from '../keys/key-store.js';
 import { sweepAll } from '../db/sweep.js';
 import { RETIRED_KEY_RETENTION_MS } from '../oidc/ttl.js';
-import { createClientRepository } from '../repositories/clients.js';
+import { createClientRepository, TOKEN_ENDPOINT_AUTH_METHODS, type JwkSet, type NewClient, type TokenEndpointAuthMethod } from '../repositories/clients.js';
 import { createUserRepository, DuplicateUserError } from '../repositories/users.js';
 import { ask, interactive } from './prompt.js';
 
@@ -31,7 +32,9 @@ const USAGE = `usage: npm run --silent cli -- <command>
   createsuperuser [--username U] [--email E] [--password P]
   client create --name N [--redirect-uri URI]... [--grant-type G]... [--public]
                 [--scope "openid profile email"] [--post-logout-redirect-uri URI]...
-                [--backchannel-logout-uri URI] [--dpop-bound] [--json]
+                [--backchannel-logout-uri URI] [--dpop-bound] [--token-endpoint-auth-method M]
+                [--jwks-file PATH | --jwks-uri URI] [--require-par]
+                [--require-signed-request-object] [--json]
   client list [--json]
   iat create [--expires-in SECONDS] [--json]
   keys rotate [--json]
@@ -120,6 +123,43 @@ function strings(value: unknown): string[] {
   return Array.isArray(value) ? value.map(String) : typeof value === 'string' ? [value] : [];
 }
 
+/** `client create` options for client authentication, keys, PAR and request objects. */
+const KEY_OPTIONS = {
+  'token-endpoint-auth-method': { type: 'string' },
+  'jwks-file': { type: 'string' },
+  'jwks-uri': { type: 'string' },
+  'require-par': { type: 'boolean' },
+  'require-signed-request-object': { type: 'boolean' },
+} as const;
+
+async function keyOptionsInput(v: Values): Promise<Partial<NewClient>> {
+  const method = v['token-endpoint-auth-method'];
+  if (method !== undefined && !(TOKEN_ENDPOINT_AUTH_METHODS as readonly unknown[]).includes(method)) {
+    throw new CliError(`--token-endpoint-auth-method must be one of ${TOKEN_ENDPOINT_AUTH_METHODS.join(', ')}`);
+  }
+  let jwks: JwkSet | undefined;
+  if (typeof v['jwks-file'] === 'string') {
+    let text: string;
+    try {
+      text = await readFile(v['jwks-file'], 'utf8');
+    } catch (error) {
+      throw new CliError(`cannot read --jwks-file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    try {
+      jwks = JSON.parse(text) as JwkSet;
+    } catch {
+      throw new CliError('--jwks-file is not JSON (expected a JWK Set: {"keys": [...]})');
+    }
+  }
+  return {
+    ...(method !== undefined ? { tokenEndpointAuthMethod: method as TokenEndpointAuthMethod } : {}),
+    ...(jwks !== undefined ? { jwks } : {}),
+    ...(typeof v['jwks-uri'] === 'string' ? { jwksUri: v['jwks-uri'] } : {}),
+    ...(v['require-par'] === true ? { requirePushedAuthorizationRequests: true } : {}),
+    ...(v['require-signed-request-object'] === true ? { requireSignedRequestObject: true } : {}),
+  };
+}
+
 async function clientCommand(config: Config, args: string[], out: Out): Promise<void> {
   const [sub, ...rest] = args;
   if (sub === 'create') {
@@ -133,8 +173,10 @@ async function clientCommand(config: Config, args: string[], out: Out): Promise<
       public: { type: 'boolean' },
       'dpop-bound': { type: 'boolean' },
       json: { type: 'boolean' },
+      ...KEY_OPTIONS,
     });
     if (typeof v['name'] !== 'string' || !v['name'].trim()) throw new CliError('--name is required');
+    const keyInput = await keyOptionsInput(v);
     await withDatabase(config, async (knex) => {
       const clients = createClientRepository(knex);
       const provider = await providerFor(config, knex);
@@ -145,10 +187,11 @@ async function clientCommand(config: Config, args: string[], out: Out): Promise<
           redirectUris: strings(v['redirect-uri']),
           postLogoutRedirectUris: strings(v['post-logout-redirect-uri']),
           grantTypes: strings(v['grant-type']),
-          isPublic: v['public'] === true,
+          ...(v['public'] === true ? { isPublic: true } : {}),
           ...(typeof v['scope'] === 'string' ? { scope: v['scope'] } : {}),
           ...(typeof v['backchannel-logout-uri'] === 'string' ? { backchannelLogoutUri: v['backchannel-logout-uri'] } : {}),
           dpopBoundAccessTokens: v['dpop-bound'] === true,
+          ...keyInput,
         },
       );
       await createAuditLog(knex).record('client.created', { actor: 'cli', targetType: 'client', targetId: client.clientId, details: { name: client.name } });

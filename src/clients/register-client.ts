@@ -4,12 +4,18 @@ import { errors } from 'oidc-provider';
 import { actorEntry, type AuditActor, type AuditLog } from '../audit/audit-log.js';
 import { ApiError } from '../errors.js';
 import {
+  authMethodOf,
   clientMetadata,
   generateClientSecret,
+  KEY_METADATA,
+  TOKEN_ENDPOINT_AUTH_METHODS,
+  usesSecret,
   type ClientMetadata,
   type ClientRecord,
   type ClientRepository,
+  type JwkSet,
   type NewClient,
+  type TokenEndpointAuthMethod,
 } from '../repositories/clients.js';
 
 /** Grant types a client may be registered with (`password` is legacy, for first-party apps). */
@@ -26,6 +32,42 @@ export const BUILT_IN_CLIENT_IDS = new Set(['latchkey-first-party', 'latchkey-ad
 
 const invalidMetadata = (description: string) => new ApiError(400, 'invalid_client_metadata', description);
 
+/** JWK members that carry private or symmetric key material (RFC 7518 section 6, RFC 8037). */
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'priv'];
+
+/** A client registers public keys only: a private key given to us would no longer be private. */
+function jwksProblem(jwks: unknown): string | null {
+  if (!jwks || typeof jwks !== 'object' || Array.isArray(jwks)) return 'jwks must be a JWK Set: {"keys": [...]}.';
+  const keys = (jwks as { keys?: unknown }).keys;
+  if (!Array.isArray(keys) || keys.length === 0) return 'jwks must be a JWK Set with at least one key in "keys".';
+  for (const [i, key] of keys.entries()) {
+    if (!key || typeof key !== 'object' || Array.isArray(key) || typeof (key as Record<string, unknown>)['kty'] !== 'string') {
+      return `jwks.keys[${i}] must be a JWK with a "kty".`;
+    }
+    const leaked = PRIVATE_JWK_MEMBERS.find((member) => member in key);
+    if (leaked) return `jwks.keys[${i}] has the private member "${leaked}": register public keys only.`;
+  }
+  return null;
+}
+
+/** Token endpoint authentication and keys: what the provider's own validation leaves open. */
+function authProblem(input: NewClient): string | null {
+  const method = input.tokenEndpointAuthMethod;
+  if (method !== undefined && !(TOKEN_ENDPOINT_AUTH_METHODS as readonly string[]).includes(method)) {
+    return `Unsupported token_endpoint_auth_method "${String(method)}"; use one of ${TOKEN_ENDPOINT_AUTH_METHODS.join(', ')}.`;
+  }
+  if (input.isPublic === true && method !== undefined && method !== 'none') return 'A public client authenticates with "none".';
+  if (input.isPublic === false && method === 'none') return 'A confidential client cannot use "none"; choose a secret or private_key_jwt.';
+  if (input.jwks) {
+    const problem = jwksProblem(input.jwks);
+    if (problem) return problem;
+  }
+  if (input.requireSignedRequestObject && !input.jwks && !input.jwksUri) {
+    return 'require_signed_request_object needs jwks or jwks_uri: request objects are verified with the client\'s keys.';
+  }
+  return null;
+}
+
 /** Rules the provider does not know about, then the provider's own metadata validation. */
 async function validate(provider: Provider, input: NewClient, metadata: ClientMetadata): Promise<void> {
   if (!input.name.trim()) throw invalidMetadata('A client name is required.');
@@ -38,14 +80,17 @@ async function validate(provider: Provider, input: NewClient, metadata: ClientMe
   if (input.grantTypes?.includes('refresh_token') && !input.grantTypes.some((g) => issuesRefreshTokens.includes(g))) {
     throw invalidMetadata('refresh_token needs authorization_code: nothing else issues refresh tokens.');
   }
-  if (input.isPublic && input.grantTypes?.includes('client_credentials')) {
+  const authMethod = authMethodOf(input);
+  if (authMethod === 'none' && input.grantTypes?.includes('client_credentials')) {
     throw invalidMetadata('A public client cannot use client_credentials: it has no secret.');
   }
+  const problem = authProblem(input);
+  if (problem) throw invalidMetadata(problem);
   try {
     await provider.Client.validate({
       ...metadata,
       client_id: 'validation',
-      ...(input.isPublic ? {} : { client_secret: 'validation-secret' }),
+      ...(usesSecret(authMethod) ? { client_secret: 'validation-secret' } : {}),
     } as Parameters<Provider['Client']['validate']>[0]);
   } catch (error) {
     if (error instanceof errors.InvalidClientMetadata || error instanceof errors.InvalidRedirectUri) {
@@ -83,6 +128,10 @@ export function clientJson(client: ClientRecord) {
     token_endpoint_auth_method: m.token_endpoint_auth_method ?? (client.isPublic ? 'none' : 'client_secret_basic'),
     backchannel_logout_uri: typeof m['backchannel_logout_uri'] === 'string' ? m['backchannel_logout_uri'] : null,
     dpop_bound_access_tokens: m['dpop_bound_access_tokens'] === true,
+    jwks: (m['jwks'] as JwkSet | undefined) ?? null,
+    jwks_uri: typeof m['jwks_uri'] === 'string' ? m['jwks_uri'] : null,
+    require_pushed_authorization_requests: m['require_pushed_authorization_requests'] === true,
+    require_signed_request_object: m['require_signed_request_object'] === true,
     built_in: BUILT_IN_CLIENT_IDS.has(client.clientId),
     created_at: new Date(client.createdAt).toISOString(),
     updated_at: new Date(client.updatedAt).toISOString(),
@@ -101,7 +150,32 @@ export function describeClient(client: ClientRecord): NewClient {
     scope: m.scope ?? '',
     ...(typeof m['backchannel_logout_uri'] === 'string' ? { backchannelLogoutUri: m['backchannel_logout_uri'] } : {}),
     dpopBoundAccessTokens: m['dpop_bound_access_tokens'] === true,
+    tokenEndpointAuthMethod: (m.token_endpoint_auth_method as TokenEndpointAuthMethod | undefined) ?? authMethodOf({ isPublic: client.isPublic }),
+    jwks: (m['jwks'] as JwkSet | undefined) ?? null,
+    jwksUri: typeof m['jwks_uri'] === 'string' ? m['jwks_uri'] : null,
+    requirePushedAuthorizationRequests: m['require_pushed_authorization_requests'] === true,
+    requireSignedRequestObject: m['require_signed_request_object'] === true,
   };
+}
+
+/**
+ * The client after `changes`: a change of type alone brings that type's default
+ * authentication, a change of authentication alone brings its type.
+ */
+function mergeChanges(client: ClientRecord, changes: Partial<NewClient>): NewClient {
+  const merged: NewClient = { ...describeClient(client), ...changes, name: (changes.name ?? client.name).trim() };
+  if (changes.tokenEndpointAuthMethod === undefined && changes.isPublic !== undefined && changes.isPublic !== client.isPublic) {
+    delete merged.tokenEndpointAuthMethod;
+  }
+  if (changes.tokenEndpointAuthMethod !== undefined && changes.isPublic === undefined) merged.isPublic = changes.tokenEndpointAuthMethod === 'none';
+  return merged;
+}
+
+/** Stored metadata without what {@link clientMetadata} owns, so a cleared field goes away. */
+function withoutKeyMetadata(metadata: ClientMetadata): ClientMetadata {
+  const rest = { ...metadata };
+  for (const key of KEY_METADATA) delete rest[key];
+  return rest;
 }
 
 /**
@@ -140,21 +214,23 @@ export function createClientService({ knex, clients, provider, audit }: { knex: 
       return result;
     },
 
-    /** Applies changes; a switch to confidential returns a new secret, to public drops it. */
+    /** Applies changes; a switch to a secret method returns a new secret, away from one drops it. */
     async update(clientId: string, changes: Partial<NewClient>, by?: AuditActor): Promise<{ client: ClientRecord; clientSecret: string | null }> {
       const client = await existing(clientId);
       editable(client);
-      const merged: NewClient = { ...describeClient(client), ...changes, name: (changes.name ?? client.name).trim() };
-      const metadata = { ...client.metadata, ...clientMetadata(merged) };
+      const merged = mergeChanges(client, changes);
+      const metadata = { ...withoutKeyMetadata(client.metadata), ...clientMetadata(merged) };
       await validate(provider(), merged, metadata);
+      const needsSecret = usesSecret(authMethodOf(merged));
       let secret: string | null | undefined;
-      if (merged.isPublic && !client.isPublic) secret = null;
-      if (!merged.isPublic && client.isPublic) secret = generateClientSecret();
+      if (!needsSecret && client.hasSecret) secret = null;
+      if (needsSecret && !client.hasSecret) secret = generateClientSecret();
       const updated = await clients.update(clientId, merged.name, metadata, secret);
       if (!updated) throw new ApiError(404, 'not_found', 'No such client.');
-      // Tokens issued under the old rules (grants, scopes, type) must not outlive them.
-      if (secret !== undefined) await revokeIssued(clientId);
-      await record('client.updated', clientId, by, { fields: Object.keys(changes), type_changed: secret !== undefined });
+      // Tokens issued under the old rules (grants, scopes, type, credentials) must not outlive them.
+      const typeChanged = secret !== undefined || updated.isPublic !== client.isPublic;
+      if (typeChanged) await revokeIssued(clientId);
+      await record('client.updated', clientId, by, { fields: Object.keys(changes), type_changed: typeChanged });
       return { client: updated, clientSecret: secret ?? null };
     },
 
@@ -166,6 +242,7 @@ export function createClientService({ knex, clients, provider, audit }: { knex: 
       const client = await existing(clientId);
       editable(client);
       if (client.isPublic) throw new ApiError(400, 'invalid_request', 'A public client has no secret to rotate.');
+      if (!client.hasSecret) throw new ApiError(400, 'invalid_request', 'This client authenticates with private_key_jwt: it has no secret to rotate.');
       const secret = generateClientSecret();
       await clients.setSecret(clientId, secret);
       await record('client.secret_rotated', clientId, by);

@@ -101,6 +101,10 @@ export class KnexAdapter implements Adapter {
       [Date.now(), this.#model, id],
       'run',
     );
+    if (changed !== 1 && this.#model === 'PushedAuthorizationRequest') {
+      // RFC 9126: a request_uri answers once, also when two completions race.
+      throw new errors.InvalidRequestUri('request_uri is invalid, expired, or was already used');
+    }
     if (changed === 1 || !GRANT_SOURCES.has(this.#model)) return;
     const row = await this.#knex('oidc_payloads').where({ model: this.#model, id }).first('grant_id');
     if (row?.grant_id) await revokeGrant(this.#knex, row.grant_id as string);

@@ -7,7 +7,7 @@ import { SUPPORTED_LOCALES } from '../http/i18n.js';
 import type { Metrics } from '../http/metrics.js';
 import type { Config } from '../config.js';
 import type { Views } from '../http/views.js';
-import type { KeyMaterial } from '../keys/key-store.js';
+import { SIGNING_ALGORITHMS, type KeyMaterial } from '../keys/key-store.js';
 import { clientSecretMatches, type ClientRepository } from '../repositories/clients.js';
 import type { UserRepository } from '../repositories/users.js';
 import { ADMIN_CLIENT_ID } from '../admin/admin-auth.js';
@@ -158,10 +158,15 @@ export function createProvider({ config, knex, users, clients, views, keys, auth
     // Client secrets are stored hashed, so nothing may need the secret itself: no
     // client_secret_jwt and no HMAC algorithms (they key on the secret).
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    // Asymmetric only (no HS*: secrets are hashed) and never `none`: request objects must be
+    // signed. Each of these is proven at the token endpoint and for request objects in
+    // test/integration/par-jar-jarm.test.ts.
     enabledJWA: {
       clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'Ed25519', 'EdDSA'],
       requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'Ed25519', 'EdDSA'],
       dPoPSigningAlgValues: [...DPOP_SIGNING_ALGORITHMS],
+      // JARM responses are signed with our own keys: only the algorithms the key store holds.
+      authorizationSigningAlgValues: [...SIGNING_ALGORITHMS],
     },
     // First-party clients (the admin pages) need no consent screen.
     loadExistingGrant: async (ctx) => {
@@ -245,6 +250,14 @@ export function createProvider({ config, knex, users, clients, views, keys, auth
       // jti store, which lives in the shared database (atomicReplayDetection below), and the
       // library's 300 s iat window.
       dPoP: { enabled: true, allowReplay: false, requireNonce: () => false },
+      // RFC 9126: required for every client with REQUIRE_PAR, else per client
+      // (require_pushed_authorization_requests). Registered redirect URIs only.
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: config.requirePar, allowUnregisteredRedirectUris: false },
+      // RFC 9101 request objects, verified with the client's jwks / jwks_uri; per client
+      // require_signed_request_object.
+      requestObjects: { enabled: true, requireSignedRequestObject: false },
+      // JARM: response_mode=jwt (and query.jwt, fragment.jwt, form_post.jwt), signed with our keys.
+      jwtResponseModes: { enabled: true },
       introspection: {
         enabled: true,
         // A client learns only about its own tokens, and a deactivated or deleted user's

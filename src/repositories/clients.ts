@@ -17,7 +17,10 @@ export interface ClientMetadata {
 export interface ClientRecord {
   clientId: string;
   name: string;
+  /** No client authentication (`none`): not merely "no secret", as private_key_jwt has none either. */
   isPublic: boolean;
+  /** Whether a secret hash is stored (client_secret_basic / client_secret_post). */
+  hasSecret: boolean;
   metadata: ClientMetadata;
   createdAt: number;
   updatedAt: number;
@@ -34,7 +37,37 @@ export interface NewClient {
   backchannelLogoutUri?: string;
   /** RFC 9449 §5.2: every token request must carry a DPoP proof, so every token is DPoP-bound. */
   dpopBoundAccessTokens?: boolean;
+  /** Defaults to `none` for public clients and `client_secret_basic` for the others. */
+  tokenEndpointAuthMethod?: TokenEndpointAuthMethod;
+  /** The client's public keys (private_key_jwt, request objects); null for none. */
+  jwks?: JwkSet | null;
+  /** Where the provider fetches the client's public keys instead; null for none. */
+  jwksUri?: string | null;
+  /** RFC 9126: authorization requests only through PAR. */
+  requirePushedAuthorizationRequests?: boolean;
+  /** RFC 9101: authorization requests only as signed request objects. */
+  requireSignedRequestObject?: boolean;
 }
+
+/** How clients may authenticate at the token endpoint (no client_secret_jwt: secrets are hashed). */
+export const TOKEN_ENDPOINT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
+export type TokenEndpointAuthMethod = (typeof TOKEN_ENDPOINT_AUTH_METHODS)[number];
+
+/** A JWK Set (RFC 7517 section 5). */
+export interface JwkSet {
+  keys: object[];
+}
+
+/** Metadata that {@link clientMetadata} owns and leaves out when unset (so an edit can remove it). */
+export const KEY_METADATA = ['jwks', 'jwks_uri', 'require_pushed_authorization_requests', 'require_signed_request_object'] as const;
+
+/** The token endpoint authentication a client description asks for, or its default. */
+export function authMethodOf(input: Pick<NewClient, 'isPublic' | 'tokenEndpointAuthMethod'>): TokenEndpointAuthMethod {
+  return input.tokenEndpointAuthMethod ?? (input.isPublic ? 'none' : 'client_secret_basic');
+}
+
+/** Only the client_secret_* methods need a secret. */
+export const usesSecret = (method: string | undefined) => method === 'client_secret_basic' || method === 'client_secret_post';
 
 /** A client prepared by `draft`, not yet stored. */
 export interface ClientDraft {
@@ -81,20 +114,27 @@ export function clientMetadata(input: NewClient): ClientMetadata {
     post_logout_redirect_uris: input.postLogoutRedirectUris ?? [],
     grant_types: grantTypes,
     response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
-    token_endpoint_auth_method: input.isPublic ? 'none' : 'client_secret_basic',
+    token_endpoint_auth_method: authMethodOf(input),
     scope: input.scope ?? 'openid profile email offline_access',
     ...(input.backchannelLogoutUri ? { backchannel_logout_uri: input.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
     // Always written, so that turning it off replaces an earlier true.
     dpop_bound_access_tokens: input.dpopBoundAccessTokens === true,
+    ...(input.jwks ? { jwks: input.jwks } : {}),
+    ...(input.jwksUri ? { jwks_uri: input.jwksUri } : {}),
+    ...(input.requirePushedAuthorizationRequests ? { require_pushed_authorization_requests: true } : {}),
+    ...(input.requireSignedRequestObject ? { require_signed_request_object: true } : {}),
   };
 }
 
 function fromRow(row: ClientRow): ClientRecord {
+  const metadata = JSON.parse(row.metadata) as ClientMetadata;
   return {
     clientId: row.client_id,
     name: row.name,
-    isPublic: row.client_secret_hash === null,
-    metadata: JSON.parse(row.metadata) as ClientMetadata,
+    // A client without a secret is public unless it authenticates with its keys.
+    isPublic: row.client_secret_hash === null && metadata.token_endpoint_auth_method !== 'private_key_jwt',
+    hasSecret: row.client_secret_hash !== null,
+    metadata,
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
   };
@@ -111,7 +151,7 @@ export function createClientRepository(knex: Knex) {
     draft(input: NewClient): ClientDraft {
       return {
         clientId: randomBytes(24).toString('base64url'),
-        clientSecret: input.isPublic ? null : generateClientSecret(),
+        clientSecret: usesSecret(authMethodOf(input)) ? generateClientSecret() : null,
         name: input.name,
         metadata: clientMetadata(input),
       };

@@ -231,6 +231,19 @@ describe.each(BACKENDS)('KnexAdapter (%s)', (backend) => {
     });
   });
 
+  // RFC 9126: a request_uri answers once. The library checks `consumed` on a copy it read
+  // earlier, so two completions of one pushed request both reach consume(): one must lose.
+  it('lets exactly one of 10 parallel consumes of one pushed authorization request win', async () => {
+    const pushed = adapter('PushedAuthorizationRequest');
+    await pushed.upsert('par-1', { kind: 'PushedAuthorizationRequest', jti: 'par-1', request: 'e30.e30.' }, 60);
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => pushed.consume('par-1')));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(rejected).toHaveLength(9);
+    for (const r of rejected) expect(r.reason).toMatchObject({ error: 'invalid_request_uri' });
+    await expect(pushed.consume('par-1')).rejects.toMatchObject({ error: 'invalid_request_uri' });
+  });
+
   describe('destroy / revokeByGrantId', () => {
     it('destroys one row of one model only', async () => {
       await adapter('AccessToken').upsert('same', tokenPayload('AccessToken', 'same'), 60);

@@ -33,6 +33,7 @@ describe('loadConfig', () => {
       allowRegistration: true,
       logLevel: 'info',
       allowPrivateNetworkCalls: false,
+      requirePar: false,
       metricsToken: undefined,
       shutdownGraceSeconds: 10,
       throttle: { accountMax: 5, ipMax: 50, windowSeconds: 900, lockoutSeconds: 900 },
