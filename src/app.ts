@@ -35,6 +35,8 @@ import { hideStoredSecrets } from './oidc/hide-stored-secrets.js';
 import { ensureFirstPartyClient } from './oidc/password-grant.js';
 import { ProviderHost } from './oidc/provider-host.js';
 import { createClientRepository, type ClientRepository } from './repositories/clients.js';
+import { createResourceRepository } from './repositories/resources.js';
+import { createResourceService, type ResourceService } from './resources/resource-service.js';
 import { createUserRepository, type UserRepository } from './repositories/users.js';
 
 export interface Latchkey {
@@ -49,6 +51,8 @@ export interface Latchkey {
   apiTokens: ApiTokens;
   userService: UserService;
   clientService: ClientService;
+  /** API resources (RFC 8707), the built-in REST API resource included. */
+  resourceService: ResourceService;
   audit: AuditLog;
   /** Every REST route we serve (method and router path), for the OpenAPI parity test. */
   apiRoutes: Array<{ method: string; path: string }>;
@@ -89,13 +93,15 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const metrics = createMetrics({ knex, hashQueue: () => hasher.queueSize() });
     const authenticate = createAuthenticator({ users, hasher, throttle, audit, metrics });
     const views = createViews();
+    const resourceService = createResourceService({ resources: createResourceRepository(knex), audit, publicUrl: config.publicUrl });
+    const findResource = (identifier: string) => resourceService.findByIdentifier(identifier);
     const secureCookies = config.publicUrl.startsWith('https:');
 
     // Behind the proxy only the last X-Forwarded-For entry is the proxy's own: earlier ones
     // are whatever the client sent, and would let it pick its address (and evade IP limits).
     const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 });
     const host = new ProviderHost(keys, keyStore, app, (material) =>
-      createProvider({ config, knex, users, clients, views, keys: material, authenticate, audit, metrics, log }),
+      createProvider({ config, knex, users, clients, views, keys: material, findResource, authenticate, audit, metrics, log }),
     );
     const provider = () => host.provider;
     const apiTokens = createApiTokens({ knex, issuer: config.issuer, audience: `${config.publicUrl}/api`, keys: () => host.keys });
@@ -105,7 +111,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
 
     const health = createHealthRouter({ knex, keys: () => host.keys });
 
-    const interactions = createInteractionRouter({ provider, authenticate, views, secureCookies });
+    const interactions = createInteractionRouter({ provider, authenticate, views, secureCookies, findResource });
     const usersApi = createUsersRouter({
       users,
       userService,
@@ -184,6 +190,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       apiTokens,
       userService,
       clientService,
+      resourceService,
       audit,
       apiRoutes,
       metrics,

@@ -14,6 +14,8 @@ import { createKeyStore } from '../keys/key-store.js';
 import { sweepAll } from '../db/sweep.js';
 import { RETIRED_KEY_RETENTION_MS } from '../oidc/ttl.js';
 import { createClientRepository } from '../repositories/clients.js';
+import { createResourceRepository } from '../repositories/resources.js';
+import { createResourceService, type ResourceService } from '../resources/resource-service.js';
 import { createUserRepository, DuplicateUserError } from '../repositories/users.js';
 import { ask, interactive } from './prompt.js';
 
@@ -176,6 +178,10 @@ async function clientCommand(config: Config, args: string[], out: Out): Promise<
   throw new CliError(`unknown client command "${sub ?? ''}" (see: npm run cli -- help)`, 2);
 }
 
+function resourceServiceFor(config: Config, knex: Knex): ResourceService {
+  return createResourceService({ resources: createResourceRepository(knex), audit: createAuditLog(knex), publicUrl: config.publicUrl });
+}
+
 /** Builds a provider on this database (client validation, initial access tokens). */
 async function providerFor(config: Config, knex: Knex) {
   const keyStore = createKeyStore(knex);
@@ -189,6 +195,7 @@ async function providerFor(config: Config, knex: Knex) {
     users: createUserRepository(knex),
     views: createViews(),
     keys: await keyStore.load(),
+    findResource: (identifier: string) => resourceServiceFor(config, knex).findByIdentifier(identifier),
   });
 }
 
