@@ -24,6 +24,7 @@ import { createApiTokens, type ApiTokens } from './api/api-tokens.js';
 import { createClientService, type ClientService } from './clients/register-client.js';
 import { createBearerResolver } from './api/bearer-auth.js';
 import { createClientsRouter } from './api/clients-routes.js';
+import { createResourceTokenVerifier } from './api/resource-access-tokens.js';
 import { openApiDocument } from './api/openapi.js';
 import { createTokenRouter } from './api/token-routes.js';
 import { createUsersRouter } from './api/users-routes.js';
@@ -36,6 +37,7 @@ import { ensureFirstPartyClient } from './oidc/password-grant.js';
 import { ProviderHost } from './oidc/provider-host.js';
 import { createClientRepository, type ClientRepository } from './repositories/clients.js';
 import { createResourceRepository } from './repositories/resources.js';
+import { apiAudience } from './resources/built-in.js';
 import { createResourceService, type ResourceService } from './resources/resource-service.js';
 import { createUserRepository, type UserRepository } from './repositories/users.js';
 
@@ -104,10 +106,12 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       createProvider({ config, knex, users, clients, views, keys: material, findResource, authenticate, audit, metrics, log }),
     );
     const provider = () => host.provider;
-    const apiTokens = createApiTokens({ knex, issuer: config.issuer, audience: `${config.publicUrl}/api`, keys: () => host.keys });
+    const audience = apiAudience(config.publicUrl);
+    const apiTokens = createApiTokens({ knex, issuer: config.issuer, audience, keys: () => host.keys });
+    const verifyResourceToken = createResourceTokenVerifier({ issuer: config.issuer, audience, keys: () => host.keys });
     const userService = createUserService({ knex, audit, users, hasher, apiTokens });
     const clientService = createClientService({ knex, clients, provider, audit });
-    const resolveBearer = createBearerResolver({ users, apiTokens, provider });
+    const resolveBearer = createBearerResolver({ users, clients, apiTokens, verifyResourceToken, audience, provider });
 
     const health = createHealthRouter({ knex, keys: () => host.keys });
 
