@@ -25,6 +25,7 @@ import { createClientService, type ClientService } from './clients/register-clie
 import { createBearerResolver } from './api/bearer-auth.js';
 import { createClientsRouter } from './api/clients-routes.js';
 import { createResourceTokenVerifier } from './api/resource-access-tokens.js';
+import { createResourcesRouter } from './api/resources-routes.js';
 import { openApiDocument } from './api/openapi.js';
 import { createTokenRouter } from './api/token-routes.js';
 import { createUsersRouter } from './api/users-routes.js';
@@ -165,7 +166,8 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     app.use(admin.routes()).use(admin.allowedMethods());
     const clientsApi = createClientsRouter({ clientService, resolveBearer, publicUrl: config.publicUrl });
     const auditApi = createAuditRouter({ audit, resolveBearer, publicUrl: config.publicUrl });
-    const apiRouters = [usersApi, tokensApi, clientsApi, auditApi, docs];
+    const resourcesApi = createResourcesRouter({ resourceService, resolveBearer, publicUrl: config.publicUrl });
+    const apiRouters = [usersApi, tokensApi, clientsApi, resourcesApi, auditApi, docs];
     for (const router of apiRouters) app.use(router.routes()).use(router.allowedMethods());
     const apiRoutes = apiRouters.flatMap((router) =>
       router.stack.flatMap((layer) => layer.methods.filter((m) => m !== 'HEAD').map((method) => ({ method, path: String(layer.path) }))),
