@@ -157,6 +157,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       users,
       userService,
       clientService,
+      resourceService,
       keyStore,
       audit,
       views,
