@@ -3,6 +3,7 @@ import * as initial from './20261121000000_initial.js';
 import * as apiRefreshTokens from './20261121000100_api_refresh_tokens.js';
 import * as throttleAndAudit from './20261122000000_throttle_and_audit.js';
 import * as partialPayloadIndexes from './20261122000100_partial_payload_indexes.js';
+import * as resources from './20261122000200_resources.js';
 import * as emailTokens from './20261122000300_email_tokens.js';
 
 /** Every migration, oldest first. Add new ones at the end; never edit a released one. */
@@ -11,5 +12,6 @@ export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration
   { name: '20261121000100_api_refresh_tokens', migration: apiRefreshTokens },
   { name: '20261122000000_throttle_and_audit', migration: throttleAndAudit },
   { name: '20261122000100_partial_payload_indexes', migration: partialPayloadIndexes },
+  { name: '20261122000200_resources', migration: resources },
   { name: '20261122000300_email_tokens', migration: emailTokens },
 ];

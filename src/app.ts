@@ -25,6 +25,8 @@ import { createClientService, type ClientService } from './clients/register-clie
 import { createBearerResolver } from './api/bearer-auth.js';
 import { createDpopProofVerifier } from './api/dpop-proof.js';
 import { createClientsRouter } from './api/clients-routes.js';
+import { createResourceTokenVerifier } from './api/resource-access-tokens.js';
+import { createResourcesRouter } from './api/resources-routes.js';
 import { openApiDocument } from './api/openapi.js';
 import { createTokenRouter } from './api/token-routes.js';
 import { createUsersRouter } from './api/users-routes.js';
@@ -44,6 +46,9 @@ import { hideStoredSecrets } from './oidc/hide-stored-secrets.js';
 import { ensureFirstPartyClient } from './oidc/password-grant.js';
 import { ProviderHost } from './oidc/provider-host.js';
 import { createClientRepository, type ClientRepository } from './repositories/clients.js';
+import { createResourceRepository } from './repositories/resources.js';
+import { apiAudience } from './resources/built-in.js';
+import { createResourceService, type ResourceService } from './resources/resource-service.js';
 import { createUserRepository, type UserRepository } from './repositories/users.js';
 
 export interface Latchkey {
@@ -59,6 +64,8 @@ export interface Latchkey {
   userService: UserService;
   selfService: SelfService;
   clientService: ClientService;
+  /** API resources (RFC 8707), the built-in REST API resource included. */
+  resourceService: ResourceService;
   audit: AuditLog;
   /** Every REST route we serve (method and router path), for the OpenAPI parity test. */
   apiRoutes: Array<{ method: string; path: string }>;
@@ -101,16 +108,20 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const metrics = createMetrics({ knex, hashQueue: () => hasher.queueSize() });
     const authenticate = createAuthenticator({ users, hasher, throttle, audit, metrics });
     const views = createViews();
+    const resourceService = createResourceService({ resources: createResourceRepository(knex), audit, publicUrl: config.publicUrl });
+    const findResource = (identifier: string) => resourceService.findByIdentifier(identifier);
     const secureCookies = config.publicUrl.startsWith('https:');
 
     // Behind the proxy only the last X-Forwarded-For entry is the proxy's own: earlier ones
     // are whatever the client sent, and would let it pick its address (and evade IP limits).
     const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 });
     const host = new ProviderHost(keys, keyStore, app, (material) =>
-      createProvider({ config, knex, users, clients, views, keys: material, authenticate, audit, metrics, log }),
+      createProvider({ config, knex, users, clients, views, keys: material, findResource, authenticate, audit, metrics, log }),
     );
     const provider = () => host.provider;
-    const apiTokens = createApiTokens({ knex, issuer: config.issuer, audience: `${config.publicUrl}/api`, keys: () => host.keys });
+    const audience = apiAudience(config.publicUrl);
+    const apiTokens = createApiTokens({ knex, issuer: config.issuer, audience, keys: () => host.keys });
+    const verifyResourceToken = createResourceTokenVerifier({ issuer: config.issuer, audience, keys: () => host.keys });
     const mailer = createMailer(config.mail, logger);
     if (!config.mail.smtpUrl) {
       // Fine on a laptop; in production nobody would receive their links.
@@ -148,7 +159,10 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const clientService = createClientService({ knex, clients, provider, audit });
     const resolveBearer = createBearerResolver({
       users,
+      clients,
       apiTokens,
+      verifyResourceToken,
+      audience,
       provider,
       verifyDpopProof: createDpopProofVerifier(knex),
       publicUrl: config.publicUrl,
@@ -157,7 +171,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
 
     const health = createHealthRouter({ knex, keys: () => host.keys });
 
-    const interactions = createInteractionRouter({ provider, authenticate, views, secureCookies });
+    const interactions = createInteractionRouter({ provider, authenticate, views, secureCookies, findResource });
     const usersApi = createUsersRouter({
       users,
       userService,
@@ -200,6 +214,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       users,
       userService,
       clientService,
+      resourceService,
       keyStore,
       audit,
       views,
@@ -210,7 +225,8 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const clientsApi = createClientsRouter({ clientService, resolveBearer, publicUrl: config.publicUrl });
     const auditApi = createAuditRouter({ audit, resolveBearer, publicUrl: config.publicUrl });
     const meApi = createMeRouter({ selfService, resolveBearer });
-    const apiRouters = [usersApi, tokensApi, meApi, clientsApi, auditApi, docs];
+    const resourcesApi = createResourcesRouter({ resourceService, resolveBearer, publicUrl: config.publicUrl });
+    const apiRouters = [usersApi, tokensApi, meApi, clientsApi, resourcesApi, auditApi, docs];
     for (const router of apiRouters) app.use(router.routes()).use(router.allowedMethods());
     const apiRoutes = apiRouters.flatMap((router) =>
       router.stack.flatMap((layer) => layer.methods.filter((m) => m !== 'HEAD').map((method) => ({ method, path: String(layer.path) }))),
@@ -240,6 +256,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       userService,
       selfService,
       clientService,
+      resourceService,
       audit,
       apiRoutes,
       metrics,

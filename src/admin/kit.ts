@@ -33,6 +33,9 @@ const NOTICES: Record<string, string> = {
   'app-saved': 'The application was saved.',
   'app-public': 'The application is now public: its secret was removed and the tokens it was issued were revoked.',
   'app-deleted': 'The application was deleted and every token issued to it revoked.',
+  'resource-created': 'The API resource was added. Applications may now ask for tokens for it.',
+  'resource-saved': 'The API resource was saved. Tokens issued before keep their scopes and lifetime until they expire.',
+  'resource-deleted': 'The API resource was deleted. No new tokens are issued for it; tokens issued before work until they expire.',
   'keys-rotated': 'New signing keys are in use. The previous keys stay published until the tokens they signed have expired.',
 };
 

@@ -9,9 +9,11 @@ import type { Views } from '../http/views.js';
 import type { KeyStore } from '../keys/key-store.js';
 import type { ProviderHost } from '../oidc/provider-host.js';
 import type { UserRepository } from '../repositories/users.js';
+import type { ResourceService } from '../resources/resource-service.js';
 import { adminOf, createAdminAuth } from './admin-auth.js';
 import { addApplicationPages } from './applications-pages.js';
 import { addKeyPages } from './keys-pages.js';
+import { addResourcePages } from './resources-pages.js';
 import { day, formParser, noticeFor, when, type AdminKit } from './kit.js';
 import { addUserPages } from './users-pages.js';
 
@@ -21,6 +23,7 @@ export interface AdminDeps {
   users: UserRepository;
   userService: UserService;
   clientService: ClientService;
+  resourceService: ResourceService;
   keyStore: KeyStore;
   audit: AuditLog;
   views: Views;
@@ -29,7 +32,8 @@ export interface AdminDeps {
 }
 
 /**
- * Server-rendered administration under /admin/ for staff: users, applications, signing keys.
+ * Server-rendered administration under /admin/ for staff: users, applications, API resources,
+ * signing keys.
  * Every form carries the CSRF token; every value is escaped by the templates.
  */
 export function createAdminRouter(deps: AdminDeps): Router {
@@ -81,6 +85,7 @@ export function createAdminRouter(deps: AdminDeps): Router {
   const kit: AdminKit = { deps, router, page, requireStaff: auth.requireStaff, form: formParser() };
   addUserPages(kit);
   addApplicationPages(kit);
+  addResourcePages(kit);
   addKeyPages(kit);
 
   return router;

@@ -9,6 +9,8 @@ import { API_TTL } from '../oidc/ttl.js';
 /** JOSE `typ` headers: RFC 9068 for access tokens, our own for refresh tokens. */
 export const ACCESS_TYP = 'at+jwt';
 export const REFRESH_TYP = 'refresh+jwt';
+/** The `token_type` claim each `typ` goes with. */
+const TOKEN_TYPES: Record<string, string> = { [ACCESS_TYP]: 'access', [REFRESH_TYP]: 'refresh' };
 /** The `client_id` of access tokens minted by /api/token/. */
 export const API_CLIENT_ID = 'latchkey-api';
 
@@ -117,8 +119,12 @@ export function createApiTokens({ knex, issuer, audience, keys }: ApiTokenDeps) 
         algorithms: ['RS256', 'ES256'],
         requiredClaims: ['sub', 'exp', 'iat', 'jti'],
       });
+      // Access JWTs the provider issues for our API (RFC 8707 resource `${PUBLIC_URL}/api`)
+      // share issuer, audience, typ and keys with these; only ours carry token_type.
+      if (payload['token_type'] !== TOKEN_TYPES[typ]) throw invalid('The token is invalid.');
       return payload as JWTPayload & { sub: string; jti: string };
     } catch (error) {
+      if (error instanceof ApiError) throw error;
       if (error instanceof joseErrors.JWTExpired) throw invalid('The token has expired.');
       if (error instanceof joseErrors.JOSEError) throw invalid('The token is invalid.');
       throw error;

@@ -1,10 +1,14 @@
+import { decodeJwt } from 'jose';
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import { ApiError } from '../errors.js';
+import type { ClientRepository } from '../repositories/clients.js';
 import type { User, UserRepository } from '../repositories/users.js';
 import { DPOP_SIGNING_ALGORITHMS } from '../oidc/provider.js';
+import { API_SCOPE } from '../resources/built-in.js';
 import type { ApiTokens } from './api-tokens.js';
 import { DpopError, type DpopProofVerifier } from './dpop-proof.js';
+import type { VerifyResourceToken } from './resource-access-tokens.js';
 
 /** Who a bearer token speaks for: a user, or only a client (client_credentials). */
 export interface Principal {
@@ -14,7 +18,8 @@ export interface Principal {
   /** For /o/token access tokens: the grant and the login session they were issued under. */
   grantId?: string;
   sessionUid?: string;
-  via: 'api-jwt' | 'oauth';
+  /** api-jwt: from /api/token/; oauth: opaque, from /o/token; oauth-jwt: RFC 9068 JWT from /o/token. */
+  via: 'api-jwt' | 'oauth' | 'oauth-jwt';
   /** RFC 7638 thumbprint of the DPoP key the token is bound to; the request proved it holds that key. */
   jkt?: string;
 }
@@ -37,11 +42,22 @@ class InvalidToken extends ApiError {
   }
 }
 
+/** RFC 6750 3.1: a valid token without the scope the API needs. */
+class InsufficientScope extends ApiError {
+  constructor() {
+    super(403, 'insufficient_scope', `The token lacks the "${API_SCOPE}" scope this API needs.`);
+  }
+}
+
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 export interface BearerDeps {
   users: UserRepository;
+  clients: ClientRepository;
   apiTokens: ApiTokens;
+  verifyResourceToken: VerifyResourceToken;
+  /** `${PUBLIC_URL}/api`: the only audience this API accepts tokens for. */
+  audience: string;
   provider: () => Provider;
   /** Checks DPoP proofs for DPoP-bound tokens (RFC 9449). */
   verifyDpopProof: DpopProofVerifier;
@@ -49,14 +65,30 @@ export interface BearerDeps {
   publicUrl: string;
 }
 
+/** Whether a token's `aud` (a string or a list) names `audience`. */
+function audienceIncludes(aud: unknown, audience: string): boolean {
+  return aud === audience || (Array.isArray(aud) && aud.includes(audience));
+}
+
+/** Reads a JWT's claims unverified, only to pick which verifier checks it; garbage is 401. */
+function unverifiedClaims(token: string): Record<string, unknown> {
+  try {
+    return decodeJwt(token);
+  } catch {
+    throw new InvalidToken('The token is invalid.');
+  }
+}
+
 /**
  * Resolves `Authorization: Bearer|DPoP` into a {@link Principal}: our API JWTs (verified
- * against our keys) or access tokens issued at /o/token (looked up in storage, their grant
- * still alive). Inactive or deleted users are refused like a bad token. A token bound to a
- * DPoP key (its principal has `jkt`) must come with the DPoP scheme and a valid proof from
- * that key; an unbound one with the Bearer scheme.
+ * against our keys), access JWTs the provider issued for the resource `${PUBLIC_URL}/api`
+ * (verified against the same keys, offline), or opaque access tokens issued at /o/token
+ * (looked up in storage, their grant still alive, and issued for no resource or for ours).
+ * Inactive or deleted users are refused like a bad token. A token bound to a DPoP key (its
+ * principal has `jkt`) must come with the DPoP scheme and a valid proof from that key; an
+ * unbound one with the Bearer scheme.
  */
-export function createBearerResolver({ users, apiTokens, provider, verifyDpopProof, publicUrl }: BearerDeps) {
+export function createBearerResolver({ users, clients, apiTokens, verifyResourceToken, audience, provider, verifyDpopProof, publicUrl }: BearerDeps) {
   async function activeUser(sub: string | undefined): Promise<User> {
     const user = sub ? await users.findById(sub) : undefined;
     if (!user || !user.isActive) throw new InvalidToken('The user is inactive or deleted.');
@@ -76,8 +108,24 @@ export function createBearerResolver({ users, apiTokens, provider, verifyDpopPro
     await verifyDpopProof({ proof: presented.proof, method: presented.method, url: publicUrl + presented.path, accessToken: presented.token, jkt });
   }
 
+  /**
+   * A provider JWT for our API. It cannot be revoked, so what it names is checked on every
+   * request: the client must still exist, and the user still be active.
+   */
+  async function resourceTokenPrincipal(token: string): Promise<Principal> {
+    const verified = await verifyResourceToken(token);
+    if (!verified.scopes.has(API_SCOPE)) throw new InsufficientScope();
+    if (!(await clients.find(verified.clientId))) throw new InvalidToken('The client this token was issued to no longer exists.');
+    const user = verified.accountId === null ? null : await activeUser(verified.accountId);
+    return { user, clientId: verified.clientId, via: 'oauth-jwt', ...(verified.jkt ? { jkt: verified.jkt } : {}) };
+  }
+
   async function lookUp(token: string): Promise<Principal> {
     if (JWT_SHAPE.test(token)) {
+      // Both kinds are signed by our keys for our audience; only /api/token/ JWTs carry
+      // token_type and user_id. Each verifier insists on its own shape.
+      const claims = unverifiedClaims(token);
+      if (claims['token_type'] === undefined && claims['user_id'] === undefined) return resourceTokenPrincipal(token);
       const payload = await apiTokens.verifyAccess(token);
       return { user: await activeUser(payload.sub), via: 'api-jwt' };
     }
@@ -88,10 +136,14 @@ export function createBearerResolver({ users, apiTokens, provider, verifyDpopPro
       const clientToken = await p.ClientCredentials.find(token);
       if (!clientToken || clientToken.isExpired) throw new InvalidToken('The token is invalid, expired or revoked.');
       if (clientToken['x5t#S256']) throw new InvalidToken('Certificate-bound (mTLS) tokens are not accepted here.');
+      if (clientToken.aud !== undefined && !audienceIncludes(clientToken.aud, audience)) throw new InvalidToken('The token was issued for another resource.');
       return { user: null, clientId: clientToken.clientId, via: 'oauth', ...(clientToken.jkt ? { jkt: clientToken.jkt } : {}) };
     }
     if (accessToken.isExpired) throw new InvalidToken('The token is invalid, expired or revoked.');
     if (accessToken['x5t#S256']) throw new InvalidToken('Certificate-bound (mTLS) tokens are not accepted here.');
+    // Tokens without an audience are the userinfo tokens this API always took; one issued
+    // for another API resource (RFC 8707, opaque format) is that API's, not ours.
+    if (accessToken.aud !== undefined && !audienceIncludes(accessToken.aud, audience)) throw new InvalidToken('The token was issued for another resource.');
     if (accessToken.grantId && !(await p.Grant.find(accessToken.grantId))) {
       throw new InvalidToken('The token has been revoked.');
     }
@@ -122,7 +174,8 @@ const DPOP_ALGS = `algs="${DPOP_SIGNING_ALGORITHMS.join(' ')}"`;
  * failure is about DPoP. Without credentials both schemes are offered.
  */
 function challenge(ctx: Context, error: ApiError, scheme: 'Bearer' | 'DPoP' | 'both'): never {
-  const params = `error="${error.error}", error_description="${error.message.replace(/["\\]/g, "'")}"`;
+  const scope = error instanceof InsufficientScope ? `, scope="${API_SCOPE}"` : '';
+  const params = `error="${error.error}", error_description="${error.message.replace(/["\\]/g, "'")}"${scope}`;
   if (scheme === 'DPoP') ctx.set('WWW-Authenticate', `DPoP ${params}, ${DPOP_ALGS}`);
   else ctx.set('WWW-Authenticate', [`Bearer ${params}`, ...(scheme === 'both' ? [`DPoP ${DPOP_ALGS}`] : [])]);
   throw error;
@@ -144,7 +197,7 @@ export function authenticateBearer(resolve: BearerResolver) {
     try {
       ctx.state['principal'] = await resolve({ scheme, token: match[2], proof, method: ctx.method, path: ctx.path });
     } catch (error) {
-      if (error instanceof ApiError && error.status === 401) {
+      if (error instanceof InsufficientScope || (error instanceof ApiError && error.status === 401)) {
         return challenge(ctx, error, error instanceof DpopError || scheme === 'dpop' || proof ? 'DPoP' : 'Bearer');
       }
       throw error;

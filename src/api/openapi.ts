@@ -15,6 +15,9 @@ const optionalBearer = [{}, { bearer: [] }, { dpop: [] }];
 const userId = { name: 'id', in: 'path', required: true, schema: { type: 'integer' } };
 const clientId = { name: 'clientId', in: 'path', required: true, schema: { type: 'string' } };
 const clientNotFound = error('No such client.');
+const resourceId = { name: 'id', in: 'path', required: true, schema: { type: 'integer', minimum: 0 }, description: '0 is the built-in REST API resource.' };
+const resourceNotFound = error('No such resource.');
+const resourceStaffOnly = error('Only staff may manage API resources; the built-in resource cannot be changed or deleted.');
 const staffOnly = error('Only staff may manage clients.');
 
 const unauthorized = error('Missing, invalid or expired token, or a missing or bad DPoP proof (with a `WWW-Authenticate: Bearer` or `DPoP` challenge).');
@@ -52,7 +55,9 @@ export function openApiDocument(publicUrl: string) {
         bearer: {
           type: 'http',
           scheme: 'bearer',
-          description: 'An access JWT from /api/token/ or an access token from /o/token issued for a user.',
+          description:
+            'An access JWT from /api/token/; an access token from /o/token issued for a user without a resource; or an RFC 9068 ' +
+            `access JWT from /o/token for the resource ${publicUrl}/api with the \`api\` scope (DPoP-bound tokens are refused for now).`,
         },
         dpop: {
           type: 'http',
@@ -192,6 +197,42 @@ export function openApiDocument(publicUrl: string) {
             next: { type: ['string', 'null'], format: 'uri' },
             previous: { type: ['string', 'null'], format: 'uri' },
             results: { type: 'array', items: ref('Client') },
+          },
+          required: ['count', 'next', 'previous', 'results'],
+        },
+        Resource: {
+          type: 'object',
+          properties: {
+            id: { type: 'integer', readOnly: true, description: '0 for the built-in REST API resource.' },
+            identifier: { type: 'string', format: 'uri', maxLength: 512, description: 'RFC 8707 resource indicator: the `resource` parameter, and the tokens\' `aud`.' },
+            name: { type: 'string', maxLength: 255 },
+            scopes: { type: 'array', items: { type: 'string' }, description: 'The only scopes tokens for this resource can carry.' },
+            access_token_ttl: { type: 'integer', minimum: 60, maximum: 86400 },
+            access_token_format: { enum: ['jwt', 'opaque'] },
+            built_in: { type: 'boolean', readOnly: true },
+            created_at: { type: ['string', 'null'], format: 'date-time', readOnly: true },
+            updated_at: { type: ['string', 'null'], format: 'date-time', readOnly: true },
+          },
+          required: ['id', 'identifier', 'name', 'scopes', 'access_token_ttl', 'access_token_format', 'built_in', 'created_at', 'updated_at'],
+        },
+        ResourceWrite: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            identifier: { type: 'string', format: 'uri', description: 'Absolute http(s) URI without a fragment; required on create.' },
+            name: { type: 'string', description: 'Defaults to the identifier.' },
+            scopes: { type: 'array', items: { type: 'string' }, uniqueItems: true, description: 'RFC 6749 scope tokens, not openid/profile/email/offline_access.' },
+            access_token_ttl: { type: 'integer', minimum: 60, maximum: 86400, default: 3600 },
+            access_token_format: { enum: ['jwt', 'opaque'], default: 'jwt' },
+          },
+        },
+        ResourcePage: {
+          type: 'object',
+          properties: {
+            count: { type: 'integer' },
+            next: { type: ['string', 'null'], format: 'uri' },
+            previous: { type: ['string', 'null'], format: 'uri' },
+            results: { type: 'array', items: ref('Resource') },
           },
           required: ['count', 'next', 'previous', 'results'],
         },
@@ -377,6 +418,34 @@ export function openApiDocument(publicUrl: string) {
           security: bearer,
           responses: { 200: { description: 'The client with its new secret', content: json(ref('Client')) }, 400: invalid, 401: unauthorized, 403: staffOnly, 404: clientNotFound },
         },
+      },
+      '/api/resources/': {
+        get: {
+          summary: 'List API resources (staff), the built-in one first',
+          security: bearer,
+          parameters: [
+            { name: 'page', in: 'query', schema: { type: 'integer', minimum: 1 } },
+            { name: 'page_size', in: 'query', schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE } },
+          ],
+          responses: { 200: { description: 'A page of resources', content: json(ref('ResourcePage')) }, 400: invalid, 401: unauthorized, 403: resourceStaffOnly, 404: error('Page past the end.') },
+        },
+        post: {
+          summary: 'Add an API resource (staff)',
+          security: bearer,
+          requestBody: { required: true, content: json(ref('ResourceWrite')) },
+          responses: { 201: { description: 'Created', content: json(ref('Resource')) }, 400: invalid, 401: unauthorized, 403: resourceStaffOnly, 409: error('Identifier taken.') },
+        },
+      },
+      '/api/resources/{id}/': {
+        parameters: [resourceId],
+        get: { summary: 'Read an API resource (staff)', security: bearer, responses: { 200: { description: 'The resource', content: json(ref('Resource')) }, 401: unauthorized, 403: resourceStaffOnly, 404: resourceNotFound } },
+        patch: {
+          summary: 'Change an API resource (staff); tokens already issued keep what they carry until they expire',
+          security: bearer,
+          requestBody: { required: true, content: json(ref('ResourceWrite')) },
+          responses: { 200: { description: 'Updated', content: json(ref('Resource')) }, 400: invalid, 401: unauthorized, 403: resourceStaffOnly, 404: resourceNotFound, 409: error('Identifier taken.') },
+        },
+        delete: { summary: 'Delete an API resource (staff)', security: bearer, responses: { 204: { description: 'Deleted' }, 401: unauthorized, 403: resourceStaffOnly, 404: resourceNotFound } },
       },
       '/api/audit/': {
         get: {

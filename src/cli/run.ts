@@ -15,6 +15,9 @@ import { createKeyStore } from '../keys/key-store.js';
 import { sweepAll } from '../db/sweep.js';
 import { RETIRED_KEY_RETENTION_MS } from '../oidc/ttl.js';
 import { createClientRepository, TOKEN_ENDPOINT_AUTH_METHODS, type JwkSet, type NewClient, type TokenEndpointAuthMethod } from '../repositories/clients.js';
+import { createResourceRepository } from '../repositories/resources.js';
+import { resourceJson, createResourceService, type ResourceService } from '../resources/resource-service.js';
+import { ValidationError } from '../accounts/user-service.js';
 import { createUserRepository, DuplicateUserError } from '../repositories/users.js';
 import { ask, interactive } from './prompt.js';
 
@@ -36,6 +39,10 @@ const USAGE = `usage: npm run --silent cli -- <command>
                 [--jwks-file PATH | --jwks-uri URI] [--require-par]
                 [--require-signed-request-object] [--json]
   client list [--json]
+  resource create --identifier URI [--name N] [--scope S]... [--ttl SECONDS]
+                  [--format jwt|opaque] [--json]
+  resource list [--json]
+  resource delete --identifier URI
   iat create [--expires-in SECONDS] [--json]
   keys rotate [--json]
   keys list [--json]
@@ -221,6 +228,84 @@ async function clientCommand(config: Config, args: string[], out: Out): Promise<
   throw new CliError(`unknown client command "${sub ?? ''}" (see: npm run cli -- help)`, 2);
 }
 
+function resourceServiceFor(config: Config, knex: Knex): ResourceService {
+  return createResourceService({ resources: createResourceRepository(knex), audit: createAuditLog(knex), publicUrl: config.publicUrl });
+}
+
+/** The CLI flag each resource field comes from, to name it in an error. */
+const RESOURCE_FLAGS: Record<string, string> = {
+  identifier: '--identifier',
+  name: '--name',
+  scopes: '--scope',
+  access_token_ttl: '--ttl',
+  access_token_format: '--format',
+};
+
+/** One line for the service's per-field messages. */
+function validationLine(error: ValidationError): string {
+  return Object.entries(error.fields)
+    .map(([field, messages]) => `${RESOURCE_FLAGS[field] ?? field}: ${messages.join(' ')}`)
+    .join('; ');
+}
+
+async function resourceCommand(config: Config, args: string[], out: Out): Promise<void> {
+  const [sub, ...rest] = args;
+  const by = { label: 'cli' };
+  try {
+    if (sub === 'create') {
+      const v = options(rest, {
+        identifier: { type: 'string' },
+        name: { type: 'string' },
+        scope: { type: 'string', multiple: true },
+        ttl: { type: 'string' },
+        format: { type: 'string' },
+        json: { type: 'boolean' },
+      });
+      if (typeof v['identifier'] !== 'string' || !v['identifier'].trim()) throw new CliError('--identifier is required');
+      const ttl = v['ttl'];
+      if (ttl !== undefined && (typeof ttl !== 'string' || !/^\d{1,9}$/.test(ttl))) throw new CliError('--ttl must be a whole number of seconds');
+      await withDatabase(config, async (knex) => {
+        const resource = await resourceServiceFor(config, knex).create(
+          {
+            identifier: v['identifier'] as string,
+            ...(typeof v['name'] === 'string' ? { name: v['name'] } : {}),
+            // Each --scope may also hold several, space-separated.
+            scopes: strings(v['scope']).flatMap((s) => s.split(/\s+/)).filter(Boolean),
+            ...(typeof ttl === 'string' ? { accessTokenTtl: Number(ttl) } : {}),
+            ...(typeof v['format'] === 'string' ? { accessTokenFormat: v['format'] } : {}),
+          },
+          by,
+        );
+        if (v['json']) out(JSON.stringify(resourceJson(resource)));
+        else out(`resource ${resource.identifier} created (id ${resource.id}; scopes: ${resource.scopes.join(' ') || 'none'}; ${resource.accessTokenFormat} tokens for ${resource.accessTokenTtl}s)`);
+      });
+      return;
+    }
+    if (sub === 'list') {
+      const v = options(rest, { json: { type: 'boolean' } });
+      await withDatabase(config, async (knex) => {
+        const list = await resourceServiceFor(config, knex).list();
+        if (v['json']) out(JSON.stringify(list.map(resourceJson)));
+        else for (const r of list) out(`${r.id}  ${r.identifier}  ${r.accessTokenFormat}  ${r.accessTokenTtl}s  ${r.scopes.join(' ') || '-'}${r.builtIn ? '  (built-in)' : ''}`);
+      });
+      return;
+    }
+    if (sub === 'delete') {
+      const v = options(rest, { identifier: { type: 'string' } });
+      if (typeof v['identifier'] !== 'string' || !v['identifier']) throw new CliError('--identifier is required');
+      await withDatabase(config, async (knex) => {
+        const removed = await resourceServiceFor(config, knex).removeByIdentifier(v['identifier'] as string, by);
+        out(`resource ${removed.identifier} deleted`);
+      });
+      return;
+    }
+  } catch (error) {
+    if (error instanceof ValidationError) throw new CliError(validationLine(error));
+    throw error;
+  }
+  throw new CliError(`unknown resource command "${sub ?? ''}" (see: npm run cli -- help)`, 2);
+}
+
 /** Builds a provider on this database (client validation, initial access tokens). */
 async function providerFor(config: Config, knex: Knex) {
   const keyStore = createKeyStore(knex);
@@ -234,6 +319,7 @@ async function providerFor(config: Config, knex: Knex) {
     users: createUserRepository(knex),
     views: createViews(),
     keys: await keyStore.load(),
+    findResource: (identifier: string) => resourceServiceFor(config, knex).findByIdentifier(identifier),
   });
 }
 
@@ -312,6 +398,9 @@ export async function runCli(argv: string[], env: Readonly<Record<string, string
         break;
       case 'client':
         await clientCommand(config, args, out);
+        break;
+      case 'resource':
+        await resourceCommand(config, args, out);
         break;
       case 'iat':
         await iatCommand(config, args, out);

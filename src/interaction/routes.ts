@@ -8,13 +8,17 @@ import { csrfToken, csrfValid } from '../http/csrf.js';
 import { chooseLocale, translator, type Translator } from '../http/i18n.js';
 import type { Views } from '../http/views.js';
 import { essentialAcrUnattainable, PASSWORD_ACR } from '../oidc/acr.js';
-import { describeClaims, describeScopes } from './scope-descriptions.js';
+import { OIDC_SCOPES } from '../oidc/account.js';
+import type { FindResource } from '../oidc/resource-indicators.js';
+import { describeClaims, describeResourceScopes, describeScopes } from './scope-descriptions.js';
 
 export interface InteractionDeps {
   provider: () => Provider;
   authenticate: Authenticate;
   views: Views;
   secureCookies: boolean;
+  /** Names the APIs (RFC 8707 resources) an application asks to use on the consent page. */
+  findResource: FindResource;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -38,7 +42,7 @@ function interactionTranslator(ctx: Context, details?: Details): Translator {
  * `interactionResult`, so the provider decides every redirect. The interaction cookie ties
  * an interaction to the browser that started it; the CSRF cookie ties each form to it.
  */
-export function createInteractionRouter({ provider, authenticate, views, secureCookies }: InteractionDeps): Router {
+export function createInteractionRouter({ provider, authenticate, views, secureCookies, findResource }: InteractionDeps): Router {
   const router = new Router({ prefix: '/interaction' });
   const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '16kb' });
 
@@ -72,6 +76,16 @@ export function createInteractionRouter({ provider, authenticate, views, secureC
     ctx.redirect(returnTo);
   }
 
+  /** Each API the application asks to use, by name, with the scopes it asks there. */
+  async function describeApis(missing: Record<string, string[]>, i18n: Translator) {
+    return Promise.all(
+      Object.entries(missing).map(async ([identifier, scopes]) => {
+        const resource = await findResource(identifier);
+        return { name: resource?.name ?? identifier, identifier, scopes: describeResourceScopes(scopes, { builtIn: resource?.builtIn ?? false }, i18n) };
+      }),
+    );
+  }
+
   async function renderPrompt(ctx: Context, details: Details, status = 200, message?: string): Promise<void> {
     if (details.prompt.name === 'login' && essentialAcrUnattainable(details.prompt.details)) {
       // A password login can never give it: the provider would ask for one login after another.
@@ -91,12 +105,20 @@ export function createInteractionRouter({ provider, authenticate, views, secureC
       }, i18n);
       return;
     }
-    const promptDetails = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] };
-    const requested = String(details.params['scope'] ?? '').split(' ').filter(Boolean);
+    const promptDetails = details.prompt.details as {
+      missingOIDCScope?: string[];
+      missingOIDCClaims?: string[];
+      missingResourceScopes?: Record<string, string[]>;
+    };
+    const apis = await describeApis(promptDetails.missingResourceScopes ?? {}, i18n);
+    // Without missing OpenID scopes (consent asked for API scopes only, or a native client
+    // always asked), list what was requested of ours, never another API's scope names.
+    const requested = String(details.params['scope'] ?? '').split(' ').filter((s) => OIDC_SCOPES.includes(s));
     page(ctx, status, 'consent', {
       uid,
       clientName,
-      scopes: describeScopes(promptDetails.missingOIDCScope ?? requested, i18n),
+      scopes: describeScopes(promptDetails.missingOIDCScope ?? (apis.length ? [] : requested), i18n),
+      apis,
       claims: describeClaims(promptDetails.missingOIDCClaims ?? [], i18n),
       message,
     }, i18n);

@@ -1,4 +1,5 @@
 import type { MessageKey, Translator } from '../http/i18n.js';
+import { API_SCOPE } from '../resources/built-in.js';
 
 /** What each scope lets an application do, in words a person can judge on the consent page. */
 const SCOPE_MESSAGES: Record<string, MessageKey> = {
@@ -6,6 +7,11 @@ const SCOPE_MESSAGES: Record<string, MessageKey> = {
   profile: 'scope.profile',
   email: 'scope.email',
   offline_access: 'scope.offline_access',
+};
+
+/** Scopes of the built-in REST API resource, in the same spirit. */
+const API_MESSAGES: Record<string, MessageKey> = {
+  [API_SCOPE]: 'scope.api',
 };
 
 /** Names a person understands for the claims an application may ask for one by one. */
@@ -22,6 +28,17 @@ const CLAIM_MESSAGES: Record<string, MessageKey> = {
 export function describeScopes(scopes: Iterable<string>, i18n: Translator): Array<{ scope: string; description: string }> {
   return [...new Set(scopes)].map((scope) => {
     const key = Object.hasOwn(SCOPE_MESSAGES, scope) ? SCOPE_MESSAGES[scope] : undefined;
+    return { scope, description: key ? i18n.t(key) : i18n.t('scope.other', { scope }) };
+  });
+}
+
+/**
+ * What an application may do at one API resource (RFC 8707). Only the built-in REST API has
+ * words for its scopes; other resources show their scope names, under the API's name.
+ */
+export function describeResourceScopes(scopes: Iterable<string>, { builtIn }: { builtIn: boolean }, i18n: Translator): Array<{ scope: string; description: string }> {
+  return [...new Set(scopes)].map((scope) => {
+    const key = builtIn && Object.hasOwn(API_MESSAGES, scope) ? API_MESSAGES[scope] : undefined;
     return { scope, description: key ? i18n.t(key) : i18n.t('scope.other', { scope }) };
   });
 }

@@ -1,6 +1,12 @@
 import type { Account, FindAccount } from 'oidc-provider';
 import type { User, UserRepository } from '../repositories/users.js';
 
+/**
+ * The provider's own (OpenID Connect) scopes. API resources bring their own scopes and may
+ * not reuse these names (the consent page and the token's scope would be ambiguous).
+ */
+export const OIDC_SCOPES: readonly string[] = ['openid', 'offline_access', 'profile', 'email'];
+
 /** Which claims each scope releases (OIDC Core 5.4). */
 export const SCOPE_CLAIMS = {
   openid: ['sub'],

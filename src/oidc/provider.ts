@@ -13,10 +13,11 @@ import type { UserRepository } from '../repositories/users.js';
 import { ADMIN_CLIENT_ID } from '../admin/admin-auth.js';
 import { ACR_VALUES } from './acr.js';
 import { deviceInputForm, providerPageTranslator } from './provider-pages.js';
-import { createFindAccount, SCOPE_CLAIMS } from './account.js';
+import { createFindAccount, OIDC_SCOPES, SCOPE_CLAIMS } from './account.js';
 import { claimOnce, KnexAdapter } from './adapter.js';
 import { registerPasswordGrant } from './password-grant.js';
 import { ClientAdapter } from './client-adapter.js';
+import { resourceAwareTtl, resourceIndicators, type FindResource } from './resource-indicators.js';
 import { TTL } from './ttl.js';
 
 export interface ProviderDeps {
@@ -26,6 +27,8 @@ export interface ProviderDeps {
   clients: ClientRepository;
   views: Views;
   keys: KeyMaterial;
+  /** The API resources (RFC 8707) tokens may be issued for; unknown ones are `invalid_target`. */
+  findResource: FindResource;
   /** Checks passwords for the password grant; absent where the provider only validates clients. */
   authenticate?: Authenticate;
   /** Counts issued tokens per grant type when given. */
@@ -126,7 +129,7 @@ export const interactionPath = (uid: string) => `/interaction/${uid}`;
  * Builds node-oidc-provider on our storage, accounts, keys and pages. Cheap enough to call
  * again when keys rotate: all state lives in the database.
  */
-export function createProvider({ config, knex, users, clients, views, keys, authenticate, audit, metrics, log }: ProviderDeps): Provider {
+export function createProvider({ config, knex, users, clients, views, keys, findResource, authenticate, audit, metrics, log }: ProviderDeps): Provider {
   const clientAdapter = new ClientAdapter(clients, (clientId) => knex('oidc_payloads').where({ client_id: clientId }).delete());
   const adapters = new Map<string, KnexAdapter>();
   const secure = config.publicUrl.startsWith('https:');
@@ -152,7 +155,7 @@ export function createProvider({ config, knex, users, clients, views, keys, auth
     },
     acrValues: [...ACR_VALUES],
     discovery: { ui_locales_supported: [...SUPPORTED_LOCALES] },
-    scopes: ['openid', 'offline_access', 'profile', 'email'],
+    scopes: [...OIDC_SCOPES],
     // 'none' only serves our admin pages (a login session without tokens); no implicit flow.
     responseTypes: ['code', 'none'],
     // Client secrets are stored hashed, so nothing may need the secret itself: no
@@ -181,7 +184,8 @@ export function createProvider({ config, knex, users, clients, views, keys, auth
       return grant;
     },
     allowOmittingSingleRegisteredRedirectUri: false,
-    ttl: { ...TTL },
+    // Tokens issued for an API resource live as long as the resource says.
+    ttl: { ...TTL, AccessToken: resourceAwareTtl(TTL.AccessToken), ClientCredentials: resourceAwareTtl(TTL.ClientCredentials) },
     // Refresh tokens for every client allowed the grant (as Keycloak and django-oauth-toolkit
     // do); without offline_access they die with the login session.
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
@@ -258,6 +262,9 @@ export function createProvider({ config, knex, users, clients, views, keys, auth
       requestObjects: { enabled: true, requireSignedRequestObject: false },
       // JARM: response_mode=jwt (and query.jwt, fragment.jwt, form_post.jwt), signed with our keys.
       jwtResponseModes: { enabled: true },
+      // RFC 8707 resource indicators for the registered API resources; RFC 9068 JWTs for those
+      // that ask for them (see resource-indicators.ts for the rules).
+      resourceIndicators: resourceIndicators(findResource),
       introspection: {
         enabled: true,
         // A client learns only about its own tokens, and a deactivated or deleted user's

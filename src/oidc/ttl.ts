@@ -17,8 +17,18 @@ export const API_TTL = {
 } as const;
 
 /**
- * How long a retired signing key stays published: as long as the longest-lived JWT it can
- * have signed (API refresh tokens and ID tokens; OAuth access tokens are opaque), plus a
- * minute of clock skew.
+ * Access token lifetimes an API resource may choose (RFC 8707 resources, `resource create
+ * --ttl`), and the default.
  */
-export const RETIRED_KEY_RETENTION_MS = (Math.max(TTL.IdToken, API_TTL.access, API_TTL.refresh) + 60) * 1000;
+export const RESOURCE_TTL = {
+  min: 60,
+  max: 24 * 60 * 60,
+  default: 60 * 60,
+} as const;
+
+/**
+ * How long a retired signing key stays published: as long as the longest-lived JWT it can
+ * have signed (API refresh tokens, ID tokens, and JWT access tokens for API resources, which
+ * live at most RESOURCE_TTL.max), plus a minute of clock skew.
+ */
+export const RETIRED_KEY_RETENTION_MS = (Math.max(TTL.IdToken, API_TTL.access, API_TTL.refresh, RESOURCE_TTL.max) + 60) * 1000;

@@ -1,0 +1,55 @@
+import { errors, type Configuration, type ResourceServer } from 'oidc-provider';
+import type { Resource } from '../resources/built-in.js';
+
+/** Looks up the API resource a `resource` parameter names (exact comparison), built-in included. */
+export type FindResource = (identifier: string) => Promise<Resource | undefined>;
+
+/**
+ * What the provider needs to know about a resource: the scopes it offers (requested scopes
+ * outside them are dropped from the token), its audience, lifetime and format. JWTs are RFC
+ * 9068 access tokens (header `typ: at+jwt`) signed with the provider's current RS256 key, so
+ * a resource server verifies them offline against /o/jwks.
+ */
+export function resourceServerInfo(resource: Resource): ResourceServer {
+  return {
+    scope: resource.scopes.join(' '),
+    audience: resource.identifier,
+    accessTokenTTL: resource.accessTokenTtl,
+    accessTokenFormat: resource.accessTokenFormat,
+    ...(resource.accessTokenFormat === 'jwt' ? { jwt: { sign: { alg: 'RS256' as const } } } : {}),
+  };
+}
+
+type ResourceIndicatorsFeature = NonNullable<NonNullable<Configuration['features']>['resourceIndicators']>;
+
+/**
+ * RFC 8707 on registered resources only: an unknown indicator is `invalid_target`.
+ * - No `defaultResource`: a request without `resource` gets the opaque, audience-less token
+ *   it got before, usable at userinfo.
+ * - `useGrantedResource`: a code, device code or refresh token granted for one resource
+ *   yields a token for it at /o/token even without `resource` there (and even with
+ *   `openid`), so refreshing keeps the resource.
+ * - A client's registered `scope` metadata limits only the OpenID scopes (the library's
+ *   rule); resource scopes are limited by what the resource offers, and, where a person is
+ *   involved, by what they consented to.
+ */
+export function resourceIndicators(findResource: FindResource): ResourceIndicatorsFeature {
+  return {
+    enabled: true,
+    useGrantedResource: async () => true,
+    getResourceServerInfo: async (_ctx, indicator) => {
+      const resource = await findResource(indicator);
+      if (!resource) throw new errors.InvalidTarget('the resource indicator is not a registered API resource');
+      return resourceServerInfo(resource);
+    },
+  };
+}
+
+/**
+ * Lifetime of an access token: its resource's, when it was issued for one, else the
+ * provider-wide default (a number in the ttl configuration would override the resource's).
+ */
+export function resourceAwareTtl(fallback: number) {
+  return (_ctx: unknown, token: { resourceServer?: { accessTokenTTL?: number | undefined } | undefined }) =>
+    token.resourceServer?.accessTokenTTL ?? fallback;
+}
