@@ -312,11 +312,42 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
       expectInvalidToken(await call('/auth/me/', await forge(userClaims(String(user.id)), { typ: 'JWT' })), 'typ JWT');
       expectInvalidToken(await call('/auth/me/', await forge(userClaims(String(user.id), { iss: `${server.url}/elsewhere` }))), 'wrong iss');
       expectInvalidToken(await call('/auth/me/', await forge(userClaims(String(user.id), { aud: 'https://orders.example.com/api' }))), 'wrong aud');
-      // DPoP-bound (cnf.jkt) tokens need a proof this API does not check yet.
-      expectInvalidToken(await call('/auth/me/', await forge(userClaims(String(user.id), { cnf: { jkt: 'x'.repeat(43) } }))), 'cnf (DPoP-bound)');
+      // A DPoP-bound token (cnf.jkt) sent as a bearer token would undo its binding.
+      const asBearer = await call('/auth/me/', await forge(userClaims(String(user.id), { cnf: { jkt: 'x'.repeat(43) } })));
+      expect(asBearer.status, asBearer.text).toBe(401);
+      expect(asBearer.headers.get('www-authenticate') ?? '').toMatch(/^DPoP error="invalid_token"/);
+      // Certificate-bound (mTLS) tokens need a proof this API cannot check.
+      expectInvalidToken(await call('/auth/me/', await forge(userClaims(String(user.id), { cnf: { 'x5t#S256': 'x'.repeat(43) } }))), 'cnf (mTLS-bound)');
       // A client-credentials-shaped token (sub = client_id) never becomes a user, even one whose id it names.
       const clientShaped = await call('/auth/me/', await forge(userClaims(clientId)));
       expect(clientShaped.status, clientShaped.text).toBe(403);
+    });
+
+    it('accepts a DPoP-bound user JWT for our API only with a proof from its key', async () => {
+      const key = await oidc.randomDPoPKeyPair();
+      const DPoP = oidc.getDPoPHandle(config, key);
+      const front = await authorize(config, new UserAgent(), { username: user.username, password: PASSWORD }, { scope: 'openid api', resource: apiResource });
+      const tokens = await oidc.authorizationCodeGrant(
+        config,
+        front.callbackUrl,
+        { pkceCodeVerifier: front.codeVerifier, expectedState: front.state, expectedNonce: front.nonce },
+        { resource: apiResource },
+        { DPoP },
+      );
+      expect(tokens.token_type.toLowerCase()).toBe('dpop');
+      expect(decodeJwt(tokens.access_token)['cnf']).toEqual({ jkt: expect.any(String) });
+      const me = await oidc.fetchProtectedResource(config, tokens.access_token, new URL(`${server.url}/auth/me/`), 'GET', null, undefined, { DPoP });
+      expect(me.status).toBe(200);
+      expect(((await me.json()) as { id: number }).id).toBe(user.id);
+      // The same JWT as a bearer token, or with a proof from another key: refused.
+      const bearer = await call('/auth/me/', tokens.access_token);
+      expect(bearer.status).toBe(401);
+      const otherKey = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair());
+      const stolen = (await oidc
+        .fetchProtectedResource(config, tokens.access_token, new URL(`${server.url}/auth/me/`), 'GET', null, undefined, { DPoP: otherKey })
+        .catch((error: unknown) => error)) as { response?: Response; cause?: Array<{ scheme: string; parameters: Record<string, string> }> };
+      expect(stolen.response?.status).toBe(401);
+      expect(stolen.cause?.[0]).toMatchObject({ scheme: 'dpop', parameters: { error: 'invalid_token' } });
     });
 
     it('keeps provider JWTs and /api/token/ JWTs apart', async () => {
