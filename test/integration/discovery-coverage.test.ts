@@ -17,6 +17,11 @@ const MODES = 'integration/response-modes.test.ts';
 const CLIENTS = 'integration/clients-api.test.ts';
 const LOCALES = 'integration/locales-acr.test.ts';
 const DPOP = 'integration/dpop.test.ts';
+const PAR = 'integration/par-jar-jarm.test.ts';
+const ASSERTION_ALGS: TestRef = [PAR, 'accepts private_key_jwt signed with each advertised algorithm'];
+const REQUEST_OBJECT_ALGS: TestRef = [PAR, 'accepts request objects signed with each advertised algorithm'];
+const JARM_ALGS: TestRef = [PAR, 'completes response_mode=jwt with openid-client verifying the response, signed with each advertised algorithm'];
+const JARM_MODES: TestRef = [PAR, 'delivers the response JWT in each advertised JWT response mode'];
 
 const SIGN_IN: TestRef = [FLOWS, 'signs in through the login and consent pages and validates the ID token'];
 
@@ -109,6 +114,33 @@ export const DISCOVERY_COVERAGE: Record<string, readonly TestRef[]> = {
   ],
   'dpop_signing_alg_values_supported: Ed25519': [[DPOP, 'binds a token at /o/token and passes our REST API with %s proofs']],
   'dpop_signing_alg_values_supported: EdDSA': [[DPOP, 'binds a token at /o/token and passes our REST API with %s proofs']],
+
+  pushed_authorization_request_endpoint: [
+    [PAR, 'pushes the request, completes the code flow, and the request_uri works once'],
+    [PAR, 'refuses a plain request from a client registered with require_pushed_authorization_requests'],
+  ],
+  'request_uri_parameter_supported: false': [[PAR, 'refuses a request_uri that its PAR endpoint did not issue (request_uri_parameter_supported is false)']],
+  'request_parameter_supported: true': [
+    [PAR, 'completes the code flow with a signed request object and private_key_jwt at the token endpoint'],
+    [PAR, 'refuses an unsigned request object (alg none), at /o/auth and at the PAR endpoint'],
+  ],
+  'request_object_signing_alg_values_supported: RS256': [REQUEST_OBJECT_ALGS],
+  'request_object_signing_alg_values_supported: PS256': [REQUEST_OBJECT_ALGS],
+  'request_object_signing_alg_values_supported: ES256': [REQUEST_OBJECT_ALGS],
+  'request_object_signing_alg_values_supported: Ed25519': [REQUEST_OBJECT_ALGS],
+  'request_object_signing_alg_values_supported: EdDSA': [REQUEST_OBJECT_ALGS],
+  'response_modes_supported: jwt': [JARM_MODES, [PAR, 'has openid-client refuse a tampered or unsigned response']],
+  'response_modes_supported: query.jwt': [JARM_MODES],
+  'response_modes_supported: fragment.jwt': [JARM_MODES],
+  'response_modes_supported: form_post.jwt': [JARM_MODES],
+  'authorization_signing_alg_values_supported: RS256': [JARM_ALGS],
+  'authorization_signing_alg_values_supported: ES256': [JARM_ALGS],
+  'token_endpoint_auth_methods_supported: private_key_jwt': [ASSERTION_ALGS, [PAR, 'refuses an assertion from an unregistered key, a replayed assertion, and a secret']],
+  'token_endpoint_auth_signing_alg_values_supported: RS256': [ASSERTION_ALGS],
+  'token_endpoint_auth_signing_alg_values_supported: PS256': [ASSERTION_ALGS],
+  'token_endpoint_auth_signing_alg_values_supported: ES256': [ASSERTION_ALGS],
+  'token_endpoint_auth_signing_alg_values_supported: Ed25519': [ASSERTION_ALGS],
+  'token_endpoint_auth_signing_alg_values_supported: EdDSA': [ASSERTION_ALGS],
 
   'backchannel_logout_supported: true': [['integration/backchannel-logout.test.ts', 'sends the client a signed logout token when the person signs out']],
   'backchannel_logout_session_supported: true': [

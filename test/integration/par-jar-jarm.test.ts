@@ -303,6 +303,16 @@ describe.each(BACKENDS)('PAR, JAR and JARM through openid-client (%s)', (backend
       expect(await reachesLogin(url)).toBe(true);
     });
 
+    it('refuses a request_uri that its PAR endpoint did not issue (request_uri_parameter_supported is false)', async () => {
+      const a = await makeClient(server.latchkey, { name: 'Fetcher' });
+      const config = await discover(server.issuer, a.client.clientId, a.clientSecret);
+      expect(config.serverMetadata().request_uri_parameter_supported).toBe(false);
+      for (const requestUri of ['https://rp.example.com/request.jwt', 'urn:ietf:params:oauth:request_uri:made-up']) {
+        const url = oidc.buildAuthorizationUrl(config, { ...(await authParams()).params, request_uri: requestUri });
+        expect((await authorizationError(url)).error, requestUri).toMatch(/^invalid_request(_uri)?$|request_uri_not_supported/);
+      }
+    });
+
     it('lets a request_uri expire (its lifetime follows the pushed request object exp)', async () => {
       const clientId = await keyClient();
       const config = await relyingParty(clientId, keyAuth());
