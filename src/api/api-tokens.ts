@@ -42,6 +42,23 @@ export function publicJwks(keys: KeyMaterial): { keys: JWK[] } {
   };
 }
 
+/**
+ * A JWKS for jose's jwtVerify over our published keys, rebuilt only when the key material
+ * changes (a rotation replaces the object).
+ */
+export function localJwksOf(keys: () => KeyMaterial): () => ReturnType<typeof createLocalJWKSet> {
+  let builtFor: KeyMaterial | undefined;
+  let jwks: ReturnType<typeof createLocalJWKSet> | undefined;
+  return () => {
+    const current = keys();
+    if (builtFor !== current || !jwks) {
+      jwks = createLocalJWKSet(publicJwks(current));
+      builtFor = current;
+    }
+    return jwks;
+  };
+}
+
 const invalid = (description: string) => new ApiError(401, 'invalid_token', description);
 
 /**
@@ -52,8 +69,6 @@ const invalid = (description: string) => new ApiError(401, 'invalid_token', desc
  */
 export function createApiTokens({ knex, issuer, audience, keys }: ApiTokenDeps) {
   const signingKeys = new Map<string, SigningKey>();
-  let verifierFor: KeyMaterial | undefined;
-  let verifier: ReturnType<typeof createLocalJWKSet> | undefined;
 
   async function signingKey(): Promise<{ kid: string; key: SigningKey }> {
     const jwk = keys().jwks.keys.find((k) => k.alg === 'RS256' && !k.key_ops);
@@ -66,14 +81,7 @@ export function createApiTokens({ knex, issuer, audience, keys }: ApiTokenDeps) 
     return { kid: jwk.kid, key };
   }
 
-  function jwks() {
-    const current = keys();
-    if (verifierFor !== current || !verifier) {
-      verifier = createLocalJWKSet(publicJwks(current));
-      verifierFor = current;
-    }
-    return verifier;
-  }
+  const jwks = localJwksOf(keys);
 
   async function sign(claims: JWTPayload, typ: string, ttl: number): Promise<string> {
     const { kid, key } = await signingKey();

@@ -1,7 +1,7 @@
-import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { ApiError } from '../errors.js';
 import type { KeyMaterial } from '../keys/key-store.js';
-import { ACCESS_TYP, publicJwks } from './api-tokens.js';
+import { ACCESS_TYP, localJwksOf } from './api-tokens.js';
 
 /** A verified RFC 9068 access JWT that the provider issued for our REST API. */
 export interface ApiResourceToken {
@@ -33,16 +33,7 @@ function dpopBinding(payload: JWTPayload): string | undefined {
  * `kid`, `iss` = the issuer, `aud` containing our API, `typ: at+jwt`, not expired.
  */
 export function createResourceTokenVerifier({ issuer, audience, keys }: { issuer: string; audience: string; keys: () => KeyMaterial }) {
-  let verifierFor: KeyMaterial | undefined;
-  let verifier: ReturnType<typeof createLocalJWKSet> | undefined;
-  function jwks() {
-    const current = keys();
-    if (verifierFor !== current || !verifier) {
-      verifier = createLocalJWKSet(publicJwks(current));
-      verifierFor = current;
-    }
-    return verifier;
-  }
+  const jwks = localJwksOf(keys);
 
   return async function verifyResourceToken(token: string): Promise<ApiResourceToken> {
     let payload: JWTPayload;

@@ -1,4 +1,4 @@
-import type { AccessTokenFormat } from '../repositories/resources.js';
+import type { ResourceRecord } from '../repositories/resources.js';
 
 /**
  * The one scope of Latchkey's own REST API: a token carrying it acts as the person who
@@ -20,13 +20,7 @@ export const API_RESOURCE_TTL = 15 * 60;
 export const apiAudience = (publicUrl: string) => `${publicUrl}/api`;
 
 /** An API resource as the service hands it out: a stored one, or the built-in one. */
-export interface Resource {
-  id: number;
-  identifier: string;
-  name: string;
-  scopes: string[];
-  accessTokenTtl: number;
-  accessTokenFormat: AccessTokenFormat;
+export interface Resource extends Omit<ResourceRecord, 'createdAt' | 'updatedAt'> {
   builtIn: boolean;
   /** Null for the built-in resource, which is never stored. */
   createdAt: number | null;

@@ -1,6 +1,6 @@
-import { launchChromium, SCREENSHOTS } from '../helpers/chromium.js';
+import { useChromium, SCREENSHOTS } from '../helpers/chromium.js';
 import path from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { UserAgent } from '../helpers/browserless.js';
 import { BACKENDS, browserAvailable } from '../helpers/env.js';
@@ -12,12 +12,7 @@ const PHONE = { width: 390, height: 844 };
 
 /** The admin pages in headless Chromium: sign in, register an application, and use it. */
 describe.skipIf(!browserAvailable())('admin pages in headless Chromium', () => {
-  let browser: Browser;
-
-  beforeAll(async () => {
-    browser = await launchChromium();
-  });
-  afterAll(async () => browser?.close());
+  const browser = useChromium();
 
   describe.each(BACKENDS)('%s', (backend) => {
     let server: TestServer;
@@ -31,7 +26,7 @@ describe.skipIf(!browserAvailable())('admin pages in headless Chromium', () => {
     afterAll(async () => server?.stop());
 
     beforeEach(async () => {
-      context = await browser.newContext({ viewport: DESKTOP });
+      context = await browser().newContext({ viewport: DESKTOP });
       page = await context.newPage();
       // A CSP violation (inline style or script), a missing stylesheet or icon is a console error.
       page.on('console', (m) => {

@@ -1,7 +1,7 @@
-import { launchChromium, SCREENSHOTS } from '../helpers/chromium.js';
+import { useChromium, SCREENSHOTS } from '../helpers/chromium.js';
 import path from 'node:path';
 import * as oidc from 'openid-client';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BACKENDS, browserAvailable } from '../helpers/env.js';
 import { authorizationRequest as rpAuthorizationRequest, discover, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
@@ -11,12 +11,7 @@ const CLIENT_NAME = 'Browser Test App';
 
 /** The login flow once in real headless Chromium, per storage backend. */
 describe.skipIf(!browserAvailable())('login in headless Chromium', () => {
-  let browser: Browser;
-
-  beforeAll(async () => {
-    browser = await launchChromium();
-  });
-  afterAll(async () => browser?.close());
+  const browser = useChromium();
 
   describe.each(BACKENDS)('%s', (backend) => {
     let server: TestServer;
@@ -32,7 +27,7 @@ describe.skipIf(!browserAvailable())('login in headless Chromium', () => {
     afterAll(async () => server?.stop());
 
     beforeEach(async () => {
-      context = await browser.newContext({ viewport: { width: 800, height: 700 } });
+      context = await browser().newContext({ viewport: { width: 800, height: 700 } });
       page = await context.newPage();
     });
     afterEach(async () => context?.close());

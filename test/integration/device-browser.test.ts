@@ -1,9 +1,9 @@
 import path from 'node:path';
 import * as oidc from 'openid-client';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PASSWORD_ACR } from '../../src/oidc/acr.js';
-import { launchChromium, SCREENSHOTS } from '../helpers/chromium.js';
+import { useChromium, SCREENSHOTS } from '../helpers/chromium.js';
 import { BACKENDS, browserAvailable } from '../helpers/env.js';
 import { discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -17,12 +17,7 @@ const CLIENT_NAME = 'Living-room TV';
  * and allows.
  */
 describe.skipIf(!browserAvailable())('device authorization grant in headless Chromium', () => {
-  let browser: Browser;
-
-  beforeAll(async () => {
-    browser = await launchChromium();
-  });
-  afterAll(async () => browser?.close());
+  const browser = useChromium();
 
   describe.each(BACKENDS)('%s', (backend) => {
     let server: TestServer;
@@ -41,7 +36,7 @@ describe.skipIf(!browserAvailable())('device authorization grant in headless Chr
 
     beforeEach(async () => {
       stopPolling = new AbortController();
-      context = await browser.newContext({ viewport: { width: 800, height: 700 } });
+      context = await browser().newContext({ viewport: { width: 800, height: 700 } });
       page = await context.newPage();
       // A CSP violation (an inline handler, say), a missing stylesheet or icon shows up here.
       consoleErrors = [];
@@ -137,7 +132,7 @@ describe.skipIf(!browserAvailable())('device authorization grant in headless Chr
     });
 
     it('shows the device pages in French for a French browser', async () => {
-      const french = await browser.newContext({ locale: 'fr-FR' });
+      const french = await browser().newContext({ locale: 'fr-FR' });
       try {
         const frenchPage = await french.newPage();
         await frenchPage.goto(`${server.issuer}/device`);

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import * as oidc from 'openid-client';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { launchChromium, SCREENSHOTS } from '../helpers/chromium.js';
+import { useChromium, SCREENSHOTS } from '../helpers/chromium.js';
 import { BACKENDS, browserAvailable } from '../helpers/env.js';
 import { authorizationRequest, discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -12,12 +12,7 @@ const NEW_PASSWORD = 'my new browser passphrase';
 
 /** The email pages in real headless Chromium, following links from mails a real SMTP server received. */
 describe.skipIf(!browserAvailable())('email pages in headless Chromium', () => {
-  let browser: Browser;
-
-  beforeAll(async () => {
-    browser = await launchChromium();
-  });
-  afterAll(async () => browser?.close());
+  const browser = useChromium();
 
   describe.each(BACKENDS)('%s', (backend) => {
     let smtp: TestSmtpServer;
@@ -39,7 +34,7 @@ describe.skipIf(!browserAvailable())('email pages in headless Chromium', () => {
     });
 
     beforeEach(async () => {
-      context = await browser.newContext({ viewport: { width: 800, height: 760 } });
+      context = await browser().newContext({ viewport: { width: 800, height: 760 } });
       page = await context.newPage();
       // A CSP violation or a missing stylesheet shows up as a console error. Chromium also
       // reports every 4xx page as one; those are the pages under test here (refused passwords
