@@ -9,7 +9,7 @@ import type { User } from '../../src/repositories/users.js';
 import { adminLogin } from '../helpers/admin.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';
 import { BACKENDS } from '../helpers/env.js';
-import { readAnswer, type Answer } from '../helpers/http.js';
+import { callApi, type Answer, type ApiRequest } from '../helpers/http.js';
 import { makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -50,20 +50,7 @@ describe.each(BACKENDS)('security audit log over HTTP (%s)', (backend) => {
   });
   afterAll(async () => server?.stop());
 
-  async function call(method: string, path: string, opts: { token?: string; json?: unknown; form?: Record<string, string> } = {}): Promise<Answer> {
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (opts.token) headers['authorization'] = `Bearer ${opts.token}`;
-    let body: string | undefined;
-    if (opts.json !== undefined) {
-      headers['content-type'] = 'application/json';
-      body = JSON.stringify(opts.json);
-    } else if (opts.form) {
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-      body = new URLSearchParams(opts.form).toString();
-    }
-    const url = /^https?:/.test(path) ? path : `${server.url}${path}`;
-    return readAnswer(await fetch(url, { method, headers, body }));
-  }
+  const call = (method: string, path: string, opts: ApiRequest = {}): Promise<Answer> => callApi(server.url, method, path, opts);
 
   async function apiLogin(username: string, password: string): Promise<{ access: string; refresh: string }> {
     const answer = await call('POST', '/api/token/', { json: { username, password } });

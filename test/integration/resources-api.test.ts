@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { User } from '../../src/repositories/users.js';
 import { UserAgent } from '../helpers/browserless.js';
 import { BACKENDS } from '../helpers/env.js';
-import { readAnswer, type Answer } from '../helpers/http.js';
+import { callApi, type Answer, type ApiRequest } from '../helpers/http.js';
 import { runProcess, type ProcessResult } from '../helpers/process.js';
 import { discover, loginAndExchange, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -51,19 +51,7 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
 
   const uniqueIdentifier = () => `https://api-${++seq}-${randomBytes(3).toString('hex')}.example.com/v1`;
 
-  async function api(method: string, path: string, opts: { token?: string; json?: unknown; raw?: string } = {}): Promise<Answer> {
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (opts.token) headers['authorization'] = `Bearer ${opts.token}`;
-    let body: string | undefined;
-    if (opts.json !== undefined) {
-      headers['content-type'] = 'application/json';
-      body = JSON.stringify(opts.json);
-    } else if (opts.raw !== undefined) {
-      headers['content-type'] = 'application/json';
-      body = opts.raw;
-    }
-    return readAnswer(await fetch(`${server.url}${path}`, { method, headers, body, redirect: 'manual' }));
-  }
+  const api = (method: string, path: string, opts: ApiRequest = {}): Promise<Answer> => callApi(server.url, method, path, opts);
 
   async function apiLogin(username: string): Promise<string> {
     const answer = await api('POST', '/api/token/', { json: { username, password: PASSWORD } });
