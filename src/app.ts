@@ -119,7 +119,24 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     }
     const background = createBackgroundJobs(log);
     const emailTokens = createEmailTokens(knex);
-    const verification = createEmailVerification({ users, tokens: emailTokens, mailer, jobs: background, audit, publicUrl: config.publicUrl });
+    // Mail asked for by people (reset links, verification links again): the login throttle's
+    // table and sweep with the reset limits; the window must stay the login one, since the
+    // login throttle's sweep deletes counters older than that. Keys are prefixed per purpose.
+    const mailRequestThrottle = createLoginThrottle(knex, {
+      accountMax: RESET_REQUESTS_PER_ADDRESS,
+      ipMax: RESET_REQUESTS_PER_IP,
+      windowSeconds: config.throttle.windowSeconds,
+      lockoutSeconds: config.throttle.windowSeconds,
+    });
+    const verification = createEmailVerification({
+      users,
+      tokens: emailTokens,
+      mailer,
+      jobs: background,
+      audit,
+      throttle: mailRequestThrottle,
+      publicUrl: config.publicUrl,
+    });
     const userService = createUserService({
       knex,
       audit,
@@ -135,14 +152,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       mailer,
       jobs: background,
       audit,
-      // The login throttle's table and sweep, with its own limits; the window must stay the
-      // login one, since the login throttle's sweep deletes counters older than that.
-      throttle: createLoginThrottle(knex, {
-        accountMax: RESET_REQUESTS_PER_ADDRESS,
-        ipMax: RESET_REQUESTS_PER_IP,
-        windowSeconds: config.throttle.windowSeconds,
-        lockoutSeconds: config.throttle.windowSeconds,
-      }),
+      throttle: mailRequestThrottle,
       publicUrl: config.publicUrl,
     });
     const clientService = createClientService({ knex, clients, provider, audit });
@@ -153,7 +163,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       verifyDpopProof: createDpopProofVerifier(knex),
       publicUrl: config.publicUrl,
     });
-    const selfService = createSelfService({ knex, users, clients, hasher, authenticate, apiTokens, audit });
+    const selfService = createSelfService({ knex, users, clients, hasher, authenticate, apiTokens, audit, userService });
 
     const health = createHealthRouter({ knex, keys: () => host.keys });
 
