@@ -33,6 +33,7 @@ import { createSelfService, type SelfService } from './accounts/self-service.js'
 import { createUserService, type UserService } from './accounts/user-service.js';
 import { createInteractionRouter } from './interaction/routes.js';
 import { createEmailPagesRouter } from './account/email-pages.js';
+import { createAccountCenterRouter, ensureAccountClient, type AccountFeatures } from './account/center.js';
 import { createEmailTokens } from './accounts/email-tokens.js';
 import { createEmailVerification } from './accounts/email-verification.js';
 import { createPasswordReset, RESET_REQUESTS_PER_ADDRESS, RESET_REQUESTS_PER_IP } from './accounts/password-reset.js';
@@ -75,6 +76,8 @@ export interface Latchkey {
 export interface CreateOptions {
   /** Where logs go; by default JSON lines on stdout at LOG_LEVEL. */
   logger?: Logger;
+  /** Optional parts of the account center (all off by default). */
+  accountFeatures?: AccountFeatures;
 }
 
 /**
@@ -95,6 +98,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const clients = createClientRepository(knex);
     await ensureFirstPartyClient(clients);
     await ensureAdminClient(clients, config.publicUrl);
+    await ensureAccountClient(clients, config.publicUrl);
     const hasher = createPasswordHasher({ cost: config.bcryptCost, nice: config.passwordHashNice });
     const audit = createAuditLog(knex);
     const throttle = createLoginThrottle(knex, config.throttle);
@@ -199,6 +203,18 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     app.use(interactions.routes()).use(interactions.allowedMethods());
     const emailPages = createEmailPagesRouter({ verification, passwordReset, views, secureCookies });
     app.use(emailPages.routes()).use(emailPages.allowedMethods());
+    const accountCenter = createAccountCenterRouter({
+      provider,
+      users,
+      userService,
+      selfService,
+      verification,
+      views,
+      publicUrl: config.publicUrl,
+      secureCookies,
+      ...(options.accountFeatures ? { features: options.accountFeatures } : {}),
+    });
+    app.use(accountCenter.routes()).use(accountCenter.allowedMethods());
     const docs = new Router();
     const openApi = openApiDocument(config.publicUrl);
     docs.get('/api/openapi.json', (ctx) => {
