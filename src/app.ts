@@ -132,15 +132,9 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       windowSeconds: config.throttle.windowSeconds,
       lockoutSeconds: config.throttle.windowSeconds,
     });
-    const verification = createEmailVerification({
-      users,
-      tokens: emailTokens,
-      mailer,
-      jobs: background,
-      audit,
-      throttle: mailRequestThrottle,
-      publicUrl: config.publicUrl,
-    });
+    // What both kinds of mailed links (verification, reset) are made and sent with.
+    const mailLinks = { tokens: emailTokens, mailer, jobs: background, audit, throttle: mailRequestThrottle, publicUrl: config.publicUrl };
+    const verification = createEmailVerification({ users, ...mailLinks });
     const userService = createUserService({
       knex,
       audit,
@@ -149,16 +143,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       apiTokens,
       onUnverifiedEmail: (user, reason) => verification.sendLater(user, reason),
     });
-    const passwordReset = createPasswordReset({
-      users,
-      userService,
-      tokens: emailTokens,
-      mailer,
-      jobs: background,
-      audit,
-      throttle: mailRequestThrottle,
-      publicUrl: config.publicUrl,
-    });
+    const passwordReset = createPasswordReset({ users, userService, ...mailLinks });
     const clientService = createClientService({ knex, clients, provider, audit });
     const resolveBearer = createBearerResolver({
       users,
