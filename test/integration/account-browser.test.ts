@@ -1,4 +1,4 @@
-import { launchChromium, SCREENSHOTS } from '../helpers/chromium.js';
+import { consoleErrorsOf, launchChromium, SCREENSHOTS } from '../helpers/chromium.js';
 import path from 'node:path';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -32,7 +32,7 @@ describe.skipIf(!browserAvailable())('account center in headless Chromium', () =
     let calendar: oidc.Configuration;
     let context: BrowserContext;
     let page: Page;
-    const consoleErrors: string[] = [];
+    let consoleErrors: string[] = [];
 
     beforeAll(async () => {
       server = await startTestServer(backend);
@@ -44,14 +44,9 @@ describe.skipIf(!browserAvailable())('account center in headless Chromium', () =
     afterAll(async () => server?.stop());
 
     beforeEach(async () => {
-      consoleErrors.length = 0;
       context = await browser.newContext({ viewport: DESKTOP });
       page = await context.newPage();
-      // A CSP violation (inline style or script), a missing stylesheet or icon is a console error.
-      page.on('console', (m) => {
-        if (m.type() === 'error') consoleErrors.push(`${m.text()} ${m.location().url}`);
-      });
-      page.on('pageerror', (e) => void consoleErrors.push(e.message));
+      consoleErrors = consoleErrorsOf(page);
     });
     afterEach(async () => context?.close());
 
