@@ -172,6 +172,10 @@ describe.each(BACKENDS)('account center pages (%s)', (backend) => {
       first_name: 'Grace',
       last_name: 'Hopper',
       email: newEmail,
+      // Fields the form does not have are not passed on (mass assignment).
+      is_staff: 'on',
+      is_superuser: 'on',
+      email_verified: 'on',
     });
     expect(saved.status, saved.html).toBe(303);
     expect(saved.location).toBe('/account/?done=profile-saved-verify');
@@ -180,7 +184,14 @@ describe.each(BACKENDS)('account center pages (%s)', (backend) => {
     expect(after.html).toContain('We have sent a link to your new email address to verify it.');
     expect(after.html).toMatch(/id="email-status">Not verified</);
     expect(after.html).toContain('/account/email/resend');
-    expect(await server.latchkey.users.findById(user.id)).toMatchObject({ firstName: 'Grace', lastName: 'Hopper', email: newEmail, emailVerified: false });
+    expect(await server.latchkey.users.findById(user.id)).toMatchObject({
+      firstName: 'Grace',
+      lastName: 'Hopper',
+      email: newEmail,
+      emailVerified: false,
+      isStaff: false,
+      isSuperuser: false,
+    });
     const sent = await smtp.next(newEmail);
     expect(sent.text).toContain('/account/verify-email?token=');
     const updated = (await auditEvents('user.updated')).find((e) => e.target_id === String(user.id));
