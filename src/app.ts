@@ -35,6 +35,7 @@ import { createSelfService, type SelfService } from './accounts/self-service.js'
 import { createUserService, type UserService } from './accounts/user-service.js';
 import { createInteractionRouter } from './interaction/routes.js';
 import { createEmailPagesRouter } from './account/email-pages.js';
+import { createAccountCenterRouter, ensureAccountClient, type AccountFeatures } from './account/center.js';
 import { createEmailTokens } from './accounts/email-tokens.js';
 import { createEmailVerification } from './accounts/email-verification.js';
 import { createPasswordReset, RESET_REQUESTS_PER_ADDRESS, RESET_REQUESTS_PER_IP } from './accounts/password-reset.js';
@@ -82,6 +83,8 @@ export interface Latchkey {
 export interface CreateOptions {
   /** Where logs go; by default JSON lines on stdout at LOG_LEVEL. */
   logger?: Logger;
+  /** Optional parts of the account center (all off by default). */
+  accountFeatures?: AccountFeatures;
 }
 
 /**
@@ -102,6 +105,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const clients = createClientRepository(knex);
     await ensureFirstPartyClient(clients);
     await ensureAdminClient(clients, config.publicUrl);
+    await ensureAccountClient(clients, config.publicUrl);
     const hasher = createPasswordHasher({ cost: config.bcryptCost, nice: config.passwordHashNice });
     const audit = createAuditLog(knex);
     const throttle = createLoginThrottle(knex, config.throttle);
@@ -130,7 +134,18 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     }
     const background = createBackgroundJobs(log);
     const emailTokens = createEmailTokens(knex);
-    const verification = createEmailVerification({ users, tokens: emailTokens, mailer, jobs: background, audit, publicUrl: config.publicUrl });
+    // Mail asked for by people (reset links, verification links again): the login throttle's
+    // table and sweep with the reset limits; the window must stay the login one, since the
+    // login throttle's sweep deletes counters older than that. Keys are prefixed per purpose.
+    const mailRequestThrottle = createLoginThrottle(knex, {
+      accountMax: RESET_REQUESTS_PER_ADDRESS,
+      ipMax: RESET_REQUESTS_PER_IP,
+      windowSeconds: config.throttle.windowSeconds,
+      lockoutSeconds: config.throttle.windowSeconds,
+    });
+    // What both kinds of mailed links (verification, reset) are made and sent with.
+    const mailLinks = { tokens: emailTokens, mailer, jobs: background, audit, throttle: mailRequestThrottle, publicUrl: config.publicUrl };
+    const verification = createEmailVerification({ users, ...mailLinks });
     const userService = createUserService({
       knex,
       audit,
@@ -139,23 +154,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       apiTokens,
       onUnverifiedEmail: (user, reason) => verification.sendLater(user, reason),
     });
-    const passwordReset = createPasswordReset({
-      users,
-      userService,
-      tokens: emailTokens,
-      mailer,
-      jobs: background,
-      audit,
-      // The login throttle's table and sweep, with its own limits; the window must stay the
-      // login one, since the login throttle's sweep deletes counters older than that.
-      throttle: createLoginThrottle(knex, {
-        accountMax: RESET_REQUESTS_PER_ADDRESS,
-        ipMax: RESET_REQUESTS_PER_IP,
-        windowSeconds: config.throttle.windowSeconds,
-        lockoutSeconds: config.throttle.windowSeconds,
-      }),
-      publicUrl: config.publicUrl,
-    });
+    const passwordReset = createPasswordReset({ users, userService, ...mailLinks });
     const clientService = createClientService({ knex, clients, provider, audit });
     const resolveBearer = createBearerResolver({
       users,
@@ -167,7 +166,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       verifyDpopProof: createDpopProofVerifier(knex),
       publicUrl: config.publicUrl,
     });
-    const selfService = createSelfService({ knex, users, clients, hasher, authenticate, apiTokens, audit });
+    const selfService = createSelfService({ knex, users, clients, hasher, authenticate, apiTokens, audit, userService });
 
     const health = createHealthRouter({ knex, keys: () => host.keys });
 
@@ -203,6 +202,18 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     app.use(interactions.routes()).use(interactions.allowedMethods());
     const emailPages = createEmailPagesRouter({ verification, passwordReset, views, secureCookies });
     app.use(emailPages.routes()).use(emailPages.allowedMethods());
+    const accountCenter = createAccountCenterRouter({
+      provider,
+      users,
+      userService,
+      selfService,
+      verification,
+      views,
+      publicUrl: config.publicUrl,
+      secureCookies,
+      ...(options.accountFeatures ? { features: options.accountFeatures } : {}),
+    });
+    app.use(accountCenter.routes()).use(accountCenter.allowedMethods());
     const docs = new Router();
     const openApi = openApiDocument(config.publicUrl);
     docs.get('/api/openapi.json', (ctx) => {

@@ -4,6 +4,7 @@ import type { Mailer } from '../mail/mailer.js';
 import { verificationMessage } from '../mail/messages.js';
 import type { User, UserRepository } from '../repositories/users.js';
 import { EMAIL_TOKEN_LIFETIME_MS, type EmailTokens } from './email-tokens.js';
+import type { LoginThrottle } from './login-throttle.js';
 
 export interface EmailVerificationDeps {
   users: UserRepository;
@@ -11,10 +12,17 @@ export interface EmailVerificationDeps {
   mailer: Mailer;
   jobs: BackgroundJobs;
   audit: AuditLog;
+  /** Limits links asked for again (counters share the login throttle's table). */
+  throttle: LoginThrottle;
   publicUrl: string;
 }
 
 export type VerifyOutcome = 'verified' | 'invalid' | 'address_changed';
+
+/** Why a verification mail goes out. */
+export type VerificationReason = 'registered' | 'email_changed' | 'requested';
+
+export type ResendResult = { ok: true } | { ok: false; reason: 'nothing_to_verify' } | { ok: false; reason: 'throttled'; retryAfter: number };
 
 /**
  * Email verification: a link with a single-use token (24 hours) to the address being
@@ -22,10 +30,10 @@ export type VerifyOutcome = 'verified' | 'invalid' | 'address_changed';
  * mail scanners fetch the links in a message. The address is marked verified only while it
  * is still the account's address.
  */
-export function createEmailVerification({ users, tokens, mailer, jobs, audit, publicUrl }: EmailVerificationDeps) {
+export function createEmailVerification({ users, tokens, mailer, jobs, audit, throttle, publicUrl }: EmailVerificationDeps) {
   const site = new URL(publicUrl).host;
 
-  async function send(user: User, reason: 'registered' | 'email_changed'): Promise<void> {
+  async function send(user: User, reason: VerificationReason): Promise<void> {
     if (!user.email) return;
     const token = await tokens.issue(user.id, 'verify_email', user.email);
     const link = `${publicUrl}/account/verify-email?token=${token}`;
@@ -34,10 +42,32 @@ export function createEmailVerification({ users, tokens, mailer, jobs, audit, pu
     await audit.record('email.verification_sent', { actor: 'system', targetType: 'user', targetId: user.id, details: { reason } });
   }
 
+  /** Mails a verification link after the response (a slow mail server must not slow registration). */
+  function sendLater(user: User, reason: VerificationReason): void {
+    jobs.run('sending the verification mail', () => send(user, reason));
+  }
+
   return {
-    /** Mails a verification link after the response (a slow mail server must not slow registration). */
-    sendLater(user: User, reason: 'registered' | 'email_changed'): void {
-      jobs.run('sending the verification mail', () => send(user, reason));
+    sendLater,
+
+    /**
+     * A new link for a signed-in person whose address is not verified yet (the first mail
+     * may be lost or expired), counted per account and per client IP so nobody can use it
+     * to flood a mailbox.
+     */
+    async resend(user: User, ip: string): Promise<ResendResult> {
+      if (!user.email || user.emailVerified) return { ok: false, reason: 'nothing_to_verify' };
+      const { retryAfter } = await throttle.reserve([
+        // Prefixed so these counters never meet the login or reset ones.
+        ['account', `verify-user:${user.id}`],
+        ['ip', `verify-ip:${ip}`],
+      ]);
+      if (retryAfter > 0) {
+        await audit.record('email.verification_throttled', { actor: user.username, actorUserId: user.id, ip, details: { retry_after: retryAfter } });
+        return { ok: false, reason: 'throttled', retryAfter };
+      }
+      sendLater(user, 'requested');
+      return { ok: true };
     },
 
     /** The address a still-usable link is for, without using it. */

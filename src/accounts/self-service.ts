@@ -8,7 +8,7 @@ import type { User, UserRepository } from '../repositories/users.js';
 import type { Authenticate } from './authenticate.js';
 import type { PasswordHasher } from './password-hasher.js';
 import { passwordProblem } from './password-policy.js';
-import { ValidationError } from './user-service.js';
+import { ValidationError, type UserService } from './user-service.js';
 
 /** An application the person has allowed, as the account pages and /api/me/grants/ show it. */
 export interface ConnectedApp {
@@ -71,8 +71,19 @@ export function createSelfService(deps: {
   authenticate: Authenticate;
   apiTokens: ApiTokens;
   audit: AuditLog;
+  userService: UserService;
 }) {
-  const { knex, users, clients, hasher, authenticate, apiTokens, audit } = deps;
+  const { knex, users, clients, hasher, authenticate, apiTokens, audit, userService } = deps;
+
+  /**
+   * Whether `password` is the person's own, checked through the login throttle: a stolen
+   * session cannot guess it faster than a login could, and a lock is a 429.
+   */
+  async function isOwnPassword(user: User, password: unknown, ip: string, via: string): Promise<boolean> {
+    const checked = await authenticate(user.username, password, { ip, via });
+    if (!checked.ok && checked.reason === 'locked') throw new TooManyAttempts(checked.retryAfter);
+    return checked.ok && checked.user.id === user.id;
+  }
 
   /** Live rows of one model for one account. */
   async function rowsOf(model: 'Grant' | 'Session', userId: number): Promise<Array<{ id: string; payload: Record<string, unknown> }>> {
@@ -176,11 +187,9 @@ export function createSelfService(deps: {
       }
       if (Object.keys(fields).length) throw new ValidationError(fields);
 
-      const checked = await authenticate(user.username, current, { ip, via: 'password_change' });
-      if (!checked.ok && checked.reason === 'locked') {
-        throw new TooManyAttempts(checked.retryAfter);
+      if (!(await isOwnPassword(user, current, ip, 'password_change'))) {
+        throw new ValidationError({ current_password: ['The current password is not correct.'] });
       }
-      if (!checked.ok || checked.user.id !== user.id) throw new ValidationError({ current_password: ['The current password is not correct.'] });
 
       const updated = await users.update(user.id, { passwordHash: await hasher.hash(next as string) });
       if (!updated) throw new ApiError(404, 'not_found', 'No such user.');
@@ -194,6 +203,20 @@ export function createSelfService(deps: {
       await apiTokens.revokeUser(user.id);
       await audit.record('user.password_changed', { ...actor(user, ip), targetType: 'user', targetId: user.id, details: { self: true, via: 'self-service' } });
       return updated;
+    },
+
+    /**
+     * Deletes the person's own account once they have typed its username and proved the
+     * password (throttled like a login). Through the user service: every session, grant and
+     * token ends, the audit log records it, and the last active superuser is refused.
+     */
+    async deleteAccount(user: User, body: { username: unknown; password: unknown }, { ip }: { ip: string }): Promise<void> {
+      const fields: Record<string, string[]> = {};
+      if (typeof body.username !== 'string' || body.username.trim() !== user.username) fields['username'] = ['Type your username exactly as shown.'];
+      if (typeof body.password !== 'string' || body.password === '') fields['password'] = ['This field is required.'];
+      if (Object.keys(fields).length) throw new ValidationError(fields);
+      if (!(await isOwnPassword(user, body.password, ip, 'account_delete'))) throw new ValidationError({ password: ['The password is not correct.'] });
+      await userService.remove({ user, ip }, user);
     },
   };
 }

@@ -36,6 +36,13 @@ export class ValidationError extends ApiError {
   }
 }
 
+/** A 409: deleting the only active superuser would leave nobody able to manage superusers. */
+export class LastSuperuserError extends ApiError {
+  constructor() {
+    super(409, 'conflict', 'This is the last active superuser; make someone else a superuser first.');
+  }
+}
+
 /** Fields anyone may write to their own account. */
 const SELF_FIELDS = ['username', 'email', 'first_name', 'last_name', 'password', 'current_password'] as const;
 /** Fields only staff may write (is_superuser: only superusers). */
@@ -178,6 +185,11 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
     await apiTokens.revokeUser(userId);
   }
 
+  /** True when `target` is the only active superuser: nobody could manage superusers after them. */
+  async function isLastSuperuser(target: User): Promise<boolean> {
+    return target.isSuperuser && target.isActive && (await users.countOtherActiveSuperusers(target.id)) === 0;
+  }
+
   /** Only a superuser may change or delete another superuser (else staff could take one over). */
   function assertMayManage(actor: Actor, target: User): void {
     if (target.isSuperuser && actor.user?.id !== target.id && !actor.user?.isSuperuser) {
@@ -189,6 +201,7 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
     checkWritable,
     validate,
     revokeEverything,
+    isLastSuperuser,
 
     /** Registration or staff creation; `requireEmail` for /api/users/ (the legacy endpoint makes it optional). */
     async create(actor: Actor, body: Record<string, unknown>, { requireEmail = false } = {}): Promise<User> {
@@ -284,9 +297,10 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
       await audit.record('user.password_reset', { ...auditActor(actor), targetType: 'user', targetId: target.id });
     },
 
-    /** Deletes a user and everything issued to them. */
+    /** Deletes a user and everything issued to them; never the last active superuser. */
     async remove(actor: Actor, target: User): Promise<void> {
       assertMayManage(actor, target);
+      if (await isLastSuperuser(target)) throw new LastSuperuserError();
       await revokeEverything(target.id);
       await users.delete(target.id);
       await audit.record('user.deleted', { ...auditActor(actor), targetType: 'user', targetId: target.id, details: { username: target.username } });

@@ -1,10 +1,11 @@
 import type Router from '@koa/router';
-import type { Context, Middleware, Next } from 'koa';
-import { koaBody } from 'koa-body';
+import type { Context, Middleware } from 'koa';
 import { ValidationError } from '../accounts/user-service.js';
 import { ApiError } from '../errors.js';
-import { csrfValid } from '../http/csrf.js';
 import type { AdminDeps } from './routes.js';
+
+// The form helpers every group of pages uses, where the admin pages have always found them.
+export { csrfOk, formOf, formParser, text } from '../http/forms.js';
 
 /** What every group of admin pages is built from. */
 export interface AdminKit {
@@ -42,37 +43,6 @@ const NOTICES: Record<string, string> = {
 export function noticeFor(ctx: Context): string | null {
   const code = ctx.query['done'];
   return typeof code === 'string' && Object.prototype.hasOwnProperty.call(NOTICES, code) ? (NOTICES[code] ?? null) : null;
-}
-
-/** koa-body for forms, with parse failures answered as 400/413 instead of a 500. */
-export function formParser(): Middleware {
-  const parse = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '64kb' });
-  return async (ctx: Context, next: Next) => {
-    try {
-      await parse(ctx, async () => {});
-    } catch (error) {
-      if ((error as { status?: number }).status === 413) throw new ApiError(413, 'invalid_request', 'The form is too large.');
-      throw new ApiError(400, 'invalid_request', 'The form could not be read.');
-    }
-    const body = ctx.request.body as unknown;
-    if (!body || typeof body !== 'object' || Array.isArray(body)) ctx.request.body = {};
-    return next();
-  };
-}
-
-export function formOf(ctx: Context): Record<string, unknown> {
-  return ctx.request.body as Record<string, unknown>;
-}
-
-/** True when the form carries this browser's CSRF token. */
-export function csrfOk(ctx: Context): boolean {
-  return csrfValid(ctx, formOf(ctx)['csrf']);
-}
-
-/** A form field as text ('' when absent or not a single value). */
-export function text(body: Record<string, unknown>, key: string): string {
-  const value = body[key];
-  return typeof value === 'string' ? value : '';
 }
 
 /** A checkbox: present (with any single value) means ticked. */

@@ -28,7 +28,7 @@ export const SUPPORTED_GRANT_TYPES = [
 ] as const;
 
 /** Clients Latchkey creates for itself; they cannot be edited or deleted through the API. */
-export const BUILT_IN_CLIENT_IDS = new Set(['latchkey-first-party', 'latchkey-admin']);
+export const BUILT_IN_CLIENT_IDS = new Set(['latchkey-first-party', 'latchkey-admin', 'latchkey-account']);
 
 const invalidMetadata = (description: string) => new ApiError(400, 'invalid_client_metadata', description);
 

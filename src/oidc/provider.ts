@@ -10,10 +10,10 @@ import type { Views } from '../http/views.js';
 import { SIGNING_ALGORITHMS, type KeyMaterial } from '../keys/key-store.js';
 import { clientSecretMatches, type ClientRepository } from '../repositories/clients.js';
 import type { UserRepository } from '../repositories/users.js';
-import { ADMIN_CLIENT_ID } from '../admin/admin-auth.js';
 import { ACR_VALUES } from './acr.js';
 import { deviceInputForm, providerPageTranslator } from './provider-pages.js';
 import { createFindAccount, OIDC_SCOPES, SCOPE_CLAIMS } from './account.js';
+import { PAGE_CLIENT_IDS } from './first-party-pages.js';
 import { claimOnce, KnexAdapter } from './adapter.js';
 import { registerPasswordGrant } from './password-grant.js';
 import { ClientAdapter } from './client-adapter.js';
@@ -171,13 +171,14 @@ export function createProvider({ config, knex, users, clients, views, keys, find
       // JARM responses are signed with our own keys: only the algorithms the key store holds.
       authorizationSigningAlgValues: [...SIGNING_ALGORITHMS],
     },
-    // First-party clients (the admin pages) need no consent screen.
+    // Our own pages (admin, account center) need no consent screen. Their grant may have gone
+    // with a password change that kept the session: it is made again rather than asked for.
     loadExistingGrant: async (ctx) => {
       const client = ctx.oidc.client!;
       const session = ctx.oidc.session!;
       const grantId = ctx.oidc.result?.['consent']?.grantId ?? session.grantIdFor(client.clientId);
-      if (grantId) return ctx.oidc.provider.Grant.find(grantId);
-      if (client.clientId !== ADMIN_CLIENT_ID || !session.accountId) return undefined;
+      const found = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+      if (found || !PAGE_CLIENT_IDS.has(client.clientId) || !session.accountId) return found;
       const grant = new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
       grant.addOIDCScope('openid');
       await grant.save();

@@ -250,5 +250,11 @@ export function createUserRepository(knex: Knex) {
       const row = await table().count<{ n: number }[]>({ n: '*' }).first();
       return Number(row?.n ?? 0);
     },
+
+    /** How many active superusers there are besides `exceptId`. */
+    async countOtherActiveSuperusers(exceptId: number): Promise<number> {
+      const row = await table().where({ is_superuser: true, is_active: true }).whereNot({ id: exceptId }).count<{ n: number }[]>({ n: '*' }).first();
+      return Number(row?.n ?? 0);
+    },
   };
 }

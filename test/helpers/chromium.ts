@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
 import { chromiumPath } from './env.js';
 
@@ -42,4 +42,17 @@ export function useChromium(): () => Browser {
     if (!browser) throw new Error('Chromium is not running (used outside a test?)');
     return browser;
   };
+}
+
+/**
+ * The errors a page logs from now on, as they happen: a CSP violation (an inline script or
+ * style), a missing stylesheet or icon, an uncaught exception.
+ */
+export function consoleErrorsOf(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`${m.text()} ${m.location().url}`);
+  });
+  page.on('pageerror', (e) => void errors.push(e.message));
+  return errors;
 }

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+import type { CreateOptions } from '../../src/app.js';
 import { createLogger } from '../../src/http/logger.js';
 import { startLatchkey, type RunningLatchkey } from '../../src/start.js';
 import { freshDatabase, type TestDatabase } from './database.js';
@@ -32,9 +33,9 @@ export function testEnv(databaseUrl: string, extra: Record<string, string> = {})
 }
 
 /** Starts a real Latchkey on port 0 over HTTP with a fresh database. */
-export async function startTestServer(backend: Backend, extra: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(backend: Backend, extra: Record<string, string> = {}, options: CreateOptions = {}): Promise<TestServer> {
   const db = await freshDatabase(backend);
-  const running = await startLatchkey(testEnv(db.url, extra), { logger: testLogger });
+  const running = await startLatchkey(testEnv(db.url, extra), { logger: testLogger, ...options });
   return {
     ...running,
     db,

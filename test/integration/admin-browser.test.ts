@@ -1,4 +1,4 @@
-import { useChromium, SCREENSHOTS } from '../helpers/chromium.js';
+import { consoleErrorsOf, useChromium, SCREENSHOTS } from '../helpers/chromium.js';
 import path from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -18,7 +18,7 @@ describe.skipIf(!browserAvailable())('admin pages in headless Chromium', () => {
     let server: TestServer;
     let context: BrowserContext;
     let page: Page;
-    const consoleErrors: string[] = [];
+    let consoleErrors: string[] = [];
 
     beforeAll(async () => {
       server = await startTestServer(backend);
@@ -28,11 +28,7 @@ describe.skipIf(!browserAvailable())('admin pages in headless Chromium', () => {
     beforeEach(async () => {
       context = await browser().newContext({ viewport: DESKTOP });
       page = await context.newPage();
-      // A CSP violation (inline style or script), a missing stylesheet or icon is a console error.
-      page.on('console', (m) => {
-        if (m.type() === 'error') consoleErrors.push(`${m.text()} ${m.location().url}`);
-      });
-      page.on('pageerror', (e) => void consoleErrors.push(e.message));
+      consoleErrors = consoleErrorsOf(page);
     });
     afterEach(async () => context?.close());
 

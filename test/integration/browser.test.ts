@@ -1,4 +1,4 @@
-import { useChromium, SCREENSHOTS } from '../helpers/chromium.js';
+import { consoleErrorsOf, useChromium, SCREENSHOTS } from '../helpers/chromium.js';
 import path from 'node:path';
 import * as oidc from 'openid-client';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -38,12 +38,7 @@ describe.skipIf(!browserAvailable())('login in headless Chromium', () => {
       const user = await makeUser(server.latchkey);
       const request = await authorizationRequest();
 
-      // A CSP violation, a missing stylesheet or icon shows up as a console error.
-      const consoleErrors: string[] = [];
-      page.on('console', (m) => {
-        if (m.type() === 'error') consoleErrors.push(`${m.text()} ${m.location().url}`);
-      });
-      page.on('pageerror', (e) => void consoleErrors.push(e.message));
+      const consoleErrors = consoleErrorsOf(page);
 
       const response = await page.goto(request.url.href);
       expect(response?.status()).toBe(200);

@@ -3,7 +3,7 @@ import * as oidc from 'openid-client';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PASSWORD_ACR } from '../../src/oidc/acr.js';
-import { useChromium, SCREENSHOTS } from '../helpers/chromium.js';
+import { consoleErrorsOf, useChromium, SCREENSHOTS } from '../helpers/chromium.js';
 import { BACKENDS, browserAvailable } from '../helpers/env.js';
 import { discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -38,12 +38,7 @@ describe.skipIf(!browserAvailable())('device authorization grant in headless Chr
       stopPolling = new AbortController();
       context = await browser().newContext({ viewport: { width: 800, height: 700 } });
       page = await context.newPage();
-      // A CSP violation (an inline handler, say), a missing stylesheet or icon shows up here.
-      consoleErrors = [];
-      page.on('console', (m) => {
-        if (m.type() === 'error') consoleErrors.push(`${m.text()} ${m.location().url}`);
-      });
-      page.on('pageerror', (e) => void consoleErrors.push(e.message));
+      consoleErrors = consoleErrorsOf(page);
     });
     afterEach(async () => {
       stopPolling.abort();

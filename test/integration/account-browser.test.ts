@@ -1,0 +1,196 @@
+import { consoleErrorsOf, useChromium, SCREENSHOTS } from '../helpers/chromium.js';
+import path from 'node:path';
+import * as oidc from 'openid-client';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { User } from '../../src/repositories/users.js';
+import { UserAgent } from '../helpers/browserless.js';
+import { BACKENDS, browserAvailable } from '../helpers/env.js';
+import { discover, loginAndExchange, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+const DESKTOP = { width: 1024, height: 800 };
+const PHONE = { width: 390, height: 844 };
+const NEW_PASSWORD = 'a passphrase chosen in the browser';
+
+/**
+ * The account center in headless Chromium, one person's visit from sign-in to deleting the
+ * account. Their applications run in other "browsers" (cookie-keeping HTTP agents) through
+ * openid-client, so each action is checked on real tokens.
+ */
+describe.skipIf(!browserAvailable())('account center in headless Chromium', () => {
+  const browser = useChromium();
+
+  describe.each(BACKENDS)('%s', (backend) => {
+    let server: TestServer;
+    let mail: oidc.Configuration;
+    let calendar: oidc.Configuration;
+    let context: BrowserContext;
+    let page: Page;
+    let consoleErrors: string[] = [];
+
+    beforeAll(async () => {
+      server = await startTestServer(backend);
+      const a = await makeClient(server.latchkey, { name: 'Mail', grantTypes: ['authorization_code', 'refresh_token'] });
+      const b = await makeClient(server.latchkey, { name: 'Calendar', grantTypes: ['authorization_code', 'refresh_token'] });
+      mail = await discover(server.issuer, a.client.clientId, a.clientSecret);
+      calendar = await discover(server.issuer, b.client.clientId, b.clientSecret);
+    });
+    afterAll(async () => server?.stop());
+
+    beforeEach(async () => {
+      context = await browser().newContext({ viewport: DESKTOP });
+      page = await context.newPage();
+      consoleErrors = consoleErrorsOf(page);
+    });
+    afterEach(async () => context?.close());
+
+    const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `account-${name}-${backend}.png`), fullPage: true });
+    const heading = () => page.locator('h1').textContent();
+    const notice = () => page.getByRole('status').textContent();
+    const signIn = (user: User, password = PASSWORD) => ({ username: user.username, password });
+
+    /** Clicks a form's submit button and waits for the page the POST leads to. */
+    async function send(button: ReturnType<Page['locator']>, to: RegExp): Promise<void> {
+      await Promise.all([page.waitForURL(to), button.click()]);
+    }
+
+    /** Goes to /account/, which sends the browser through the login page and back. */
+    async function signInHere(user: User, password = PASSWORD): Promise<void> {
+      await page.goto(`${server.url}/account/`);
+      expect(new URL(page.url()).pathname).toMatch(/^\/interaction\//);
+      expect(await heading()).toBe('Sign in');
+      await page.fill('input[name=username]', user.username);
+      await page.fill('input[name=password]', password);
+      await send(page.locator('button[type=submit]'), new RegExp(`^${server.url}/account/$`));
+    }
+
+    it('signs in, edits the profile, revokes an app, signs another session out, changes the password, signs out, deletes the account', async () => {
+      const user = await makeUser(server.latchkey, { firstName: 'Ada', lastName: 'Lovelace' });
+      // Mail on a tablet and Calendar on a phone, each its own login session.
+      const tablet = (await loginAndExchange(mail, new UserAgent(), signIn(user))).tokens;
+      const phone = (await loginAndExchange(calendar, new UserAgent(), signIn(user))).tokens;
+
+      // Sign in: the login page, then the profile.
+      await signInHere(user);
+      expect(await heading()).toBe('Profile');
+      expect(await page.locator('nav.account-nav a[aria-current=page]').textContent()).toBe('Profile');
+      expect(await page.locator('#email-status').textContent()).toBe('Verified');
+      await shot('profile');
+      await page.setViewportSize(PHONE);
+      await shot('profile-phone');
+      await page.setViewportSize(DESKTOP);
+
+      // Edit the profile: a refused address keeps what was typed; a good one is saved, unverified.
+      await page.fill('input[name=first_name]', 'Grace');
+      await page.fill('input[name=last_name]', 'Hopper');
+      await page.fill('input[name=email]', 'not-an-email');
+      const [refused] = await Promise.all([
+        page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/account/profile')),
+        page.click('button[type=submit].primary'),
+      ]);
+      expect(refused.status()).toBe(400);
+      await page.waitForLoadState();
+      expect(await page.locator('#email-error').textContent()).toBe('Enter a valid email address.');
+      expect(await page.inputValue('input[name=first_name]')).toBe('Grace');
+      await shot('profile-error');
+      expect(consoleErrors).toEqual([expect.stringContaining('status of 400')]);
+      consoleErrors.length = 0;
+      const newEmail = `grace_${user.id}@example.com`;
+      await page.fill('input[name=email]', newEmail);
+      await send(page.locator('button[type=submit].primary'), /\/account\/\?done=profile-saved-verify$/);
+      expect(await notice()).toContain('Your profile was saved.');
+      expect(await page.locator('#email-status').textContent()).toBe('Not verified');
+      expect(await page.getByRole('button', { name: 'Send the verification email again' }).isVisible()).toBe(true);
+      expect(await server.latchkey.users.findById(user.id)).toMatchObject({ firstName: 'Grace', lastName: 'Hopper', email: newEmail, emailVerified: false });
+      await shot('profile-saved');
+
+      // Applications: both, with their scopes in words; revoking Mail kills the tablet's tokens.
+      await page.click('nav.account-nav >> text=Applications');
+      await page.waitForURL(/\/account\/applications$/);
+      expect(await heading()).toBe('Connected applications');
+      expect(await page.locator('#apps > li h2').allTextContents()).toEqual(expect.arrayContaining(['Mail', 'Calendar']));
+      expect(await page.locator('#apps > li').count()).toBe(2);
+      const mailItem = page.locator('#apps > li', { has: page.locator('h2', { hasText: 'Mail' }) });
+      expect(await mailItem.getByText('See your email address and whether it is verified').isVisible()).toBe(true);
+      await shot('applications');
+      await send(mailItem.getByRole('button', { name: 'Revoke access' }), /\/account\/applications\?done=app-revoked$/);
+      expect(await notice()).toContain('Access was revoked');
+      expect(await page.locator('#apps > li h2').allTextContents()).toEqual(['Calendar']);
+      await expect(oidc.refreshTokenGrant(mail, tablet.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+      await shot('applications-revoked');
+
+      // Sessions: this one, the tablet's and the phone's; signing the phone out kills Calendar there.
+      await page.click('nav.account-nav >> text=Sessions');
+      await page.waitForURL(/\/account\/sessions$/);
+      expect(await page.locator('#sessions > li').count()).toBe(3);
+      expect(await page.locator('#sessions > li.current .badge').textContent()).toBe('This device');
+      await shot('sessions');
+      const phoneItem = page.locator('#sessions > li', { hasText: 'Applications: Calendar' });
+      await send(phoneItem.getByRole('button', { name: 'Sign out' }), /\/account\/sessions\?done=session-ended$/);
+      expect(await notice()).toBe('That session was signed out.');
+      expect(await page.locator('#sessions > li').count()).toBe(2);
+      await expect(oidc.fetchUserInfo(calendar, phone.access_token, oidc.skipSubjectCheck)).rejects.toThrow();
+      await shot('sessions-ended');
+
+      // Password: Calendar, signed in again from a laptop, loses its refresh token; this browser stays in.
+      const laptop = (await loginAndExchange(calendar, new UserAgent(), signIn(user))).tokens;
+      expect((await oidc.refreshTokenGrant(calendar, laptop.refresh_token!)).access_token).toBeTruthy();
+      await page.click('nav.account-nav >> text=Password');
+      await page.waitForURL(/\/account\/password$/);
+      await shot('password');
+      await page.fill('input[name=current_password]', PASSWORD);
+      await page.fill('input[name=new_password]', NEW_PASSWORD);
+      await page.fill('input[name=confirm_password]', NEW_PASSWORD);
+      await send(page.locator('button[type=submit].primary'), /\/account\/password\?done=password-changed$/);
+      expect(await notice()).toContain('Your password was changed.');
+      await shot('password-changed');
+      await expect(oidc.refreshTokenGrant(calendar, laptop.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+      await page.goto(`${server.url}/account/sessions`);
+      expect(await page.locator('#sessions > li').count()).toBe(1);
+
+      // Sign out from the nav: the provider's sign-out page, then the account center wants a login.
+      await page.click('.account-who >> text=Sign out');
+      await page.waitForURL(/\/o\/session\/end/);
+      expect(await heading()).toBe('Sign out?');
+      await shot('sign-out');
+      await Promise.all([page.waitForLoadState(), page.click('button[name=logout][value=yes]')]);
+      await page.locator('h1', { hasText: 'Signed out' }).waitFor();
+      expect(await server.latchkey.selfService.sessions(user)).toEqual([]);
+      await signInHere(user, NEW_PASSWORD);
+
+      // Delete: the username typed and the password, then nobody is signed in.
+      await page.click('nav.account-nav >> text=Delete account');
+      await page.waitForURL(/\/account\/delete$/);
+      expect(await heading()).toBe('Delete account');
+      await shot('delete');
+      await page.fill('input[name=username]', user.username);
+      await page.fill('input[name=password]', NEW_PASSWORD);
+      await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/account/delete')), page.click('button.danger')]);
+      await page.locator('h1', { hasText: 'Account deleted' }).waitFor();
+      await shot('deleted');
+      expect(await server.latchkey.users.findById(user.id)).toBeUndefined();
+      await page.goto(`${server.url}/account/`);
+      expect(new URL(page.url()).pathname).toMatch(/^\/interaction\//);
+      expect(consoleErrors).toEqual([]);
+    });
+
+    it('speaks French to a French browser', async () => {
+      await context.close();
+      context = await browser().newContext({ viewport: DESKTOP, locale: 'fr-FR' });
+      page = await context.newPage();
+      const user = await makeUser(server.latchkey, { emailVerified: false });
+      await page.goto(`${server.url}/account/`);
+      await page.fill('input[name=username]', user.username);
+      await page.fill('input[name=password]', PASSWORD);
+      await Promise.all([page.waitForURL(new RegExp(`^${server.url}/account/$`)), page.click('button[type=submit]')]);
+      expect(await heading()).toBe('Profil');
+      expect(await page.locator('#email-status').textContent()).toBe('Non vérifiée');
+      expect(await page.locator('html').getAttribute('lang')).toBe('fr');
+      await shot('profile-fr');
+      await page.goto(`${server.url}/account/sessions`);
+      expect(await page.locator('#sessions > li.current .badge').textContent()).toBe('Cet appareil');
+      await shot('sessions-fr');
+    });
+  });
+});
