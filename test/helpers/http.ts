@@ -20,11 +20,14 @@ export async function readAnswer(response: Response): Promise<Answer> {
 
 export interface ApiRequest {
   /** Sent as `Authorization: Bearer <token>`. */
-  token?: string;
+  token?: string | undefined;
   json?: unknown;
   form?: Record<string, string>;
-  /** A body sent as is, labelled JSON (for malformed-body tests). */
+  /** A body sent as is, labelled JSON unless `contentType` says otherwise (malformed-body tests). */
   raw?: string;
+  contentType?: string;
+  /** A whole Authorization header, instead of `token`. */
+  authorization?: string | undefined;
 }
 
 /**
@@ -34,6 +37,7 @@ export interface ApiRequest {
 export async function callApi(baseUrl: string, method: string, path: string, opts: ApiRequest = {}): Promise<Answer> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (opts.token) headers['authorization'] = `Bearer ${opts.token}`;
+  if (opts.authorization) headers['authorization'] = opts.authorization;
   let body: string | undefined;
   if (opts.json !== undefined) {
     headers['content-type'] = 'application/json';
@@ -42,7 +46,7 @@ export async function callApi(baseUrl: string, method: string, path: string, opt
     headers['content-type'] = 'application/x-www-form-urlencoded';
     body = new URLSearchParams(opts.form).toString();
   } else if (opts.raw !== undefined) {
-    headers['content-type'] = 'application/json';
+    headers['content-type'] = opts.contentType ?? 'application/json';
     body = opts.raw;
   }
   const url = /^https?:/.test(path) ? path : `${baseUrl}${path}`;

@@ -8,7 +8,7 @@ import { BUILT_IN_CLIENT_IDS } from '../../src/clients/register-client.js';
 import type { User } from '../../src/repositories/users.js';
 import { UserAgent } from '../helpers/browserless.js';
 import { BACKENDS } from '../helpers/env.js';
-import { readAnswer, type Answer } from '../helpers/http.js';
+import { callApi, type Answer } from '../helpers/http.js';
 import { discover, loginAndExchange, makeClient, makeUser, PASSWORD, POST_LOGOUT_URI, REDIRECT_URI } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -114,22 +114,7 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
     path: string,
     opts: { token?: string | undefined; json?: unknown; form?: Record<string, string>; raw?: string; authorization?: string } = {},
   ): Promise<Answer> {
-    const url = /^https?:/.test(path) ? path : `${server.url}${path}`;
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (opts.token) headers['authorization'] = `Bearer ${opts.token}`;
-    if (opts.authorization) headers['authorization'] = opts.authorization;
-    let body: string | undefined;
-    if (opts.json !== undefined) {
-      headers['content-type'] = 'application/json';
-      body = JSON.stringify(opts.json);
-    } else if (opts.form) {
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-      body = new URLSearchParams(opts.form).toString();
-    } else if (opts.raw !== undefined) {
-      headers['content-type'] = 'application/json';
-      body = opts.raw;
-    }
-    const answer = await readAnswer(await fetch(url, { method, headers, body, redirect: 'manual' }));
+    const answer = await callApi(server.url, method, path, opts);
     expect(answer.text, `${method} ${path} mentions the secret column`).not.toContain('client_secret_hash');
     for (const hash of knownHashes) expect(answer.text, `${method} ${path} leaked a stored secret hash`).not.toContain(hash);
     return answer;

@@ -1,4 +1,4 @@
-import { readAnswer, type Answer } from '../helpers/http.js';
+import { callApi, type Answer } from '../helpers/http.js';
 import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -92,22 +92,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
     path: string,
     opts: { token?: string | undefined; json?: unknown; form?: Record<string, string>; raw?: string; contentType?: string; authorization?: string } = {},
   ): Promise<Answer> {
-    const url = /^https?:/.test(path) ? path : `${server.url}${path}`;
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (opts.token) headers['authorization'] = `Bearer ${opts.token}`;
-    if (opts.authorization) headers['authorization'] = opts.authorization;
-    let body: string | undefined;
-    if (opts.json !== undefined) {
-      headers['content-type'] = 'application/json';
-      body = JSON.stringify(opts.json);
-    } else if (opts.form) {
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-      body = new URLSearchParams(opts.form).toString();
-    } else if (opts.raw !== undefined) {
-      headers['content-type'] = opts.contentType ?? 'application/json';
-      body = opts.raw;
-    }
-    const answer = await readAnswer(await fetch(url, { method, headers, body, redirect: 'manual' }));
+    const answer = await callApi(server.url, method, path, opts);
     const { text, json } = answer;
     const leaked = keysOf(json).filter((key) => /password/i.test(key));
     expect(leaked, `${method} ${path} answered with password keys: ${text}`).toEqual([]);
