@@ -6,16 +6,19 @@ import type { User, UserRepository } from '../repositories/users.js';
 import { EMAIL_TOKEN_LIFETIME_MS, type EmailTokens } from './email-tokens.js';
 import type { LoginThrottle } from './login-throttle.js';
 
-export interface EmailVerificationDeps {
+/** What a service that mails single-use links needs (verification, password reset). */
+export interface MailedLinkDeps {
   users: UserRepository;
   tokens: EmailTokens;
   mailer: Mailer;
   jobs: BackgroundJobs;
   audit: AuditLog;
-  /** Limits links asked for again (counters share the login throttle's table). */
+  /** Limits how often links are asked for (counters share the login throttle's table). */
   throttle: LoginThrottle;
   publicUrl: string;
 }
+
+export type EmailVerificationDeps = MailedLinkDeps;
 
 export type VerifyOutcome = 'verified' | 'invalid' | 'address_changed';
 

@@ -1,10 +1,7 @@
-import type { AuditLog } from '../audit/audit-log.js';
-import type { BackgroundJobs } from '../mail/background.js';
-import type { Mailer } from '../mail/mailer.js';
 import { passwordResetMessage } from '../mail/messages.js';
-import { normalizeEmail, type User, type UserRepository } from '../repositories/users.js';
-import { EMAIL_TOKEN_LIFETIME_MS, type EmailTokens } from './email-tokens.js';
-import type { LoginThrottle } from './login-throttle.js';
+import { normalizeEmail, type User } from '../repositories/users.js';
+import { EMAIL_TOKEN_LIFETIME_MS } from './email-tokens.js';
+import type { MailedLinkDeps } from './email-verification.js';
 import type { UserService } from './user-service.js';
 
 /** Reset requests allowed per address and per client IP within the throttle window. */
@@ -19,16 +16,9 @@ export function interactionUid(value: unknown): string | undefined {
   return typeof value === 'string' && INTERACTION_UID.test(value) ? value : undefined;
 }
 
-export interface PasswordResetDeps {
-  users: UserRepository;
+/** `throttle` carries the reset limits. */
+export interface PasswordResetDeps extends MailedLinkDeps {
   userService: UserService;
-  tokens: EmailTokens;
-  mailer: Mailer;
-  jobs: BackgroundJobs;
-  audit: AuditLog;
-  /** A throttle instance with the reset limits (counters share the login throttle's table). */
-  throttle: LoginThrottle;
-  publicUrl: string;
 }
 
 export type ResetRequestResult = { ok: true } | { ok: false; retryAfter: number };
