@@ -4,6 +4,7 @@ import * as apiRefreshTokens from './20261121000100_api_refresh_tokens.js';
 import * as throttleAndAudit from './20261122000000_throttle_and_audit.js';
 import * as partialPayloadIndexes from './20261122000100_partial_payload_indexes.js';
 import * as emailTokens from './20261122000300_email_tokens.js';
+import * as twoFactor from './20261122000400_two_factor.js';
 
 /** Every migration, oldest first. Add new ones at the end; never edit a released one. */
 export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration }> = [
@@ -12,4 +13,5 @@ export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration
   { name: '20261122000000_throttle_and_audit', migration: throttleAndAudit },
   { name: '20261122000100_partial_payload_indexes', migration: partialPayloadIndexes },
   { name: '20261122000300_email_tokens', migration: emailTokens },
+  { name: '20261122000400_two_factor', migration: twoFactor },
 ];
