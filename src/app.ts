@@ -3,6 +3,8 @@ import Router from '@koa/router';
 import type { Knex } from 'knex';
 import { createAuthenticator } from './accounts/authenticate.js';
 import { createLoginThrottle } from './accounts/login-throttle.js';
+import { createSecondFactor } from './accounts/second-factor.js';
+import { loadSecretBox } from './accounts/secret-box.js';
 import { createAuditRouter } from './api/audit-routes.js';
 import { createAuditLog, type AuditLog } from './audit/audit-log.js';
 import { createPasswordHasher, type PasswordHasher } from './accounts/password-hasher.js';
@@ -44,6 +46,7 @@ import { hideStoredSecrets } from './oidc/hide-stored-secrets.js';
 import { ensureFirstPartyClient } from './oidc/password-grant.js';
 import { ProviderHost } from './oidc/provider-host.js';
 import { createClientRepository, type ClientRepository } from './repositories/clients.js';
+import { createTwoFactorRepository } from './repositories/two-factor.js';
 import { createUserRepository, type UserRepository } from './repositories/users.js';
 
 export interface Latchkey {
@@ -99,7 +102,11 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const audit = createAuditLog(knex);
     const throttle = createLoginThrottle(knex, config.throttle);
     const metrics = createMetrics({ knex, hashQueue: () => hasher.queueSize() });
-    const authenticate = createAuthenticator({ users, hasher, throttle, audit, metrics });
+    // Codes are counted by the login throttle under keys of their own (same limits).
+    const twoFactorRepository = createTwoFactorRepository(knex);
+    const twoFactorBox = await loadSecretBox(knex, 'two_factor');
+    const secondFactor = createSecondFactor({ repository: twoFactorRepository, box: twoFactorBox, throttle, users, audit });
+    const authenticate = createAuthenticator({ users, hasher, throttle, audit, secondFactor, metrics });
     const views = createViews();
     const secureCookies = config.publicUrl.startsWith('https:');
 
@@ -157,7 +164,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
 
     const health = createHealthRouter({ knex, keys: () => host.keys });
 
-    const interactions = createInteractionRouter({ provider, authenticate, views, secureCookies });
+    const interactions = createInteractionRouter({ provider, authenticate, secondFactor, users, views, secureCookies });
     const usersApi = createUsersRouter({
       users,
       userService,

@@ -176,7 +176,7 @@ export function createSelfService(deps: {
       }
       if (Object.keys(fields).length) throw new ValidationError(fields);
 
-      const checked = await authenticate(user.username, current, { ip, via: 'password_change' });
+      const checked = await authenticate(user.username, current, { ip, via: 'password_change', secondFactor: 'deferred' });
       if (!checked.ok && checked.reason === 'locked') {
         throw new TooManyAttempts(checked.retryAfter);
       }
