@@ -5,6 +5,7 @@ import { createAuthenticator } from './accounts/authenticate.js';
 import { createLoginThrottle } from './accounts/login-throttle.js';
 import { createSecondFactor } from './accounts/second-factor.js';
 import { loadSecretBox } from './accounts/secret-box.js';
+import { createTwoFactorService, type TwoFactorService } from './accounts/two-factor.js';
 import { createAuditRouter } from './api/audit-routes.js';
 import { createAuditLog, type AuditLog } from './audit/audit-log.js';
 import { createPasswordHasher, type PasswordHasher } from './accounts/password-hasher.js';
@@ -31,6 +32,7 @@ import { openApiDocument } from './api/openapi.js';
 import { createTokenRouter } from './api/token-routes.js';
 import { createUsersRouter } from './api/users-routes.js';
 import { createMeRouter } from './api/me-routes.js';
+import { createTwoFactorRouter } from './api/two-factor-routes.js';
 import { createSelfService, type SelfService } from './accounts/self-service.js';
 import { createUserService, type UserService } from './accounts/user-service.js';
 import { createInteractionRouter } from './interaction/routes.js';
@@ -62,6 +64,8 @@ export interface Latchkey {
   userService: UserService;
   selfService: SelfService;
   clientService: ClientService;
+  /** Two-factor authentication (TOTP, recovery codes) of the accounts. */
+  twoFactor: TwoFactorService;
   audit: AuditLog;
   /** Every REST route we serve (method and router path), for the OpenAPI parity test. */
   apiRoutes: Array<{ method: string; path: string }>;
@@ -107,6 +111,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const twoFactorBox = await loadSecretBox(knex, 'two_factor');
     const secondFactor = createSecondFactor({ repository: twoFactorRepository, box: twoFactorBox, throttle, users, audit });
     const authenticate = createAuthenticator({ users, hasher, throttle, audit, secondFactor, metrics });
+    const twoFactor = createTwoFactorService({ repository: twoFactorRepository, box: twoFactorBox, secondFactor, authenticate, audit });
     const views = createViews();
     const secureCookies = config.publicUrl.startsWith('https:');
 
@@ -217,7 +222,8 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const clientsApi = createClientsRouter({ clientService, resolveBearer, publicUrl: config.publicUrl });
     const auditApi = createAuditRouter({ audit, resolveBearer, publicUrl: config.publicUrl });
     const meApi = createMeRouter({ selfService, resolveBearer });
-    const apiRouters = [usersApi, tokensApi, meApi, clientsApi, auditApi, docs];
+    const twoFactorApi = createTwoFactorRouter({ twoFactor, resolveBearer });
+    const apiRouters = [usersApi, tokensApi, meApi, twoFactorApi, clientsApi, auditApi, docs];
     for (const router of apiRouters) app.use(router.routes()).use(router.allowedMethods());
     const apiRoutes = apiRouters.flatMap((router) =>
       router.stack.flatMap((layer) => layer.methods.filter((m) => m !== 'HEAD').map((method) => ({ method, path: String(layer.path) }))),
@@ -247,6 +253,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       userService,
       selfService,
       clientService,
+      twoFactor,
       audit,
       apiRoutes,
       metrics,
