@@ -212,6 +212,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       users,
       userService,
       clientService,
+      twoFactor,
       keyStore,
       audit,
       views,

@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
+import type { TwoFactorService } from '../accounts/two-factor.js';
 import type { UserService } from '../accounts/user-service.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ClientService } from '../clients/register-client.js';
@@ -21,6 +22,7 @@ export interface AdminDeps {
   users: UserRepository;
   userService: UserService;
   clientService: ClientService;
+  twoFactor: TwoFactorService;
   keyStore: KeyStore;
   audit: AuditLog;
   views: Views;
