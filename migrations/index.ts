@@ -5,6 +5,7 @@ import * as throttleAndAudit from './20261122000000_throttle_and_audit.js';
 import * as partialPayloadIndexes from './20261122000100_partial_payload_indexes.js';
 import * as resources from './20261122000200_resources.js';
 import * as emailTokens from './20261122000300_email_tokens.js';
+import * as twoFactor from './20261122000400_two_factor.js';
 
 /** Every migration, oldest first. Add new ones at the end; never edit a released one. */
 export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration }> = [
@@ -14,4 +15,5 @@ export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration
   { name: '20261122000100_partial_payload_indexes', migration: partialPayloadIndexes },
   { name: '20261122000200_resources', migration: resources },
   { name: '20261122000300_email_tokens', migration: emailTokens },
+  { name: '20261122000400_two_factor', migration: twoFactor },
 ];

@@ -3,6 +3,9 @@ import Router from '@koa/router';
 import type { Knex } from 'knex';
 import { createAuthenticator } from './accounts/authenticate.js';
 import { createLoginThrottle } from './accounts/login-throttle.js';
+import { createSecondFactor } from './accounts/second-factor.js';
+import { loadSecretBox } from './accounts/secret-box.js';
+import { createTwoFactorService, type TwoFactorService } from './accounts/two-factor.js';
 import { createAuditRouter } from './api/audit-routes.js';
 import { createAuditLog, type AuditLog } from './audit/audit-log.js';
 import { createPasswordHasher, type PasswordHasher } from './accounts/password-hasher.js';
@@ -31,6 +34,7 @@ import { openApiDocument } from './api/openapi.js';
 import { createTokenRouter } from './api/token-routes.js';
 import { createUsersRouter } from './api/users-routes.js';
 import { createMeRouter } from './api/me-routes.js';
+import { createTwoFactorRouter } from './api/two-factor-routes.js';
 import { createSelfService, type SelfService } from './accounts/self-service.js';
 import { createUserService, type UserService } from './accounts/user-service.js';
 import { createInteractionRouter } from './interaction/routes.js';
@@ -50,6 +54,7 @@ import { createClientRepository, type ClientRepository } from './repositories/cl
 import { createResourceRepository } from './repositories/resources.js';
 import { apiAudience } from './resources/built-in.js';
 import { createResourceService, type ResourceService } from './resources/resource-service.js';
+import { createTwoFactorRepository } from './repositories/two-factor.js';
 import { createUserRepository, type UserRepository } from './repositories/users.js';
 
 export interface Latchkey {
@@ -67,6 +72,8 @@ export interface Latchkey {
   clientService: ClientService;
   /** API resources (RFC 8707), the built-in REST API resource included. */
   resourceService: ResourceService;
+  /** Two-factor authentication (TOTP, recovery codes) of the accounts. */
+  twoFactor: TwoFactorService;
   audit: AuditLog;
   /** Every REST route we serve (method and router path), for the OpenAPI parity test. */
   apiRoutes: Array<{ method: string; path: string }>;
@@ -110,7 +117,12 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const audit = createAuditLog(knex);
     const throttle = createLoginThrottle(knex, config.throttle);
     const metrics = createMetrics({ knex, hashQueue: () => hasher.queueSize() });
-    const authenticate = createAuthenticator({ users, hasher, throttle, audit, metrics });
+    // Codes are counted by the login throttle under keys of their own (same limits).
+    const twoFactorRepository = createTwoFactorRepository(knex);
+    const twoFactorBox = await loadSecretBox(knex, 'two_factor');
+    const secondFactor = createSecondFactor({ repository: twoFactorRepository, box: twoFactorBox, throttle, users, audit });
+    const authenticate = createAuthenticator({ users, hasher, throttle, audit, secondFactor, metrics });
+    const twoFactor = createTwoFactorService({ repository: twoFactorRepository, box: twoFactorBox, secondFactor, authenticate, audit });
     const views = createViews();
     const resourceService = createResourceService({ resources: createResourceRepository(knex), audit, publicUrl: config.publicUrl });
     const findResource = (identifier: string) => resourceService.findByIdentifier(identifier);
@@ -170,7 +182,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
 
     const health = createHealthRouter({ knex, keys: () => host.keys });
 
-    const interactions = createInteractionRouter({ provider, authenticate, views, secureCookies, findResource });
+    const interactions = createInteractionRouter({ provider, authenticate, secondFactor, users, views, secureCookies, findResource });
     const usersApi = createUsersRouter({
       users,
       userService,
@@ -226,6 +238,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       userService,
       clientService,
       resourceService,
+      twoFactor,
       keyStore,
       audit,
       views,
@@ -237,7 +250,8 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const auditApi = createAuditRouter({ audit, resolveBearer, publicUrl: config.publicUrl });
     const meApi = createMeRouter({ selfService, resolveBearer });
     const resourcesApi = createResourcesRouter({ resourceService, resolveBearer, publicUrl: config.publicUrl });
-    const apiRouters = [usersApi, tokensApi, meApi, clientsApi, resourcesApi, auditApi, docs];
+    const twoFactorApi = createTwoFactorRouter({ twoFactor, resolveBearer });
+    const apiRouters = [usersApi, tokensApi, meApi, twoFactorApi, clientsApi, resourcesApi, auditApi, docs];
     for (const router of apiRouters) app.use(router.routes()).use(router.allowedMethods());
     const apiRoutes = apiRouters.flatMap((router) =>
       router.stack.flatMap((layer) => layer.methods.filter((m) => m !== 'HEAD').map((method) => ({ method, path: String(layer.path) }))),
@@ -268,6 +282,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       selfService,
       clientService,
       resourceService,
+      twoFactor,
       audit,
       apiRoutes,
       metrics,

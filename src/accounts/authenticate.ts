@@ -3,17 +3,31 @@ import type { Metrics } from '../http/metrics.js';
 import type { User, UserRepository } from '../repositories/users.js';
 import type { LoginThrottle, ThrottleScope } from './login-throttle.js';
 import type { PasswordHasher } from './password-hasher.js';
+import type { SecondFactor } from './second-factor.js';
 
 export type AuthResult =
-  | { ok: true; user: User }
+  /** `secondFactorPending`: the password was right, the code is still to come (deferred mode only). */
+  | { ok: true; user: User; secondFactorPending: boolean }
   | { ok: false; reason: 'invalid' }
-  | { ok: false; reason: 'locked'; retryAfter: number };
+  | { ok: false; reason: 'locked'; retryAfter: number }
+  /** The password was right, but the account has two-factor authentication and no code came. */
+  | { ok: false; reason: 'second_factor_required' }
+  /** The password was right, the code was not. */
+  | { ok: false; reason: 'second_factor_invalid' };
 
 export interface AuthenticateOptions {
   /** The client's address, for per-IP limits and the audit log. */
   ip: string;
   /** Which door was used (login page, /api/token/, password grant, ...), for the audit log. */
   via: string;
+  /**
+   * What to do about two-factor authentication; every caller must say, so no door can forget
+   * it. `{ otp }`: the code came with the password (/api/token/, /users/login/, the password
+   * grant) and is checked here. `'deferred'`: the caller asks for the code itself afterwards
+   * (the login page's second step), or only re-checks the password of a person already
+   * signed in (password change); a user with two-factor gets `secondFactorPending: true`.
+   */
+  secondFactor: 'deferred' | { otp: unknown };
 }
 
 /**
@@ -25,11 +39,22 @@ export interface AuthenticateOptions {
  *   timing nor lockouts tell them apart from real accounts; inactive users fail like wrong
  *   passwords.
  * - A hash made with another cost is upgraded on success.
+ * - Accounts with two-factor authentication need a code too (see `secondFactor`): the login
+ *   is recorded (last_login, `login.success`) only once the code is good; the password step
+ *   alone is `login.password_verified`.
  */
-export function createAuthenticator(deps: { users: UserRepository; hasher: PasswordHasher; throttle: LoginThrottle; audit: AuditLog; metrics?: Metrics }) {
-  const { users, hasher, throttle, audit, metrics } = deps;
+export function createAuthenticator(deps: {
+  users: UserRepository;
+  hasher: PasswordHasher;
+  throttle: LoginThrottle;
+  audit: AuditLog;
+  secondFactor: SecondFactor;
+  metrics?: Metrics;
+}) {
+  const { users, hasher, throttle, audit, secondFactor, metrics } = deps;
 
-  return async function authenticate(login: unknown, password: unknown, { ip, via }: AuthenticateOptions): Promise<AuthResult> {
+  return async function authenticate(login: unknown, password: unknown, options: AuthenticateOptions): Promise<AuthResult> {
+    const { ip, via } = options;
     const name = typeof login === 'string' ? login.trim() : '';
     const secret = typeof password === 'string' ? password : '';
     // Looked up whatever the password: skipping the lookup for an empty one would count it
@@ -73,9 +98,26 @@ export function createAuthenticator(deps: { users: UserRepository; hasher: Passw
     await throttle.release('ip', ip);
     metrics?.logins.inc({ result: 'success' });
     if (hasher.needsRehash(user.passwordHash)) await users.setPasswordHash(user.id, await hasher.hash(secret));
+
+    if (await secondFactor.enabled(user.id)) {
+      const actor = { actor: user.username, actorUserId: user.id, ip };
+      if (options.secondFactor === 'deferred') {
+        await audit.record('login.password_verified', { ...actor, details: { via, second_factor: 'pending' } });
+        return { ok: true, user, secondFactorPending: true };
+      }
+      const otp = options.secondFactor.otp;
+      if (otp === undefined || otp === null || otp === '') {
+        await audit.record('login.password_verified', { ...actor, details: { via, second_factor: 'missing' } });
+        return { ok: false, reason: 'second_factor_required' };
+      }
+      const checked = await secondFactor.completeLogin(user, otp, { ip, via });
+      if (checked.ok) return { ok: true, user, secondFactorPending: false };
+      return checked.reason === 'locked' ? checked : { ok: false, reason: 'second_factor_invalid' };
+    }
+
     await users.recordLogin(user.id);
     await audit.record('login.success', { actor: user.username, actorUserId: user.id, ip, details: { via } });
-    return { ok: true, user };
+    return { ok: true, user, secondFactorPending: false };
   };
 }
 

@@ -80,7 +80,8 @@ export function createSelfService(deps: {
    * session cannot guess it faster than a login could, and a lock is a 429.
    */
   async function isOwnPassword(user: User, password: unknown, ip: string, via: string): Promise<boolean> {
-    const checked = await authenticate(user.username, password, { ip, via });
+    // The person is signed in already: this checks the password alone, the second factor is not asked again.
+    const checked = await authenticate(user.username, password, { ip, via, secondFactor: 'deferred' });
     if (!checked.ok && checked.reason === 'locked') throw new TooManyAttempts(checked.retryAfter);
     return checked.ok && checked.user.id === user.id;
   }

@@ -31,6 +31,7 @@ const NOTICES: Record<string, string> = {
   'user-saved': 'The user was saved.',
   'password-set': 'The password was changed. Every session and token of that user has been revoked.',
   'user-deleted': 'The user was deleted, together with every session and token issued to them.',
+  'two-factor-reset': 'Two-factor authentication was turned off for this user: their authenticator and recovery codes no longer work, and they sign in with their password alone until they enroll again.',
   'app-saved': 'The application was saved.',
   'app-public': 'The application is now public: its secret was removed and the tokens it was issued were revoked.',
   'app-deleted': 'The application was deleted and every token issued to it revoked.',

@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
+import type { TwoFactorService } from '../accounts/two-factor.js';
 import type { UserService } from '../accounts/user-service.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ClientService } from '../clients/register-client.js';
@@ -24,6 +25,7 @@ export interface AdminDeps {
   userService: UserService;
   clientService: ClientService;
   resourceService: ResourceService;
+  twoFactor: TwoFactorService;
   keyStore: KeyStore;
   audit: AuditLog;
   views: Views;

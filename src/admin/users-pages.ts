@@ -45,9 +45,9 @@ function pageNumber(raw: unknown): number {
   return typeof raw === 'string' && /^\d{1,6}$/.test(raw) && Number(raw) > 0 ? Number(raw) : 1;
 }
 
-/** Users: list with search and paging, create, edit, set password, delete. */
+/** Users: list with search and paging, create, edit, set password, reset two-factor, delete. */
 export function addUserPages({ deps, router, page, requireStaff, form }: AdminKit): void {
-  const { users, userService } = deps;
+  const { users, userService, twoFactor } = deps;
 
   /** Only a superuser may manage another superuser (the service enforces it; the pages say so). */
   const lockedFor = (admin: User, target: User) => target.isSuperuser && !admin.isSuperuser && admin.id !== target.id;
@@ -120,8 +120,9 @@ export function addUserPages({ deps, router, page, requireStaff, form }: AdminKi
   });
 
   // ----- edit -----
-  const renderEdit = (ctx: Context, target: User, values: UserFormValues, failure?: Problem) => {
+  const renderEdit = async (ctx: Context, target: User, values: UserFormValues, failure?: Problem) => {
     const admin = adminOf(ctx);
+    const { enabled: twoFactorEnabled } = await twoFactor.status(target);
     page(
       ctx,
       'user-form',
@@ -132,6 +133,7 @@ export function addUserPages({ deps, router, page, requireStaff, form }: AdminKi
         target,
         self: admin.id === target.id,
         locked: lockedFor(admin, target),
+        twoFactorEnabled,
         values,
         message: failure?.message ?? null,
         errors: failure?.fields ?? {},
@@ -142,7 +144,7 @@ export function addUserPages({ deps, router, page, requireStaff, form }: AdminKi
 
   router.get('/admin/users/:id', requireStaff, async (ctx) => {
     const target = await loadTarget(ctx);
-    if (target) renderEdit(ctx, target, valuesOf(target));
+    if (target) await renderEdit(ctx, target, valuesOf(target));
   });
 
   router.post('/admin/users/:id', requireStaff, form, async (ctx) => {
@@ -173,7 +175,7 @@ export function addUserPages({ deps, router, page, requireStaff, form }: AdminKi
       ctx.status = 303;
       ctx.redirect(`/admin/users/${target.id}?done=user-saved`);
     } catch (error) {
-      renderEdit(ctx, target, values, problemOf(error));
+      await renderEdit(ctx, target, values, problemOf(error));
     }
   });
 
@@ -218,6 +220,42 @@ export function addUserPages({ deps, router, page, requireStaff, form }: AdminKi
       ctx.redirect(`/admin/users/${target.id}?done=password-set`);
     } catch (error) {
       renderPassword(ctx, target, problemOf(error));
+    }
+  });
+
+  // ----- two-factor reset -----
+  const renderTwoFactorReset = async (ctx: Context, target: User, failure?: Problem) => {
+    const admin = adminOf(ctx);
+    const { enabled } = await twoFactor.status(target);
+    page(
+      ctx,
+      'user-two-factor',
+      {
+        title: `Reset two-factor for ${target.username}`,
+        target,
+        enabled,
+        locked: lockedFor(admin, target),
+        message: failure?.message ?? null,
+      },
+      failure?.status ?? 200,
+    );
+  };
+
+  router.get('/admin/users/:id/two-factor', requireStaff, async (ctx) => {
+    const target = await loadTarget(ctx);
+    if (target) await renderTwoFactorReset(ctx, target);
+  });
+
+  router.post('/admin/users/:id/two-factor', requireStaff, form, async (ctx) => {
+    const target = await loadTarget(ctx);
+    if (!target) return;
+    if (!csrfOk(ctx)) return renderTwoFactorReset(ctx, target, problem(403, FORM_EXPIRED));
+    try {
+      await twoFactor.adminReset(adminOf(ctx), target, { ip: ctx.ip });
+      ctx.status = 303;
+      ctx.redirect(`/admin/users/${target.id}?done=two-factor-reset`);
+    } catch (error) {
+      await renderTwoFactorReset(ctx, target, problemOf(error));
     }
   });
 

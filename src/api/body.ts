@@ -1,5 +1,5 @@
 import type { Context, Next } from 'koa';
-import { koaBody } from 'koa-body';
+import { HttpMethodEnum, koaBody } from 'koa-body';
 import { ApiError } from '../errors.js';
 
 /**
@@ -29,6 +29,21 @@ function parser(options: Parameters<typeof koaBody>[0]) {
 
 /** JSON or form-urlencoded bodies: DRF clients send either, the old provider's endpoints forms. */
 export const parseBody = parser({ json: true, urlencoded: true, text: false, multipart: false, jsonLimit: '64kb', formLimit: '64kb' });
+
+/**
+ * {@link parseBody} for a DELETE that carries its proof in the body (DELETE
+ * /api/me/two-factor/ with the password and a code): koa-body leaves DELETE bodies alone
+ * unless told.
+ */
+export const parseDeleteBody = parser({
+  json: true,
+  urlencoded: true,
+  text: false,
+  multipart: false,
+  jsonLimit: '64kb',
+  formLimit: '64kb',
+  parsedMethods: [HttpMethodEnum.DELETE],
+});
 
 export function bodyOf(ctx: Context): Record<string, unknown> {
   return ctx.request.body as Record<string, unknown>;

@@ -32,6 +32,10 @@ const clientKeyFields = {
   require_pushed_authorization_requests: { type: 'boolean', description: 'RFC 9126: authorization requests only through /o/request.' },
   require_signed_request_object: { type: 'boolean', description: 'RFC 9101: authorization requests only as signed request objects (needs keys).' },
 };
+const otpField = { type: 'string', description: 'The current TOTP code (or a recovery code); required for accounts with two-factor authentication.' };
+const otpDescription =
+  'Accounts with two-factor authentication must also send `otp`: without it the answer is 401 `mfa_required`, with a wrong one 401 `invalid_otp` (counted towards the lockout).';
+const passwordDoorRefused = error('`invalid_credentials` (wrong username or password, one generic message), `mfa_required` (two-factor account, no `otp`) or `invalid_otp`.');
 
 /**
  * OpenAPI 3.1 description of Latchkey's REST API (the OAuth/OIDC endpoints under /o are
@@ -109,6 +113,36 @@ export function openApiDocument(publicUrl: string) {
             methods: { type: 'array', items: { type: 'string' }, description: 'amr values, e.g. pwd' },
             current: { type: 'boolean', description: 'The session the calling token came from.' },
           },
+        },
+        TwoFactorStatus: {
+          type: 'object',
+          properties: {
+            enabled: { type: 'boolean', description: 'Sign-in asks for a code after the password.' },
+            enabled_at: { type: ['string', 'null'], format: 'date-time' },
+            pending: { type: 'boolean', description: 'An enrollment was started and not confirmed yet.' },
+            recovery_codes_remaining: { type: 'integer', description: 'Unused recovery codes.' },
+          },
+          required: ['enabled', 'enabled_at', 'pending', 'recovery_codes_remaining'],
+        },
+        TwoFactorEnrollment: {
+          type: 'object',
+          properties: {
+            secret: { type: 'string', description: 'The TOTP secret, base32, for apps that cannot scan.' },
+            otpauth_uri: { type: 'string', description: 'otpauth://totp/Latchkey:<username>?secret=…&issuer=Latchkey (SHA1, 6 digits, 30 s)' },
+            qr_svg: { type: 'string', description: 'The otpauth URI as a QR code: an SVG document.' },
+          },
+          required: ['secret', 'otpauth_uri', 'qr_svg'],
+        },
+        RecoveryCodes: {
+          type: 'object',
+          properties: {
+            recovery_codes: {
+              type: 'array',
+              items: { type: 'string' },
+              description: 'Ten single-use codes (xxxxx-xxxxx-xxxxx-xxxxx), shown in this response only and stored hashed.',
+            },
+          },
+          required: ['recovery_codes'],
         },
         UserWrite: {
           type: 'object',
@@ -303,6 +337,74 @@ export function openApiDocument(publicUrl: string) {
           responses: { 200: { description: 'Changed', content: json(ref('User')) }, 400: invalid, 401: unauthorized, 403: forbidden, 429: error('Too many wrong current passwords (Retry-After).') },
         },
       },
+      '/api/me/two-factor/': {
+        get: {
+          summary: "The caller's two-factor authentication: on or off, unused recovery codes",
+          security: bearer,
+          responses: { 200: { description: 'Status', content: json(ref('TwoFactorStatus')) }, 401: unauthorized, 403: forbidden },
+        },
+        delete: {
+          summary: 'Turn two-factor authentication off; needs the current password and a code',
+          description:
+            'The body (JSON or form) holds `password` and `code` (a TOTP code or a recovery code). Both count like login attempts: wrong ones lead to the lockout (429).',
+          security: bearer,
+          requestBody: {
+            required: true,
+            content: form({ type: 'object', additionalProperties: false, properties: { password: { type: 'string' }, code: { type: 'string' } }, required: ['password', 'code'] }),
+          },
+          responses: {
+            204: { description: 'Off' },
+            400: invalid,
+            401: unauthorized,
+            403: forbidden,
+            409: error('Two-factor authentication is not enabled.'),
+            429: error('Too many wrong passwords or codes (Retry-After).'),
+          },
+        },
+      },
+      '/api/me/two-factor/enroll/': {
+        post: {
+          summary: 'Start enrollment: a new TOTP secret, its otpauth URI and a QR code (SVG)',
+          description: 'Replaces an unconfirmed enrollment. Nothing changes for sign-in until POST /api/me/two-factor/confirm/ accepts a code.',
+          security: bearer,
+          responses: {
+            200: { description: 'The new secret', content: json(ref('TwoFactorEnrollment')) },
+            401: unauthorized,
+            403: forbidden,
+            409: error('Two-factor authentication is already enabled.'),
+          },
+        },
+      },
+      '/api/me/two-factor/confirm/': {
+        post: {
+          summary: 'Confirm enrollment with a code from the app: two-factor is on, and the recovery codes are returned once',
+          security: bearer,
+          requestBody: { required: true, content: form({ type: 'object', additionalProperties: false, properties: { code: { type: 'string' } }, required: ['code'] }) },
+          responses: {
+            200: { description: 'Enabled', content: json(ref('RecoveryCodes')) },
+            400: invalid,
+            401: unauthorized,
+            403: forbidden,
+            409: error('No enrollment started, or already enabled.'),
+            429: error('Too many wrong codes (Retry-After).'),
+          },
+        },
+      },
+      '/api/me/two-factor/recovery-codes/': {
+        post: {
+          summary: 'Replace the recovery codes (needs a code); the old ones stop working',
+          security: bearer,
+          requestBody: { required: true, content: form({ type: 'object', additionalProperties: false, properties: { code: { type: 'string' } }, required: ['code'] }) },
+          responses: {
+            200: { description: 'New codes', content: json(ref('RecoveryCodes')) },
+            400: invalid,
+            401: unauthorized,
+            403: forbidden,
+            409: error('Two-factor authentication is not enabled.'),
+            429: error('Too many wrong codes (Retry-After).'),
+          },
+        },
+      },
       '/api/me/grants/': {
         get: {
           summary: 'Applications the caller has allowed (grants), with scopes and API resources',
@@ -336,8 +438,12 @@ export function openApiDocument(publicUrl: string) {
       '/api/token/': {
         post: {
           summary: 'Obtain an access/refresh JWT pair (djangorestframework-simplejwt)',
-          requestBody: { required: true, content: json({ type: 'object', properties: { username: { type: 'string' }, password: { type: 'string' } }, required: ['username', 'password'] }) },
-          responses: { 200: { description: 'Tokens', content: json(ref('TokenPair')) }, 401: error('Wrong credentials (one generic message).') },
+          description: otpDescription,
+          requestBody: {
+            required: true,
+            content: json({ type: 'object', properties: { username: { type: 'string' }, password: { type: 'string' }, otp: otpField }, required: ['username', 'password'] }),
+          },
+          responses: { 200: { description: 'Tokens', content: json(ref('TokenPair')) }, 401: passwordDoorRefused, 429: error('Too many failed attempts (Retry-After).') },
         },
       },
       '/api/token/refresh/': {
@@ -372,15 +478,20 @@ export function openApiDocument(publicUrl: string) {
       '/users/login/': {
         post: {
           summary: 'Log in (the older provider\'s endpoint): OAuth 2.0 tokens for the first-party client',
+          description: otpDescription,
           requestBody: {
             required: true,
             content: form({
               type: 'object',
-              properties: { username: { type: 'string' }, email: { type: 'string' }, password: { type: 'string' }, scope: { type: 'string' } },
+              properties: { username: { type: 'string' }, email: { type: 'string' }, password: { type: 'string' }, otp: otpField, scope: { type: 'string' } },
               required: ['password'],
             }),
           },
-          responses: { 200: { description: 'Tokens usable at /o/userinfo, introspection and revocation', content: json(ref('OAuthTokens')) }, 401: error('Wrong credentials.') },
+          responses: {
+            200: { description: 'Tokens usable at /o/userinfo, introspection and revocation', content: json(ref('OAuthTokens')) },
+            401: passwordDoorRefused,
+            429: error('Too many failed attempts (Retry-After).'),
+          },
         },
       },
       '/api/clients/': {

@@ -23,14 +23,21 @@ export interface TokenRoutesDeps {
 /** One message for every credential failure, so responses never tell users apart. */
 const BAD_CREDENTIALS = () => new ApiError(401, 'invalid_credentials', 'No active account found with the given credentials.');
 
-/** The user behind a password, or the 401/429 every password endpoint answers. */
-async function passwordUser(ctx: Context, authenticate: Authenticate, login: unknown, password: unknown, via: string) {
-  const result = await authenticate(login, password, { ip: ctx.ip, via });
+/**
+ * The user behind a password (and, for accounts with two-factor authentication, the `otp`
+ * code), or the 401/429 every password endpoint answers.
+ */
+async function passwordUser(ctx: Context, authenticate: Authenticate, login: unknown, password: unknown, otp: unknown, via: string) {
+  const result = await authenticate(login, password, { ip: ctx.ip, via, secondFactor: { otp } });
   if (result.ok) return result.user;
   if (result.reason === 'locked') {
     ctx.set('Retry-After', String(result.retryAfter));
     throw new ApiError(429, 'too_many_requests', 'Too many failed attempts; try again later.');
   }
+  if (result.reason === 'second_factor_required') {
+    throw new ApiError(401, 'mfa_required', 'This account uses two-factor authentication: send the current code of the authenticator app (or a recovery code) as "otp".');
+  }
+  if (result.reason === 'second_factor_invalid') throw new ApiError(401, 'invalid_otp', 'The two-factor code is not valid.');
   throw BAD_CREDENTIALS();
 }
 
@@ -47,7 +54,7 @@ export function createTokenRouter(deps: TokenRoutesDeps): Router {
 
   router.post('/api/token', parseBody, async (ctx) => {
     const body = bodyOf(ctx);
-    const user = await passwordUser(ctx, authenticate, body['username'], body['password'], 'api_token');
+    const user = await passwordUser(ctx, authenticate, body['username'], body['password'], body['otp'], 'api_token');
     ctx.set('Cache-Control', 'no-store');
     ctx.body = await apiTokens.issue(user.id);
   });
@@ -89,7 +96,7 @@ export function createTokenRouter(deps: TokenRoutesDeps): Router {
 
   router.post('/users/login', parseBody, async (ctx) => {
     const body = bodyOf(ctx);
-    const user = await passwordUser(ctx, authenticate, str(body['username']) ?? str(body['email']), body['password'], 'users_login');
+    const user = await passwordUser(ctx, authenticate, str(body['username']) ?? str(body['email']), body['password'], body['otp'], 'users_login');
     const p = provider();
     const client = await p.Client.find(FIRST_PARTY_CLIENT_ID);
     if (!client) throw new Error('the first-party client is missing');

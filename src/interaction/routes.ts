@@ -4,17 +4,23 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { errors as oidcErrors } from 'oidc-provider';
 import type { Authenticate } from '../accounts/authenticate.js';
+import type { SecondFactor } from '../accounts/second-factor.js';
 import { csrfToken, csrfValid } from '../http/csrf.js';
 import { chooseLocale, translator, type Translator } from '../http/i18n.js';
 import type { Views } from '../http/views.js';
-import { essentialAcrUnattainable, PASSWORD_ACR } from '../oidc/acr.js';
+import { acrForLogin, essentialAcrUnattainable } from '../oidc/acr.js';
 import { OIDC_SCOPES } from '../oidc/account.js';
 import type { FindResource } from '../oidc/resource-indicators.js';
+import type { UserRepository } from '../repositories/users.js';
+import { pendingSecondFactor, rememberPendingSecondFactor } from './pending-second-factor.js';
 import { describeClaims, describeResourceScopes, describeScopes } from './scope-descriptions.js';
 
 export interface InteractionDeps {
   provider: () => Provider;
   authenticate: Authenticate;
+  /** Checks the code of the second login step for accounts with two-factor authentication. */
+  secondFactor: SecondFactor;
+  users: UserRepository;
   views: Views;
   secureCookies: boolean;
   /** Names the APIs (RFC 8707 resources) an application asks to use on the consent page. */
@@ -37,12 +43,16 @@ function interactionTranslator(ctx: Context, details?: Details): Translator {
   return translator(chooseLocale({ uiLocales: details?.params['ui_locales'], acceptLanguage: ctx.get('accept-language') }));
 }
 
+const UNMET_ACR = { error: 'unmet_authentication_requirements', error_description: 'the requested acr cannot be obtained' };
+
 /**
  * Login and consent pages for node-oidc-provider interactions. Each step ends with
  * `interactionResult`, so the provider decides every redirect. The interaction cookie ties
  * an interaction to the browser that started it; the CSRF cookie ties each form to it.
+ * Accounts with two-factor authentication sign in in two steps: password, then a code (TOTP
+ * or recovery code); only the code finishes the login, with amr ["pwd", "otp"].
  */
-export function createInteractionRouter({ provider, authenticate, views, secureCookies, findResource }: InteractionDeps): Router {
+export function createInteractionRouter({ provider, authenticate, secondFactor, users, views, secureCookies, findResource }: InteractionDeps): Router {
   const router = new Router({ prefix: '/interaction' });
   const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '16kb' });
 
@@ -86,15 +96,20 @@ export function createInteractionRouter({ provider, authenticate, views, secureC
     );
   }
 
-  async function renderPrompt(ctx: Context, details: Details, status = 200, message?: string): Promise<void> {
+  /** The page the interaction is at; `passwordAgain` shows the password step even while a code is pending. */
+  async function renderPrompt(ctx: Context, details: Details, status = 200, message?: string, { passwordAgain = false } = {}): Promise<void> {
     if (details.prompt.name === 'login' && essentialAcrUnattainable(details.prompt.details)) {
-      // A password login can never give it: the provider would ask for one login after another.
-      return finish(ctx, { error: 'unmet_authentication_requirements', error_description: 'the requested acr cannot be obtained' }, false);
+      // No login can ever give it: the provider would ask for one login after another.
+      return finish(ctx, UNMET_ACR, false);
     }
     const uid = details.uid;
     const i18n = interactionTranslator(ctx, details);
     const client = await provider().Client.find(String(details.params['client_id']));
     const clientName = client?.clientName ?? String(details.params['client_id']);
+    if (details.prompt.name === 'login' && !passwordAgain && pendingSecondFactor(details)) {
+      page(ctx, status, 'login-two-factor', { uid, clientName, message }, i18n);
+      return;
+    }
     if (details.prompt.name === 'login') {
       const hint = typeof details.params['login_hint'] === 'string' ? details.params['login_hint'] : '';
       page(ctx, status, 'login', {
@@ -134,18 +149,56 @@ export function createInteractionRouter({ provider, authenticate, views, secureC
     if (!details) return;
     const body = ctx.request.body as Record<string, unknown>;
     const i18n = interactionTranslator(ctx, details);
-    if (!csrfValid(ctx, body['csrf'])) return renderPrompt(ctx, details, 403, i18n.t('form.expired'));
+    if (!csrfValid(ctx, body['csrf'])) return renderPrompt(ctx, details, 403, i18n.t('form.expired'), { passwordAgain: true });
     if (details.prompt.name !== 'login') return renderPrompt(ctx, details, 400);
 
-    const result = await authenticate(body['username'], body['password'], { ip: ctx.ip, via: 'login_page' });
+    const result = await authenticate(body['username'], body['password'], { ip: ctx.ip, via: 'login_page', secondFactor: 'deferred' });
+    if (!result.ok && result.reason === 'locked') {
+      ctx.set('Retry-After', String(result.retryAfter));
+      return renderPrompt(ctx, details, 429, tooManyAttempts(result.retryAfter, i18n), { passwordAgain: true });
+    }
+    if (!result.ok) return renderPrompt(ctx, details, 401, i18n.t('login.invalid'), { passwordAgain: true });
+    const accountId = String(result.user.id);
+    if (result.secondFactorPending) {
+      // The code comes on the next page (a GET, so reloading it never re-sends the password).
+      await rememberPendingSecondFactor(provider(), ctx.req, ctx.res, accountId);
+      ctx.status = 303;
+      ctx.redirect(`/interaction/${details.uid}`);
+      return;
+    }
+    // An essential mfa acr cannot be met by a password-only account.
+    const acr = acrForLogin(details.prompt.details, { secondFactor: false });
+    if (!acr) return finish(ctx, UNMET_ACR, false);
+    // acr and amr go into the session and from there into every ID token of this login.
+    await finish(ctx, { login: { accountId, acr, amr: ['pwd'] } }, false);
+  });
+
+  router.post('/:uid/two-factor', form, async (ctx) => {
+    const details = await load(ctx);
+    if (!details) return;
+    const body = ctx.request.body as Record<string, unknown>;
+    const i18n = interactionTranslator(ctx, details);
+    if (!csrfValid(ctx, body['csrf'])) return renderPrompt(ctx, details, 403, i18n.t('form.expired'));
+    if (details.prompt.name !== 'login') return renderPrompt(ctx, details, 400);
+    const accountId = pendingSecondFactor(details);
+    const user = accountId ? await users.findById(accountId) : undefined;
+    if (!user?.isActive || !(await secondFactor.enabled(user.id))) {
+      // Too late, never started, or the account changed meanwhile (deactivated, two-factor
+      // reset): back to the password, forgetting the password step.
+      if (details.result) await provider().interactionResult(ctx.req, ctx.res, {}, { mergeWithLastSubmission: false });
+      return renderPrompt(ctx, details, 400, i18n.t('twoFactor.restart'), { passwordAgain: true });
+    }
+
+    const result = await secondFactor.completeLogin(user, body['code'], { ip: ctx.ip, via: 'login_page' });
     if (!result.ok && result.reason === 'locked') {
       ctx.set('Retry-After', String(result.retryAfter));
       return renderPrompt(ctx, details, 429, tooManyAttempts(result.retryAfter, i18n));
     }
-    if (!result.ok) return renderPrompt(ctx, details, 401, i18n.t('login.invalid'));
-    const user = result.user;
-    // acr and amr go into the session and from there into every ID token of this login.
-    await finish(ctx, { login: { accountId: String(user.id), acr: PASSWORD_ACR, amr: ['pwd'] } }, false);
+    if (!result.ok) return renderPrompt(ctx, details, 401, i18n.t('twoFactor.invalid'));
+    const acr = acrForLogin(details.prompt.details, { secondFactor: true });
+    if (!acr) return finish(ctx, UNMET_ACR, false);
+    // A recovery code is a one-time password too: amr "otp" (RFC 8176) either way.
+    await finish(ctx, { login: { accountId: String(user.id), acr, amr: ['pwd', 'otp'] } }, false);
   });
 
   router.post('/:uid/confirm', form, async (ctx) => {

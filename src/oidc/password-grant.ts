@@ -93,7 +93,9 @@ export async function issuePasswordTokens(
 
 /**
  * Registers `grant_type=password` at /o/token. The provider lets only clients whose
- * `grant_types` include it get here; wrong credentials are `invalid_grant`.
+ * `grant_types` include it get here; wrong credentials are `invalid_grant`. An account with
+ * two-factor authentication also needs `otp` (the current TOTP code or a recovery code):
+ * without it, or with a wrong one, `invalid_grant` says so.
  */
 export function registerPasswordGrant(provider: Provider, authenticate: Authenticate | undefined): void {
   provider.registerGrantType(
@@ -102,7 +104,11 @@ export function registerPasswordGrant(provider: Provider, authenticate: Authenti
       // A provider built only to validate client metadata (the CLI) has no authenticator.
       if (!authenticate) throw new Error('the password grant is not served by this process');
       const params = ctx.oidc.params as Record<string, string | undefined>;
-      const result = await authenticate(params['username'], params['password'], { ip: ctx.ip, via: 'password_grant' });
+      const result = await authenticate(params['username'], params['password'], {
+        ip: ctx.ip,
+        via: 'password_grant',
+        secondFactor: { otp: params['otp'] },
+      });
       if (!result.ok && result.reason === 'locked') {
         ctx.set('Retry-After', String(result.retryAfter));
         const error = new errors.CustomOIDCProviderError('temporarily_unavailable', 'too many failed attempts; try again later');
@@ -110,9 +116,17 @@ export function registerPasswordGrant(provider: Provider, authenticate: Authenti
         error.statusCode = 429;
         throw error;
       }
+      // InvalidGrant keeps its description to itself; these must reach the client.
+      if (!result.ok && result.reason === 'second_factor_required') {
+        throw new errors.CustomOIDCProviderError(
+          'invalid_grant',
+          'two-factor authentication required: send the current code of the authenticator app (or a recovery code) as otp',
+        );
+      }
+      if (!result.ok && result.reason === 'second_factor_invalid') throw new errors.CustomOIDCProviderError('invalid_grant', 'invalid otp');
       if (!result.ok) throw new errors.InvalidGrant('invalid username or password');
       ctx.body = await issuePasswordTokens(provider, ctx.oidc.client!, String(result.user.id), params['scope']);
     },
-    ['username', 'password', 'scope'],
+    ['username', 'password', 'scope', 'otp'],
   );
 }

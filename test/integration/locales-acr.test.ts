@@ -5,7 +5,7 @@
  */
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PASSWORD_ACR } from '../../src/oidc/acr.js';
+import { MFA_ACR, PASSWORD_ACR } from '../../src/oidc/acr.js';
 import { formOf, providerForm, UserAgent } from '../helpers/browserless.js';
 import { BACKENDS } from '../helpers/env.js';
 import { authorizationRequest, authorize, discover, loginAndExchange, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
@@ -67,7 +67,7 @@ describe.each(BACKENDS)('ui_locales and acr_values (%s)', (backend) => {
     it('advertises the page languages and the acr values Latchkey delivers', () => {
       const meta = config.serverMetadata();
       expect(meta.ui_locales_supported).toEqual(['en', 'fr']);
-      expect(meta.acr_values_supported).toEqual([PASSWORD_ACR]);
+      expect(meta.acr_values_supported).toEqual([PASSWORD_ACR, MFA_ACR]);
       expect(meta.claims_supported).toEqual(expect.arrayContaining(['acr', 'amr']));
       // Only what works: no claims in other languages, no display modes.
       expect(meta.claims_locales_supported).toBeUndefined();

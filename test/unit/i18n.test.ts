@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { chooseLocale, fromAcceptLanguage, fromUiLocales, translator } from '../../src/http/i18n.js';
-import { essentialAcrUnattainable, PASSWORD_ACR } from '../../src/oidc/acr.js';
+import { acrForLogin, essentialAcrUnattainable, MFA_ACR, PASSWORD_ACR } from '../../src/oidc/acr.js';
 
 describe('choosing the page language', () => {
   it('takes the first supported ui_locales tag, a region matching its language', () => {
@@ -53,5 +53,16 @@ describe('essential acr', () => {
     expect(essentialAcrUnattainable({ acr: { essential: true } })).toBe(false);
     expect(essentialAcrUnattainable({})).toBe(false);
     expect(essentialAcrUnattainable(undefined)).toBe(false);
+    expect(essentialAcrUnattainable({ acr: { essential: true, value: MFA_ACR } })).toBe(false);
+  });
+
+  it('gives a login the strongest acr it achieved that an essential request accepts', () => {
+    expect(acrForLogin(undefined, { secondFactor: false })).toBe(PASSWORD_ACR);
+    expect(acrForLogin(undefined, { secondFactor: true })).toBe(MFA_ACR);
+    expect(acrForLogin({ acr: { values: [MFA_ACR] } }, { secondFactor: false })).toBe(PASSWORD_ACR);
+    expect(acrForLogin({ acr: { essential: true, values: [MFA_ACR] } }, { secondFactor: false })).toBeUndefined();
+    expect(acrForLogin({ acr: { essential: true, value: MFA_ACR } }, { secondFactor: true })).toBe(MFA_ACR);
+    expect(acrForLogin({ acr: { essential: true, values: [PASSWORD_ACR] } }, { secondFactor: true })).toBe(PASSWORD_ACR);
+    expect(acrForLogin({ acr: { essential: true, values: [PASSWORD_ACR, MFA_ACR] } }, { secondFactor: true })).toBe(MFA_ACR);
   });
 });

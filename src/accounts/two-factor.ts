@@ -1,0 +1,169 @@
+import QRCode from 'qrcode';
+import type { AuditLog } from '../audit/audit-log.js';
+import { ApiError } from '../errors.js';
+import type { User } from '../repositories/users.js';
+import type { TwoFactorRepository } from '../repositories/two-factor.js';
+import type { Authenticate } from './authenticate.js';
+import { hashRecoveryCode, newRecoveryCodes, normalizeRecoveryCode } from './recovery-codes.js';
+import { secretContext, type CodeCheck, type SecondFactor } from './second-factor.js';
+import type { SecretBox } from './secret-box.js';
+import { TooManyAttempts } from './self-service.js';
+import { matchTotpStep, newTotpSecret, totpKeyUri } from './totp.js';
+import { ValidationError } from './user-service.js';
+
+/** What the account pages and GET /api/me/two-factor/ show. */
+export interface TwoFactorStatus {
+  enabled: boolean;
+  enabled_at: string | null;
+  /** An enrollment was started and not confirmed yet. */
+  pending: boolean;
+  recovery_codes_remaining: number;
+}
+
+/** A new enrollment: shown to the person once, to put into an authenticator app. */
+export interface Enrollment {
+  /** Base32, for typing into an app that cannot scan. */
+  secret: string;
+  otpauth_uri: string;
+  /** The otpauth URI as a QR code, an SVG document made on the server. */
+  qr_svg: string;
+}
+
+export interface TwoFactorDeps {
+  repository: TwoFactorRepository;
+  box: SecretBox;
+  secondFactor: SecondFactor;
+  /** Checks the current password (disable); throttled like a login. */
+  authenticate: Authenticate;
+  audit: AuditLog;
+  now?: () => number;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const NOT_ENABLED = () => new ApiError(409, 'not_enabled', 'Two-factor authentication is not enabled for this account.');
+const WRONG_CODE = () => new ValidationError({ code: ['The code is not valid. Use the current code of your authenticator app.'] });
+
+/** 429 for a locked check, the field error for a wrong one; returns the value of a good one. */
+function settle<T>(check: CodeCheck<T>, wrong: () => ApiError): T {
+  if (check.ok) return check.value;
+  if (check.reason === 'locked') throw new TooManyAttempts(check.retryAfter);
+  throw wrong();
+}
+
+/**
+ * Two-factor authentication for one's own account (REST and, later, the account pages) and
+ * its reset by staff: enroll with a new TOTP secret (QR code), confirm with a code to enable
+ * it and receive 10 recovery codes (shown once, stored hashed), regenerate them, disable.
+ * Every code check goes through the second-factor throttle.
+ */
+export function createTwoFactorService({ repository, box, secondFactor, authenticate, audit, now = Date.now }: TwoFactorDeps) {
+  const actor = (user: User, ip?: string) => ({ actor: user.username, actorUserId: user.id, ...(ip ? { ip } : {}) });
+
+  /** New recovery codes: the plain codes for the person, the hashes for the database. */
+  function recoveryCodes() {
+    const codes = newRecoveryCodes();
+    return { codes, hashes: codes.map((code) => hashRecoveryCode(normalizeRecoveryCode(code)!)) };
+  }
+
+  return {
+    /** The same check the login uses: a TOTP code or an unused recovery code. */
+    verify: secondFactor.verify,
+
+    async status(user: User): Promise<TwoFactorStatus> {
+      const record = await repository.find(user.id);
+      const enabled = record?.enabledAt != null;
+      return {
+        enabled,
+        enabled_at: iso(record?.enabledAt ?? null),
+        pending: record !== undefined && !enabled,
+        recovery_codes_remaining: enabled ? await repository.remainingRecoveryCodes(user.id) : 0,
+      };
+    },
+
+    /**
+     * Starts enrollment with a new secret (replacing an unconfirmed one). Nothing changes for
+     * sign-in until a code confirms it. 409 when two-factor authentication is already on.
+     */
+    async beginEnrollment(user: User): Promise<Enrollment> {
+      const secret = newTotpSecret();
+      if (!(await repository.startPending(user.id, box.seal(secret, secretContext(user.id)), now()))) {
+        throw new ApiError(409, 'already_enabled', 'Two-factor authentication is already enabled; disable it first to enroll another authenticator.');
+      }
+      const uri = totpKeyUri(secret, user.username);
+      const svg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+      return { secret, otpauth_uri: uri, qr_svg: svg };
+    },
+
+    /**
+     * Confirms the pending enrollment with a code from the app: two-factor is on from now,
+     * and the 10 recovery codes returned here are never shown again.
+     */
+    async confirmEnrollment(user: User, code: unknown, { ip }: { ip: string }): Promise<{ recovery_codes: string[] }> {
+      const record = await repository.find(user.id);
+      if (record?.enabledAt != null) throw new ApiError(409, 'already_enabled', 'Two-factor authentication is already enabled.');
+      if (!record) throw new ApiError(409, 'no_enrollment', 'Start an enrollment first (POST /api/me/two-factor/enroll/).');
+      const secret = box.open(record.secretSealed, secretContext(user.id));
+      if (secret === undefined) throw new Error(`the pending two-factor secret of user ${user.id} does not open`);
+      const typed = typeof code === 'string' ? code.replace(/\s/g, '') : '';
+      const step = settle(
+        await secondFactor.throttled(user, { ip, via: 'two_factor_confirm' }, async () => matchTotpStep(secret, typed, { now: now(), after: null })),
+        WRONG_CODE,
+      );
+      const { codes, hashes } = recoveryCodes();
+      // The accepted step is recorded, so the code that confirmed cannot also sign in.
+      if (!(await repository.enable(user.id, record.secretSealed, step, hashes, now()))) {
+        throw new ApiError(409, 'conflict', 'The enrollment changed meanwhile; start again.');
+      }
+      await audit.record('two_factor.enabled', { ...actor(user, ip), targetType: 'user', targetId: user.id });
+      return { recovery_codes: codes };
+    },
+
+    /** New recovery codes for a code (TOTP or recovery); the old ones stop working. */
+    async regenerateRecoveryCodes(user: User, code: unknown, { ip }: { ip: string }): Promise<{ recovery_codes: string[] }> {
+      if (!(await repository.isEnabled(user.id))) throw NOT_ENABLED();
+      settle(await secondFactor.verify(user, code, { ip, via: 'recovery_codes_regenerate' }), WRONG_CODE);
+      const { codes, hashes } = recoveryCodes();
+      if (!(await repository.replaceRecoveryCodes(user.id, hashes, now()))) throw NOT_ENABLED();
+      await audit.record('two_factor.recovery_codes_regenerated', { ...actor(user, ip), targetType: 'user', targetId: user.id });
+      return { recovery_codes: codes };
+    },
+
+    /**
+     * Turns two-factor off, forgetting the secret and the recovery codes. Needs the current
+     * password, a code, or both: each one given must be right (the REST API asks for both).
+     */
+    async disable(user: User, proof: { password?: unknown; code?: unknown }, { ip }: { ip: string }): Promise<void> {
+      const given = (value: unknown) => typeof value === 'string' && value !== '';
+      if (!given(proof.password) && !given(proof.code)) {
+        throw new ValidationError({ password: ['Give your current password or a code.'], code: ['Give your current password or a code.'] });
+      }
+      if (!(await repository.isEnabled(user.id))) throw NOT_ENABLED();
+      // The password first: a wrong one must not use up a recovery code.
+      if (given(proof.password)) {
+        const checked = await authenticate(user.username, proof.password, { ip, via: 'two_factor_disable', secondFactor: 'deferred' });
+        if (!checked.ok && checked.reason === 'locked') throw new TooManyAttempts(checked.retryAfter);
+        if (!checked.ok || checked.user.id !== user.id) throw new ValidationError({ password: ['The current password is not correct.'] });
+      }
+      if (given(proof.code)) settle(await secondFactor.verify(user, proof.code, { ip, via: 'two_factor_disable' }), WRONG_CODE);
+      await repository.remove(user.id);
+      await audit.record('two_factor.disabled', { ...actor(user, ip), targetType: 'user', targetId: user.id });
+    },
+
+    /**
+     * Staff turn off another person's two-factor (a lost phone and no recovery codes). Only a
+     * superuser may do it to a superuser. Says whether the user had two-factor at all.
+     */
+    async adminReset(admin: User, target: User, { ip }: { ip: string }): Promise<boolean> {
+      if (!admin.isStaff) throw new ApiError(403, 'permission_denied', 'Only staff may reset two-factor authentication.');
+      if (target.isSuperuser && !admin.isSuperuser && admin.id !== target.id) {
+        throw new ApiError(403, 'permission_denied', 'Only a superuser may reset the two-factor authentication of a superuser.');
+      }
+      const hadIt = await repository.isEnabled(target.id);
+      await repository.remove(target.id);
+      await audit.record('two_factor.reset', { ...actor(admin, ip), targetType: 'user', targetId: target.id, details: { was_enabled: hadIt } });
+      return hadIt;
+    },
+  };
+}
+
+export type TwoFactorService = ReturnType<typeof createTwoFactorService>;
