@@ -104,6 +104,11 @@ export const DISCOVERY_COVERAGE: Record<string, readonly TestRef[]> = {
     [LOCALES, 'puts the password acr and amr into the ID token when acr_values asks for it'],
     [LOCALES, 'refuses an essential acr it cannot deliver, with or without a session, and never shows a login form'],
   ],
+  'acr_values_supported: urn:latchkey:acr:mfa': [
+    ['integration/two-factor.test.ts', 'asks for the code after the password; only the code finishes the login, with amr pwd+otp and the mfa acr'],
+    ['integration/two-factor.test.ts', 'refuses an essential mfa acr for a user without two-factor, after the password'],
+    ['integration/two-factor.test.ts', 'meets an essential mfa acr with two-factor, and gives the password acr to a request that accepts only that'],
+  ],
   'claims_supported: acr': [[LOCALES, 'puts the password acr and amr into the ID token when acr_values asks for it']],
   'claims_supported: amr': [[LOCALES, 'says how the person signed in also without acr_values, and after a refresh']],
 
