@@ -39,7 +39,7 @@ import { createSelfService, type SelfService } from './accounts/self-service.js'
 import { createUserService, type UserService } from './accounts/user-service.js';
 import { createInteractionRouter } from './interaction/routes.js';
 import { createEmailPagesRouter } from './account/email-pages.js';
-import { createAccountCenterRouter, ensureAccountClient, type AccountFeatures } from './account/center.js';
+import { createAccountCenterRouter, ensureAccountClient } from './account/center.js';
 import { createEmailTokens } from './accounts/email-tokens.js';
 import { createEmailVerification } from './accounts/email-verification.js';
 import { createPasswordReset, RESET_REQUESTS_PER_ADDRESS, RESET_REQUESTS_PER_IP } from './accounts/password-reset.js';
@@ -90,8 +90,6 @@ export interface Latchkey {
 export interface CreateOptions {
   /** Where logs go; by default JSON lines on stdout at LOG_LEVEL. */
   logger?: Logger;
-  /** Optional parts of the account center (all off by default). */
-  accountFeatures?: AccountFeatures;
 }
 
 /**
@@ -223,7 +221,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       views,
       publicUrl: config.publicUrl,
       secureCookies,
-      ...(options.accountFeatures ? { features: options.accountFeatures } : {}),
+      twoFactor,
     });
     app.use(accountCenter.routes()).use(accountCenter.allowedMethods());
     const docs = new Router();

@@ -3,6 +3,7 @@ import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { EmailVerification } from '../accounts/email-verification.js';
 import type { SelfService } from '../accounts/self-service.js';
+import type { TwoFactorService } from '../accounts/two-factor.js';
 import type { UserService } from '../accounts/user-service.js';
 import { csrfToken } from '../http/csrf.js';
 import { formParser } from '../http/forms.js';
@@ -16,18 +17,13 @@ import { accountOf, formatWhen, i18nOf, noticeFor, TWO_FACTOR_PATH, type Account
 import { addPasswordPage } from './password-page.js';
 import { addProfilePages } from './profile-pages.js';
 import { addSessionsPage } from './sessions-page.js';
+import { addTwoFactorPages } from './two-factor-pages.js';
 
 const ACCOUNT_PAGES: PagesClient = { clientId: ACCOUNT_CLIENT_ID, name: 'Latchkey account', base: '/account' };
 
 /** Creates or updates the account center's client so its redirect URI follows PUBLIC_URL. */
 export async function ensureAccountClient(clients: ClientRepository, publicUrl: string): Promise<void> {
   await ensurePagesClient(clients, publicUrl, ACCOUNT_PAGES);
-}
-
-/** Optional parts of the account center, off unless the app turns them on. */
-export interface AccountFeatures {
-  /** Links the two-factor pages (under /account/two-factor) from the nav. */
-  twoFactor?: boolean;
 }
 
 export interface AccountCenterDeps {
@@ -39,7 +35,7 @@ export interface AccountCenterDeps {
   views: Views;
   publicUrl: string;
   secureCookies: boolean;
-  features?: AccountFeatures;
+  twoFactor: TwoFactorService;
 }
 
 /**
@@ -52,7 +48,7 @@ export interface AccountCenterDeps {
  */
 export function createAccountCenterRouter(deps: AccountCenterDeps): Router {
   const { views, secureCookies } = deps;
-  const features = { twoFactor: false, ...deps.features };
+  const features = { twoFactor: true };
   const router = new Router();
   const login = createPagesLogin({ provider: deps.provider, users: deps.users, publicUrl: deps.publicUrl, secureCookies, client: ACCOUNT_PAGES });
 
@@ -106,13 +102,12 @@ export function createAccountCenterRouter(deps: AccountCenterDeps): Router {
 
   router.get('/account/callback', login.callback);
 
-  // Two-factor pages come with the two-factor service: add them here with the same kit
-  // (under TWO_FACTOR_PATH), and turn on `features.twoFactor` to link them from the nav.
   const kit: AccountKit = { deps, router, page, message, requireAccount, form: formParser() };
   addProfilePages(kit);
   addPasswordPage(kit);
   addApplicationsPage(kit);
   addSessionsPage(kit);
   addDeletePage(kit);
+  addTwoFactorPages(kit, deps.twoFactor);
   return router;
 }

@@ -5,10 +5,7 @@ import { chooseLocale, translator, type MessageKey, type Translator } from '../h
 import type { AccountCenterDeps } from './center.js';
 import type { Problem } from './problems.js';
 
-/**
- * Where the two-factor pages go (built elsewhere, on the two-factor service). The nav links
- * there only when the `twoFactor` feature is on.
- */
+/** Where the two-factor pages are (two-factor-pages.ts). */
 export const TWO_FACTOR_PATH = '/account/two-factor';
 
 /** Which entry of the account nav a page belongs to. */
@@ -53,6 +50,7 @@ const NOTICES = {
   'password-changed': 'notice.passwordChanged',
   'app-revoked': 'notice.appRevoked',
   'session-ended': 'notice.sessionEnded',
+  'two-factor-off': 'notice.twoFactorOff',
 } as const satisfies Record<string, MessageKey>;
 
 export type NoticeCode = keyof typeof NOTICES;

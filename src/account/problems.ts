@@ -30,6 +30,7 @@ const SERVICE_MESSAGES = new Map<string, [MessageKey, MessageVars?]>([
   ['Type your username exactly as shown.', ['problem.confirmUsername']],
   ['No such connected application.', ['apps.notFound']],
   ['No such session.', ['sessions.notFound']],
+  ['The code is not valid. Use the current code of your authenticator app.', ['problem.code']],
 ]);
 
 /** A service message in the page's language (as it is when the catalog has no entry for it). */

@@ -43,6 +43,13 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 const NOT_ENABLED = () => new ApiError(409, 'not_enabled', 'Two-factor authentication is not enabled for this account.');
 const WRONG_CODE = () => new ValidationError({ code: ['The code is not valid. Use the current code of your authenticator app.'] });
 
+/** What a person needs to add the secret to an authenticator app: the key, its URI, a QR code. */
+async function enrollmentOf(secret: string, user: User): Promise<Enrollment> {
+  const uri = totpKeyUri(secret, user.username);
+  const svg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+  return { secret, otpauth_uri: uri, qr_svg: svg };
+}
+
 /** 429 for a locked check, the field error for a wrong one; returns the value of a good one. */
 function settle<T>(check: CodeCheck<T>, wrong: () => ApiError): T {
   if (check.ok) return check.value;
@@ -89,9 +96,18 @@ export function createTwoFactorService({ repository, box, secondFactor, authenti
       if (!(await repository.startPending(user.id, box.seal(secret, secretContext(user.id)), now()))) {
         throw new ApiError(409, 'already_enabled', 'Two-factor authentication is already enabled; disable it first to enroll another authenticator.');
       }
-      const uri = totpKeyUri(secret, user.username);
-      const svg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
-      return { secret, otpauth_uri: uri, qr_svg: svg };
+      return enrollmentOf(secret, user);
+    },
+
+    /**
+     * The enrollment started and not confirmed yet, shown again (the account page after a
+     * mistyped code, or a reload): its secret is the person's own. Undefined when there is none.
+     */
+    async pendingEnrollment(user: User): Promise<Enrollment | undefined> {
+      const record = await repository.find(user.id);
+      if (!record || record.enabledAt != null) return undefined;
+      const secret = box.open(record.secretSealed, secretContext(user.id));
+      return secret === undefined ? undefined : enrollmentOf(secret, user);
     },
 
     /**

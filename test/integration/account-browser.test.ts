@@ -8,6 +8,7 @@ import { UserAgent } from '../helpers/browserless.js';
 import { BACKENDS, browserAvailable } from '../helpers/env.js';
 import { discover, loginAndExchange, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { codeAt } from '../helpers/two-factor.js';
 
 const DESKTOP = { width: 1024, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -172,6 +173,39 @@ describe.skipIf(!browserAvailable())('account center in headless Chromium', () =
       expect(await server.latchkey.users.findById(user.id)).toBeUndefined();
       await page.goto(`${server.url}/account/`);
       expect(new URL(page.url()).pathname).toMatch(/^\/interaction\//);
+      expect(consoleErrors).toEqual([]);
+    });
+
+    it('sets up two-factor authentication with the QR code page, then signs in with a code', async () => {
+      const user = await makeUser(server.latchkey);
+      await signInHere(user);
+      await page.click('nav.account-nav >> text=Two-factor authentication');
+      await page.waitForURL(/\/account\/two-factor$/);
+      await send(page.getByRole('button', { name: 'Set up an authenticator app' }), /\/account\/two-factor\/setup$/);
+      // The QR code is an image the page's CSP allows, and it has really been drawn.
+      const qr = page.locator('img#qr');
+      await qr.waitFor();
+      expect(await qr.evaluate((img) => {
+        const image = img as unknown as { complete: boolean; naturalWidth: number };
+        return image.complete && image.naturalWidth > 0;
+      })).toBe(true);
+      const secret = (await page.locator('#secret').textContent())!;
+      await shot('two-factor-setup');
+      await page.fill('input[name=code]', codeAt(secret));
+      await send(page.getByRole('button', { name: 'Turn on two-factor authentication' }), /\/account\/two-factor\/confirm$/);
+      expect(await page.locator('#recovery-codes li').count()).toBe(10);
+      await shot('two-factor-recovery-codes');
+
+      // The next sign-in asks for a code after the password.
+      await context.clearCookies();
+      await page.goto(`${server.url}/account/`);
+      await page.fill('input[name=username]', user.username);
+      await page.fill('input[name=password]', PASSWORD);
+      await Promise.all([page.waitForLoadState(), page.click('button[type=submit]')]);
+      await page.locator('h1', { hasText: 'Two-step verification' }).waitFor();
+      await page.fill('input[name=code]', codeAt(secret, 1));
+      await send(page.locator('button[type=submit]'), new RegExp(`^${server.url}/account/$`));
+      expect(await heading()).toBe('Profile');
       expect(consoleErrors).toEqual([]);
     });
 

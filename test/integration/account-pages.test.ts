@@ -157,9 +157,8 @@ describe.each(BACKENDS)('account center pages (%s)', (backend) => {
     expect(page.html).toMatch(/id="email-status">Verified</);
     expect(page.html).toContain('Member since');
     expect(page.html).toContain('Last sign-in');
-    // Verified: nothing to send again. Two-factor is not switched on here.
+    // Verified: nothing to send again.
     expect(page.html).not.toContain('/account/email/resend');
-    expect(page.html).not.toContain('/account/two-factor');
     expect(page.html).toContain('href="/o/session/end"');
   });
 
@@ -538,16 +537,8 @@ describe.each(BACKENDS)('account center pages (%s)', (backend) => {
     expect(email.html).toContain('Saisissez une adresse e-mail valide.');
   });
 
-  it('links two-factor authentication from the nav only when that feature is on', async () => {
-    const withTwoFactor = await startTestServer(backend, {}, { accountFeatures: { twoFactor: true } });
-    try {
-      const user = await makeUser(withTwoFactor.latchkey);
-      const { html } = await accountLogin(withTwoFactor.url, new UserAgent(), user.username, PASSWORD);
-      expect(html).toContain('<a href="/account/two-factor">Two-factor authentication</a>');
-    } finally {
-      await withTwoFactor.stop();
-    }
+  it('links two-factor authentication from the nav', async () => {
     const user = await makeUser(server.latchkey);
-    expect((await open(await signedIn(user), '/account/')).html).not.toContain('two-factor');
+    expect((await open(await signedIn(user), '/account/')).html).toContain('<a href="/account/two-factor">Two-factor authentication</a>');
   });
 });
