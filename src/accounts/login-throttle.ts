@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { fastQuery } from '../db/fast-query.js';
 
 export interface ThrottlePolicy {
   /** Failures per account within the window before a lockout. */
@@ -40,7 +41,8 @@ export function createLoginThrottle(knex: Knex, policy: ThrottlePolicy) {
         const stale = now - windowMs;
         const locked = `(auth_failures.locked_until is not null and auth_failures.locked_until > ${n})`;
         const next = `(case when auth_failures.window_start <= ${n} then 1 else auth_failures.failures + 1 end)`;
-        const result = (await knex.raw(
+        const row = (await fastQuery(
+          knex,
           `insert into auth_failures (scope, key, failures, window_start, locked_until)
            values (?, ?, 1, ${n}, case when 1 > ${n} then ${n} else null end)
            on conflict (scope, key) do update set
@@ -51,8 +53,8 @@ export function createLoginThrottle(knex: Knex, policy: ThrottlePolicy) {
                when ${next} > ${n} then ${n} else null end
            returning failures, locked_until`,
           [scope, key, now, max(scope), now + lockMs, now, stale, now, stale, now, now, stale, max(scope), now + lockMs],
-        )) as { rows?: Array<{ failures: number; locked_until: number | null }> } | Array<{ failures: number; locked_until: number | null }>;
-        const row = (Array.isArray(result) ? result : (result.rows ?? []))[0];
+          'first',
+        )) as { failures: number; locked_until: number | null } | undefined;
         counts.push(Number(row?.failures ?? 0));
         const lockedUntil = row?.locked_until === null || row?.locked_until === undefined ? 0 : Number(row.locked_until);
         if (lockedUntil > now) until = Math.max(until, lockedUntil);
@@ -76,12 +78,12 @@ export function createLoginThrottle(knex: Knex, policy: ThrottlePolicy) {
 
     /** Takes back a reserved attempt that turned out to be a success (for counters a success does not clear). */
     async release(scope: ThrottleScope, key: string): Promise<void> {
-      await knex('auth_failures').where({ scope, key }).andWhere('failures', '>', 0).decrement('failures', 1);
+      await fastQuery(knex, 'update auth_failures set failures = failures - 1 where scope = ? and key = ? and failures > 0', [scope, key], 'run');
     },
 
     /** Forgets an account's failures after a successful login. */
     async clear(scope: ThrottleScope, key: string): Promise<void> {
-      await knex('auth_failures').where({ scope, key }).delete();
+      await fastQuery(knex, 'delete from auth_failures where scope = ? and key = ?', [scope, key], 'run');
     },
 
     /** Deletes counters whose window and lock have both run out. */

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
+import { fastQuery } from '../db/fast-query.js';
 import { createLocalJWKSet, errors as joseErrors, importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload } from 'jose';
 import { affectedRows } from '../db/knex.js';
 import { ApiError } from '../errors.js';
@@ -103,14 +104,13 @@ export function createApiTokens({ knex, issuer, audience, keys }: ApiTokenDeps) 
       API_TTL.access,
     );
     const refresh = await sign({ sub: String(userId), user_id: userId, token_type: 'refresh', jti: refreshJti }, REFRESH_TYP, API_TTL.refresh);
-    await db('api_refresh_tokens').insert({
-      jti: refreshJti,
-      user_id: userId,
-      family_id: familyId,
-      created_at: now,
-      expires_at: now + API_TTL.refresh * 1000,
-      used_at: null,
-    });
+    const row = [refreshJti, userId, familyId, now, now + API_TTL.refresh * 1000];
+    // Outside a transaction (every login), a prepared statement; inside one, on its connection.
+    if (db === knex) {
+      await fastQuery(knex, 'insert into api_refresh_tokens (jti, user_id, family_id, created_at, expires_at, used_at) values (?, ?, ?, ?, ?, null)', row, 'run');
+    } else {
+      await db('api_refresh_tokens').insert({ jti: row[0], user_id: userId, family_id: familyId, created_at: now, expires_at: row[4], used_at: null });
+    }
     return { access, refresh };
   }
 

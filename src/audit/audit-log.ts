@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { fastQuery } from '../db/fast-query.js';
 
 export interface AuditEntry {
   /** Who acted, in words: a username, a client id, "cli", "anonymous". */
@@ -61,16 +62,22 @@ export function createAuditLog(knex: Knex) {
   return {
     async record(event: string, entry: AuditEntry): Promise<void> {
       const details = scrub(entry.details);
-      await knex('audit_events').insert({
-        at: Date.now(),
-        event,
-        actor: entry.actor.slice(0, 255),
-        actor_user_id: entry.actorUserId ?? null,
-        ip: entry.ip?.slice(0, 64) ?? null,
-        target_type: entry.targetType ?? null,
-        target_id: entry.targetId === undefined ? null : String(entry.targetId),
-        details: details ? JSON.stringify(details) : null,
-      });
+      // A prepared statement: every login writes one of these.
+      await fastQuery(
+        knex,
+        'insert into audit_events (at, event, actor, actor_user_id, ip, target_type, target_id, details) values (?, ?, ?, ?, ?, ?, ?, ?)',
+        [
+          Date.now(),
+          event,
+          entry.actor.slice(0, 255),
+          entry.actorUserId ?? null,
+          entry.ip?.slice(0, 64) ?? null,
+          entry.targetType ?? null,
+          entry.targetId === undefined ? null : String(entry.targetId),
+          details ? JSON.stringify(details) : null,
+        ],
+        'run',
+      );
     },
 
     /** Newest first, optionally one event type. */

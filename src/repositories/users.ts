@@ -132,11 +132,11 @@ export function createUserRepository(knex: Knex) {
     async findByLogin(login: string): Promise<User | undefined> {
       const value = login.trim();
       if (!value) return undefined;
-      const byName = await table().whereRaw('lower(username) = ?', [value.toLowerCase()]).first();
-      if (byName) return fromRow(byName);
+      const byName = await fastQuery(knex, 'select * from users where lower(username) = ? limit 1', [value.toLowerCase()], 'first');
+      if (byName) return fromRow(byName as unknown as UserRow);
       if (!value.includes('@')) return undefined;
-      const byEmail = await table().where({ email: normalizeEmail(value) }).first();
-      return byEmail ? fromRow(byEmail) : undefined;
+      const byEmail = await fastQuery(knex, 'select * from users where email = ? limit 1', [normalizeEmail(value)], 'first');
+      return byEmail ? fromRow(byEmail as unknown as UserRow) : undefined;
     },
 
     /** Finds by email address only (case-insensitive): never by username. */
@@ -224,7 +224,7 @@ export function createUserRepository(knex: Knex) {
     },
 
     async recordLogin(id: number, at = Date.now()): Promise<void> {
-      await table().where({ id }).update({ last_login: at });
+      await fastQuery(knex, 'update users set last_login = ? where id = ?', [at, id], 'run');
     },
 
     async setPasswordHash(id: number, passwordHash: string): Promise<void> {
