@@ -1,9 +1,9 @@
 import path from 'node:path';
 import * as oidc from 'openid-client';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MFA_ACR } from '../../src/oidc/acr.js';
-import { launchChromium, SCREENSHOTS } from '../helpers/chromium.js';
+import { useChromium, SCREENSHOTS } from '../helpers/chromium.js';
 import { BACKENDS, browserAvailable } from '../helpers/env.js';
 import { authorizationRequest, discover, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -13,12 +13,7 @@ const CLIENT_NAME = 'MFA Browser App';
 
 /** The second login step (two-factor code) in real headless Chromium, per storage backend. */
 describe.skipIf(!browserAvailable())('two-factor login in headless Chromium', () => {
-  let browser: Browser;
-
-  beforeAll(async () => {
-    browser = await launchChromium();
-  });
-  afterAll(async () => browser?.close());
+  const browser = useChromium();
 
   describe.each(BACKENDS)('%s', (backend) => {
     let server: TestServer;
@@ -34,7 +29,7 @@ describe.skipIf(!browserAvailable())('two-factor login in headless Chromium', ()
     afterAll(async () => server?.stop());
 
     beforeEach(async () => {
-      context = await browser.newContext({ viewport: { width: 800, height: 700 } });
+      context = await browser().newContext({ viewport: { width: 800, height: 700 } });
       page = await context.newPage();
     });
     afterEach(async () => context?.close());
