@@ -12,18 +12,8 @@ import { BACKENDS } from '../helpers/env.js';
 import { callApi, type Answer, type ApiRequest } from '../helpers/http.js';
 import { makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import type { AuditEvent } from '../../src/audit/audit-log.js';
 
-interface AuditEvent {
-  id: number;
-  at: string;
-  event: string;
-  actor: string;
-  actor_user_id: number | null;
-  ip: string | null;
-  target_type: string | null;
-  target_id: string | null;
-  details: Record<string, unknown> | null;
-}
 
 interface AuditPage {
   count: number;
