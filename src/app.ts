@@ -222,6 +222,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       publicUrl: config.publicUrl,
       secureCookies,
       twoFactor,
+      findResource,
     });
     app.use(accountCenter.routes()).use(accountCenter.allowedMethods());
     const docs = new Router();

@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type { ConnectedApp } from '../accounts/self-service.js';
 import { csrfOk } from '../http/forms.js';
-import { describeScopes } from '../interaction/scope-descriptions.js';
+import { describeResourceScopes, describeScopes } from '../interaction/scope-descriptions.js';
 import { PAGE_CLIENT_IDS } from '../oidc/first-party-pages.js';
 import type { User } from '../repositories/users.js';
 import { accountOf, doneRedirect, i18nOf, type AccountKit } from './kit.js';
@@ -16,14 +16,20 @@ export function addApplicationsPage({ deps, router, page, requireAccount, form }
 
   async function render(ctx: Context, failure?: Problem): Promise<void> {
     const i18n = i18nOf(ctx);
-    const apps = (await listed(accountOf(ctx).user)).map((app) => ({
+    const apps = await Promise.all((await listed(accountOf(ctx).user)).map(async (app) => ({
       id: app.id,
       clientId: app.client_id,
       name: app.client_name,
       grantedAt: app.granted_at,
       scopes: describeScopes(app.scopes, i18n),
-      resources: Object.entries(app.resources).map(([indicator, scopes]) => ({ indicator, scopes })),
-    }));
+      // Each API by its name, its scopes in words, as the consent page showed them.
+      resources: await Promise.all(
+        Object.entries(app.resources).map(async ([indicator, scopes]) => {
+          const resource = await deps.findResource(indicator);
+          return { indicator, name: resource?.name ?? indicator, scopes: describeResourceScopes(scopes, { builtIn: resource?.builtIn ?? false }, i18n) };
+        }),
+      ),
+    })));
     page(ctx, 'applications', 'applications', { title: i18n.t('apps.title'), apps }, failure);
   }
 

@@ -4,6 +4,7 @@ import type Provider from 'oidc-provider';
 import type { EmailVerification } from '../accounts/email-verification.js';
 import type { SelfService } from '../accounts/self-service.js';
 import type { TwoFactorService } from '../accounts/two-factor.js';
+import type { FindResource } from '../oidc/resource-indicators.js';
 import type { UserService } from '../accounts/user-service.js';
 import { csrfToken } from '../http/csrf.js';
 import { formParser } from '../http/forms.js';
@@ -36,6 +37,8 @@ export interface AccountCenterDeps {
   publicUrl: string;
   secureCookies: boolean;
   twoFactor: TwoFactorService;
+  /** The API resources a grant may name (their names and scopes for the applications page). */
+  findResource: FindResource;
 }
 
 /**

@@ -388,6 +388,20 @@ describe.each(BACKENDS)('account center pages (%s)', (backend) => {
     expect(audit).toMatchObject({ actor: user.username, details: { via: 'self-service' } });
   });
 
+  it('names the APIs an application may use for the person, with their scopes in words', async () => {
+    const user = await makeUser(server.latchkey);
+    const laptop = await signedIn(user);
+    const api = `${server.url}/api`;
+    const { tokens } = await loginAndExchange(mail, laptop, login(user), { scope: 'openid api', resource: api });
+    expect(tokens.access_token.split('.')).toHaveLength(3);
+    const page = await open(laptop, '/account/applications');
+    expect(page.html).toContain(`data-resource="${api}"`);
+    expect(page.html).toContain('Use Latchkey REST API on your behalf');
+    expect(page.html).toContain('Act as you on the Latchkey REST API');
+    const french = await open(laptop, '/account/applications', { 'accept-language': 'fr' });
+    expect(french.html).toContain('Utiliser Latchkey REST API en votre nom');
+  });
+
   it("refuses to revoke another person's grant, the account center's own, or one that is gone (404)", async () => {
     const alice = await makeUser(server.latchkey);
     const mallory = await makeUser(server.latchkey);
