@@ -216,7 +216,8 @@ export interface ReportInput {
   elapsedSeconds: number;
 }
 
-const ORDER: WorkloadId[] = [
+/** Every workload, in the order runs and reports take them. */
+export const WORKLOAD_ORDER: readonly WorkloadId[] = [
   'discovery',
   'jwks',
   'client_credentials',
@@ -258,7 +259,7 @@ export function markdown(input: ReportInput): string {
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   );
   const percent = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '–' : `${Math.round(100 * x)}%`);
-  for (const w of ORDER) {
+  for (const w of WORKLOAD_ORDER) {
     for (const sum of summaries.filter((x) => x.workload === w)) {
       const probe = w.startsWith('discovery_');
       lines.push(

@@ -23,7 +23,7 @@ import { mintTokens } from './flow.js';
 import { summariseProfile } from './profile-summary.js';
 import { prefillPayloads } from './prefill.js';
 import { basicAuth, type LoadMessage, type LoadResult, type LoadSpec } from './protocol.js';
-import { markdown, summarise, targetsFor, WORKLOAD_LABELS, median, type MachineInfo, type Measurement, type WorkloadId } from './report.js';
+import { markdown, summarise, targetsFor, WORKLOAD_LABELS, median, WORKLOAD_ORDER, type MachineInfo, type Measurement, type WorkloadId } from './report.js';
 import {
   cleanup,
   freshDatabase,
@@ -64,18 +64,8 @@ interface Settings {
   candidates: Array<{ label: string; root: string }>;
 }
 
-const PROFILABLE: Runnable[] = [
-  'discovery',
-  'jwks',
-  'client_credentials',
-  'introspection',
-  'userinfo',
-  'refresh_token',
-  'authcode_flows',
-  'authcode_flows_nohash',
-  'discovery_idle',
-  'logins',
-];
+/** What `--profile` takes: every workload that runs on its own (growth needs its prefilled table). */
+const PROFILABLE = WORKLOAD_ORDER.filter((w): w is Runnable => w !== 'discovery_under_logins' && w !== 'growth_client_credentials');
 
 function settingsFrom(argv: string[]): Settings {
   const { values } = parseArgs({
@@ -94,7 +84,7 @@ function settingsFrom(argv: string[]): Settings {
   const quick = values.quick === true;
   const profile = values.profile as Runnable | undefined;
   if (profile !== undefined && !PROFILABLE.includes(profile)) throw new Error(`--profile takes one of ${PROFILABLE.join(', ')}`);
-  const all = [...PROFILABLE, 'growth_client_credentials'] as Runnable[];
+  const all = WORKLOAD_ORDER.filter((w): w is Runnable => w !== 'discovery_under_logins');
   const only = values.only?.split(',').map((w) => w.trim()) as Runnable[] | undefined;
   const unknown = only?.filter((w) => !all.includes(w)) ?? [];
   if (unknown.length) throw new Error(`--only takes workloads among ${all.join(', ')}; unknown: ${unknown.join(', ')}`);
