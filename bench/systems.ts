@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
+import { createScratchDatabase } from '../test/helpers/pg-scratch.js';
 import type { RelyingParty } from './protocol.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -201,26 +202,9 @@ export async function freshDatabase(backend: 'sqlite' | 'pg'): Promise<BenchData
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-'));
   cleanups.push(async () => fs.rmSync(dir, { recursive: true, force: true }));
   if (backend === 'sqlite') return { backend, url: `sqlite:${path.join(dir, 'latchkey.sqlite3')}`, dir };
-  const name = `latchkey_bench_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  cleanups.push(async () => {
-    const client = new pg.Client({ connectionString: PG_ADMIN_URL });
-    await client.connect();
-    try {
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    } finally {
-      await client.end();
-    }
-  });
-  const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${name}`;
-  return { backend, url: url.href, dir };
+  const scratch = await createScratchDatabase(PG_ADMIN_URL, 'latchkey_bench');
+  cleanups.push(scratch.drop);
+  return { backend, url: scratch.url, dir };
 }
 
 /** Opens Knex on a bench database (prefill, row counts). */

@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { PG_ADMIN_URL, type Backend } from './env.js';
+import { createScratchDatabase } from './pg-scratch.js';
 
 export interface TestDatabase {
   backend: Backend;
@@ -22,27 +21,6 @@ export async function freshDatabase(backend: Backend): Promise<TestDatabase> {
       drop: async () => fs.rmSync(dir, { recursive: true, force: true }),
     };
   }
-  const name = `latchkey_t_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${name}`;
-  return {
-    backend,
-    url: url.href,
-    drop: async () => {
-      const client = new pg.Client({ connectionString: PG_ADMIN_URL });
-      await client.connect();
-      try {
-        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await client.end();
-      }
-    },
-  };
+  const scratch = await createScratchDatabase(PG_ADMIN_URL, 'latchkey_t');
+  return { backend, url: scratch.url, drop: scratch.drop };
 }
