@@ -37,15 +37,9 @@ export interface AuditEvent {
   details: Record<string, unknown> | null;
 }
 
-interface AuditRow {
-  id: number;
+/** An event as stored: epoch milliseconds and JSON text where the API shows a date and an object. */
+interface AuditRow extends Omit<AuditEvent, 'at' | 'details'> {
   at: number;
-  event: string;
-  actor: string;
-  actor_user_id: number | null;
-  ip: string | null;
-  target_type: string | null;
-  target_id: string | null;
   details: string | null;
 }
 
