@@ -145,6 +145,9 @@ export type ClientRepository = ReturnType<typeof createClientRepository>;
 /** SQL for the clients table. Secrets leave it only as the value returned once on creation. */
 export function createClientRepository(knex: Knex) {
   const table = () => knex<ClientRow>('clients');
+  /** One client's row, as a prepared statement: the provider, bearer auth and the pages all ask. */
+  const rowOf = async (clientId: string) =>
+    (await fastQuery(knex, 'select * from clients where client_id = ? limit 1', [clientId], 'first')) as unknown as ClientRow | undefined;
 
   return {
     /** Prepares a client (ids, secret, metadata) without storing it, so it can be validated first. */
@@ -173,13 +176,13 @@ export function createClientRepository(knex: Knex) {
     },
 
     async find(clientId: string): Promise<ClientRecord | undefined> {
-      const row = await table().where({ client_id: clientId }).first();
+      const row = await rowOf(clientId);
       return row ? fromRow(row) : undefined;
     },
 
     /** Metadata in the shape the provider loads, with the secret hash standing in for the secret. */
     async findProviderMetadata(clientId: string): Promise<Record<string, unknown> | undefined> {
-      const row = (await fastQuery(knex, 'select * from clients where client_id = ? limit 1', [clientId], 'first')) as unknown as ClientRow | undefined;
+      const row = await rowOf(clientId);
       if (!row) return undefined;
       const metadata = JSON.parse(row.metadata) as ClientMetadata;
       return {
