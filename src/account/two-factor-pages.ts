@@ -49,8 +49,9 @@ export function addTwoFactorPages({ router, page, requireAccount, form }: Accoun
 
   router.get(TWO_FACTOR_PATH, requireAccount, (ctx) => render(ctx));
 
-  action('/setup', async (ctx) => {
-    await render(ctx, { enrollment: await twoFactor.beginEnrollment(accountOf(ctx).user) });
+  // The password first: a stolen session must not put its own authenticator on the account.
+  action('/setup', async (ctx, body) => {
+    await render(ctx, { enrollment: await twoFactor.beginEnrollment(accountOf(ctx).user, { password: text(body, 'password') }, { ip: ctx.ip }) });
   });
 
   // The recovery codes are in this response only (no redirect: they must not be in a URL).
@@ -60,15 +61,13 @@ export function addTwoFactorPages({ router, page, requireAccount, form }: Accoun
   });
 
   action('/recovery-codes', async (ctx, body) => {
-    const { recovery_codes } = await twoFactor.regenerateRecoveryCodes(accountOf(ctx).user, text(body, 'code'), { ip: ctx.ip });
+    const proof = { password: text(body, 'password'), code: text(body, 'code') };
+    const { recovery_codes } = await twoFactor.regenerateRecoveryCodes(accountOf(ctx).user, proof, { ip: ctx.ip });
     await render(ctx, { recoveryCodes: recovery_codes });
   });
 
-  // The page asks for both (as the REST API does): a stolen session alone cannot turn it off.
+  // Both the password and a code (as the REST API): a stolen session alone cannot turn it off.
   action('/disable', async (ctx, body) => {
-    const i18n = i18nOf(ctx);
-    const missing = ['password', 'code'].filter((field) => !text(body, field));
-    if (missing.length) return render(ctx, {}, problem(400, i18n.t('account.fields'), Object.fromEntries(missing.map((f) => [f, [i18n.t('problem.required')]]))));
     await twoFactor.disable(accountOf(ctx).user, { password: text(body, 'password'), code: text(body, 'code') }, { ip: ctx.ip });
     doneRedirect(ctx, TWO_FACTOR_PATH, 'two-factor-off');
   });

@@ -1,11 +1,12 @@
 import { decodeJwt } from 'jose';
-import type { Context, Next } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import { ApiError } from '../errors.js';
 import type { ClientRepository } from '../repositories/clients.js';
 import type { User, UserRepository } from '../repositories/users.js';
 import { DPOP_SIGNING_ALGORITHMS } from '../oidc/provider.js';
-import { API_SCOPE } from '../resources/built-in.js';
+import type { ApiScope } from '../resources/built-in.js';
+import { FIRST_PARTY_CLIENT_ID } from '../oidc/password-grant.js';
 import type { ApiTokens } from './api-tokens.js';
 import { DpopError, type DpopProofVerifier } from './dpop-proof.js';
 import type { VerifyResourceToken } from './resource-access-tokens.js';
@@ -22,6 +23,30 @@ export interface Principal {
   via: 'api-jwt' | 'oauth' | 'oauth-jwt';
   /** RFC 7638 thumbprint of the DPoP key the token is bound to; the request proved it holds that key. */
   jkt?: string;
+  /** What the token may do here (see {@link TokenAccess}). */
+  access: TokenAccess;
+}
+
+/**
+ * What a token may do at the REST API, decided by who issued it for whom:
+ * - `first-party`: our own credentials (/api/token/ JWTs, tokens of the built-in first-party
+ *   client from /users/login/ and its password grant): everything the user may do, as before.
+ * - `api`: a token issued for the resource `${PUBLIC_URL}/api` (RFC 8707): only its scopes.
+ * - `userinfo`: an access token an app got without a resource, i.e. for /o/me: reading the
+ *   person's own profile at /auth/me/ within its OpenID scopes, nothing else.
+ */
+export type TokenAccess =
+  | { kind: 'first-party' }
+  | { kind: 'api'; scopes: ReadonlySet<string> }
+  | { kind: 'userinfo'; scopes: ReadonlySet<string> };
+
+/** Which tokens a route takes: the API scope it needs, and whether a userinfo token will do. */
+export interface RouteRule {
+  scope: ApiScope;
+  /** Userinfo tokens (with `openid`) pass too: /auth/me/, read-only like /o/me. */
+  userinfo?: boolean;
+  /** Anonymous callers pass with no principal (registration); a token given must still qualify. */
+  optional?: boolean;
 }
 
 /** A token as a request presented it, with what a DPoP proof check needs. */
@@ -42,11 +67,30 @@ class InvalidToken extends ApiError {
   }
 }
 
-/** RFC 6750 3.1: a valid token without the scope the API needs. */
+/** RFC 6750 3.1: a valid token that was not issued for what this route does. */
 class InsufficientScope extends ApiError {
-  constructor() {
-    super(403, 'insufficient_scope', `The token lacks the "${API_SCOPE}" scope this API needs.`);
+  readonly scope: ApiScope;
+  constructor(scope: ApiScope, description: string) {
+    super(403, 'insufficient_scope', description);
+    this.scope = scope;
   }
+}
+
+const words = (scope: unknown): ReadonlySet<string> => new Set(typeof scope === 'string' ? scope.split(' ').filter(Boolean) : []);
+
+/** Refuses a principal whose token does not reach `rule`; first-party credentials reach every route. */
+function checkAccess(principal: Principal, rule: RouteRule): void {
+  const { access } = principal;
+  if (access.kind === 'first-party') return;
+  if (access.kind === 'api') {
+    if (!access.scopes.has(rule.scope)) throw new InsufficientScope(rule.scope, `This route needs the "${rule.scope}" scope; the token does not carry it.`);
+    return;
+  }
+  if (rule.userinfo && access.scopes.has('openid')) return;
+  throw new InsufficientScope(
+    rule.scope,
+    `This token was issued for signing in (userinfo), not for the REST API: ask for the resource and the "${rule.scope}" scope.`,
+  );
 }
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
@@ -114,10 +158,10 @@ export function createBearerResolver({ users, clients, apiTokens, verifyResource
    */
   async function resourceTokenPrincipal(token: string): Promise<Principal> {
     const verified = await verifyResourceToken(token);
-    if (!verified.scopes.has(API_SCOPE)) throw new InsufficientScope();
     if (!(await clients.find(verified.clientId))) throw new InvalidToken('The client this token was issued to no longer exists.');
     const user = verified.accountId === null ? null : await activeUser(verified.accountId);
-    return { user, clientId: verified.clientId, via: 'oauth-jwt', ...(verified.jkt ? { jkt: verified.jkt } : {}) };
+    const access: TokenAccess = { kind: 'api', scopes: verified.scopes };
+    return { user, clientId: verified.clientId, via: 'oauth-jwt', access, ...(verified.jkt ? { jkt: verified.jkt } : {}) };
   }
 
   async function lookUp(token: string): Promise<Principal> {
@@ -127,7 +171,7 @@ export function createBearerResolver({ users, clients, apiTokens, verifyResource
       const claims = unverifiedClaims(token);
       if (claims['token_type'] === undefined && claims['user_id'] === undefined) return resourceTokenPrincipal(token);
       const payload = await apiTokens.verifyAccess(token);
-      return { user: await activeUser(payload.sub), via: 'api-jwt' };
+      return { user: await activeUser(payload.sub), via: 'api-jwt', access: { kind: 'first-party' } };
     }
     const p = provider();
     const accessToken = await p.AccessToken.find(token);
@@ -137,13 +181,18 @@ export function createBearerResolver({ users, clients, apiTokens, verifyResource
       if (!clientToken || clientToken.isExpired) throw new InvalidToken('The token is invalid, expired or revoked.');
       if (clientToken['x5t#S256']) throw new InvalidToken('Certificate-bound (mTLS) tokens are not accepted here.');
       if (clientToken.aud !== undefined && !audienceIncludes(clientToken.aud, audience)) throw new InvalidToken('The token was issued for another resource.');
-      return { user: null, clientId: clientToken.clientId, via: 'oauth', ...(clientToken.jkt ? { jkt: clientToken.jkt } : {}) };
+      // Without our audience it was issued for no API at all: it reaches nothing here.
+      const access: TokenAccess = clientToken.aud === undefined ? { kind: 'userinfo', scopes: new Set() } : { kind: 'api', scopes: words(clientToken.scope) };
+      return { user: null, clientId: clientToken.clientId, via: 'oauth', access, ...(clientToken.jkt ? { jkt: clientToken.jkt } : {}) };
     }
     if (accessToken.isExpired) throw new InvalidToken('The token is invalid, expired or revoked.');
     if (accessToken['x5t#S256']) throw new InvalidToken('Certificate-bound (mTLS) tokens are not accepted here.');
-    // Tokens without an audience are the userinfo tokens this API always took; one issued
-    // for another API resource (RFC 8707, opaque format) is that API's, not ours.
+    // One issued for another API resource (RFC 8707, opaque format) is that API's, not ours;
+    // one without an audience is for userinfo, unless our own first-party client holds it.
     if (accessToken.aud !== undefined && !audienceIncludes(accessToken.aud, audience)) throw new InvalidToken('The token was issued for another resource.');
+    const scopes = words(accessToken.scope);
+    const access: TokenAccess =
+      accessToken.aud !== undefined ? { kind: 'api', scopes } : accessToken.clientId === FIRST_PARTY_CLIENT_ID ? { kind: 'first-party' } : { kind: 'userinfo', scopes };
     if (accessToken.grantId && !(await p.Grant.find(accessToken.grantId))) {
       throw new InvalidToken('The token has been revoked.');
     }
@@ -154,6 +203,7 @@ export function createBearerResolver({ users, clients, apiTokens, verifyResource
       ...(accessToken.grantId ? { grantId: accessToken.grantId } : {}),
       ...(accessToken.sessionUid ? { sessionUid: accessToken.sessionUid } : {}),
       via: 'oauth',
+      access,
       ...(accessToken.jkt ? { jkt: accessToken.jkt } : {}),
     };
   }
@@ -170,11 +220,12 @@ export type BearerResolver = ReturnType<typeof createBearerResolver>;
 const DPOP_ALGS = `algs="${DPOP_SIGNING_ALGORITHMS.join(' ')}"`;
 
 /**
- * 401 with an RFC 6750 challenge, or an RFC 9449 `DPoP` one when the request used DPoP or the
- * failure is about DPoP. Without credentials both schemes are offered.
+ * 401 with an RFC 6750 challenge (403 for insufficient_scope, naming the scope needed), or an
+ * RFC 9449 `DPoP` one when the request used DPoP or the failure is about DPoP. Without
+ * credentials both schemes are offered.
  */
 function challenge(ctx: Context, error: ApiError, scheme: 'Bearer' | 'DPoP' | 'both'): never {
-  const scope = error instanceof InsufficientScope ? `, scope="${API_SCOPE}"` : '';
+  const scope = error instanceof InsufficientScope ? `, scope="${error.scope}"` : '';
   const params = `error="${error.error}", error_description="${error.message.replace(/["\\]/g, "'")}"${scope}`;
   if (scheme === 'DPoP') ctx.set('WWW-Authenticate', `DPoP ${params}, ${DPOP_ALGS}`);
   else ctx.set('WWW-Authenticate', [`Bearer ${params}`, ...(scheme === 'both' ? [`DPoP ${DPOP_ALGS}`] : [])]);
@@ -183,19 +234,30 @@ function challenge(ctx: Context, error: ApiError, scheme: 'Bearer' | 'DPoP' | 'b
 
 const AUTHORIZATION = /^(Bearer|DPoP)\s+(\S+)\s*$/i;
 
+/** A route guard, carrying its rule so the route table (and OpenAPI) can say what it takes. */
+export type Guard = Middleware & { readonly rule: RouteRule };
+
 /**
- * Reads `Authorization: Bearer <token>`, or `DPoP <token>` with its `DPoP` proof header; 401
- * with a challenge when the token is missing, bad, or not proven as its binding requires.
+ * The one guard of every REST route: reads `Authorization: Bearer <token>` (or `DPoP <token>`
+ * with its `DPoP` proof header), resolves it, and lets it through only if it reaches `rule`
+ * (see {@link TokenAccess}). 401 with a challenge when the token is missing, bad, or not
+ * proven as its binding requires; 403 `insufficient_scope` when it is valid but not for
+ * this. Answers to authenticated requests are never cached.
  */
-export function authenticateBearer(resolve: BearerResolver) {
-  return async (ctx: Context, next: Next) => {
-    const match = AUTHORIZATION.exec(ctx.get('authorization'));
+export function guard(resolve: BearerResolver, rule: RouteRule): Guard {
+  const middleware = async (ctx: Context, next: Next) => {
+    const header = ctx.get('authorization');
+    if (!header && rule.optional) return next();
+    ctx.set('Cache-Control', 'no-store');
+    const match = AUTHORIZATION.exec(header);
     if (!match?.[1] || !match[2]) return challenge(ctx, new InvalidToken('Authentication credentials were not provided.'), 'both');
     const scheme = match[1].toLowerCase() === 'dpop' ? 'dpop' : 'bearer';
     // Repeated DPoP headers arrive joined with ", ", which no single JWT matches.
     const proof = ctx.get('dpop') || undefined;
     try {
-      ctx.state['principal'] = await resolve({ scheme, token: match[2], proof, method: ctx.method, path: ctx.path });
+      const principal = await resolve({ scheme, token: match[2], proof, method: ctx.method, path: ctx.path });
+      checkAccess(principal, rule);
+      ctx.state['principal'] = principal;
     } catch (error) {
       if (error instanceof InsufficientScope || (error instanceof ApiError && error.status === 401)) {
         return challenge(ctx, error, error instanceof DpopError || scheme === 'dpop' || proof ? 'DPoP' : 'Bearer');
@@ -204,12 +266,7 @@ export function authenticateBearer(resolve: BearerResolver) {
     }
     return next();
   };
-}
-
-/** Same as {@link authenticateBearer}, but anonymous callers pass with no principal. */
-export function optionalBearer(resolve: BearerResolver) {
-  const required = authenticateBearer(resolve);
-  return async (ctx: Context, next: Next) => (ctx.get('authorization') ? required(ctx, next) : next());
+  return Object.assign(middleware, { rule });
 }
 
 /** The caller's user; 403 for client-only tokens (client_credentials). */
@@ -223,4 +280,9 @@ export function requireUser(ctx: Context): User {
 /** The caller's user when one authenticated, else null. */
 export function callerOf(ctx: Context): User | null {
   return (ctx.state['principal'] as Principal | undefined)?.user ?? null;
+}
+
+/** The caller's principal (after a guard that is not optional). */
+export function principalOf(ctx: Context): Principal | undefined {
+  return ctx.state['principal'] as Principal | undefined;
 }
