@@ -18,6 +18,7 @@ import { createHealthRouter } from './http/health.js';
 import { createLogger, requestLog, type Logger } from './http/logger.js';
 import { createMetrics, type Metrics } from './http/metrics.js';
 import { mountProvider } from './http/mount-provider.js';
+import { publicOrigin } from './http/public-origin.js';
 import { securityHeaders } from './http/security-headers.js';
 import { staticFiles } from './http/static-files.js';
 import { createViews } from './http/views.js';
@@ -198,6 +199,8 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       allowRegistration: config.allowRegistration,
     });
 
+    // First of all: nothing may see the Host or X-Forwarded-Host/Proto the client sent.
+    app.use(publicOrigin(config.publicUrl));
     app.use(requestLog(logger));
     app.use(metrics.middleware());
     app.use(securityHeaders({ https: secureCookies }));
