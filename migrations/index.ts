@@ -6,6 +6,7 @@ import * as partialPayloadIndexes from './20261122000100_partial_payload_indexes
 import * as resources from './20261122000200_resources.js';
 import * as emailTokens from './20261122000300_email_tokens.js';
 import * as twoFactor from './20261122000400_two_factor.js';
+import * as userAuthStamp from './20261207000200_user_auth_stamp.js';
 
 /** Every migration, oldest first. Add new ones at the end; never edit a released one. */
 export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration }> = [
@@ -16,4 +17,5 @@ export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration
   { name: '20261122000200_resources', migration: resources },
   { name: '20261122000300_email_tokens', migration: emailTokens },
   { name: '20261122000400_two_factor', migration: twoFactor },
+  { name: '20261207000200_user_auth_stamp', migration: userAuthStamp },
 ];
