@@ -135,7 +135,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     );
     const provider = () => host.provider;
     const audience = apiAudience(config.publicUrl);
-    const apiTokens = createApiTokens({ knex, issuer: config.issuer, audience, keys: () => host.keys });
+    const apiTokens = createApiTokens({ knex, issuer: config.issuer, audience, keys: () => host.keys, users });
     const verifyResourceToken = createResourceTokenVerifier({ issuer: config.issuer, audience, keys: () => host.keys });
     const mailer = createMailer(config.mail, logger);
     if (!config.mail.smtpUrl) {
@@ -192,7 +192,6 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const tokensApi = createTokenRouter({
       authenticate,
       apiTokens,
-      users,
       userService,
       provider,
       resolveBearer,
