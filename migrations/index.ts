@@ -7,6 +7,7 @@ import * as resources from './20261122000200_resources.js';
 import * as emailTokens from './20261122000300_email_tokens.js';
 import * as twoFactor from './20261122000400_two_factor.js';
 import * as throttlePending from './20261207000100_throttle_pending.js';
+import * as userAuthStamp from './20261207000200_user_auth_stamp.js';
 
 /** Every migration, oldest first. Add new ones at the end; never edit a released one. */
 export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration }> = [
@@ -18,4 +19,5 @@ export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration
   { name: '20261122000300_email_tokens', migration: emailTokens },
   { name: '20261122000400_two_factor', migration: twoFactor },
   { name: '20261207000100_throttle_pending', migration: throttlePending },
+  { name: '20261207000200_user_auth_stamp', migration: userAuthStamp },
 ];

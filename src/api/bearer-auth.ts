@@ -126,8 +126,7 @@ export function createBearerResolver({ users, clients, apiTokens, verifyResource
       // token_type and user_id. Each verifier insists on its own shape.
       const claims = unverifiedClaims(token);
       if (claims['token_type'] === undefined && claims['user_id'] === undefined) return resourceTokenPrincipal(token);
-      const payload = await apiTokens.verifyAccess(token);
-      return { user: await activeUser(payload.sub), via: 'api-jwt' };
+      return { user: (await apiTokens.verifyAccess(token)).user, via: 'api-jwt' };
     }
     const p = provider();
     const accessToken = await p.AccessToken.find(token);
