@@ -6,7 +6,9 @@ import * as partialPayloadIndexes from './20261122000100_partial_payload_indexes
 import * as resources from './20261122000200_resources.js';
 import * as emailTokens from './20261122000300_email_tokens.js';
 import * as twoFactor from './20261122000400_two_factor.js';
-import * as pendingEmail from './20261207000000_pending_email.js';
+import * as throttlePending from './20261207000100_throttle_pending.js';
+import * as userAuthStamp from './20261207000200_user_auth_stamp.js';
+import * as pendingEmail from './20261207000300_pending_email.js';
 
 /** Every migration, oldest first. Add new ones at the end; never edit a released one. */
 export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration }> = [
@@ -17,5 +19,7 @@ export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration
   { name: '20261122000200_resources', migration: resources },
   { name: '20261122000300_email_tokens', migration: emailTokens },
   { name: '20261122000400_two_factor', migration: twoFactor },
-  { name: '20261207000000_pending_email', migration: pendingEmail },
+  { name: '20261207000100_throttle_pending', migration: throttlePending },
+  { name: '20261207000200_user_auth_stamp', migration: userAuthStamp },
+  { name: '20261207000300_pending_email', migration: pendingEmail },
 ];

@@ -19,6 +19,7 @@ import { createHealthRouter } from './http/health.js';
 import { createLogger, requestLog, type Logger } from './http/logger.js';
 import { createMetrics, type Metrics } from './http/metrics.js';
 import { mountProvider } from './http/mount-provider.js';
+import { publicOrigin } from './http/public-origin.js';
 import { securityHeaders } from './http/security-headers.js';
 import { staticFiles } from './http/static-files.js';
 import { createViews } from './http/views.js';
@@ -136,7 +137,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     );
     const provider = () => host.provider;
     const audience = apiAudience(config.publicUrl);
-    const apiTokens = createApiTokens({ knex, issuer: config.issuer, audience, keys: () => host.keys });
+    const apiTokens = createApiTokens({ knex, issuer: config.issuer, audience, keys: () => host.keys, users });
     const verifyResourceToken = createResourceTokenVerifier({ issuer: config.issuer, audience, keys: () => host.keys });
     const mailer = createMailer(config.mail, logger);
     if (!config.mail.smtpUrl) {
@@ -195,13 +196,14 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const tokensApi = createTokenRouter({
       authenticate,
       apiTokens,
-      users,
       userService,
       provider,
       resolveBearer,
       allowRegistration: config.allowRegistration,
     });
 
+    // First of all: nothing may see the Host or X-Forwarded-Host/Proto the client sent.
+    app.use(publicOrigin(config.publicUrl));
     app.use(requestLog(logger));
     app.use(metrics.middleware());
     app.use(securityHeaders({ https: secureCookies }));

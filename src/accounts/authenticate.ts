@@ -1,7 +1,7 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Metrics } from '../http/metrics.js';
 import type { User, UserRepository } from '../repositories/users.js';
-import type { LoginThrottle, ThrottleScope } from './login-throttle.js';
+import type { LoginThrottle, ThrottleKey } from './login-throttle.js';
 import type { PasswordHasher } from './password-hasher.js';
 import type { SecondFactor } from './second-factor.js';
 
@@ -35,6 +35,8 @@ export interface AuthenticateOptions {
  * admin login), /api/token/, /users/login/ and the password grant all come through here.
  *
  * - Locked accounts and IPs are refused before any hashing: 429 with Retry-After upstream.
+ *   A check waits (briefly) while all the slots its limits leave are held by checks in
+ *   flight, so a burst of right passwords is slowed, never refused as if guessed.
  * - Unknown users cost a dummy hash and count against the login they typed, so neither
  *   timing nor lockouts tell them apart from real accounts; inactive users fail like wrong
  *   passwords.
@@ -62,24 +64,26 @@ export function createAuthenticator(deps: {
     const user = name ? await users.findByLogin(name) : undefined;
     // Failures of a real account count against it however it was named (username or email).
     const accountKey = user ? `user:${user.id}` : `login:${name.toLowerCase()}`;
-    const keys: Array<[ThrottleScope, string]> = [
+    const keys: ThrottleKey[] = [
       ['account', accountKey],
       ['ip', ip],
     ];
 
-    // The attempt is counted before the password is checked (one atomic upsert per key), so
-    // parallel guesses cannot all pass a lock check made before any of them had failed.
-    const reservation = await throttle.reserve(keys);
-    const retryAfter = reservation.retryAfter;
-    if (retryAfter > 0) {
+    // A slot of each key is taken before the password is checked, and a key has only as
+    // many as its limit less its failures: parallel guesses cannot all pass a lock check made
+    // before any of them had failed, while right passwords wait for a slot, never lock.
+    const admission = await throttle.begin(keys);
+    if (!admission.ok) {
+      const { retryAfter } = admission;
       metrics?.logins.inc({ result: 'throttled' });
-      await audit.record('login.throttled', { actor: name || 'anonymous', ip, details: { via, retry_after: retryAfter } });
+      const details = { via, retry_after: retryAfter, ...(admission.busy ? { busy: true } : {}) };
+      await audit.record('login.throttled', { actor: name || 'anonymous', ip, details });
       return { ok: false, reason: 'locked', retryAfter };
     }
 
-    const matches = (await hasher.verify(secret, user?.passwordHash)) && secret !== '';
+    const matches = (await throttle.checking(keys, () => hasher.verify(secret, user?.passwordHash))) && secret !== '';
     if (!user || !matches || !user.isActive) {
-      const locked = await throttle.lockReached(keys, reservation.counts);
+      const locked = await throttle.fail(keys);
       metrics?.logins.inc({ result: 'failure' });
       if (locked.length) metrics?.lockouts.inc();
       await audit.record('login.failure', {
@@ -94,8 +98,7 @@ export function createAuthenticator(deps: {
       return { ok: false, reason: 'invalid' };
     }
 
-    await throttle.clear('account', accountKey);
-    await throttle.release('ip', ip);
+    await throttle.succeed(keys);
     metrics?.logins.inc({ result: 'success' });
     if (hasher.needsRehash(user.passwordHash)) await users.setPasswordHash(user.id, await hasher.hash(secret));
 

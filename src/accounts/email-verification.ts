@@ -15,8 +15,11 @@ export interface MailedLinkDeps {
   mailer: Mailer;
   jobs: BackgroundJobs;
   audit: AuditLog;
-  /** Limits how often links are asked for (counters share the login throttle's table). */
-  throttle: LoginThrottle;
+  /**
+   * Limits how often links are asked for (counters share the login throttle's table). A
+   * plain request counter: every request counts, nothing is checked that could fail.
+   */
+  throttle: Pick<LoginThrottle, 'count'>;
   publicUrl: string;
 }
 
@@ -63,7 +66,7 @@ export function createEmailVerification({ users, tokens, mailer, jobs, audit, th
    */
   const emailChanges: EmailChanges = {
     async allow(user, address, ip) {
-      const { retryAfter } = await throttle.reserve([
+      const { retryAfter } = await throttle.count([
         ['account', `email-change-user:${user.id}`],
         ['account', `email-change-to:${address}`],
       ]);
@@ -93,7 +96,7 @@ export function createEmailVerification({ users, tokens, mailer, jobs, audit, th
      */
     async resend(user: User, ip: string): Promise<ResendResult> {
       if (!addressToVerify(user)) return { ok: false, reason: 'nothing_to_verify' };
-      const { retryAfter } = await throttle.reserve([
+      const { retryAfter } = await throttle.count([
         // Prefixed so these counters never meet the login or reset ones.
         ['account', `verify-user:${user.id}`],
         ['ip', `verify-ip:${ip}`],

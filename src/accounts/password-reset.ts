@@ -67,7 +67,7 @@ export function createPasswordReset({ users, userService, tokens, mailer, jobs, 
     /** Counts the request (per address and per IP) and, unless throttled, mails a link in the background. */
     async request(email: string, { ip, uid }: { ip: string; uid?: string | undefined }): Promise<ResetRequestResult> {
       const address = normalizeEmail(email) ?? '';
-      const { retryAfter } = await throttle.reserve([
+      const { retryAfter } = await throttle.count([
         // Prefixed so these counters never meet the login ones (`user:`, `login:`, bare IPs).
         ['account', `reset-email:${address}`],
         ['ip', `reset-ip:${ip}`],

@@ -1,7 +1,7 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import type { User, UserRepository } from '../repositories/users.js';
 import type { TwoFactorRepository } from '../repositories/two-factor.js';
-import type { LoginThrottle, ThrottleScope } from './login-throttle.js';
+import type { LoginThrottle, ThrottleKey } from './login-throttle.js';
 import { hashRecoveryCode, normalizeRecoveryCode } from './recovery-codes.js';
 import type { SecretBox } from './secret-box.js';
 import { matchTotpStep } from './totp.js';
@@ -43,28 +43,29 @@ export function createSecondFactor({ repository, box, throttle, users, audit, no
   const actor = (user: User, ip: string) => ({ actor: user.username, actorUserId: user.id, ip });
 
   /**
-   * Runs one code check under the throttle: counted before it runs, refused without running
-   * while locked; a success clears the account's counter and gives the IP its attempt back.
+   * Runs one code check under the throttle: it takes a slot of each key first (refused without
+   * running while locked), a wrong code turns its slots into failures, a right one clears the
+   * account's counter and gives the IP its slot back.
    */
   async function throttled<T>(user: User, { ip, via }: CodeCheckOptions, check: () => Promise<T | undefined>): Promise<CodeCheck<T>> {
-    const keys: Array<[ThrottleScope, string]> = [
+    const keys: ThrottleKey[] = [
       ['account', `totp:user:${user.id}`],
       ['ip', `totp:${ip}`],
     ];
-    const reservation = await throttle.reserve(keys);
-    if (reservation.retryAfter > 0) {
-      await audit.record('two_factor.throttled', { ...actor(user, ip), details: { via, retry_after: reservation.retryAfter } });
-      return { ok: false, reason: 'locked', retryAfter: reservation.retryAfter };
+    const admission = await throttle.begin(keys);
+    if (!admission.ok) {
+      const details = { via, retry_after: admission.retryAfter, ...(admission.busy ? { busy: true } : {}) };
+      await audit.record('two_factor.throttled', { ...actor(user, ip), details });
+      return { ok: false, reason: 'locked', retryAfter: admission.retryAfter };
     }
-    const value = await check();
+    const value = await throttle.checking(keys, check);
     if (value === undefined) {
-      const locked = await throttle.lockReached(keys, reservation.counts);
+      const locked = await throttle.fail(keys);
       await audit.record('two_factor.failure', { ...actor(user, ip), details: { via } });
       if (locked.length) await audit.record('two_factor.lockout', { ...actor(user, ip), details: { via, locked } });
       return { ok: false, reason: 'invalid' };
     }
-    await throttle.clear('account', keys[0]![1]);
-    await throttle.release('ip', keys[1]![1]);
+    await throttle.succeed(keys);
     return { ok: true, value };
   }
 

@@ -6,6 +6,7 @@ import { affectedRows } from '../db/knex.js';
 import { ApiError } from '../errors.js';
 import type { KeyMaterial } from '../keys/key-store.js';
 import { API_TTL } from '../oidc/ttl.js';
+import type { User, UserRepository } from '../repositories/users.js';
 
 /** JOSE `typ` headers: RFC 9068 for access tokens, our own for refresh tokens. */
 export const ACCESS_TYP = 'at+jwt';
@@ -14,6 +15,11 @@ export const REFRESH_TYP = 'refresh+jwt';
 const TOKEN_TYPES: Record<string, string> = { [ACCESS_TYP]: 'access', [REFRESH_TYP]: 'refresh' };
 /** The `client_id` of access tokens minted by /api/token/. */
 export const API_CLIENT_ID = 'latchkey-api';
+/**
+ * The claim carrying the user's auth stamp at issue time (see User.authStamp). Tokens from
+ * before the stamp existed have none and count as carrying the initial, empty one.
+ */
+export const AUTH_STAMP_CLAIM = 'auth_stamp';
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'] as const;
 
@@ -30,6 +36,8 @@ export interface ApiTokenDeps {
   /** Audience of API tokens: `${PUBLIC_URL}/api`. */
   audience: string;
   keys: () => KeyMaterial;
+  /** Who a token names, read on every verification (one indexed read). */
+  users: Pick<UserRepository, 'findById'>;
 }
 
 /** Public parts only: what /o/jwks publishes and what verification needs. */
@@ -60,7 +68,23 @@ export function localJwksOf(keys: () => KeyMaterial): () => ReturnType<typeof cr
   };
 }
 
-const invalid = (description: string) => new ApiError(401, 'invalid_token', description);
+/**
+ * 401 invalid_token, with djangorestframework-simplejwt's own keys (`detail`, `code`) next to
+ * ours, since the clients of these endpoints were written against simplejwt.
+ */
+export class InvalidApiToken extends ApiError {
+  constructor(description: string) {
+    super(401, 'invalid_token', description);
+  }
+
+  override toJSON(): { error: string; error_description: string; detail: string; code: string } {
+    return { ...super.toJSON(), detail: this.message, code: 'token_not_valid' };
+  }
+}
+
+const invalid = (description: string) => new InvalidApiToken(description);
+
+type VerifiedClaims = JWTPayload & { sub: string; jti: string };
 
 /**
  * The REST API's JWTs, shaped like djangorestframework-simplejwt's (`access`, `refresh`,
@@ -68,7 +92,7 @@ const invalid = (description: string) => new ApiError(401, 'invalid_token', desc
  * verify them against /o/jwks. Refresh tokens are single-use: each one is a row, and a
  * replayed one revokes its whole family (every token descended from one login).
  */
-export function createApiTokens({ knex, issuer, audience, keys }: ApiTokenDeps) {
+export function createApiTokens({ knex, issuer, audience, keys, users }: ApiTokenDeps) {
   const signingKeys = new Map<string, SigningKey>();
 
   async function signingKey(): Promise<{ kid: string; key: SigningKey }> {
@@ -95,15 +119,18 @@ export function createApiTokens({ knex, issuer, audience, keys }: ApiTokenDeps) 
       .sign(key);
   }
 
-  async function mint(userId: number, familyId: string, db: Knex | Knex.Transaction = knex): Promise<ApiTokenPair> {
+  /** Both tokens carry the stamp of `user` as read: a change after that read ends them too. */
+  async function mint(user: User, familyId: string, db: Knex | Knex.Transaction = knex): Promise<ApiTokenPair> {
+    const userId = user.id;
+    const common = { sub: String(userId), user_id: userId, [AUTH_STAMP_CLAIM]: user.authStamp };
     const refreshJti = randomBytes(24).toString('base64url');
     const now = Date.now();
     const access = await sign(
-      { sub: String(userId), user_id: userId, token_type: 'access', client_id: API_CLIENT_ID, jti: randomBytes(24).toString('base64url') },
+      { ...common, token_type: 'access', client_id: API_CLIENT_ID, jti: randomBytes(24).toString('base64url') },
       ACCESS_TYP,
       API_TTL.access,
     );
-    const refresh = await sign({ sub: String(userId), user_id: userId, token_type: 'refresh', jti: refreshJti }, REFRESH_TYP, API_TTL.refresh);
+    const refresh = await sign({ ...common, token_type: 'refresh', jti: refreshJti }, REFRESH_TYP, API_TTL.refresh);
     const row = [refreshJti, userId, familyId, now, now + API_TTL.refresh * 1000];
     // Outside a transaction (every login), a prepared statement; inside one, on its connection.
     if (db === knex) {
@@ -118,7 +145,7 @@ export function createApiTokens({ knex, issuer, audience, keys }: ApiTokenDeps) 
    * Verifies signature (RS256/ES256 only: never `none` or HMAC), kid, issuer, audience,
    * expiry and the `typ` header; throws a 401 ApiError otherwise.
    */
-  async function verify(token: string, typ: string): Promise<JWTPayload & { sub: string; jti: string }> {
+  async function verifySignature(token: string, typ: string): Promise<VerifiedClaims> {
     try {
       const { payload } = await jwtVerify(token, jwks(), {
         issuer,
@@ -130,7 +157,7 @@ export function createApiTokens({ knex, issuer, audience, keys }: ApiTokenDeps) 
       // Access JWTs the provider issues for our API (RFC 8707 resource `${PUBLIC_URL}/api`)
       // share issuer, audience, typ and keys with these; only ours carry token_type.
       if (payload['token_type'] !== TOKEN_TYPES[typ]) throw invalid('The token is invalid.');
-      return payload as JWTPayload & { sub: string; jti: string };
+      return payload as VerifiedClaims;
     } catch (error) {
       if (error instanceof ApiError) throw error;
       if (error instanceof joseErrors.JWTExpired) throw invalid('The token has expired.');
@@ -139,29 +166,64 @@ export function createApiTokens({ knex, issuer, audience, keys }: ApiTokenDeps) 
     }
   }
 
+  /**
+   * The user a verified token speaks for: still there, active, and with the auth stamp the
+   * token was issued under (a password change or a deactivation since then replaced it).
+   */
+  async function userOf(payload: VerifiedClaims): Promise<User> {
+    const user = await users.findById(payload.sub);
+    if (!user?.isActive) throw invalid('The user is inactive or deleted.');
+    const stamp = payload[AUTH_STAMP_CLAIM] ?? '';
+    if (stamp !== user.authStamp) throw invalid('The token was issued before the password was changed or the account deactivated.');
+    return user;
+  }
+
+  /** Signature, claims and user: the whole check, for every use of a token. */
+  async function verify(token: string, typ: string): Promise<{ payload: VerifiedClaims; user: User }> {
+    const payload = await verifySignature(token, typ);
+    return { payload, user: await userOf(payload) };
+  }
+
+  /** Ends the login a refused refresh token belongs to (its rows would only wait for the sweep). */
+  async function revokeFamilyOf(jti: string): Promise<void> {
+    await knex('api_refresh_tokens')
+      .whereIn('family_id', knex('api_refresh_tokens').select('family_id').where({ jti }))
+      .delete();
+  }
+
   return {
-    /** A new pair for a user who just proved their password. */
+    /** A new pair for a user who just proved their password (read again: a rehash at login replaced the stamp). */
     async issue(userId: number): Promise<ApiTokenPair> {
-      return mint(userId, randomBytes(24).toString('base64url'));
+      const user = await users.findById(userId);
+      if (!user?.isActive) throw invalid('The user is inactive or deleted.');
+      return mint(user, randomBytes(24).toString('base64url'));
     },
 
-    verifyAccess(token: string) {
+    /** An access token's claims and the user it speaks for, or a 401 {@link InvalidApiToken}. */
+    verifyAccess(token: string): Promise<{ payload: VerifiedClaims; user: User }> {
       return verify(token, ACCESS_TYP);
     },
 
     /**
      * Exchanges a refresh token for a new pair. The UPDATE marks it used only if nobody did
      * before; when it was used already, the whole family is deleted and the caller gets 401.
-     * `userActive` lets the caller refuse users that were deactivated meanwhile.
+     * A token of a user who is gone, inactive or has a new stamp ends its whole family.
      */
-    async refresh(token: string, userActive: (userId: number) => Promise<boolean>): Promise<ApiTokenPair> {
-      const payload = await verify(token, REFRESH_TYP);
+    async refresh(token: string): Promise<ApiTokenPair> {
+      const payload = await verifySignature(token, REFRESH_TYP);
+      let user: User;
+      try {
+        user = await userOf(payload);
+      } catch (error) {
+        await revokeFamilyOf(payload.jti);
+        throw error;
+      }
       // Claim, revoke-on-reuse and mint in ONE transaction: the claiming UPDATE row-locks the
       // token (PostgreSQL) or takes the write lock (SQLite), so a concurrent reuse waits until
       // the winner's child row is committed and its family DELETE then removes that child too.
       // No query on `knex` inside (SQLite has a single connection: it would deadlock).
       const outcome = await knex.transaction(async (trx) => {
-        const row = (await trx('api_refresh_tokens').where({ jti: payload.jti }).first()) as { user_id: number; family_id: string } | undefined;
+        const row = (await trx('api_refresh_tokens').where({ jti: payload.jti }).first()) as { family_id: string } | undefined;
         if (!row) return { kind: 'revoked' as const };
         const won = affectedRows(
           await trx('api_refresh_tokens').where({ jti: payload.jti }).whereNull('used_at').update({ used_at: Date.now() }),
@@ -170,14 +232,10 @@ export function createApiTokens({ knex, issuer, audience, keys }: ApiTokenDeps) 
           await trx('api_refresh_tokens').where({ family_id: row.family_id }).delete();
           return { kind: 'reused' as const };
         }
-        return { kind: 'claimed' as const, userId: Number(row.user_id), familyId: row.family_id, pair: await mint(Number(row.user_id), row.family_id, trx) };
+        return { kind: 'claimed' as const, pair: await mint(user, row.family_id, trx) };
       });
       if (outcome.kind === 'revoked') throw invalid('The token has been revoked.');
       if (outcome.kind === 'reused') throw invalid('The token was already used; every token of this login has been revoked.');
-      if (!(await userActive(outcome.userId))) {
-        await knex('api_refresh_tokens').where({ family_id: outcome.familyId }).delete();
-        throw invalid('The user is inactive or deleted.');
-      }
       return outcome.pair;
     },
 

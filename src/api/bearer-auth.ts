@@ -170,8 +170,7 @@ export function createBearerResolver({ users, clients, apiTokens, verifyResource
       // token_type and user_id. Each verifier insists on its own shape.
       const claims = unverifiedClaims(token);
       if (claims['token_type'] === undefined && claims['user_id'] === undefined) return resourceTokenPrincipal(token);
-      const payload = await apiTokens.verifyAccess(token);
-      return { user: await activeUser(payload.sub), via: 'api-jwt', access: { kind: 'first-party' } };
+      return { user: (await apiTokens.verifyAccess(token)).user, via: 'api-jwt', access: { kind: 'first-party' } };
     }
     const p = provider();
     const accessToken = await p.AccessToken.find(token);

@@ -315,6 +315,8 @@ export function openApiDocument(publicUrl: string, routes: readonly ApiRoute[]) 
             error: { type: 'string' },
             error_description: { type: 'string' },
             fields: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } },
+            detail: { type: 'string', description: 'A refused API JWT: error_description again, under simplejwt\'s name.' },
+            code: { type: 'string', enum: ['token_not_valid'], description: 'A refused API JWT, as simplejwt says it.' },
           },
           required: ['error', 'error_description'],
         },
@@ -489,14 +491,14 @@ export function openApiDocument(publicUrl: string, routes: readonly ApiRoute[]) 
         post: {
           summary: 'Exchange a refresh JWT (single use) for a new pair',
           requestBody: { required: true, content: json({ type: 'object', properties: { refresh: { type: 'string' } }, required: ['refresh'] }) },
-          responses: { 200: { description: 'Tokens', content: json(ref('TokenPair')) }, 400: invalid, 401: error('Invalid, expired, revoked or reused token.') },
+          responses: { 200: { description: 'Tokens', content: json(ref('TokenPair')) }, 400: invalid, 401: error('Invalid, expired, revoked or reused token, or one issued before the password changed or the account was deactivated.') },
         },
       },
       '/api/token/verify/': {
         post: {
-          summary: 'Check an access JWT',
+          summary: 'Check an access JWT as the API would: signature, expiry, and a user still active with the same password',
           requestBody: { required: true, content: json({ type: 'object', properties: { token: { type: 'string' } }, required: ['token'] }) },
-          responses: { 200: { description: 'Valid', content: json({ type: 'object' }) }, 400: invalid, 401: error('Invalid or expired.') },
+          responses: { 200: { description: 'Valid', content: json({ type: 'object' }) }, 400: invalid, 401: error('Invalid or expired, or the user is gone, inactive or changed their password since.') },
         },
       },
       '/users/register/': {

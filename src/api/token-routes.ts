@@ -5,7 +5,6 @@ import type { Authenticate } from '../accounts/authenticate.js';
 import { userJson, type UserService } from '../accounts/user-service.js';
 import { ApiError } from '../errors.js';
 import { FIRST_PARTY_CLIENT_ID, issuePasswordTokens } from '../oidc/password-grant.js';
-import type { UserRepository } from '../repositories/users.js';
 import type { ApiTokens } from './api-tokens.js';
 import { callerOf, guard, type BearerResolver } from './bearer-auth.js';
 import { bodyOf, parseBody } from './body.js';
@@ -13,7 +12,6 @@ import { bodyOf, parseBody } from './body.js';
 export interface TokenRoutesDeps {
   authenticate: Authenticate;
   apiTokens: ApiTokens;
-  users: UserRepository;
   userService: UserService;
   provider: () => Provider;
   resolveBearer: BearerResolver;
@@ -49,7 +47,7 @@ const str = (value: unknown): string | undefined => (typeof value === 'string' &
  * /users/login/).
  */
 export function createTokenRouter(deps: TokenRoutesDeps): Router {
-  const { authenticate, apiTokens, users, userService, provider, resolveBearer, allowRegistration } = deps;
+  const { authenticate, apiTokens, userService, provider, resolveBearer, allowRegistration } = deps;
   const router = new Router();
 
   router.post('/api/token', parseBody, async (ctx) => {
@@ -63,12 +61,14 @@ export function createTokenRouter(deps: TokenRoutesDeps): Router {
     const refresh = str(bodyOf(ctx)['refresh']);
     if (!refresh) throw new ApiError(400, 'invalid_request', 'refresh is required.');
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = await apiTokens.refresh(refresh, async (id) => (await users.findById(id))?.isActive === true);
+    ctx.body = await apiTokens.refresh(refresh);
   });
 
   router.post('/api/token/verify', parseBody, async (ctx) => {
     const token = str(bodyOf(ctx)['token']);
     if (!token) throw new ApiError(400, 'invalid_request', 'token is required.');
+    // Not only the signature: the user must still be active, with the password the token was
+    // issued under, as at every other use of the token.
     await apiTokens.verifyAccess(token);
     ctx.body = {};
   });

@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { Knex } from 'knex';
 import type { Middleware } from 'koa';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -13,6 +14,16 @@ export function routeGroup(path: string): string {
   if (path.startsWith('/health')) return 'health';
   if (path === '/metrics') return 'metrics';
   return 'other';
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** 127.0.0.0/8 and ::1; BlockList also matches their IPv4-mapped IPv6 forms (::ffff:127.0.0.1). */
+function isLoopback(ip: string): boolean {
+  const family = isIPv4(ip) ? 'ipv4' : isIPv6(ip) ? 'ipv6' : undefined;
+  return family !== undefined && LOOPBACK.check(ip, family);
 }
 
 /**
@@ -105,10 +116,21 @@ export function createMetrics({ knex, hashQueue }: { knex: Knex; hashQueue: () =
       };
     },
 
-    /** GET /metrics in the Prometheus text format; with a token configured, only for its bearer. */
+    /**
+     * GET /metrics in the Prometheus text format: with a token configured, only for its
+     * bearer; without one, only for callers on this machine.
+     */
     endpoint(token: string | undefined): Middleware {
       return async (ctx, next) => {
         if (ctx.path !== '/metrics' || ctx.method !== 'GET') return next();
+        if (!token && !isLoopback(ctx.ip)) {
+          // ctx.ip is the forwarded client address behind TRUST_PROXY: a proxy on this
+          // machine does not make everyone it forwards local.
+          ctx.status = 403;
+          ctx.set('Cache-Control', 'no-store');
+          ctx.body = { error: 'access_denied', error_description: 'Without METRICS_TOKEN, /metrics answers only callers on this machine.' };
+          return;
+        }
         if (token) {
           const given = Buffer.from(/^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'))?.[1] ?? '');
           const expected = Buffer.from(token);

@@ -115,12 +115,46 @@ export const REGISTRATION_POLICY = 'latchkey';
 const REGISTRABLE_GRANTS = new Set(['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code']);
 
 /** Dynamic registrants get the grants Latchkey offers to apps, never the legacy password grant. */
-function registrationPolicy(_ctx: KoaContextWithOIDC, properties: Record<string, unknown>): void {
+function registrableGrants(properties: Record<string, unknown>): void {
   const grants = Array.isArray(properties['grant_types']) ? (properties['grant_types'] as unknown[]) : ['authorization_code'];
   const refused = grants.filter((g) => typeof g !== 'string' || !REGISTRABLE_GRANTS.has(g));
   if (refused.length) {
     throw new errors.InvalidClientMetadata(`grant_types may only contain ${[...REGISTRABLE_GRANTS].join(', ')}`);
   }
+}
+
+/** RFC 8252 7.3: http is for loopback only; `localhost` too, as the library allows native apps. */
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+}
+
+/**
+ * Anyone holding an initial access token may register, so plain-http redirect URIs (codes and
+ * tokens readable and changeable on the way) are refused except on the registrant's own
+ * machine. The library allows http anywhere for web clients. Staff-made clients keep that
+ * (developers use http://app.local); entries that are no URL or no string are the library's
+ * to refuse.
+ */
+function secureRedirectUris(properties: Record<string, unknown>): void {
+  for (const field of ['redirect_uris', 'post_logout_redirect_uris']) {
+    const uris = properties[field];
+    if (!Array.isArray(uris)) continue;
+    for (const uri of uris) {
+      const parsed = typeof uri === 'string' ? URL.parse(uri) : null;
+      if (parsed?.protocol !== 'http:' || isLoopbackHost(parsed.hostname)) continue;
+      const refused = new errors.InvalidRedirectUri();
+      refused.error_description =
+        `${field} may use http only on a loopback address (127.0.0.1, [::1] or localhost), RFC 8252 section 7.3: ` +
+        `use https for ${parsed.href}`;
+      throw refused;
+    }
+  }
+}
+
+/** Our policy for every registration and update through /o/reg (RFC 7591 / 7592). */
+function registrationPolicy(_ctx: KoaContextWithOIDC, properties: Record<string, unknown>): void {
+  registrableGrants(properties);
+  secureRedirectUris(properties);
 }
 
 /**

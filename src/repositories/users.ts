@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { fastQuery } from '../db/fast-query.js';
 
@@ -18,6 +19,11 @@ export interface User {
   dateJoined: number;
   lastLogin: number | null;
   updatedAt: number;
+  /**
+   * Replaced whenever the password hash is written or the account is deactivated; the REST
+   * API's JWTs carry the stamp they were issued under and die when it changes. '' until then.
+   */
+  authStamp: string;
 }
 
 /** Columns a list may be ordered by (API names, which are also the column names). */
@@ -62,6 +68,7 @@ interface UserRow {
   date_joined: number;
   last_login: number | null;
   updated_at: number;
+  auth_stamp: string;
 }
 
 /** Raised when a username or email is already taken. */
@@ -90,8 +97,12 @@ function fromRow(row: UserRow): User {
     dateJoined: Number(row.date_joined),
     lastLogin: row.last_login === null ? null : Number(row.last_login),
     updatedAt: Number(row.updated_at),
+    authStamp: row.auth_stamp,
   };
 }
+
+/** A fresh {@link User.authStamp}: ends every API token issued under the previous one. */
+const newAuthStamp = () => randomBytes(16).toString('base64url');
 
 /** Emails compare case-insensitively; we store them lower-cased. */
 export function normalizeEmail(email: string | null | undefined): string | null {
@@ -192,6 +203,8 @@ export function createUserRepository(knex: Knex) {
       if (changes.firstName !== undefined) row.first_name = changes.firstName;
       if (changes.lastName !== undefined) row.last_name = changes.lastName;
       if (changes.isActive !== undefined) row.is_active = changes.isActive;
+      // Reactivation keeps the stamp deactivation set: tokens from before stay dead.
+      if (changes.passwordHash !== undefined || changes.isActive === false) row.auth_stamp = newAuthStamp();
       if (changes.isStaff !== undefined) row.is_staff = changes.isStaff;
       if (changes.isSuperuser !== undefined) row.is_superuser = changes.isSuperuser;
       if (changes.emailVerified !== undefined) row.email_verified = changes.emailVerified;
@@ -235,8 +248,13 @@ export function createUserRepository(knex: Knex) {
       await fastQuery(knex, 'update users set last_login = ? where id = ?', [at, id], 'run');
     },
 
+    /**
+     * Also replaces the auth stamp, even for a rehash at login (same password, new cost): the
+     * repository cannot tell a rehash from a new password, and ending the user's API tokens
+     * once per cost change is the safe side.
+     */
     async setPasswordHash(id: number, passwordHash: string): Promise<void> {
-      await table().where({ id }).update({ password_hash: passwordHash, updated_at: Date.now() });
+      await table().where({ id }).update({ password_hash: passwordHash, auth_stamp: newAuthStamp(), updated_at: Date.now() });
     },
 
     /**
@@ -264,8 +282,11 @@ export function createUserRepository(knex: Knex) {
       }
     },
 
+    /** Deactivation replaces the auth stamp; reactivation keeps it, so old tokens stay dead. */
     async setActive(id: number, isActive: boolean): Promise<void> {
-      await table().where({ id }).update({ is_active: isActive, updated_at: Date.now() });
+      await table()
+        .where({ id })
+        .update({ is_active: isActive, ...(isActive ? {} : { auth_stamp: newAuthStamp() }), updated_at: Date.now() });
     },
 
     async count(): Promise<number> {

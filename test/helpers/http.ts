@@ -1,3 +1,5 @@
+import http from 'node:http';
+
 /** A response read once: status, headers, raw text and the JSON object it holds (or {}). */
 export interface Answer {
   status: number;
@@ -7,7 +9,10 @@ export interface Answer {
 }
 
 export async function readAnswer(response: Response): Promise<Answer> {
-  const text = await response.text();
+  return answerOf(response.status, response.headers, await response.text());
+}
+
+function answerOf(status: number, headers: Headers, text: string): Answer {
   let json: Record<string, unknown> = {};
   try {
     const parsed: unknown = text ? JSON.parse(text) : {};
@@ -15,7 +20,39 @@ export async function readAnswer(response: Response): Promise<Answer> {
   } catch {
     json = {};
   }
-  return { status: response.status, headers: response.headers, text, json };
+  return { status, headers, text, json };
+}
+
+export interface RawRequest {
+  method?: string;
+  /** Sent exactly as given, `host` included (fetch would replace it). */
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/**
+ * One request through node:http, which unlike fetch sends the Host header it is given and any
+ * request target (`target` may be absolute-form, `http://host/path`): for tests of what a
+ * client can claim about the URL it asked for. Redirects are not followed.
+ */
+export function rawRequest(origin: string, target: string, { method = 'GET', headers = {}, body }: RawRequest = {}): Promise<Answer> {
+  const { hostname, port } = new URL(origin);
+  return new Promise((resolve, reject) => {
+    const request = http.request({ host: hostname, port, method, path: target, headers }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('error', reject);
+      response.on('end', () => {
+        const received = new Headers();
+        for (const [name, value] of Object.entries(response.headers)) {
+          for (const one of Array.isArray(value) ? value : value === undefined ? [] : [value]) received.append(name, one);
+        }
+        resolve(answerOf(response.statusCode ?? 0, received, Buffer.concat(chunks).toString('utf8')));
+      });
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
 }
 
 export interface ApiRequest {

@@ -471,3 +471,123 @@ describe.each(BACKENDS)('brute-force state lives in the database (%s)', (backend
     expect((await apiToken(a.url, user.username, PASSWORD)).status).toBe(429);
   });
 });
+
+/**
+ * Simultaneous attempts: a right password only ever waits for a slot (never counts as a
+ * failure, never locks), while wrong guesses still lock exactly at the limit however many
+ * arrive at once. Production limits (5 per account, 50 per IP); behind a trusted proxy so
+ * that each test speaks from an address of its own.
+ */
+describe.each(BACKENDS)('brute-force limits under simultaneous attempts (%s)', (backend) => {
+  let server: TestServer;
+  let lastOctet = 0;
+
+  beforeAll(async () => {
+    server = await startTestServer(backend, { TRUST_PROXY: '1', LOGIN_MAX_FAILURES_PER_ACCOUNT: '5', LOGIN_MAX_FAILURES_PER_IP: '50' });
+  });
+  afterAll(async () => server?.stop());
+
+  /** A client address no other test uses. */
+  const newAddress = () => `198.51.100.${++lastOctet}`;
+
+  /** POST /api/token/ from `address` (as the proxy reports it). */
+  async function tokenFrom(address: string, username: string, password: string): Promise<Answer> {
+    return readAnswer(
+      await fetch(`${server.url}/api/token/`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json', 'x-forwarded-for': address },
+        body: JSON.stringify({ username, password }),
+      }),
+    );
+  }
+
+  const statusesOf = (answers: Answer[]) => answers.map((a) => a.status);
+  const tally = (statuses: number[]) => statuses.reduce<Record<number, number>>((t, s) => ({ ...t, [s]: (t[s] ?? 0) + 1 }), {});
+
+  async function rowOf(scope: 'account' | 'ip', key: string) {
+    const row = (await server.latchkey.knex('auth_failures').where({ scope, key }).first()) as Record<string, unknown> | undefined;
+    return row && { failures: Number(row['failures']), pending: Number(row['pending']), locked: row['locked_until'] !== null && Number(row['locked_until']) > Date.now() };
+  }
+
+  it('signs in 55 simultaneous right passwords from one address (11 accounts x 5), and leaves the address unlocked', async () => {
+    const address = newAddress();
+    const users = await Promise.all(Array.from({ length: 11 }, () => makeUser(server.latchkey)));
+    const answers = await Promise.all(users.flatMap((u) => Array.from({ length: 5 }, () => tokenFrom(address, u.username, PASSWORD))));
+    expect(tally(statusesOf(answers))).toEqual({ 200: 55 });
+    expect(await rowOf('ip', address)).toEqual({ failures: 0, pending: 0, locked: false });
+    for (const u of users) expect(await rowOf('account', `user:${u.id}`)).toEqual({ failures: 0, pending: 0, locked: false });
+    expect((await tokenFrom(address, users[0]!.username, PASSWORD)).status).toBe(200);
+  });
+
+  it('signs in 8 simultaneous right passwords to one account (limit 5)', async () => {
+    const address = newAddress();
+    const user = await makeUser(server.latchkey);
+    const answers = await Promise.all(Array.from({ length: 8 }, () => tokenFrom(address, user.username, PASSWORD)));
+    expect(tally(statusesOf(answers))).toEqual({ 200: 8 });
+    expect(await rowOf('account', `user:${user.id}`)).toEqual({ failures: 0, pending: 0, locked: false });
+  });
+
+  it('checks exactly 5 of 20 simultaneous wrong passwords (the rest 429), then refuses the right one', async () => {
+    const address = newAddress();
+    const user = await makeUser(server.latchkey);
+    const answers = await Promise.all(Array.from({ length: 20 }, () => tokenFrom(address, user.username, WRONG)));
+    expect(tally(statusesOf(answers))).toEqual({ 401: 5, 429: 15 });
+    const locked = await tokenFrom(address, user.username, PASSWORD);
+    expect(locked.status).toBe(429);
+    expectRetryAfter(locked.headers);
+    expect(await rowOf('account', `user:${user.id}`)).toEqual({ failures: 5, pending: 0, locked: true });
+  });
+
+  it('locks an account at exactly 5 wrong passwords while another account signs in alongside from the same address', async () => {
+    const address = newAddress();
+    const victim = await makeUser(server.latchkey);
+    const bystander = await makeUser(server.latchkey);
+    const wrong = Array.from({ length: 20 }, () => tokenFrom(address, victim.username, WRONG));
+    const right = Array.from({ length: 10 }, () => tokenFrom(address, bystander.username, PASSWORD));
+    const [guesses, logins] = await Promise.all([Promise.all(wrong), Promise.all(right)]);
+    expect(tally(statusesOf(guesses))).toEqual({ 401: 5, 429: 15 });
+    expect(tally(statusesOf(logins))).toEqual({ 200: 10 });
+    expect((await tokenFrom(address, victim.username, PASSWORD)).status).toBe(429);
+    expect((await tokenFrom(address, bystander.username, PASSWORD)).status).toBe(200);
+  });
+
+  it('locks an address at exactly 50 wrong passwords among simultaneous right ones', async () => {
+    const address = newAddress();
+    const users = await Promise.all(Array.from({ length: 4 }, () => makeUser(server.latchkey)));
+    // Unknown names: each a counter of its own, so only the address's limit applies.
+    const wrong = Array.from({ length: 70 }, () => tokenFrom(address, unknownName(), WRONG));
+    const right = users.flatMap((u) => Array.from({ length: 5 }, () => tokenFrom(address, u.username, PASSWORD)));
+    const [guesses, logins] = await Promise.all([Promise.all(wrong), Promise.all(right)]);
+    expect(tally(statusesOf(guesses))).toEqual({ 401: 50, 429: 20 });
+    // A right password got in if it had a slot before the 50th failure, and was refused after.
+    expect(statusesOf(logins).every((s) => s === 200 || s === 429), statusesOf(logins).join(',')).toBe(true);
+    expect(await rowOf('ip', address)).toEqual({ failures: 50, pending: 0, locked: true });
+    expect((await tokenFrom(address, users[0]!.username, PASSWORD)).status).toBe(429);
+  });
+
+  it('does not let slots left taken by a dead process block sign-ins once they have run out', async () => {
+    const address = newAddress();
+    const user = await makeUser(server.latchkey);
+    const knex = server.latchkey.knex;
+    const now = Date.now();
+    // Every slot of the account and of the address, taken by checks that never ended.
+    const leaked = (scope: string, key: string, pending: number) => ({ scope, key, failures: 0, window_start: now, locked_until: null, pending, pending_until: now - 1 });
+    await knex('auth_failures').insert([leaked('account', `user:${user.id}`, 5), leaked('ip', address, 50)]);
+    const answers = await Promise.all(Array.from({ length: 8 }, () => tokenFrom(address, user.username, PASSWORD)));
+    expect(tally(statusesOf(answers))).toEqual({ 200: 8 });
+    expect(await rowOf('account', `user:${user.id}`)).toEqual({ failures: 0, pending: 0, locked: false });
+    expect(await rowOf('ip', address)).toEqual({ failures: 0, pending: 0, locked: false });
+  });
+
+  it('still signs in through the one slot that slots taken by a dead process leave before they run out', async () => {
+    const address = newAddress();
+    const user = await makeUser(server.latchkey);
+    const now = Date.now();
+    await server.latchkey
+      .knex('auth_failures')
+      .insert({ scope: 'account', key: `user:${user.id}`, failures: 0, window_start: now, locked_until: null, pending: 4, pending_until: now + 60_000 });
+    const answers = await Promise.all(Array.from({ length: 3 }, () => tokenFrom(address, user.username, PASSWORD)));
+    expect(tally(statusesOf(answers))).toEqual({ 200: 3 });
+    expect(await rowOf('account', `user:${user.id}`)).toMatchObject({ pending: 4, locked: false });
+  });
+});

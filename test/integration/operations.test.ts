@@ -255,16 +255,55 @@ describe.each(BACKENDS)('Prometheus metrics (%s)', (backend) => {
   });
 });
 
+describe.each(BACKENDS)('metrics without METRICS_TOKEN, behind a proxy (TRUST_PROXY=1) (%s)', (backend) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(backend, { TRUST_PROXY: '1' });
+  });
+  afterAll(async () => server?.stop());
+
+  const scrape = async (forwardedFor?: string) =>
+    readAnswer(await fetch(`${server.url}/metrics`, forwardedFor ? { headers: { 'x-forwarded-for': forwardedFor } } : {}));
+
+  it('refuses a client the proxy forwards from elsewhere with 403 access_denied', async () => {
+    for (const forwardedFor of ['203.0.113.9', '127.0.0.1, 203.0.113.9', '2001:db8::9']) {
+      const refused = await scrape(forwardedFor);
+      expect(refused.status, forwardedFor).toBe(403);
+      expect(refused.headers.get('content-type'), forwardedFor).toMatch(/^application\/json/);
+      expect(refused.json['error'], forwardedFor).toBe('access_denied');
+      expect(refused.json['error_description'], forwardedFor).toEqual(expect.any(String));
+      expect(refused.text, forwardedFor).not.toContain('latchkey_');
+    }
+  });
+
+  it('answers callers on this machine: a direct loopback request, or one the proxy forwards from loopback', async () => {
+    for (const forwardedFor of [undefined, '127.0.0.1', '::1']) {
+      const answer = await scrape(forwardedFor);
+      expect(answer.status, String(forwardedFor)).toBe(200);
+      expect(answer.text).toContain('latchkey_http_requests_total');
+    }
+  });
+});
+
 describe.each(BACKENDS)('metrics behind METRICS_TOKEN, and lockouts (%s)', (backend) => {
   const token = randomBytes(24).toString('hex');
   let server: TestServer;
   beforeAll(async () => {
-    server = await startTestServer(backend, { METRICS_TOKEN: token, LOGIN_MAX_FAILURES_PER_ACCOUNT: '2' });
+    server = await startTestServer(backend, { METRICS_TOKEN: token, LOGIN_MAX_FAILURES_PER_ACCOUNT: '2', TRUST_PROXY: '1' });
   });
   afterAll(async () => server?.stop());
 
-  const scrape = async (authorization?: string) =>
-    fetch(`${server.url}/metrics`, authorization ? { headers: { authorization } } : {});
+  const scrape = async (authorization?: string, forwardedFor?: string) =>
+    fetch(`${server.url}/metrics`, {
+      headers: { ...(authorization ? { authorization } : {}), ...(forwardedFor ? { 'x-forwarded-for': forwardedFor } : {}) },
+    });
+
+  it('with the token, a remote caller is served; without it, refused with 401 as anyone else', async () => {
+    expect((await scrape(`Bearer ${token}`, '203.0.113.9')).status).toBe(200);
+    const none = await scrape(undefined, '203.0.113.9');
+    expect(none.status).toBe(401);
+    expect(await none.text()).not.toContain('latchkey_');
+  });
 
   it('answers 401 without the token or with a wrong one, 200 with it', async () => {
     const none = await scrape();

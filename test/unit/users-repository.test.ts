@@ -45,4 +45,34 @@ describe.each(BACKENDS)('users repository (%s)', (backend) => {
     expect(await users.findById('not-a-number')).toBeUndefined();
     expect(await users.findById('1e3')).toBeUndefined();
   });
+
+  it('replaces the auth stamp when the password hash is written or the account deactivated, and only then', async () => {
+    const created = await users.create({ username: 'stamped', email: null, passwordHash: 'x' });
+    expect(created.authStamp).toBe('');
+    const stamps = new Set([created.authStamp]);
+    const stampNow = async () => (await users.findById(created.id))!.authStamp;
+    const expectNew = async (label: string) => {
+      const stamp = await stampNow();
+      expect(stamps.has(stamp), label).toBe(false);
+      stamps.add(stamp);
+    };
+    const expectSame = async (label: string) => expect(stamps.has(await stampNow()), label).toBe(true);
+
+    await users.update(created.id, { firstName: 'Ada', email: 'stamped@example.com', isStaff: true });
+    await users.recordLogin(created.id);
+    await users.markEmailVerified(created.id, 'stamped@example.com');
+    await expectSame('profile changes, logins and verified addresses keep it');
+    await users.update(created.id, { passwordHash: 'y' });
+    await expectNew('update with a password hash');
+    await users.setPasswordHash(created.id, 'z');
+    await expectNew('setPasswordHash');
+    await users.update(created.id, { isActive: false });
+    await expectNew('update deactivating');
+    await users.update(created.id, { isActive: true });
+    await expectSame('update reactivating keeps the stamp deactivation set');
+    await users.setActive(created.id, false);
+    await expectNew('setActive(false)');
+    await users.setActive(created.id, true);
+    await expectSame('setActive(true)');
+  });
 });
