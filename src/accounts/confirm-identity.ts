@@ -46,7 +46,7 @@ export function createIdentityConfirmation(authenticate: Authenticate) {
     if (typeof proof.password !== 'string' || proof.password === '') {
       throw new ValidationError({ [passwordField]: ['This field is required.'] });
     }
-    const checked = await authenticate(user.username, proof.password, { ip: options.ip, via: options.via, secondFactor: { otp: proof.otp } });
+    const checked = await authenticate(user.username, proof.password, { ip: options.ip, via: options.via, secondFactor: { otp: proof.otp }, reauthentication: true });
     if (checked.ok && checked.user.id === user.id) return;
     if (!checked.ok && checked.reason === 'locked') throw new TooManyAttempts(checked.retryAfter);
     if (!checked.ok && checked.reason === 'second_factor_required') throw new ValidationError({ [otpField]: [OTP_NEEDED] });

@@ -154,14 +154,28 @@ export function createBearerResolver({ users, clients, apiTokens, verifyResource
 
   /**
    * A provider JWT for our API. It cannot be revoked, so what it names is checked on every
-   * request: the client must still exist, and the user still be active.
+   * request: the client must still exist, its grant too, and the user still be active.
    */
   async function resourceTokenPrincipal(token: string): Promise<Principal> {
     const verified = await verifyResourceToken(token);
     if (!(await clients.find(verified.clientId))) throw new InvalidToken('The client this token was issued to no longer exists.');
+    // A revoked grant (the person revoked the app, changed the password, was deactivated)
+    // ends its JWTs at once, not when they expire.
+    if (verified.grantId && !(await provider().Grant.find(verified.grantId))) throw new InvalidToken('The token has been revoked.');
+    if (verified.sessionBound && verified.sessionUid && !(await provider().Session.findByUid(verified.sessionUid))) {
+      throw new InvalidToken('The login session this token was issued in has ended.');
+    }
     const user = verified.accountId === null ? null : await activeUser(verified.accountId);
     const access: TokenAccess = { kind: 'api', scopes: verified.scopes };
-    return { user, clientId: verified.clientId, via: 'oauth-jwt', access, ...(verified.jkt ? { jkt: verified.jkt } : {}) };
+    return {
+      user,
+      clientId: verified.clientId,
+      via: 'oauth-jwt',
+      access,
+      ...(verified.jkt ? { jkt: verified.jkt } : {}),
+      ...(verified.grantId ? { grantId: verified.grantId } : {}),
+      ...(verified.sessionUid ? { sessionUid: verified.sessionUid } : {}),
+    };
   }
 
   async function lookUp(token: string): Promise<Principal> {

@@ -20,6 +20,7 @@ import { registerPasswordGrant } from './password-grant.js';
 import { ClientAdapter } from './client-adapter.js';
 import { resourceAwareTtl, resourceIndicators, type FindResource } from './resource-indicators.js';
 import { TTL } from './ttl.js';
+import { apiAudience } from '../resources/built-in.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -233,6 +234,20 @@ export function createProvider({ config, knex, users, clients, views, keys, find
       return grant;
     },
     allowOmittingSingleRegisteredRedirectUri: false,
+    // Access JWTs for our own REST API name their grant and login session, so the API can
+    // refuse them once the grant is revoked (a JWT cannot be revoked by itself) and a password
+    // change can keep the calling app's grant. Other resources never see our internals.
+    extraTokenClaims: async (_ctx, token) => {
+      const audience = (token as { resourceServer?: { audience?: string } }).resourceServer?.audience;
+      if (token.kind !== 'AccessToken' || audience !== apiAudience(config.publicUrl)) return undefined;
+      const { grantId, sessionUid, expiresWithSession } = token as { grantId?: string; sessionUid?: string; expiresWithSession?: boolean };
+      return {
+        ...(grantId ? { grant_id: grantId } : {}),
+        ...(sessionUid ? { session_uid: sessionUid } : {}),
+        // Without offline_access it ends with the login session, as the opaque tokens do.
+        ...(sessionUid && expiresWithSession ? { session_bound: true } : {}),
+      };
+    },
     // Which scopes of our REST API a client may ask for: staff decide, registrants cannot.
     extraClientMetadata: { properties: [API_SCOPES_METADATA], validator: validateApiScopesMetadata },
     // Tokens issued for an API resource live as long as the resource says.
