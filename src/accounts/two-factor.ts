@@ -171,7 +171,9 @@ export function createTwoFactorService({ repository, box, secondFactor, confirmI
      */
     async adminReset(admin: User, target: User, { ip }: { ip: string }): Promise<boolean> {
       if (!admin.isStaff) throw new ApiError(403, 'permission_denied', 'Only staff may reset two-factor authentication.');
-      if (target.isSuperuser && !admin.isSuperuser && admin.id !== target.id) {
+      // Your own second factor is yours to turn off with its proof (password and a code), in the account center.
+      if (admin.id === target.id) throw new ApiError(403, 'permission_denied', 'Turn off your own two-factor authentication in your account: it needs your password and a code.');
+      if (target.isSuperuser && !admin.isSuperuser) {
         throw new ApiError(403, 'permission_denied', 'Only a superuser may reset the two-factor authentication of a superuser.');
       }
       const hadIt = await repository.isEnabled(target.id);
