@@ -1,7 +1,8 @@
 import Router from '@koa/router';
 import type { AuditLog } from '../audit/audit-log.js';
 import { ApiError } from '../errors.js';
-import { guard, requireUser, type BearerResolver } from './bearer-auth.js';
+import { type BearerResolver } from './bearer-auth.js';
+import { guard, requireUser } from './route-guard.js';
 import { pageLinks, pageOf } from './pagination.js';
 
 /** GET /api/audit/: the security audit log for staff, newest first, `?event=` to filter. */

@@ -5,7 +5,8 @@ import type { AuditActor } from '../audit/audit-log.js';
 import { clientJson, type ClientService } from '../clients/register-client.js';
 import { ApiError } from '../errors.js';
 import { TOKEN_ENDPOINT_AUTH_METHODS, type JwkSet, type NewClient, type TokenEndpointAuthMethod } from '../repositories/clients.js';
-import { guard, requireUser, type BearerResolver } from './bearer-auth.js';
+import { type BearerResolver } from './bearer-auth.js';
+import { guard, requireUser } from './route-guard.js';
 import { bodyOf, parseBody } from './body.js';
 import { pageLinks, pageOf } from './pagination.js';
 

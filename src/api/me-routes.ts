@@ -3,7 +3,8 @@ import type { Context } from 'koa';
 import { TooManyAttempts } from '../accounts/confirm-identity.js';
 import type { SelfService } from '../accounts/self-service.js';
 import { userJson } from '../accounts/user-service.js';
-import { guard, requireUser, type BearerResolver, type Principal } from './bearer-auth.js';
+import { type BearerResolver, type Principal } from './bearer-auth.js';
+import { guard, requireUser } from './route-guard.js';
 import { bodyOf, parseBody } from './body.js';
 
 /**

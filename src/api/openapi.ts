@@ -1,7 +1,7 @@
 import { DPOP_SIGNING_ALGORITHMS } from '../oidc/provider.js';
 import { DPOP_PROOF_WINDOW_SECONDS } from './dpop-proof.js';
 import { API_SCOPE_DESCRIPTIONS } from '../resources/built-in.js';
-import type { RouteRule } from './bearer-auth.js';
+import type { RouteRule } from './route-guard.js';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './pagination.js';
 
 /** A REST route as the routers declare it, with the guard's rule when it has one. */

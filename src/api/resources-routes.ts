@@ -5,7 +5,8 @@ import type { AuditActor } from '../audit/audit-log.js';
 import { ApiError } from '../errors.js';
 import { RESOURCE_FIELDS, type ResourceInput } from '../resources/resource-input.js';
 import { resourceJson, type ResourceService } from '../resources/resource-service.js';
-import { guard, requireUser, type BearerResolver } from './bearer-auth.js';
+import { type BearerResolver } from './bearer-auth.js';
+import { guard, requireUser } from './route-guard.js';
 import { bodyOf, parseBody } from './body.js';
 import { pageLinks, pageOf } from './pagination.js';
 

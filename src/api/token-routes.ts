@@ -6,7 +6,8 @@ import { userJson, type UserService } from '../accounts/user-service.js';
 import { ApiError } from '../errors.js';
 import { FIRST_PARTY_CLIENT_ID, issuePasswordTokens } from '../oidc/password-grant.js';
 import type { ApiTokens } from './api-tokens.js';
-import { callerOf, guard, type BearerResolver } from './bearer-auth.js';
+import { type BearerResolver } from './bearer-auth.js';
+import { callerOf, guard } from './route-guard.js';
 import { bodyOf, parseBody } from './body.js';
 
 export interface TokenRoutesDeps {

@@ -3,7 +3,8 @@ import type { Context, Next } from 'koa';
 import { TooManyAttempts } from '../accounts/confirm-identity.js';
 import type { TwoFactorService } from '../accounts/two-factor.js';
 import { ValidationError } from '../accounts/user-service.js';
-import { guard, requireUser, type BearerResolver } from './bearer-auth.js';
+import { type BearerResolver } from './bearer-auth.js';
+import { guard, requireUser } from './route-guard.js';
 import { bodyOf, parseBody, parseDeleteBody } from './body.js';
 
 const PATH = '/api/me/two-factor';

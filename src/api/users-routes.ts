@@ -3,7 +3,8 @@ import type { Context } from 'koa';
 import { userJson, userJsonForScopes, type UserService } from '../accounts/user-service.js';
 import { ApiError } from '../errors.js';
 import { USER_ORDERING_FIELDS, type User, type UserOrderingField, type UserRepository } from '../repositories/users.js';
-import { callerOf, guard, principalOf, requireUser, type BearerResolver } from './bearer-auth.js';
+import { type BearerResolver } from './bearer-auth.js';
+import { callerOf, guard, principalOf, requireUser } from './route-guard.js';
 import { bodyOf, parseBody, parseDeleteBody } from './body.js';
 import { pageLinks, pageOf } from './pagination.js';
 
