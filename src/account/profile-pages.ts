@@ -35,7 +35,8 @@ export function addProfilePages({ deps, router, page, requireAccount, form }: Ac
     }
     try {
       const updated = Object.keys(changes).length ? await deps.userService.update({ user, ip: ctx.ip }, user, changes, { replace: false }) : user;
-      const mailed = updated.pendingEmail !== null && updated.pendingEmail !== user.pendingEmail;
+      // A new address (again) was asked for: its verification link went out.
+      const mailed = 'email' in changes && updated.pendingEmail !== null;
       doneRedirect(ctx, '/account/', mailed ? 'profile-saved-verify' : 'profile-saved');
     } catch (error) {
       render(ctx, values, problemOf(error, i18n));

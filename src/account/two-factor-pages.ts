@@ -15,7 +15,7 @@ const qrImage = (enrollment: Enrollment) => `data:image/svg+xml;base64,${Buffer.
  */
 export function addTwoFactorPages({ router, page, requireAccount, form }: AccountKit, twoFactor: TwoFactorService): void {
   /** The page for the account's current state; `shown` adds what one response shows once. */
-  async function render(ctx: Context, shown: { recoveryCodes?: string[]; enrollment?: Enrollment } = {}, failure?: Problem): Promise<void> {
+  async function render(ctx: Context, shown: { recoveryCodes?: string[]; enrollment?: Enrollment } = {}, failure?: Problem, failedForm?: string): Promise<void> {
     const { user } = accountOf(ctx);
     const status = await twoFactor.status(user);
     const enrollment = shown.enrollment ?? (status.pending ? await twoFactor.pendingEnrollment(user) : undefined);
@@ -29,6 +29,8 @@ export function addTwoFactorPages({ router, page, requireAccount, form }: Accoun
         enrollment: enrollment ? { secret: enrollment.secret, qr: qrImage(enrollment) } : null,
         recoveryCodes: shown.recoveryCodes ?? null,
         path: TWO_FACTOR_PATH,
+        // Two forms of one state ask for a password and a code: the errors go to the one sent.
+        failedForm: failedForm ?? null,
       },
       failure,
     );
@@ -42,7 +44,7 @@ export function addTwoFactorPages({ router, page, requireAccount, form }: Accoun
       try {
         await act(ctx, formOf(ctx));
       } catch (error) {
-        await render(ctx, {}, problemOf(error, i18n));
+        await render(ctx, {}, problemOf(error, i18n), path);
       }
     });
   }

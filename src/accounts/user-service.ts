@@ -352,10 +352,11 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
      */
     async remove(actor: Actor, target: User, { proof, confirmed = false }: Confirmed & { proof?: { password: unknown; otp?: unknown } } = {}): Promise<void> {
       assertMayManage(actor, target);
-      if (await isLastSuperuser(target)) throw new LastSuperuserError();
+      // The proof first: without it, nothing about the account is told.
       if (actor.user?.id === target.id && !confirmed) {
         await confirmIdentity(target, proof ?? { password: undefined }, { ip: actor.ip ?? 'unknown', via: 'account_delete' });
       }
+      if (await isLastSuperuser(target)) throw new LastSuperuserError();
       await revokeEverything(target.id);
       await users.delete(target.id);
       await audit.record('user.deleted', { ...auditActor(actor), targetType: 'user', targetId: target.id, details: { username: target.username } });
