@@ -1,6 +1,8 @@
 import { decodeJwt } from 'jose';
 import type Provider from 'oidc-provider';
+import { clientApiScopes } from '../clients/api-scopes.js';
 import { ApiError } from '../errors.js';
+import type { ApiScope } from '../resources/built-in.js';
 import type { ClientRepository } from '../repositories/clients.js';
 import type { User, UserRepository } from '../repositories/users.js';
 import { FIRST_PARTY_CLIENT_ID } from '../oidc/password-grant.js';
@@ -118,12 +120,26 @@ export function createBearerResolver({ users, clients, apiTokens, verifyResource
   }
 
   /**
+   * What a token issued for our API may do: its scopes, as far as its client is still
+   * registered for them, so staff taking an API scope from a client end it in the tokens
+   * already issued too (client_credentials ones have no grant to revoke). A deleted client's
+   * tokens are refused.
+   */
+  async function apiAccess(clientId: string | undefined, scopes: ReadonlySet<string>): Promise<TokenAccess> {
+    const client = clientId ? await clients.find(clientId) : undefined;
+    if (!client) throw new InvalidToken('The client this token was issued to no longer exists.');
+    const registered = clientApiScopes(client.metadata);
+    return { kind: 'api', scopes: new Set([...scopes].filter((scope) => registered.has(scope as ApiScope))) };
+  }
+
+  /**
    * A provider JWT for our API. It cannot be revoked, so what it names is checked on every
-   * request: the client must still exist, its grant too, and the user still be active.
+   * request: the client must still exist (and be registered for the scopes), its grant
+   * too, and the user still be active.
    */
   async function resourceTokenPrincipal(token: string): Promise<Principal> {
     const verified = await verifyResourceToken(token);
-    if (!(await clients.find(verified.clientId))) throw new InvalidToken('The client this token was issued to no longer exists.');
+    const access = await apiAccess(verified.clientId, verified.scopes);
     // A revoked grant (the person revoked the app, changed the password, was deactivated)
     // ends its JWTs at once, not when they expire.
     if (verified.grantId && !(await provider().Grant.find(verified.grantId))) throw new InvalidToken('The token has been revoked.');
@@ -131,7 +147,6 @@ export function createBearerResolver({ users, clients, apiTokens, verifyResource
       throw new InvalidToken('The login session this token was issued in has ended.');
     }
     const user = verified.accountId === null ? null : await activeUser(verified.accountId);
-    const access: TokenAccess = { kind: 'api', scopes: verified.scopes };
     return {
       user,
       clientId: verified.clientId,
@@ -160,7 +175,7 @@ export function createBearerResolver({ users, clients, apiTokens, verifyResource
       if (clientToken['x5t#S256']) throw new InvalidToken('Certificate-bound (mTLS) tokens are not accepted here.');
       if (clientToken.aud !== undefined && !audienceIncludes(clientToken.aud, audience)) throw new InvalidToken('The token was issued for another resource.');
       // Without our audience it was issued for no API at all: it reaches nothing here.
-      const access: TokenAccess = clientToken.aud === undefined ? { kind: 'userinfo', scopes: new Set() } : { kind: 'api', scopes: words(clientToken.scope) };
+      const access: TokenAccess = clientToken.aud === undefined ? { kind: 'userinfo', scopes: new Set() } : await apiAccess(clientToken.clientId, words(clientToken.scope));
       return { user: null, clientId: clientToken.clientId, via: 'oauth', access, ...(clientToken.jkt ? { jkt: clientToken.jkt } : {}) };
     }
     if (accessToken.isExpired) throw new InvalidToken('The token is invalid, expired or revoked.');
@@ -170,7 +185,11 @@ export function createBearerResolver({ users, clients, apiTokens, verifyResource
     if (accessToken.aud !== undefined && !audienceIncludes(accessToken.aud, audience)) throw new InvalidToken('The token was issued for another resource.');
     const scopes = words(accessToken.scope);
     const access: TokenAccess =
-      accessToken.aud !== undefined ? { kind: 'api', scopes } : accessToken.clientId === FIRST_PARTY_CLIENT_ID ? { kind: 'first-party' } : { kind: 'userinfo', scopes };
+      accessToken.aud !== undefined
+        ? await apiAccess(accessToken.clientId, scopes)
+        : accessToken.clientId === FIRST_PARTY_CLIENT_ID
+          ? { kind: 'first-party' }
+          : { kind: 'userinfo', scopes };
     if (accessToken.grantId && !(await p.Grant.find(accessToken.grantId))) {
       throw new InvalidToken('The token has been revoked.');
     }

@@ -220,6 +220,9 @@ describe.each(BACKENDS)('every token is confined to what it was issued for (%s)'
       expect(decodeJwt(tokens.access_token)['scope']).toBe('users:read');
       expect((await api('GET', `/api/users/${bob.id}/`, tokens.access_token)).status).toBe(200);
       expectInsufficientScope(await api('PATCH', `/api/users/${bob.id}/`, tokens.access_token, { first_name: 'x' }), 'users:write', 'PATCH with users:read');
+      // Staff take the scope away: the JWT already issued loses it at once, not when it expires.
+      await server.latchkey.clientService.update(made.client.clientId, { apiScopes: [] });
+      expectInsufficientScope(await api('GET', `/api/users/${bob.id}/`, tokens.access_token), 'users:read', 'after staff took users:read away');
 
       // An app registered for none gets no API scope at all.
       const plain = await makeClient(server.latchkey, { name: 'Plain app' });
