@@ -2,6 +2,7 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import type { Knex } from 'knex';
 import { createAuthenticator } from './accounts/authenticate.js';
+import { createIdentityConfirmation } from './accounts/confirm-identity.js';
 import { createLoginThrottle } from './accounts/login-throttle.js';
 import { createSecondFactor } from './accounts/second-factor.js';
 import { loadSecretBox } from './accounts/secret-box.js';
@@ -27,11 +28,12 @@ import { ensureAdminClient } from './admin/admin-auth.js';
 import { createApiTokens, type ApiTokens } from './api/api-tokens.js';
 import { createClientService, type ClientService } from './clients/register-client.js';
 import { createBearerResolver } from './api/bearer-auth.js';
+import type { Guard } from './api/route-guard.js';
 import { createDpopProofVerifier } from './api/dpop-proof.js';
 import { createClientsRouter } from './api/clients-routes.js';
 import { createResourceTokenVerifier } from './api/resource-access-tokens.js';
 import { createResourcesRouter } from './api/resources-routes.js';
-import { openApiDocument } from './api/openapi.js';
+import { openApiDocument, type ApiRoute } from './api/openapi.js';
 import { createTokenRouter } from './api/token-routes.js';
 import { createUsersRouter } from './api/users-routes.js';
 import { createMeRouter } from './api/me-routes.js';
@@ -76,8 +78,8 @@ export interface Latchkey {
   /** Two-factor authentication (TOTP, recovery codes) of the accounts. */
   twoFactor: TwoFactorService;
   audit: AuditLog;
-  /** Every REST route we serve (method and router path), for the OpenAPI parity test. */
-  apiRoutes: Array<{ method: string; path: string }>;
+  /** Every REST route we serve (method, router path, the guard's rule), for OpenAPI and its tests. */
+  apiRoutes: ApiRoute[];
   metrics: Metrics;
   logger: Logger;
   /** Work started after a response (sending mail); `settled()` waits for it. */
@@ -121,7 +123,8 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const twoFactorBox = await loadSecretBox(knex, 'two_factor');
     const secondFactor = createSecondFactor({ repository: twoFactorRepository, box: twoFactorBox, throttle, users, audit });
     const authenticate = createAuthenticator({ users, hasher, throttle, audit, secondFactor, metrics });
-    const twoFactor = createTwoFactorService({ repository: twoFactorRepository, box: twoFactorBox, secondFactor, authenticate, audit });
+    const confirmIdentity = createIdentityConfirmation(authenticate);
+    const twoFactor = createTwoFactorService({ repository: twoFactorRepository, box: twoFactorBox, secondFactor, confirmIdentity, audit });
     const views = createViews();
     const resourceService = createResourceService({ resources: createResourceRepository(knex), audit, publicUrl: config.publicUrl });
     const findResource = (identifier: string) => resourceService.findByIdentifier(identifier);
@@ -163,6 +166,8 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       users,
       hasher,
       apiTokens,
+      confirmIdentity,
+      emailChanges: verification.emailChanges,
       onUnverifiedEmail: (user, reason) => verification.sendLater(user, reason),
     });
     const passwordReset = createPasswordReset({ users, userService, ...mailLinks });
@@ -177,7 +182,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       verifyDpopProof: createDpopProofVerifier(knex),
       publicUrl: config.publicUrl,
     });
-    const selfService = createSelfService({ knex, users, clients, hasher, authenticate, apiTokens, audit, userService });
+    const selfService = createSelfService({ knex, users, clients, hasher, confirmIdentity, apiTokens, audit, userService });
 
     const health = createHealthRouter({ knex, keys: () => host.keys });
 
@@ -228,9 +233,9 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     });
     app.use(accountCenter.routes()).use(accountCenter.allowedMethods());
     const docs = new Router();
-    const openApi = openApiDocument(config.publicUrl);
+    let openApi: ReturnType<typeof openApiDocument> | undefined;
     docs.get('/api/openapi.json', (ctx) => {
-      ctx.body = openApi;
+      ctx.body = openApi ??= openApiDocument(config.publicUrl, apiRoutes);
     });
     const admin = createAdminRouter({
       provider,
@@ -254,8 +259,11 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const twoFactorApi = createTwoFactorRouter({ twoFactor, resolveBearer });
     const apiRouters = [usersApi, tokensApi, meApi, twoFactorApi, clientsApi, resourcesApi, auditApi, docs];
     for (const router of apiRouters) app.use(router.routes()).use(router.allowedMethods());
-    const apiRoutes = apiRouters.flatMap((router) =>
-      router.stack.flatMap((layer) => layer.methods.filter((m) => m !== 'HEAD').map((method) => ({ method, path: String(layer.path) }))),
+    const apiRoutes: ApiRoute[] = apiRouters.flatMap((router) =>
+      router.stack.flatMap((layer) => {
+        const rule = layer.stack.find((middleware): middleware is Guard => 'rule' in middleware)?.rule;
+        return layer.methods.filter((m) => m !== 'HEAD').map((method) => ({ method, path: String(layer.path), ...(rule ? { rule } : {}) }));
+      }),
     );
 
     const sweeper = createSweeper({ knex, intervalSeconds: config.sweepIntervalSeconds, throttle, metrics });

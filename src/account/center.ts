@@ -71,6 +71,7 @@ export function createAccountCenterRouter(deps: AccountCenterDeps): Router {
       view,
       {
         user: accountOf(ctx).user,
+        twoFactorEnabled: ctx.state['twoFactorEnabled'] === true,
         section,
         features,
         twoFactorPath: TWO_FACTOR_PATH,
@@ -100,6 +101,8 @@ export function createAccountCenterRouter(deps: AccountCenterDeps): Router {
     const signedIn = await login.signedIn(ctx, signedOut);
     if (!signedIn) return;
     ctx.state['account'] = signedIn;
+    // Forms that change the account ask for a code too when two-factor is on.
+    ctx.state['twoFactorEnabled'] = (await deps.twoFactor.status(signedIn.user)).enabled;
     await next();
   }
 

@@ -24,7 +24,7 @@ export function addDeletePage({ deps, router, page, message, requireAccount, for
     const typedUsername = text(body, 'username');
     if (!csrfOk(ctx)) return render(ctx, typedUsername, problem(403, i18n.t('form.expired')));
     try {
-      await deps.selfService.deleteAccount(user, { username: typedUsername, password: text(body, 'password') }, { ip: ctx.ip });
+      await deps.selfService.deleteAccount(user, { username: typedUsername, password: text(body, 'password'), otp: text(body, 'otp') }, { ip: ctx.ip });
     } catch (error) {
       // The page says why in its own words instead of showing the form.
       if (error instanceof LastSuperuserError) return render(ctx, typedUsername, problem(409, ''));

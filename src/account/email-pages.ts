@@ -63,6 +63,9 @@ export function createEmailPagesRouter({ verification, passwordReset, views, sec
     if (outcome === 'address_changed') {
       return linkInvalid(ctx, 'Link not valid', 'This link was sent to an address that is no longer the one on your account.');
     }
+    if (outcome === 'address_taken') {
+      return linkInvalid(ctx, 'Address already in use', 'Another account uses this email address now, so it cannot become yours. Choose another one in your account.');
+    }
     page(ctx, 200, 'message', { title: 'Email address verified', lead: 'Thank you: your email address is now verified. You can close this window.' });
   });
 

@@ -26,7 +26,7 @@ export function addPasswordPage({ deps, router, page, requireAccount, form }: Ac
       const grantId = session.grantIdFor(ACCOUNT_CLIENT_ID);
       await deps.selfService.changePassword(
         user,
-        { current_password: text(body, 'current_password'), new_password: next },
+        { current_password: text(body, 'current_password'), new_password: next, ...(text(body, 'otp') ? { otp: text(body, 'otp') } : {}) },
         // This browser's login, and the account center's grant in it, stay.
         { ip: ctx.ip, keep: { sessionUid: session.uid, ...(grantId ? { grantId } : {}) } },
       );

@@ -1,4 +1,4 @@
-import { TooManyAttempts } from '../accounts/self-service.js';
+import { OTP_NEEDED, TooManyAttempts } from '../accounts/confirm-identity.js';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../accounts/password-policy.js';
 import { ValidationError } from '../accounts/user-service.js';
 import { ApiError } from '../errors.js';
@@ -31,6 +31,7 @@ const SERVICE_MESSAGES = new Map<string, [MessageKey, MessageVars?]>([
   ['No such connected application.', ['apps.notFound']],
   ['No such session.', ['sessions.notFound']],
   ['The code is not valid. Use the current code of your authenticator app.', ['problem.code']],
+  [OTP_NEEDED, ['problem.otpNeeded']],
 ]);
 
 /** A service message in the page's language (as it is when the catalog has no entry for it). */

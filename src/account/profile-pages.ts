@@ -25,12 +25,18 @@ export function addProfilePages({ deps, router, page, requireAccount, form }: Ac
     if (!csrfOk(ctx)) return render(ctx, values, problem(403, i18n.t('form.expired')));
     // Only what changed goes to the service, so the audit log names just that.
     const stored = valuesOf(user);
-    const changes = Object.fromEntries(
+    const changes: Record<string, string> = Object.fromEntries(
       FIELDS.filter((field) => values[field] !== stored[field]).map((field) => [field, field === 'username' ? values[field].trim() : values[field]]),
     );
+    // A new address needs proof that it is the person (the password, and a code with two-factor).
+    if ('email' in changes) {
+      changes['current_password'] = text(body, 'current_password');
+      if (text(body, 'otp')) changes['otp'] = text(body, 'otp');
+    }
     try {
       const updated = Object.keys(changes).length ? await deps.userService.update({ user, ip: ctx.ip }, user, changes, { replace: false }) : user;
-      const mailed = updated.email !== null && updated.email !== user.email && !updated.emailVerified;
+      // A new address (again) was asked for: its verification link went out.
+      const mailed = 'email' in changes && updated.pendingEmail !== null;
       doneRedirect(ctx, '/account/', mailed ? 'profile-saved-verify' : 'profile-saved');
     } catch (error) {
       render(ctx, values, problemOf(error, i18n));

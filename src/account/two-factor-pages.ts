@@ -15,7 +15,7 @@ const qrImage = (enrollment: Enrollment) => `data:image/svg+xml;base64,${Buffer.
  */
 export function addTwoFactorPages({ router, page, requireAccount, form }: AccountKit, twoFactor: TwoFactorService): void {
   /** The page for the account's current state; `shown` adds what one response shows once. */
-  async function render(ctx: Context, shown: { recoveryCodes?: string[]; enrollment?: Enrollment } = {}, failure?: Problem): Promise<void> {
+  async function render(ctx: Context, shown: { recoveryCodes?: string[]; enrollment?: Enrollment } = {}, failure?: Problem, failedForm?: string): Promise<void> {
     const { user } = accountOf(ctx);
     const status = await twoFactor.status(user);
     const enrollment = shown.enrollment ?? (status.pending ? await twoFactor.pendingEnrollment(user) : undefined);
@@ -29,6 +29,8 @@ export function addTwoFactorPages({ router, page, requireAccount, form }: Accoun
         enrollment: enrollment ? { secret: enrollment.secret, qr: qrImage(enrollment) } : null,
         recoveryCodes: shown.recoveryCodes ?? null,
         path: TWO_FACTOR_PATH,
+        // Two forms of one state ask for a password and a code: the errors go to the one sent.
+        failedForm: failedForm ?? null,
       },
       failure,
     );
@@ -42,15 +44,16 @@ export function addTwoFactorPages({ router, page, requireAccount, form }: Accoun
       try {
         await act(ctx, formOf(ctx));
       } catch (error) {
-        await render(ctx, {}, problemOf(error, i18n));
+        await render(ctx, {}, problemOf(error, i18n), path);
       }
     });
   }
 
   router.get(TWO_FACTOR_PATH, requireAccount, (ctx) => render(ctx));
 
-  action('/setup', async (ctx) => {
-    await render(ctx, { enrollment: await twoFactor.beginEnrollment(accountOf(ctx).user) });
+  // The password first: a stolen session must not put its own authenticator on the account.
+  action('/setup', async (ctx, body) => {
+    await render(ctx, { enrollment: await twoFactor.beginEnrollment(accountOf(ctx).user, { password: text(body, 'password') }, { ip: ctx.ip }) });
   });
 
   // The recovery codes are in this response only (no redirect: they must not be in a URL).
@@ -60,15 +63,13 @@ export function addTwoFactorPages({ router, page, requireAccount, form }: Accoun
   });
 
   action('/recovery-codes', async (ctx, body) => {
-    const { recovery_codes } = await twoFactor.regenerateRecoveryCodes(accountOf(ctx).user, text(body, 'code'), { ip: ctx.ip });
+    const proof = { password: text(body, 'password'), code: text(body, 'code') };
+    const { recovery_codes } = await twoFactor.regenerateRecoveryCodes(accountOf(ctx).user, proof, { ip: ctx.ip });
     await render(ctx, { recoveryCodes: recovery_codes });
   });
 
-  // The page asks for both (as the REST API does): a stolen session alone cannot turn it off.
+  // Both the password and a code (as the REST API): a stolen session alone cannot turn it off.
   action('/disable', async (ctx, body) => {
-    const i18n = i18nOf(ctx);
-    const missing = ['password', 'code'].filter((field) => !text(body, field));
-    if (missing.length) return render(ctx, {}, problem(400, i18n.t('account.fields'), Object.fromEntries(missing.map((f) => [f, [i18n.t('problem.required')]]))));
     await twoFactor.disable(accountOf(ctx).user, { password: text(body, 'password'), code: text(body, 'code') }, { ip: ctx.ip });
     doneRedirect(ctx, TWO_FACTOR_PATH, 'two-factor-off');
   });

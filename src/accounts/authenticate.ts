@@ -28,6 +28,12 @@ export interface AuthenticateOptions {
    * signed in (password change); a user with two-factor gets `secondFactorPending: true`.
    */
   secondFactor: 'deferred' | { otp: unknown };
+  /**
+   * A person already signed in proving it is them before an account change: throttled and
+   * audited like a login, but no login is recorded (last_login stays; the audit event is
+   * `identity.confirmed`).
+   */
+  reauthentication?: boolean;
 }
 
 /**
@@ -113,11 +119,16 @@ export function createAuthenticator(deps: {
         await audit.record('login.password_verified', { ...actor, details: { via, second_factor: 'missing' } });
         return { ok: false, reason: 'second_factor_required' };
       }
-      const checked = await secondFactor.completeLogin(user, otp, { ip, via });
+      const checked = options.reauthentication ? await secondFactor.verify(user, otp, { ip, via }) : await secondFactor.completeLogin(user, otp, { ip, via });
+      if (checked.ok && options.reauthentication) await audit.record('identity.confirmed', { ...actor, details: { via, second_factor: checked.value } });
       if (checked.ok) return { ok: true, user, secondFactorPending: false };
       return checked.reason === 'locked' ? checked : { ok: false, reason: 'second_factor_invalid' };
     }
 
+    if (options.reauthentication) {
+      await audit.record('identity.confirmed', { actor: user.username, actorUserId: user.id, ip, details: { via } });
+      return { ok: true, user, secondFactorPending: false };
+    }
     await users.recordLogin(user.id);
     await audit.record('login.success', { actor: user.username, actorUserId: user.id, ip, details: { via } });
     return { ok: true, user, secondFactorPending: false };

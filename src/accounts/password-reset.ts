@@ -35,12 +35,15 @@ export function createPasswordReset({ users, userService, tokens, mailer, jobs, 
 
   async function deliver(address: string, ip: string, uid: string | undefined): Promise<void> {
     const user = await users.findByEmail(address);
-    if (!user?.email || !user.isActive) {
+    // Recovery goes only to an address the person proved is theirs: an unverified one may be
+    // anybody's (typed by whoever registered or edited the account).
+    const refusal = !user?.email ? 'unknown_address' : !user.isActive ? 'inactive' : !user.emailVerified ? 'unverified_address' : null;
+    if (!user?.email || refusal) {
       await audit.record('password_reset.requested', {
         actor: 'anonymous',
         ip,
         ...(user ? { targetType: 'user', targetId: user.id } : {}),
-        details: { mail_sent: false, reason: user ? 'inactive' : 'unknown_address' },
+        details: { mail_sent: false, reason: refusal },
       });
       return;
     }
@@ -53,11 +56,11 @@ export function createPasswordReset({ users, userService, tokens, mailer, jobs, 
     await audit.record('password_reset.requested', { actor: 'anonymous', ip, targetType: 'user', targetId: user.id, details: { mail_sent: true } });
   }
 
-  /** The account a grant may reset: still active and still at the address the link went to. */
+  /** The account a grant may reset: still active and still at the (verified) address the link went to. */
   async function accountFor(grant: { userId: number; email: string } | undefined): Promise<User | undefined> {
     if (!grant) return undefined;
     const user = await users.findById(grant.userId);
-    return user?.isActive && user.email === grant.email ? user : undefined;
+    return user?.isActive && user.emailVerified && user.email === grant.email ? user : undefined;
   }
 
   return {

@@ -5,7 +5,7 @@ import { ApiError } from '../errors.js';
 import { revokeGrant } from '../oidc/adapter.js';
 import type { ClientRepository } from '../repositories/clients.js';
 import type { User, UserRepository } from '../repositories/users.js';
-import type { Authenticate } from './authenticate.js';
+import type { ConfirmIdentity } from './confirm-identity.js';
 import type { PasswordHasher } from './password-hasher.js';
 import { passwordProblem } from './password-policy.js';
 import { ValidationError, type UserService } from './user-service.js';
@@ -40,15 +40,6 @@ export interface Keep {
   grantId?: string;
 }
 
-/** A 429: the current password was guessed wrong too often (the login throttle's lock). */
-export class TooManyAttempts extends ApiError {
-  readonly retryAfter: number;
-  constructor(retryAfter: number) {
-    super(429, 'too_many_requests', 'Too many failed attempts; try again later.');
-    this.retryAfter = retryAfter;
-  }
-}
-
 interface PayloadRow {
   id: string;
   payload: string;
@@ -68,23 +59,12 @@ export function createSelfService(deps: {
   users: UserRepository;
   clients: ClientRepository;
   hasher: PasswordHasher;
-  authenticate: Authenticate;
+  confirmIdentity: ConfirmIdentity;
   apiTokens: ApiTokens;
   audit: AuditLog;
   userService: UserService;
 }) {
-  const { knex, users, clients, hasher, authenticate, apiTokens, audit, userService } = deps;
-
-  /**
-   * Whether `password` is the person's own, checked through the login throttle: a stolen
-   * session cannot guess it faster than a login could, and a lock is a 429.
-   */
-  async function isOwnPassword(user: User, password: unknown, ip: string, via: string): Promise<boolean> {
-    // The person is signed in already: this checks the password alone, the second factor is not asked again.
-    const checked = await authenticate(user.username, password, { ip, via, secondFactor: 'deferred' });
-    if (!checked.ok && checked.reason === 'locked') throw new TooManyAttempts(checked.retryAfter);
-    return checked.ok && checked.user.id === user.id;
-  }
+  const { knex, users, clients, hasher, confirmIdentity, apiTokens, audit, userService } = deps;
 
   /** Live rows of one model for one account. */
   async function rowsOf(model: 'Grant' | 'Session', userId: number): Promise<Array<{ id: string; payload: Record<string, unknown> }>> {
@@ -184,13 +164,10 @@ export function createSelfService(deps: {
         else if (next === current) fields['new_password'] = ['The new password must differ from the current one.'];
       }
       for (const key of Object.keys(body)) {
-        if (key !== 'current_password' && key !== 'new_password') fields[key] = ['Unknown field.'];
+        if (key !== 'current_password' && key !== 'new_password' && key !== 'otp') fields[key] = ['Unknown field.'];
       }
       if (Object.keys(fields).length) throw new ValidationError(fields);
-
-      if (!(await isOwnPassword(user, current, ip, 'password_change'))) {
-        throw new ValidationError({ current_password: ['The current password is not correct.'] });
-      }
+      await confirmIdentity(user, { password: current, otp: body['otp'] }, { ip, via: 'password_change' });
 
       const updated = await users.update(user.id, { passwordHash: await hasher.hash(next as string) });
       if (!updated) throw new ApiError(404, 'not_found', 'No such user.');
@@ -208,18 +185,20 @@ export function createSelfService(deps: {
 
     /**
      * Deletes the person's own account once they have typed its username and proved the
-     * password (throttled like a login). Through the user service: every session, grant and
+     * password and second factor (throttled like a login). Through the user service: every session, grant and
      * token ends, the audit log records it, and the last active superuser is refused.
      */
-    async deleteAccount(user: User, body: { username: unknown; password: unknown }, { ip }: { ip: string }): Promise<void> {
+    async deleteAccount(user: User, body: { username: unknown; password: unknown; otp?: unknown }, { ip }: { ip: string }): Promise<void> {
       const fields: Record<string, string[]> = {};
       if (typeof body.username !== 'string' || body.username.trim() !== user.username) fields['username'] = ['Type your username exactly as shown.'];
       if (typeof body.password !== 'string' || body.password === '') fields['password'] = ['This field is required.'];
       if (Object.keys(fields).length) throw new ValidationError(fields);
-      if (!(await isOwnPassword(user, body.password, ip, 'account_delete'))) throw new ValidationError({ password: ['The password is not correct.'] });
-      await userService.remove({ user, ip }, user);
+      await confirmIdentity(user, { password: body.password, otp: body.otp }, { ip, via: 'account_delete', passwordField: 'password' });
+      await userService.remove({ user, ip }, user, { confirmed: true });
     },
   };
 }
 
 export type SelfService = ReturnType<typeof createSelfService>;
+
+export { TooManyAttempts } from './confirm-identity.js';

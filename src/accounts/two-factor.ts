@@ -3,11 +3,10 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { ApiError } from '../errors.js';
 import type { User } from '../repositories/users.js';
 import type { TwoFactorRepository } from '../repositories/two-factor.js';
-import type { Authenticate } from './authenticate.js';
+import { TooManyAttempts, type ConfirmIdentity } from './confirm-identity.js';
 import { hashRecoveryCode, newRecoveryCodes, normalizeRecoveryCode } from './recovery-codes.js';
 import { secretContext, type CodeCheck, type SecondFactor } from './second-factor.js';
 import type { SecretBox } from './secret-box.js';
-import { TooManyAttempts } from './self-service.js';
 import { matchTotpStep, newTotpSecret, totpKeyUri } from './totp.js';
 import { ValidationError } from './user-service.js';
 
@@ -33,15 +32,21 @@ export interface TwoFactorDeps {
   repository: TwoFactorRepository;
   box: SecretBox;
   secondFactor: SecondFactor;
-  /** Checks the current password (disable); throttled like a login. */
-  authenticate: Authenticate;
+  /** Proof of presence for every change of the settings; throttled like a login. */
+  confirmIdentity: ConfirmIdentity;
   audit: AuditLog;
   now?: () => number;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const ALREADY_ENABLED = () => new ApiError(409, 'already_enabled', 'Two-factor authentication is already enabled; disable it first to enroll another authenticator.');
 const NOT_ENABLED = () => new ApiError(409, 'not_enabled', 'Two-factor authentication is not enabled for this account.');
 const WRONG_CODE = () => new ValidationError({ code: ['The code is not valid. Use the current code of your authenticator app.'] });
+
+/** The forms and the REST API name the password `password` and the second factor `code`. */
+const PROOF_FIELDS = { passwordField: 'password', otpField: 'code' } as const;
+/** An empty code is no code: the check then asks for one (and never counts it as a wrong guess). */
+const codeGiven = (code: unknown) => (typeof code === 'string' && code.trim() !== '' ? code : undefined);
 
 /** What a person needs to add the secret to an authenticator app: the key, its URI, a QR code. */
 async function enrollmentOf(secret: string, user: User): Promise<Enrollment> {
@@ -63,7 +68,7 @@ function settle<T>(check: CodeCheck<T>, wrong: () => ApiError): T {
  * it and receive 10 recovery codes (shown once, stored hashed), regenerate them, disable.
  * Every code check goes through the second-factor throttle.
  */
-export function createTwoFactorService({ repository, box, secondFactor, authenticate, audit, now = Date.now }: TwoFactorDeps) {
+export function createTwoFactorService({ repository, box, secondFactor, confirmIdentity, audit, now = Date.now }: TwoFactorDeps) {
   const actor = (user: User, ip?: string) => ({ actor: user.username, actorUserId: user.id, ...(ip ? { ip } : {}) });
 
   /** New recovery codes: the plain codes for the person, the hashes for the database. */
@@ -88,13 +93,17 @@ export function createTwoFactorService({ repository, box, secondFactor, authenti
     },
 
     /**
-     * Starts enrollment with a new secret (replacing an unconfirmed one). Nothing changes for
-     * sign-in until a code confirms it. 409 when two-factor authentication is already on.
+     * Starts enrollment with a new secret (replacing an unconfirmed one) once the current
+     * password proves it is the person: a stolen session must not put its own authenticator
+     * on the account. Nothing changes for sign-in until a code confirms it. 409 when
+     * two-factor authentication is already on.
      */
-    async beginEnrollment(user: User): Promise<Enrollment> {
+    async beginEnrollment(user: User, proof: { password: unknown }, { ip }: { ip: string }): Promise<Enrollment> {
+      if (await repository.isEnabled(user.id)) throw ALREADY_ENABLED();
+      await confirmIdentity(user, { password: proof.password }, { ip, via: 'two_factor_enroll', passwordField: 'password' });
       const secret = newTotpSecret();
       if (!(await repository.startPending(user.id, box.seal(secret, secretContext(user.id)), now()))) {
-        throw new ApiError(409, 'already_enabled', 'Two-factor authentication is already enabled; disable it first to enroll another authenticator.');
+        throw ALREADY_ENABLED();
       }
       return enrollmentOf(secret, user);
     },
@@ -134,10 +143,10 @@ export function createTwoFactorService({ repository, box, secondFactor, authenti
       return { recovery_codes: codes };
     },
 
-    /** New recovery codes for a code (TOTP or recovery); the old ones stop working. */
-    async regenerateRecoveryCodes(user: User, code: unknown, { ip }: { ip: string }): Promise<{ recovery_codes: string[] }> {
+    /** New recovery codes for the password and a code (TOTP or recovery); the old ones stop working. */
+    async regenerateRecoveryCodes(user: User, proof: { password: unknown; code: unknown }, { ip }: { ip: string }): Promise<{ recovery_codes: string[] }> {
       if (!(await repository.isEnabled(user.id))) throw NOT_ENABLED();
-      settle(await secondFactor.verify(user, code, { ip, via: 'recovery_codes_regenerate' }), WRONG_CODE);
+      await confirmIdentity(user, { password: proof.password, otp: codeGiven(proof.code) }, { ip, via: 'recovery_codes_regenerate', ...PROOF_FIELDS });
       const { codes, hashes } = recoveryCodes();
       if (!(await repository.replaceRecoveryCodes(user.id, hashes, now()))) throw NOT_ENABLED();
       await audit.record('two_factor.recovery_codes_regenerated', { ...actor(user, ip), targetType: 'user', targetId: user.id });
@@ -146,21 +155,12 @@ export function createTwoFactorService({ repository, box, secondFactor, authenti
 
     /**
      * Turns two-factor off, forgetting the secret and the recovery codes. Needs the current
-     * password, a code, or both: each one given must be right (the REST API asks for both).
+     * password and a code (a wrong password is refused before the code is looked at, so it
+     * cannot use up a recovery code).
      */
-    async disable(user: User, proof: { password?: unknown; code?: unknown }, { ip }: { ip: string }): Promise<void> {
-      const given = (value: unknown) => typeof value === 'string' && value !== '';
-      if (!given(proof.password) && !given(proof.code)) {
-        throw new ValidationError({ password: ['Give your current password or a code.'], code: ['Give your current password or a code.'] });
-      }
+    async disable(user: User, proof: { password: unknown; code: unknown }, { ip }: { ip: string }): Promise<void> {
       if (!(await repository.isEnabled(user.id))) throw NOT_ENABLED();
-      // The password first: a wrong one must not use up a recovery code.
-      if (given(proof.password)) {
-        const checked = await authenticate(user.username, proof.password, { ip, via: 'two_factor_disable', secondFactor: 'deferred' });
-        if (!checked.ok && checked.reason === 'locked') throw new TooManyAttempts(checked.retryAfter);
-        if (!checked.ok || checked.user.id !== user.id) throw new ValidationError({ password: ['The current password is not correct.'] });
-      }
-      if (given(proof.code)) settle(await secondFactor.verify(user, proof.code, { ip, via: 'two_factor_disable' }), WRONG_CODE);
+      await confirmIdentity(user, { password: proof.password, otp: codeGiven(proof.code) }, { ip, via: 'two_factor_disable', ...PROOF_FIELDS });
       await repository.remove(user.id);
       await audit.record('two_factor.disabled', { ...actor(user, ip), targetType: 'user', targetId: user.id });
     },
@@ -171,7 +171,9 @@ export function createTwoFactorService({ repository, box, secondFactor, authenti
      */
     async adminReset(admin: User, target: User, { ip }: { ip: string }): Promise<boolean> {
       if (!admin.isStaff) throw new ApiError(403, 'permission_denied', 'Only staff may reset two-factor authentication.');
-      if (target.isSuperuser && !admin.isSuperuser && admin.id !== target.id) {
+      // Your own second factor is yours to turn off with its proof (password and a code), in the account center.
+      if (admin.id === target.id) throw new ApiError(403, 'permission_denied', 'Turn off your own two-factor authentication in your account: it needs your password and a code.');
+      if (target.isSuperuser && !admin.isSuperuser) {
         throw new ApiError(403, 'permission_denied', 'Only a superuser may reset the two-factor authentication of a superuser.');
       }
       const hadIt = await repository.isEnabled(target.id);

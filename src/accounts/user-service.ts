@@ -3,7 +3,8 @@ import type { ApiTokens } from '../api/api-tokens.js';
 import { actorEntry, type AuditLog } from '../audit/audit-log.js';
 import { ApiError } from '../errors.js';
 import { revokeAccount } from '../oidc/adapter.js';
-import { DuplicateUserError, type User, type UserChanges, type UserRepository } from '../repositories/users.js';
+import { DuplicateUserError, normalizeEmail, type User, type UserChanges, type UserRepository } from '../repositories/users.js';
+import type { ConfirmIdentity } from './confirm-identity.js';
 import type { PasswordHasher } from './password-hasher.js';
 import { passwordProblem } from './password-policy.js';
 import { emailProblem, usernameProblem } from './user-input.js';
@@ -43,8 +44,8 @@ export class LastSuperuserError extends ApiError {
   }
 }
 
-/** Fields anyone may write to their own account. */
-const SELF_FIELDS = ['username', 'email', 'first_name', 'last_name', 'password', 'current_password'] as const;
+/** Fields anyone may write to their own account (`current_password` and `otp` prove it is them). */
+const SELF_FIELDS = ['username', 'email', 'first_name', 'last_name', 'password', 'current_password', 'otp'] as const;
 /** Fields only staff may write (is_superuser: only superusers). */
 const PRIVILEGED_FIELDS = ['is_active', 'is_staff', 'is_superuser'] as const;
 /** Never writable through the API; a non-staff caller trying gets 403, staff get 400. */
@@ -71,9 +72,25 @@ export function userJson(user: User) {
     is_staff: user.isStaff,
     is_superuser: user.isSuperuser,
     email_verified: user.emailVerified,
+    /** An address asked for and not verified yet; `email` stays in use until then. */
+    pending_email: user.pendingEmail,
     date_joined: new Date(user.dateJoined).toISOString(),
     last_login: user.lastLogin === null ? null : new Date(user.lastLogin).toISOString(),
     updated_at: new Date(user.updatedAt).toISOString(),
+  };
+}
+
+/**
+ * What a userinfo token (an app's sign-in token, not one for the API) may read of its user
+ * at /auth/me/: as at /o/me, the id always, names with `profile`, the address with `email`;
+ * never the account's flags.
+ */
+export function userJsonForScopes(user: User, scopes: ReadonlySet<string>) {
+  const full = userJson(user);
+  return {
+    id: full.id,
+    ...(scopes.has('profile') ? { username: full.username, first_name: full.first_name, last_name: full.last_name, updated_at: full.updated_at } : {}),
+    ...(scopes.has('email') ? { email: full.email, email_verified: full.email_verified } : {}),
   };
 }
 
@@ -88,6 +105,24 @@ export interface UserServiceDeps {
    * self-registration with an email, or a changed email. Sends the verification mail.
    */
   onUnverifiedEmail?: (user: User, reason: 'registered' | 'email_changed') => void;
+  /** Proof of presence (password and second factor) for a person changing their own account. */
+  confirmIdentity: ConfirmIdentity;
+  /** A person's own change of address: allowed how often, and who is told. */
+  emailChanges?: EmailChanges;
+}
+
+/** What a person's change of their own address needs besides storing it as pending. */
+export interface EmailChanges {
+  /** Counts the request; throws TooManyAttempts past the limit (mail to any address is a cost to someone). */
+  allow(user: User, address: string, ip: string | undefined): Promise<void>;
+  /** Mails the verification link to the new address and a notice to the old one (in the background). */
+  announce(user: User, previous: string | null): void;
+}
+
+/** Options of a change a person makes to their own account after proving it is them elsewhere. */
+export interface Confirmed {
+  /** The caller already checked the password (and second factor), e.g. the delete page. */
+  confirmed?: boolean;
 }
 
 /**
@@ -96,7 +131,7 @@ export interface UserServiceDeps {
  * and revocation of every session and token when a user is deleted, deactivated or changes
  * password.
  */
-export function createUserService({ knex, audit, users, hasher, apiTokens, onUnverifiedEmail }: UserServiceDeps) {
+export function createUserService({ knex, audit, users, hasher, apiTokens, onUnverifiedEmail, confirmIdentity, emailChanges }: UserServiceDeps) {
   /** Refuses fields the actor may not write: 403 for privilege, 400 for unknown/read-only. */
   function checkWritable(actor: Actor, body: Record<string, unknown>): void {
     const staff = actor.user?.isStaff === true;
@@ -235,8 +270,13 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
     },
 
     /**
-     * PUT (`replace`: username required, absent names and email reset) or PATCH. Changing
-     * one's own password needs `current_password`; staff may reset other people's.
+     * PUT (`replace`: username required, absent names and email reset) or PATCH.
+     *
+     * A person changing their own email or password proves it is them first
+     * (`current_password`, and `otp` with two-factor), throttled like a login; so does anyone
+     * but staff changing a password. Their new address stays pending (`pending_email`) until
+     * verified: login, reset and notices keep the old one, which is told of the change. Staff
+     * changing someone else's account need no proof: the audit log names them.
      */
     async update(actor: Actor, target: User, body: Record<string, unknown>, { replace }: { replace: boolean }): Promise<User> {
       assertMayManage(actor, target);
@@ -250,21 +290,28 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
         changes.lastName ??= '';
         if (!has(body, 'email')) changes.email = null;
       }
-      if (input.password !== undefined) {
-        if (self || !actor.user?.isStaff) {
-          const current = body['current_password'];
-          if (typeof current !== 'string' || !current) {
-            throw new ValidationError({ current_password: ['This field is required to change your password.'] });
-          }
-          if (!(await hasher.verify(current, target.passwordHash))) {
-            throw new ValidationError({ current_password: ['The current password is not correct.'] });
-          }
-        }
-        changes.passwordHash = await hasher.hash(input.password);
-      } else if (has(body, 'current_password')) {
-        throw new ValidationError({ current_password: ['Only needed together with a new password.'] });
+      const emailChanging = changes.email !== undefined && normalizeEmail(changes.email) !== target.email;
+      if (changes.email !== undefined && !emailChanging) delete changes.email;
+      const passwordChanging = input.password !== undefined;
+      const needsProof = (self && (emailChanging || passwordChanging)) || (passwordChanging && !actor.user?.isStaff);
+      if (needsProof) {
+        await confirmIdentity(target, { password: body['current_password'], otp: body['otp'] }, { ip: actor.ip ?? 'unknown', via: emailChanging ? 'email_change' : 'password_change' });
+      } else if (has(body, 'current_password') || has(body, 'otp')) {
+        const unneeded = ['Only needed to change your own email or password.'];
+        throw new ValidationError(Object.fromEntries(['current_password', 'otp'].filter((k) => has(body, k)).map((k) => [k, unneeded])));
       }
-      if (changes.email !== undefined && changes.email?.toLowerCase() !== target.email) changes.emailVerified = false;
+      if (passwordChanging) changes.passwordHash = await hasher.hash(input.password!);
+
+      // A person's own new address waits for verification; staff set it (unverified) directly.
+      const pendingAddress = self && emailChanging && changes.email ? normalizeEmail(changes.email) : null;
+      if (pendingAddress) {
+        await emailChanges?.allow(target, pendingAddress, actor.ip);
+        delete changes.email;
+        changes.pendingEmail = pendingAddress;
+      } else if (emailChanging) {
+        changes.emailVerified = false;
+        changes.pendingEmail = null;
+      }
 
       let updated: User | undefined;
       try {
@@ -276,11 +323,13 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
       // A deactivated user or a changed password ends every existing login.
       if ((changes.isActive === false && target.isActive) || changes.passwordHash) await revokeEverything(target.id);
       const who = { ...auditActor(actor), targetType: 'user', targetId: target.id };
-      const fields = Object.keys(body).filter((k) => k !== 'password' && k !== 'current_password');
-      if (fields.length) await audit.record('user.updated', { ...who, details: { fields } });
+      const fields = Object.keys(body).filter((k) => k !== 'password' && k !== 'current_password' && k !== 'otp');
+      if (fields.length) await audit.record('user.updated', { ...who, details: { fields, ...(pendingAddress ? { email: 'pending_verification' } : {}) } });
       if (changes.passwordHash) await audit.record('user.password_changed', { ...who, details: { self } });
       if (changes.isActive === false && target.isActive) await audit.record('user.deactivated', who);
-      if (updated.email && updated.email !== target.email && !updated.emailVerified) onUnverifiedEmail?.(updated, 'email_changed');
+      if (pendingAddress) emailChanges?.announce(updated, target.email);
+      else if (self && emailChanging) emailChanges?.announce(updated, target.email);
+      else if (updated.email && updated.email !== target.email && !updated.emailVerified) onUnverifiedEmail?.(updated, 'email_changed');
       return updated;
     },
 
@@ -297,9 +346,16 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
       await audit.record('user.password_reset', { ...auditActor(actor), targetType: 'user', targetId: target.id });
     },
 
-    /** Deletes a user and everything issued to them; never the last active superuser. */
-    async remove(actor: Actor, target: User): Promise<void> {
+    /**
+     * Deletes a user and everything issued to them; never the last active superuser. People
+     * deleting their own account prove it is them (`proof`, unless the caller did already).
+     */
+    async remove(actor: Actor, target: User, { proof, confirmed = false }: Confirmed & { proof?: { password: unknown; otp?: unknown } } = {}): Promise<void> {
       assertMayManage(actor, target);
+      // The proof first: without it, nothing about the account is told.
+      if (actor.user?.id === target.id && !confirmed) {
+        await confirmIdentity(target, proof ?? { password: undefined }, { ip: actor.ip ?? 'unknown', via: 'account_delete' });
+      }
       if (await isLastSuperuser(target)) throw new LastSuperuserError();
       await revokeEverything(target.id);
       await users.delete(target.id);

@@ -1,3 +1,4 @@
+import { API_SCOPE_DESCRIPTIONS, apiAudience } from '../resources/built-in.js';
 import type { Context } from 'koa';
 import { BUILT_IN_CLIENT_IDS, clientJson, describeClient, SUPPORTED_GRANT_TYPES } from '../clients/register-client.js';
 import type { ClientRecord, NewClient, TokenEndpointAuthMethod } from '../repositories/clients.js';
@@ -77,6 +78,8 @@ interface AppFormValues extends KeyFormValues {
   scope: string;
   /** RFC 9449 §5.2 checkbox: tokens only with a DPoP proof. */
   dpop_bound_access_tokens: boolean;
+  /** Scopes of Latchkey's REST API the application may ask people for. */
+  api_scopes: string[];
 }
 
 const GRANT_LABELS: Record<string, string> = {
@@ -96,6 +99,7 @@ function valuesOf(client: ClientRecord): AppFormValues {
     client_type: d.isPublic ? 'public' : 'confidential',
     scope: d.scope ?? '',
     dpop_bound_access_tokens: d.dpopBoundAccessTokens === true,
+    api_scopes: d.apiScopes ?? [],
     ...keyValuesOf(d),
   };
 }
@@ -109,6 +113,7 @@ function typedValues(body: Record<string, unknown>): AppFormValues {
     client_type: text(body, 'client_type'),
     scope: text(body, 'scope'),
     dpop_bound_access_tokens: ticked(body, 'dpop_bound_access_tokens'),
+    api_scopes: values(body, 'api_scopes'),
     ...typedKeyValues(body),
   };
 }
@@ -131,6 +136,7 @@ function inputOf(v: AppFormValues): NewClient | Problem {
     isPublic: v.client_type === 'public',
     scope,
     dpopBoundAccessTokens: v.dpop_bound_access_tokens,
+    apiScopes: [...new Set(v.api_scopes)],
     ...keys,
   };
 }
@@ -141,6 +147,7 @@ const isProblem = (x: NewClient | Problem): x is Problem => 'status' in x;
 export function addApplicationPages({ deps, router, page, requireStaff, form }: AdminKit): void {
   const { clientService } = deps;
   const grantChoices = SUPPORTED_GRANT_TYPES.map((value) => ({ value, label: GRANT_LABELS[value] ?? value }));
+  const apiChoices = { apiScopeChoices: Object.entries(API_SCOPE_DESCRIPTIONS), apiResource: apiAudience(deps.publicUrl) };
 
   async function loadClient(ctx: Context): Promise<ClientRecord | undefined> {
     const id = String(ctx.params['id'] ?? '');
@@ -164,7 +171,7 @@ export function addApplicationPages({ deps, router, page, requireStaff, form }: 
     page(
       ctx,
       'application-form',
-      { title: 'Register an application', mode: 'new', action: '/admin/applications/new', values: v, grantChoices, message: failure?.message ?? null, errors: failure?.fields ?? {} },
+      { title: 'Register an application', mode: 'new', action: '/admin/applications/new', values: v, grantChoices, ...apiChoices, message: failure?.message ?? null, errors: failure?.fields ?? {} },
       failure?.status ?? 200,
     );
 
@@ -177,6 +184,7 @@ export function addApplicationPages({ deps, router, page, requireStaff, form }: 
       client_type: 'confidential',
       scope: DEFAULT_SCOPE,
       dpop_bound_access_tokens: false,
+      api_scopes: [],
       ...NO_KEYS,
     }),
   );
@@ -207,6 +215,7 @@ export function addApplicationPages({ deps, router, page, requireStaff, form }: 
         builtIn: BUILT_IN_CLIENT_IDS.has(client.clientId),
         values: v,
         grantChoices,
+        ...apiChoices,
         message: failure?.message ?? null,
         errors: failure?.fields ?? {},
       },

@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import type { User } from '../repositories/users.js';
+import { normalizeEmail, type User } from '../repositories/users.js';
 import { adminOf } from './admin-auth.js';
 import { csrfOk, FORM_EXPIRED, formOf, problem, problemOf, text, ticked, type AdminKit, type Problem } from './kit.js';
 
@@ -41,6 +41,12 @@ function typedValues(body: Record<string, unknown>): UserFormValues {
 }
 
 /** A 1-based page number from `?page=`, 1 when absent or not a number. */
+/** The proof of presence fields of a form (staff changing their own account). */
+function proofOf(body: Record<string, unknown>): Record<string, string> {
+  const otp = text(body, 'otp');
+  return { current_password: text(body, 'current_password'), ...(otp ? { otp } : {}) };
+}
+
 function pageNumber(raw: unknown): number {
   return typeof raw === 'string' && /^\d{1,6}$/.test(raw) && Number(raw) > 0 ? Number(raw) : 1;
 }
@@ -170,6 +176,8 @@ export function addUserPages({ deps, router, page, requireStaff, form }: AdminKi
             ...(admin.isSuperuser || values.is_superuser !== target.isSuperuser ? { is_superuser: values.is_superuser } : {}),
           }),
     };
+    // Your own new address needs your password (and code): the account's recovery moves with it.
+    if (self && normalizeEmail(values.email) !== target.email) Object.assign(changes, proofOf(body));
     try {
       await userService.update({ user: admin, ip: ctx.ip }, target, changes, { replace: false });
       ctx.status = 303;
@@ -180,8 +188,9 @@ export function addUserPages({ deps, router, page, requireStaff, form }: AdminKi
   });
 
   // ----- password -----
-  const renderPassword = (ctx: Context, target: User, failure?: Problem) => {
+  const renderPassword = async (ctx: Context, target: User, failure?: Problem) => {
     const admin = adminOf(ctx);
+    const { enabled: twoFactorEnabled } = await twoFactor.status(target);
     page(
       ctx,
       'user-password',
@@ -189,6 +198,7 @@ export function addUserPages({ deps, router, page, requireStaff, form }: AdminKi
         title: `Set password for ${target.username}`,
         target,
         self: admin.id === target.id,
+        twoFactorEnabled,
         locked: lockedFor(admin, target),
         message: failure?.message ?? null,
         errors: failure?.fields ?? {},
@@ -199,7 +209,7 @@ export function addUserPages({ deps, router, page, requireStaff, form }: AdminKi
 
   router.get('/admin/users/:id/password', requireStaff, async (ctx) => {
     const target = await loadTarget(ctx);
-    if (target) renderPassword(ctx, target);
+    if (target) await renderPassword(ctx, target);
   });
 
   router.post('/admin/users/:id/password', requireStaff, form, async (ctx) => {
@@ -213,13 +223,13 @@ export function addUserPages({ deps, router, page, requireStaff, form }: AdminKi
       return renderPassword(ctx, target, problem(400, 'Please correct the fields marked below.', { password2: ['The two passwords differ.'] }));
     }
     // Your own password needs your current one (the service checks it); others' do not.
-    const changes: Record<string, unknown> = { password, ...(admin.id === target.id ? { current_password: text(body, 'current_password') } : {}) };
+    const changes: Record<string, unknown> = { password, ...(admin.id === target.id ? proofOf(body) : {}) };
     try {
       await userService.update({ user: admin, ip: ctx.ip }, target, changes, { replace: false });
       ctx.status = 303;
       ctx.redirect(`/admin/users/${target.id}?done=password-set`);
     } catch (error) {
-      renderPassword(ctx, target, problemOf(error));
+      await renderPassword(ctx, target, problemOf(error));
     }
   });
 

@@ -1,13 +1,14 @@
 import Router from '@koa/router';
 import type { AuditLog } from '../audit/audit-log.js';
 import { ApiError } from '../errors.js';
-import { authenticateBearer, requireUser, type BearerResolver } from './bearer-auth.js';
+import { type BearerResolver } from './bearer-auth.js';
+import { guard, requireUser } from './route-guard.js';
 import { pageLinks, pageOf } from './pagination.js';
 
 /** GET /api/audit/: the security audit log for staff, newest first, `?event=` to filter. */
 export function createAuditRouter({ audit, resolveBearer, publicUrl }: { audit: AuditLog; resolveBearer: BearerResolver; publicUrl: string }): Router {
   const router = new Router();
-  router.get('/api/audit', authenticateBearer(resolveBearer), async (ctx) => {
+  router.get('/api/audit', guard(resolveBearer, { scope: 'admin' }), async (ctx) => {
     if (!requireUser(ctx).isStaff) throw new ApiError(403, 'permission_denied', 'Only staff may read the audit log.');
     const { page, pageSize } = pageOf(ctx);
     const event = typeof ctx.query['event'] === 'string' && ctx.query['event'] ? ctx.query['event'] : undefined;

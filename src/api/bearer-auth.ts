@@ -1,11 +1,11 @@
 import { decodeJwt } from 'jose';
-import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
+import { clientApiScopes } from '../clients/api-scopes.js';
 import { ApiError } from '../errors.js';
+import type { ApiScope } from '../resources/built-in.js';
 import type { ClientRepository } from '../repositories/clients.js';
 import type { User, UserRepository } from '../repositories/users.js';
-import { DPOP_SIGNING_ALGORITHMS } from '../oidc/provider.js';
-import { API_SCOPE } from '../resources/built-in.js';
+import { FIRST_PARTY_CLIENT_ID } from '../oidc/password-grant.js';
 import type { ApiTokens } from './api-tokens.js';
 import { DpopError, type DpopProofVerifier } from './dpop-proof.js';
 import type { VerifyResourceToken } from './resource-access-tokens.js';
@@ -22,7 +22,22 @@ export interface Principal {
   via: 'api-jwt' | 'oauth' | 'oauth-jwt';
   /** RFC 7638 thumbprint of the DPoP key the token is bound to; the request proved it holds that key. */
   jkt?: string;
+  /** What the token may do here (see {@link TokenAccess}). */
+  access: TokenAccess;
 }
+
+/**
+ * What a token may do at the REST API, decided by who issued it for whom:
+ * - `first-party`: our own credentials (/api/token/ JWTs, tokens of the built-in first-party
+ *   client from /users/login/ and its password grant): everything the user may do, as before.
+ * - `api`: a token issued for the resource `${PUBLIC_URL}/api` (RFC 8707): only its scopes.
+ * - `userinfo`: an access token an app got without a resource, i.e. for /o/me: reading the
+ *   person's own profile at /auth/me/ within its OpenID scopes, nothing else.
+ */
+export type TokenAccess =
+  | { kind: 'first-party' }
+  | { kind: 'api'; scopes: ReadonlySet<string> }
+  | { kind: 'userinfo'; scopes: ReadonlySet<string> };
 
 /** A token as a request presented it, with what a DPoP proof check needs. */
 export interface PresentedToken {
@@ -36,18 +51,14 @@ export interface PresentedToken {
   path: string;
 }
 
-class InvalidToken extends ApiError {
+/** 401 invalid_token (RFC 6750 3.1): missing, bad, expired, revoked, or for another audience. */
+export class InvalidToken extends ApiError {
   constructor(description: string) {
     super(401, 'invalid_token', description);
   }
 }
 
-/** RFC 6750 3.1: a valid token without the scope the API needs. */
-class InsufficientScope extends ApiError {
-  constructor() {
-    super(403, 'insufficient_scope', `The token lacks the "${API_SCOPE}" scope this API needs.`);
-  }
-}
+const words = (scope: unknown): ReadonlySet<string> => new Set(typeof scope === 'string' ? scope.split(' ').filter(Boolean) : []);
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
@@ -109,15 +120,42 @@ export function createBearerResolver({ users, clients, apiTokens, verifyResource
   }
 
   /**
+   * What a token issued for our API may do: its scopes, as far as its client is still
+   * registered for them, so staff taking an API scope from a client end it in the tokens
+   * already issued too (client_credentials ones have no grant to revoke). A deleted client's
+   * tokens are refused.
+   */
+  async function apiAccess(clientId: string | undefined, scopes: ReadonlySet<string>): Promise<TokenAccess> {
+    const client = clientId ? await clients.find(clientId) : undefined;
+    if (!client) throw new InvalidToken('The client this token was issued to no longer exists.');
+    const registered = clientApiScopes(client.metadata);
+    return { kind: 'api', scopes: new Set([...scopes].filter((scope) => registered.has(scope as ApiScope))) };
+  }
+
+  /**
    * A provider JWT for our API. It cannot be revoked, so what it names is checked on every
-   * request: the client must still exist, and the user still be active.
+   * request: the client must still exist (and be registered for the scopes), its grant
+   * too, and the user still be active.
    */
   async function resourceTokenPrincipal(token: string): Promise<Principal> {
     const verified = await verifyResourceToken(token);
-    if (!verified.scopes.has(API_SCOPE)) throw new InsufficientScope();
-    if (!(await clients.find(verified.clientId))) throw new InvalidToken('The client this token was issued to no longer exists.');
+    const access = await apiAccess(verified.clientId, verified.scopes);
+    // A revoked grant (the person revoked the app, changed the password, was deactivated)
+    // ends its JWTs at once, not when they expire.
+    if (verified.grantId && !(await provider().Grant.find(verified.grantId))) throw new InvalidToken('The token has been revoked.');
+    if (verified.sessionBound && verified.sessionUid && !(await provider().Session.findByUid(verified.sessionUid))) {
+      throw new InvalidToken('The login session this token was issued in has ended.');
+    }
     const user = verified.accountId === null ? null : await activeUser(verified.accountId);
-    return { user, clientId: verified.clientId, via: 'oauth-jwt', ...(verified.jkt ? { jkt: verified.jkt } : {}) };
+    return {
+      user,
+      clientId: verified.clientId,
+      via: 'oauth-jwt',
+      access,
+      ...(verified.jkt ? { jkt: verified.jkt } : {}),
+      ...(verified.grantId ? { grantId: verified.grantId } : {}),
+      ...(verified.sessionUid ? { sessionUid: verified.sessionUid } : {}),
+    };
   }
 
   async function lookUp(token: string): Promise<Principal> {
@@ -126,7 +164,7 @@ export function createBearerResolver({ users, clients, apiTokens, verifyResource
       // token_type and user_id. Each verifier insists on its own shape.
       const claims = unverifiedClaims(token);
       if (claims['token_type'] === undefined && claims['user_id'] === undefined) return resourceTokenPrincipal(token);
-      return { user: (await apiTokens.verifyAccess(token)).user, via: 'api-jwt' };
+      return { user: (await apiTokens.verifyAccess(token)).user, via: 'api-jwt', access: { kind: 'first-party' } };
     }
     const p = provider();
     const accessToken = await p.AccessToken.find(token);
@@ -136,13 +174,22 @@ export function createBearerResolver({ users, clients, apiTokens, verifyResource
       if (!clientToken || clientToken.isExpired) throw new InvalidToken('The token is invalid, expired or revoked.');
       if (clientToken['x5t#S256']) throw new InvalidToken('Certificate-bound (mTLS) tokens are not accepted here.');
       if (clientToken.aud !== undefined && !audienceIncludes(clientToken.aud, audience)) throw new InvalidToken('The token was issued for another resource.');
-      return { user: null, clientId: clientToken.clientId, via: 'oauth', ...(clientToken.jkt ? { jkt: clientToken.jkt } : {}) };
+      // Without our audience it was issued for no API at all: it reaches nothing here.
+      const access: TokenAccess = clientToken.aud === undefined ? { kind: 'userinfo', scopes: new Set() } : await apiAccess(clientToken.clientId, words(clientToken.scope));
+      return { user: null, clientId: clientToken.clientId, via: 'oauth', access, ...(clientToken.jkt ? { jkt: clientToken.jkt } : {}) };
     }
     if (accessToken.isExpired) throw new InvalidToken('The token is invalid, expired or revoked.');
     if (accessToken['x5t#S256']) throw new InvalidToken('Certificate-bound (mTLS) tokens are not accepted here.');
-    // Tokens without an audience are the userinfo tokens this API always took; one issued
-    // for another API resource (RFC 8707, opaque format) is that API's, not ours.
+    // One issued for another API resource (RFC 8707, opaque format) is that API's, not ours;
+    // one without an audience is for userinfo, unless our own first-party client holds it.
     if (accessToken.aud !== undefined && !audienceIncludes(accessToken.aud, audience)) throw new InvalidToken('The token was issued for another resource.');
+    const scopes = words(accessToken.scope);
+    const access: TokenAccess =
+      accessToken.aud !== undefined
+        ? await apiAccess(accessToken.clientId, scopes)
+        : accessToken.clientId === FIRST_PARTY_CLIENT_ID
+          ? { kind: 'first-party' }
+          : { kind: 'userinfo', scopes };
     if (accessToken.grantId && !(await p.Grant.find(accessToken.grantId))) {
       throw new InvalidToken('The token has been revoked.');
     }
@@ -153,6 +200,7 @@ export function createBearerResolver({ users, clients, apiTokens, verifyResource
       ...(accessToken.grantId ? { grantId: accessToken.grantId } : {}),
       ...(accessToken.sessionUid ? { sessionUid: accessToken.sessionUid } : {}),
       via: 'oauth',
+      access,
       ...(accessToken.jkt ? { jkt: accessToken.jkt } : {}),
     };
   }
@@ -165,61 +213,3 @@ export function createBearerResolver({ users, clients, apiTokens, verifyResource
 }
 
 export type BearerResolver = ReturnType<typeof createBearerResolver>;
-
-const DPOP_ALGS = `algs="${DPOP_SIGNING_ALGORITHMS.join(' ')}"`;
-
-/**
- * 401 with an RFC 6750 challenge, or an RFC 9449 `DPoP` one when the request used DPoP or the
- * failure is about DPoP. Without credentials both schemes are offered.
- */
-function challenge(ctx: Context, error: ApiError, scheme: 'Bearer' | 'DPoP' | 'both'): never {
-  const scope = error instanceof InsufficientScope ? `, scope="${API_SCOPE}"` : '';
-  const params = `error="${error.error}", error_description="${error.message.replace(/["\\]/g, "'")}"${scope}`;
-  if (scheme === 'DPoP') ctx.set('WWW-Authenticate', `DPoP ${params}, ${DPOP_ALGS}`);
-  else ctx.set('WWW-Authenticate', [`Bearer ${params}`, ...(scheme === 'both' ? [`DPoP ${DPOP_ALGS}`] : [])]);
-  throw error;
-}
-
-const AUTHORIZATION = /^(Bearer|DPoP)\s+(\S+)\s*$/i;
-
-/**
- * Reads `Authorization: Bearer <token>`, or `DPoP <token>` with its `DPoP` proof header; 401
- * with a challenge when the token is missing, bad, or not proven as its binding requires.
- */
-export function authenticateBearer(resolve: BearerResolver) {
-  return async (ctx: Context, next: Next) => {
-    const match = AUTHORIZATION.exec(ctx.get('authorization'));
-    if (!match?.[1] || !match[2]) return challenge(ctx, new InvalidToken('Authentication credentials were not provided.'), 'both');
-    const scheme = match[1].toLowerCase() === 'dpop' ? 'dpop' : 'bearer';
-    // Repeated DPoP headers arrive joined with ", ", which no single JWT matches.
-    const proof = ctx.get('dpop') || undefined;
-    try {
-      ctx.state['principal'] = await resolve({ scheme, token: match[2], proof, method: ctx.method, path: ctx.path });
-    } catch (error) {
-      if (error instanceof InsufficientScope || (error instanceof ApiError && error.status === 401)) {
-        return challenge(ctx, error, error instanceof DpopError || scheme === 'dpop' || proof ? 'DPoP' : 'Bearer');
-      }
-      throw error;
-    }
-    return next();
-  };
-}
-
-/** Same as {@link authenticateBearer}, but anonymous callers pass with no principal. */
-export function optionalBearer(resolve: BearerResolver) {
-  const required = authenticateBearer(resolve);
-  return async (ctx: Context, next: Next) => (ctx.get('authorization') ? required(ctx, next) : next());
-}
-
-/** The caller's user; 403 for client-only tokens (client_credentials). */
-export function requireUser(ctx: Context): User {
-  const principal = ctx.state['principal'] as Principal | undefined;
-  if (!principal) throw new InvalidToken('Authentication credentials were not provided.');
-  if (!principal.user) throw new ApiError(403, 'permission_denied', 'This token does not act for a user.');
-  return principal.user;
-}
-
-/** The caller's user when one authenticated, else null. */
-export function callerOf(ctx: Context): User | null {
-  return (ctx.state['principal'] as Principal | undefined)?.user ?? null;
-}

@@ -5,12 +5,19 @@ import type { AuditActor } from '../audit/audit-log.js';
 import { clientJson, type ClientService } from '../clients/register-client.js';
 import { ApiError } from '../errors.js';
 import { TOKEN_ENDPOINT_AUTH_METHODS, type JwkSet, type NewClient, type TokenEndpointAuthMethod } from '../repositories/clients.js';
-import { authenticateBearer, requireUser, type BearerResolver } from './bearer-auth.js';
+import { type BearerResolver } from './bearer-auth.js';
+import { guard, requireUser } from './route-guard.js';
 import { bodyOf, parseBody } from './body.js';
 import { pageLinks, pageOf } from './pagination.js';
 
 const KEY_FIELDS = ['token_endpoint_auth_method', 'jwks', 'jwks_uri', 'require_pushed_authorization_requests', 'require_signed_request_object'] as const;
-const FIELDS = ['client_name', 'redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'client_type', 'scope', 'backchannel_logout_uri', 'dpop_bound_access_tokens', ...KEY_FIELDS] as const;
+const LIST_FIELDS = [
+  ['redirect_uris', 'redirectUris'],
+  ['post_logout_redirect_uris', 'postLogoutRedirectUris'],
+  ['grant_types', 'grantTypes'],
+  ['api_scopes', 'apiScopes'],
+] as const;
+const FIELDS = ['client_name', ...LIST_FIELDS.map(([key]) => key), 'client_type', 'scope', 'backchannel_logout_uri', 'dpop_bound_access_tokens', ...KEY_FIELDS] as const;
 
 /** Client authentication, keys (null removes them), PAR and request-object requirements. */
 function keyInput(body: Record<string, unknown>, problem: (key: string, message: string) => void): Partial<NewClient> {
@@ -61,12 +68,10 @@ function clientInput(body: Record<string, unknown>, { create }: { create: boolea
   } else if (create) {
     problem('client_name', 'This field is required.');
   }
-  const redirectUris = strings('redirect_uris');
-  if (redirectUris) out.redirectUris = redirectUris;
-  const postLogout = strings('post_logout_redirect_uris');
-  if (postLogout) out.postLogoutRedirectUris = postLogout;
-  const grants = strings('grant_types');
-  if (grants) out.grantTypes = grants;
+  for (const [key, field] of LIST_FIELDS) {
+    const list = strings(key);
+    if (list) out[field] = list;
+  }
   if (body['client_type'] !== undefined) {
     if (body['client_type'] !== 'public' && body['client_type'] !== 'confidential') problem('client_type', 'Must be "public" or "confidential".');
     else out.isPublic = body['client_type'] === 'public';
@@ -104,7 +109,7 @@ function requireStaff(ctx: Context): void {
  */
 export function createClientsRouter({ clientService, resolveBearer, publicUrl }: { clientService: ClientService; resolveBearer: BearerResolver; publicUrl: string }): Router {
   const router = new Router();
-  const staff = [authenticateBearer(resolveBearer), async (ctx: Context, next: () => Promise<unknown>) => {
+  const staff = [guard(resolveBearer, { scope: 'admin' }), async (ctx: Context, next: () => Promise<unknown>) => {
     requireStaff(ctx);
     await next();
   }];

@@ -1,8 +1,10 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { TooManyAttempts, type SelfService } from '../accounts/self-service.js';
+import { TooManyAttempts } from '../accounts/confirm-identity.js';
+import type { SelfService } from '../accounts/self-service.js';
 import { userJson } from '../accounts/user-service.js';
-import { authenticateBearer, requireUser, type BearerResolver, type Principal } from './bearer-auth.js';
+import { type BearerResolver, type Principal } from './bearer-auth.js';
+import { guard, requireUser } from './route-guard.js';
 import { bodyOf, parseBody } from './body.js';
 
 /**
@@ -12,10 +14,10 @@ import { bodyOf, parseBody } from './body.js';
  */
 export function createMeRouter({ selfService, resolveBearer }: { selfService: SelfService; resolveBearer: BearerResolver }): Router {
   const router = new Router({ prefix: '/api/me' });
-  router.use(authenticateBearer(resolveBearer));
+  const auth = guard(resolveBearer, { scope: 'account' });
   const principal = (ctx: Context) => ctx.state['principal'] as Principal;
 
-  router.post('/password', parseBody, async (ctx) => {
+  router.post('/password', auth, parseBody, async (ctx) => {
     const user = requireUser(ctx);
     const { grantId, sessionUid } = principal(ctx);
     try {
@@ -31,20 +33,20 @@ export function createMeRouter({ selfService, resolveBearer }: { selfService: Se
     }
   });
 
-  router.get('/grants', async (ctx) => {
+  router.get('/grants', auth, async (ctx) => {
     ctx.body = { results: await selfService.connectedApps(requireUser(ctx)) };
   });
 
-  router.delete('/grants/:id', async (ctx) => {
+  router.delete('/grants/:id', auth, async (ctx) => {
     await selfService.revokeApp(requireUser(ctx), String(ctx.params['id']), ctx.ip);
     ctx.status = 204;
   });
 
-  router.get('/sessions', async (ctx) => {
+  router.get('/sessions', auth, async (ctx) => {
     ctx.body = { results: await selfService.sessions(requireUser(ctx), principal(ctx).sessionUid) };
   });
 
-  router.delete('/sessions/:id', async (ctx) => {
+  router.delete('/sessions/:id', auth, async (ctx) => {
     await selfService.endSession(requireUser(ctx), String(ctx.params['id']), ctx.ip);
     ctx.status = 204;
   });

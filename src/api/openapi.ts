@@ -1,6 +1,39 @@
 import { DPOP_SIGNING_ALGORITHMS } from '../oidc/provider.js';
 import { DPOP_PROOF_WINDOW_SECONDS } from './dpop-proof.js';
+import { API_SCOPE_DESCRIPTIONS } from '../resources/built-in.js';
+import type { RouteRule } from './route-guard.js';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './pagination.js';
+
+/** A REST route as the routers declare it, with the guard's rule when it has one. */
+export interface ApiRoute {
+  method: string;
+  path: string;
+  rule?: RouteRule;
+}
+
+/** `/api/users/{id}/` in the document is `/api/users/:id` in the router (slash optional). */
+export const routerPathOf = (path: string) => path.replace(/\{(\w+)\}/g, ':$1').replace(/(.)\/$/, '$1');
+
+/** The OpenAPI security requirement a guard's rule amounts to (alternatives: any one will do). */
+export function securityOf(rule: RouteRule | undefined): Array<Record<string, string[]>> | undefined {
+  if (!rule) return undefined;
+  return [...(rule.optional ? [{}] : []), { oauth2: [rule.scope] }, { firstParty: [] }, ...(rule.userinfo ? [{ userinfo: [] }] : [])];
+}
+
+/**
+ * Each operation's `security` comes from the guard of the route that serves it, so the
+ * document cannot name another scope than the one the server checks.
+ */
+function withRouteSecurity<D extends { paths: Record<string, Record<string, object>> }>(routes: readonly ApiRoute[], doc: D): D {
+  const rules = new Map(routes.map((route) => [`${route.method} ${route.path}`, route.rule]));
+  for (const [path, item] of Object.entries(doc.paths)) {
+    for (const [method, operation] of Object.entries(item)) {
+      const security = securityOf(rules.get(`${method.toUpperCase()} ${routerPathOf(path)}`));
+      if (security) Object.assign(operation, { security });
+    }
+  }
+  return doc;
+}
 
 const json = (schema: object) => ({ 'application/json': { schema } });
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -10,8 +43,6 @@ const form = (schema: object) => ({
   'application/json': { schema },
 });
 
-const bearer = [{ bearer: [] }, { dpop: [] }];
-const optionalBearer = [{}, { bearer: [] }, { dpop: [] }];
 const userId = { name: 'id', in: 'path', required: true, schema: { type: 'integer' } };
 const clientId = { name: 'clientId', in: 'path', required: true, schema: { type: 'string' } };
 const clientNotFound = error('No such client.');
@@ -42,8 +73,8 @@ const passwordDoorRefused = error('`invalid_credentials` (wrong username or pass
  * described by discovery instead). Served at /api/openapi.json; a test keeps it and the
  * routers in step.
  */
-export function openApiDocument(publicUrl: string) {
-  return {
+export function openApiDocument(publicUrl: string, routes: readonly ApiRoute[]) {
+  return withRouteSecurity(routes, {
     openapi: '3.1.0',
     info: {
       title: 'Latchkey REST API',
@@ -56,20 +87,28 @@ export function openApiDocument(publicUrl: string) {
     servers: [{ url: publicUrl }],
     components: {
       securitySchemes: {
-        bearer: {
+        oauth2: {
+          type: 'oauth2',
+          description:
+            `An access token from /o/token issued for the resource ${publicUrl}/api (RFC 8707 \`resource\` parameter): an RFC 9068 JWT ` +
+            'carrying the scopes below, of those the client is registered for (`api_scopes`) and the person allowed. DPoP-bound ' +
+            'ones go as `Authorization: DPoP <token>` with a fresh `DPoP` proof (RFC 9449: typ dpop+jwt, alg ' +
+            `${DPOP_SIGNING_ALGORITHMS.join('/')}, htm, htu = this URL without query, iat within ${DPOP_PROOF_WINDOW_SECONDS} s, single-use jti, ath). ` +
+            'A token without the scope a route needs gets 403 `insufficient_scope`.',
+          flows: {
+            authorizationCode: { authorizationUrl: `${publicUrl}/o/auth`, tokenUrl: `${publicUrl}/o/token`, refreshUrl: `${publicUrl}/o/token`, scopes: API_SCOPE_DESCRIPTIONS },
+            clientCredentials: { tokenUrl: `${publicUrl}/o/token`, scopes: API_SCOPE_DESCRIPTIONS },
+          },
+        },
+        firstParty: {
           type: 'http',
           scheme: 'bearer',
-          description:
-            'An access JWT from /api/token/; an access token from /o/token issued for a user without a resource; or an RFC 9068 ' +
-            `access JWT from /o/token for the resource ${publicUrl}/api with the \`api\` scope (DPoP-bound tokens are refused for now).`,
+          description: "Latchkey's own credentials: an access JWT from /api/token/, or an access token from /users/login/. They act with everything the user may do.",
         },
-        dpop: {
+        userinfo: {
           type: 'http',
-          scheme: 'dpop',
-          description:
-            'RFC 9449: a DPoP-bound access token from /o/token as `Authorization: DPoP <token>`, with a `DPoP` header holding a fresh proof ' +
-            `(typ dpop+jwt, alg ${DPOP_SIGNING_ALGORITHMS.join('/')}, htm, htu = this URL without query, iat within ${DPOP_PROOF_WINDOW_SECONDS} s, ` +
-            'single-use jti, ath) signed by the key the token is bound to.',
+          scheme: 'bearer',
+          description: 'An access token an app got from /o/token without a resource (the one for /o/me). Only GET /auth/me/ takes it, showing what its OpenID scopes allow.',
         },
       },
       schemas: {
@@ -287,7 +326,7 @@ export function openApiDocument(publicUrl: string) {
       '/api/users/': {
         get: {
           summary: 'List users (staff)',
-          security: bearer,
+          
           parameters: [
             { name: 'page', in: 'query', schema: { type: 'integer', minimum: 1 } },
             { name: 'page_size', in: 'query', schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE } },
@@ -298,40 +337,40 @@ export function openApiDocument(publicUrl: string) {
         },
         post: {
           summary: 'Register (anonymous, when registration is open) or create a user (staff)',
-          security: optionalBearer,
+          
           requestBody: { required: true, content: json(ref('UserWrite')) },
           responses: { 201: { description: 'Created', content: json(ref('User')) }, 400: invalid, 403: forbidden, 409: error('Username or email taken.') },
         },
       },
       '/api/users/{id}/': {
         parameters: [userId],
-        get: { summary: 'Read a user (staff or self)', security: bearer, responses: { 200: { description: 'The user', content: json(ref('User')) }, 401: unauthorized, 404: notFound } },
+        get: { summary: 'Read a user (staff or self)', responses: { 200: { description: 'The user', content: json(ref('User')) }, 401: unauthorized, 404: notFound } },
         put: {
           summary: 'Replace the editable fields (staff or self)',
-          security: bearer,
+          
           requestBody: { required: true, content: json(ref('UserWrite')) },
           responses: { 200: { description: 'Updated', content: json(ref('User')) }, 400: invalid, 401: unauthorized, 403: forbidden, 404: notFound, 409: error('Username or email taken.') },
         },
         patch: {
           summary: 'Update some fields (staff or self)',
-          security: bearer,
+          
           requestBody: { required: true, content: json(ref('UserWrite')) },
           responses: { 200: { description: 'Updated', content: json(ref('User')) }, 400: invalid, 401: unauthorized, 403: forbidden, 404: notFound, 409: error('Username or email taken.') },
         },
         delete: {
           summary: 'Delete a user and revoke all their sessions and tokens (staff or self)',
-          security: bearer,
+          
           responses: { 204: { description: 'Deleted' }, 401: unauthorized, 404: notFound },
         },
       },
       '/auth/me/': {
-        get: { summary: "The caller's user", security: bearer, responses: { 200: { description: 'The user', content: json(ref('User')) }, 401: unauthorized, 403: forbidden } },
+        get: { summary: "The caller's user", responses: { 200: { description: 'The user', content: json(ref('User')) }, 401: unauthorized, 403: forbidden } },
       },
       '/api/me/password/': {
         post: {
           summary: "Change the caller's password; every other session, grant and token of the caller ends",
           description: 'The current password is checked like a login (wrong guesses count towards the lockout). The grant and login session of the token used for this call survive; API refresh tokens are revoked.',
-          security: bearer,
+          
           requestBody: {
             required: true,
             content: form({ type: 'object', additionalProperties: false, properties: { current_password: { type: 'string' }, new_password: { type: 'string' } }, required: ['current_password', 'new_password'] }),
@@ -342,14 +381,14 @@ export function openApiDocument(publicUrl: string) {
       '/api/me/two-factor/': {
         get: {
           summary: "The caller's two-factor authentication: on or off, unused recovery codes",
-          security: bearer,
+          
           responses: { 200: { description: 'Status', content: json(ref('TwoFactorStatus')) }, 401: unauthorized, 403: forbidden },
         },
         delete: {
           summary: 'Turn two-factor authentication off; needs the current password and a code',
           description:
             'The body (JSON or form) holds `password` and `code` (a TOTP code or a recovery code). Both count like login attempts: wrong ones lead to the lockout (429).',
-          security: bearer,
+          
           requestBody: {
             required: true,
             content: form({ type: 'object', additionalProperties: false, properties: { password: { type: 'string' }, code: { type: 'string' } }, required: ['password', 'code'] }),
@@ -368,7 +407,7 @@ export function openApiDocument(publicUrl: string) {
         post: {
           summary: 'Start enrollment: a new TOTP secret, its otpauth URI and a QR code (SVG)',
           description: 'Replaces an unconfirmed enrollment. Nothing changes for sign-in until POST /api/me/two-factor/confirm/ accepts a code.',
-          security: bearer,
+          
           responses: {
             200: { description: 'The new secret', content: json(ref('TwoFactorEnrollment')) },
             401: unauthorized,
@@ -380,7 +419,7 @@ export function openApiDocument(publicUrl: string) {
       '/api/me/two-factor/confirm/': {
         post: {
           summary: 'Confirm enrollment with a code from the app: two-factor is on, and the recovery codes are returned once',
-          security: bearer,
+          
           requestBody: { required: true, content: form({ type: 'object', additionalProperties: false, properties: { code: { type: 'string' } }, required: ['code'] }) },
           responses: {
             200: { description: 'Enabled', content: json(ref('RecoveryCodes')) },
@@ -395,7 +434,7 @@ export function openApiDocument(publicUrl: string) {
       '/api/me/two-factor/recovery-codes/': {
         post: {
           summary: 'Replace the recovery codes (needs a code); the old ones stop working',
-          security: bearer,
+          
           requestBody: { required: true, content: form({ type: 'object', additionalProperties: false, properties: { code: { type: 'string' } }, required: ['code'] }) },
           responses: {
             200: { description: 'New codes', content: json(ref('RecoveryCodes')) },
@@ -410,14 +449,14 @@ export function openApiDocument(publicUrl: string) {
       '/api/me/grants/': {
         get: {
           summary: 'Applications the caller has allowed (grants), with scopes and API resources',
-          security: bearer,
+          
           responses: { 200: { description: 'Grants', content: json({ type: 'object', properties: { results: { type: 'array', items: ref('ConnectedApp') } } }) }, 401: unauthorized, 403: forbidden },
         },
       },
       '/api/me/grants/{id}/': {
         delete: {
           summary: 'Revoke one grant with every token and code issued under it',
-          security: bearer,
+          
           parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
           responses: { 204: { description: 'Revoked' }, 401: unauthorized, 403: forbidden, 404: error('No such grant of the caller.') },
         },
@@ -425,14 +464,14 @@ export function openApiDocument(publicUrl: string) {
       '/api/me/sessions/': {
         get: {
           summary: "The caller's browser login sessions",
-          security: bearer,
+          
           responses: { 200: { description: 'Sessions', content: json({ type: 'object', properties: { results: { type: 'array', items: ref('LoginSession') } } }) }, 401: unauthorized, 403: forbidden },
         },
       },
       '/api/me/sessions/{id}/': {
         delete: {
           summary: 'End one login session (tokens issued under it without offline_access stop working)',
-          security: bearer,
+          
           parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
           responses: { 204: { description: 'Ended' }, 401: unauthorized, 403: forbidden, 404: error('No such session of the caller.') },
         },
@@ -465,7 +504,7 @@ export function openApiDocument(publicUrl: string) {
       '/users/register/': {
         post: {
           summary: 'Register (the older provider\'s endpoint; is_active honoured for staff callers only)',
-          security: optionalBearer,
+          
           requestBody: {
             required: true,
             content: form({
@@ -499,7 +538,7 @@ export function openApiDocument(publicUrl: string) {
       '/api/clients/': {
         get: {
           summary: 'List OAuth clients (staff)',
-          security: bearer,
+          
           parameters: [
             { name: 'page', in: 'query', schema: { type: 'integer', minimum: 1 } },
             { name: 'page_size', in: 'query', schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE } },
@@ -508,34 +547,34 @@ export function openApiDocument(publicUrl: string) {
         },
         post: {
           summary: 'Register a client (staff); the secret is in this response only',
-          security: bearer,
+          
           requestBody: { required: true, content: json(ref('ClientWrite')) },
           responses: { 201: { description: 'Created', content: json(ref('Client')) }, 400: invalid, 401: unauthorized, 403: staffOnly },
         },
       },
       '/api/clients/{clientId}/': {
         parameters: [clientId],
-        get: { summary: 'Read a client (staff)', security: bearer, responses: { 200: { description: 'The client', content: json(ref('Client')) }, 401: unauthorized, 403: staffOnly, 404: clientNotFound } },
+        get: { summary: 'Read a client (staff)', responses: { 200: { description: 'The client', content: json(ref('Client')) }, 401: unauthorized, 403: staffOnly, 404: clientNotFound } },
         patch: {
           summary: 'Change a client (staff); switching to confidential returns a new secret',
-          security: bearer,
+          
           requestBody: { required: true, content: json(ref('ClientWrite')) },
           responses: { 200: { description: 'Updated', content: json(ref('Client')) }, 400: invalid, 401: unauthorized, 403: staffOnly, 404: clientNotFound },
         },
-        delete: { summary: 'Delete a client and revoke its tokens (staff)', security: bearer, responses: { 204: { description: 'Deleted' }, 401: unauthorized, 403: staffOnly, 404: clientNotFound } },
+        delete: { summary: 'Delete a client and revoke its tokens (staff)', responses: { 204: { description: 'Deleted' }, 401: unauthorized, 403: staffOnly, 404: clientNotFound } },
       },
       '/api/clients/{clientId}/rotate-secret/': {
         parameters: [clientId],
         post: {
           summary: 'Replace the secret (staff); the old one stops working at once',
-          security: bearer,
+          
           responses: { 200: { description: 'The client with its new secret', content: json(ref('Client')) }, 400: invalid, 401: unauthorized, 403: staffOnly, 404: clientNotFound },
         },
       },
       '/api/resources/': {
         get: {
           summary: 'List API resources (staff), the built-in one first',
-          security: bearer,
+          
           parameters: [
             { name: 'page', in: 'query', schema: { type: 'integer', minimum: 1 } },
             { name: 'page_size', in: 'query', schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE } },
@@ -544,26 +583,26 @@ export function openApiDocument(publicUrl: string) {
         },
         post: {
           summary: 'Add an API resource (staff)',
-          security: bearer,
+          
           requestBody: { required: true, content: json(ref('ResourceWrite')) },
           responses: { 201: { description: 'Created', content: json(ref('Resource')) }, 400: invalid, 401: unauthorized, 403: resourceStaffOnly, 409: error('Identifier taken.') },
         },
       },
       '/api/resources/{id}/': {
         parameters: [resourceId],
-        get: { summary: 'Read an API resource (staff)', security: bearer, responses: { 200: { description: 'The resource', content: json(ref('Resource')) }, 401: unauthorized, 403: resourceStaffOnly, 404: resourceNotFound } },
+        get: { summary: 'Read an API resource (staff)', responses: { 200: { description: 'The resource', content: json(ref('Resource')) }, 401: unauthorized, 403: resourceStaffOnly, 404: resourceNotFound } },
         patch: {
           summary: 'Change an API resource (staff); tokens already issued keep what they carry until they expire',
-          security: bearer,
+          
           requestBody: { required: true, content: json(ref('ResourceWrite')) },
           responses: { 200: { description: 'Updated', content: json(ref('Resource')) }, 400: invalid, 401: unauthorized, 403: resourceStaffOnly, 404: resourceNotFound, 409: error('Identifier taken.') },
         },
-        delete: { summary: 'Delete an API resource (staff)', security: bearer, responses: { 204: { description: 'Deleted' }, 401: unauthorized, 403: resourceStaffOnly, 404: resourceNotFound } },
+        delete: { summary: 'Delete an API resource (staff)', responses: { 204: { description: 'Deleted' }, 401: unauthorized, 403: resourceStaffOnly, 404: resourceNotFound } },
       },
       '/api/audit/': {
         get: {
           summary: 'The security audit log, newest first (staff)',
-          security: bearer,
+          
           parameters: [
             { name: 'page', in: 'query', schema: { type: 'integer', minimum: 1 } },
             { name: 'page_size', in: 'query', schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE } },
@@ -584,5 +623,5 @@ export function openApiDocument(publicUrl: string) {
         get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } } },
       },
     },
-  };
+  });
 }

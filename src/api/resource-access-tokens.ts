@@ -11,6 +11,11 @@ export interface ApiResourceToken {
   scopes: ReadonlySet<string>;
   /** RFC 9449: the thumbprint of the DPoP key the token is bound to (`cnf.jkt`), if any. */
   jkt?: string;
+  /** The grant and login session it was issued under (our own claims, see provider.ts). */
+  grantId?: string;
+  sessionUid?: string;
+  /** It ends with that login session (no offline_access). */
+  sessionBound?: boolean;
 }
 
 const invalid = (description: string) => new ApiError(401, 'invalid_token', description);
@@ -60,7 +65,18 @@ export function createResourceTokenVerifier({ issuer, audience, keys }: { issuer
     // RFC 9068 2.2: a token no person granted (client_credentials) names the client in `sub`.
     // Account ids are user ids, client ids never are (and a collision would only make a user
     // token client-only, never the reverse).
-    return { clientId, accountId: sub === clientId ? null : sub, scopes, ...(jkt ? { jkt } : {}) };
+    const text = (name: string) => (typeof payload[name] === 'string' && payload[name] ? (payload[name] as string) : undefined);
+    const grantId = text('grant_id');
+    const sessionUid = text('session_uid');
+    return {
+      clientId,
+      accountId: sub === clientId ? null : sub,
+      scopes,
+      ...(jkt ? { jkt } : {}),
+      ...(grantId ? { grantId } : {}),
+      ...(sessionUid ? { sessionUid } : {}),
+      ...(sessionUid && payload['session_bound'] === true ? { sessionBound: true } : {}),
+    };
   };
 }
 

@@ -5,7 +5,8 @@ import type { AuditActor } from '../audit/audit-log.js';
 import { ApiError } from '../errors.js';
 import { RESOURCE_FIELDS, type ResourceInput } from '../resources/resource-input.js';
 import { resourceJson, type ResourceService } from '../resources/resource-service.js';
-import { authenticateBearer, requireUser, type BearerResolver } from './bearer-auth.js';
+import { type BearerResolver } from './bearer-auth.js';
+import { guard, requireUser } from './route-guard.js';
 import { bodyOf, parseBody } from './body.js';
 import { pageLinks, pageOf } from './pagination.js';
 
@@ -59,7 +60,7 @@ function by(ctx: Context): AuditActor {
 export function createResourcesRouter({ resourceService, resolveBearer, publicUrl }: { resourceService: ResourceService; resolveBearer: BearerResolver; publicUrl: string }): Router {
   const router = new Router();
   const staff = [
-    authenticateBearer(resolveBearer),
+    guard(resolveBearer, { scope: 'admin' }),
     async (ctx: Context, next: () => Promise<unknown>) => {
       if (!requireUser(ctx).isStaff) throw new ApiError(403, 'permission_denied', 'Only staff may manage API resources.');
       await next();

@@ -6,7 +6,8 @@ import { userJson, type UserService } from '../accounts/user-service.js';
 import { ApiError } from '../errors.js';
 import { FIRST_PARTY_CLIENT_ID, issuePasswordTokens } from '../oidc/password-grant.js';
 import type { ApiTokens } from './api-tokens.js';
-import { callerOf, optionalBearer, type BearerResolver } from './bearer-auth.js';
+import { type BearerResolver } from './bearer-auth.js';
+import { callerOf, guard } from './route-guard.js';
 import { bodyOf, parseBody } from './body.js';
 
 export interface TokenRoutesDeps {
@@ -73,7 +74,7 @@ export function createTokenRouter(deps: TokenRoutesDeps): Router {
     ctx.body = {};
   });
 
-  router.post('/users/register', optionalBearer(resolveBearer), parseBody, async (ctx) => {
+  router.post('/users/register', guard(resolveBearer, { scope: 'users:write', optional: true }), parseBody, async (ctx) => {
     const actor = callerOf(ctx);
     const staff = actor?.isStaff === true;
     if (!staff && !allowRegistration) throw new ApiError(403, 'permission_denied', 'Registration is closed.');

@@ -1,9 +1,10 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import { TooManyAttempts } from '../accounts/self-service.js';
+import { TooManyAttempts } from '../accounts/confirm-identity.js';
 import type { TwoFactorService } from '../accounts/two-factor.js';
 import { ValidationError } from '../accounts/user-service.js';
-import { authenticateBearer, requireUser, type BearerResolver } from './bearer-auth.js';
+import { type BearerResolver } from './bearer-auth.js';
+import { guard, requireUser } from './route-guard.js';
 import { bodyOf, parseBody, parseDeleteBody } from './body.js';
 
 const PATH = '/api/me/two-factor';
@@ -32,19 +33,17 @@ async function retryAfter(ctx: Context, next: Next): Promise<void> {
  */
 export function createTwoFactorRouter({ twoFactor, resolveBearer }: { twoFactor: TwoFactorService; resolveBearer: BearerResolver }): Router {
   const router = new Router();
-  const auth = authenticateBearer(resolveBearer);
-  const noStore = async (ctx: Context, next: Next) => {
-    ctx.set('Cache-Control', 'no-store');
-    await next();
-  };
-  const common = [auth, noStore, retryAfter];
+  // The guard also marks every answer no-store: these hold secrets.
+  const common = [guard(resolveBearer, { scope: 'account' }), retryAfter];
 
   router.get(PATH, ...common, async (ctx) => {
     ctx.body = await twoFactor.status(requireUser(ctx));
   });
 
-  router.post(`${PATH}/enroll`, ...common, async (ctx) => {
-    ctx.body = await twoFactor.beginEnrollment(requireUser(ctx));
+  router.post(`${PATH}/enroll`, ...common, parseBody, async (ctx) => {
+    const body = bodyOf(ctx);
+    required(body, 'password');
+    ctx.body = await twoFactor.beginEnrollment(requireUser(ctx), { password: body['password'] }, { ip: ctx.ip });
   });
 
   router.post(`${PATH}/confirm`, ...common, parseBody, async (ctx) => {
@@ -55,8 +54,8 @@ export function createTwoFactorRouter({ twoFactor, resolveBearer }: { twoFactor:
 
   router.post(`${PATH}/recovery-codes`, ...common, parseBody, async (ctx) => {
     const body = bodyOf(ctx);
-    required(body, 'code');
-    ctx.body = await twoFactor.regenerateRecoveryCodes(requireUser(ctx), body['code'], { ip: ctx.ip });
+    required(body, 'password', 'code');
+    ctx.body = await twoFactor.regenerateRecoveryCodes(requireUser(ctx), { password: body['password'], code: body['code'] }, { ip: ctx.ip });
   });
 
   router.delete(PATH, ...common, parseDeleteBody, async (ctx) => {

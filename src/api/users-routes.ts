@@ -1,10 +1,11 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { userJson, type UserService } from '../accounts/user-service.js';
+import { userJson, userJsonForScopes, type UserService } from '../accounts/user-service.js';
 import { ApiError } from '../errors.js';
 import { USER_ORDERING_FIELDS, type User, type UserOrderingField, type UserRepository } from '../repositories/users.js';
-import { authenticateBearer, callerOf, optionalBearer, requireUser, type BearerResolver } from './bearer-auth.js';
-import { bodyOf, parseBody } from './body.js';
+import { type BearerResolver } from './bearer-auth.js';
+import { callerOf, guard, principalOf, requireUser } from './route-guard.js';
+import { bodyOf, parseBody, parseDeleteBody } from './body.js';
 import { pageLinks, pageOf } from './pagination.js';
 
 
@@ -43,7 +44,8 @@ function requireStaff(ctx: Context): User {
  */
 export function createUsersRouter({ users, userService, resolveBearer, allowRegistration, publicUrl }: UsersRoutesDeps): Router {
   const router = new Router();
-  const auth = authenticateBearer(resolveBearer);
+  const read = guard(resolveBearer, { scope: 'users:read' });
+  const write = guard(resolveBearer, { scope: 'users:write' });
 
   async function target(ctx: Context): Promise<{ actor: User; user: User }> {
     const actor = requireUser(ctx);
@@ -52,7 +54,7 @@ export function createUsersRouter({ users, userService, resolveBearer, allowRegi
     return { actor, user };
   }
 
-  router.post('/api/users', optionalBearer(resolveBearer), parseBody, async (ctx) => {
+  router.post('/api/users', guard(resolveBearer, { scope: 'users:write', optional: true }), parseBody, async (ctx) => {
     const actor = callerOf(ctx);
     if (!actor?.isStaff && !allowRegistration) throw new ApiError(403, 'permission_denied', 'Registration is closed.');
     const user = await userService.create({ user: actor, ip: ctx.ip }, bodyOf(ctx), { requireEmail: true });
@@ -61,7 +63,7 @@ export function createUsersRouter({ users, userService, resolveBearer, allowRegi
     ctx.body = userJson(user);
   });
 
-  router.get('/api/users', auth, async (ctx) => {
+  router.get('/api/users', read, async (ctx) => {
     requireStaff(ctx);
     const { page, pageSize } = pageOf(ctx);
     const search = typeof ctx.query['search'] === 'string' ? ctx.query['search'] : undefined;
@@ -80,25 +82,30 @@ export function createUsersRouter({ users, userService, resolveBearer, allowRegi
     };
   });
 
-  router.get('/api/users/:id', auth, async (ctx) => {
+  router.get('/api/users/:id', read, async (ctx) => {
     ctx.body = userJson((await target(ctx)).user);
   });
 
   for (const method of ['put', 'patch'] as const) {
-    router[method]('/api/users/:id', auth, parseBody, async (ctx) => {
+    router[method]('/api/users/:id', write, parseBody, async (ctx) => {
       const { actor, user } = await target(ctx);
       ctx.body = userJson(await userService.update({ user: actor, ip: ctx.ip }, user, bodyOf(ctx), { replace: method === 'put' }));
     });
   }
 
-  router.delete('/api/users/:id', auth, async (ctx) => {
+  // Deleting your own account takes `current_password` (and `otp`) in the body.
+  router.delete('/api/users/:id', write, parseDeleteBody, async (ctx) => {
     const { actor, user } = await target(ctx);
-    await userService.remove({ user: actor, ip: ctx.ip }, user);
+    const body = bodyOf(ctx);
+    await userService.remove({ user: actor, ip: ctx.ip }, user, { proof: { password: body['current_password'], otp: body['otp'] } });
     ctx.status = 204;
   });
 
-  router.get('/auth/me', auth, async (ctx) => {
-    ctx.body = userJson(requireUser(ctx));
+  // Read-only, like /o/me: a userinfo token sees the fields its OpenID scopes allow.
+  router.get('/auth/me', guard(resolveBearer, { scope: 'users:read', userinfo: true }), async (ctx) => {
+    const user = requireUser(ctx);
+    const access = principalOf(ctx)?.access;
+    ctx.body = access?.kind === 'userinfo' ? userJsonForScopes(user, access.scopes) : userJson(user);
   });
 
   return router;

@@ -36,6 +36,7 @@ const USAGE = `usage: npm run --silent cli -- <command>
   client create --name N [--redirect-uri URI]... [--grant-type G]... [--public]
                 [--scope "openid profile email"] [--post-logout-redirect-uri URI]...
                 [--backchannel-logout-uri URI] [--dpop-bound] [--token-endpoint-auth-method M]
+                [--api-scope users:read|users:write|account|admin]...
                 [--jwks-file PATH | --jwks-uri URI] [--require-par]
                 [--require-signed-request-object] [--json]
   client list [--json]
@@ -177,6 +178,7 @@ async function clientCommand(config: Config, args: string[], out: Out): Promise<
       'backchannel-logout-uri': { type: 'string' },
       'grant-type': { type: 'string', multiple: true },
       scope: { type: 'string' },
+      'api-scope': { type: 'string', multiple: true },
       public: { type: 'boolean' },
       'dpop-bound': { type: 'boolean' },
       json: { type: 'boolean' },
@@ -198,6 +200,8 @@ async function clientCommand(config: Config, args: string[], out: Out): Promise<
           ...(typeof v['scope'] === 'string' ? { scope: v['scope'] } : {}),
           ...(typeof v['backchannel-logout-uri'] === 'string' ? { backchannelLogoutUri: v['backchannel-logout-uri'] } : {}),
           dpopBoundAccessTokens: v['dpop-bound'] === true,
+          // Each --api-scope may also hold several, space-separated.
+          apiScopes: strings(v['api-scope']).flatMap((s) => s.split(/\s+/)).filter(Boolean),
           ...keyInput,
         },
       );

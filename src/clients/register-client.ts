@@ -3,6 +3,7 @@ import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';
 import { actorEntry, type AuditActor, type AuditLog } from '../audit/audit-log.js';
 import { ApiError } from '../errors.js';
+import { apiScopesProblem, clientApiScopes } from './api-scopes.js';
 import {
   authMethodOf,
   clientMetadata,
@@ -84,7 +85,7 @@ async function validate(provider: Provider, input: NewClient, metadata: ClientMe
   if (authMethod === 'none' && input.grantTypes?.includes('client_credentials')) {
     throw invalidMetadata('A public client cannot use client_credentials: it has no secret.');
   }
-  const problem = authProblem(input);
+  const problem = authProblem(input) ?? apiScopesProblem(input.apiScopes?.join(' '));
   if (problem) throw invalidMetadata(problem);
   try {
     await provider.Client.validate({
@@ -132,6 +133,7 @@ export function clientJson(client: ClientRecord) {
     jwks_uri: typeof m['jwks_uri'] === 'string' ? m['jwks_uri'] : null,
     require_pushed_authorization_requests: m['require_pushed_authorization_requests'] === true,
     require_signed_request_object: m['require_signed_request_object'] === true,
+    api_scopes: [...clientApiScopes(m)],
     built_in: BUILT_IN_CLIENT_IDS.has(client.clientId),
     created_at: new Date(client.createdAt).toISOString(),
     updated_at: new Date(client.updatedAt).toISOString(),
@@ -155,6 +157,7 @@ export function describeClient(client: ClientRecord): NewClient {
     jwksUri: typeof m['jwks_uri'] === 'string' ? m['jwks_uri'] : null,
     requirePushedAuthorizationRequests: m['require_pushed_authorization_requests'] === true,
     requireSignedRequestObject: m['require_signed_request_object'] === true,
+    apiScopes: [...clientApiScopes(m)],
   };
 }
 

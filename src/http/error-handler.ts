@@ -26,6 +26,9 @@ export function errorHandler(views: Views, log: (message: string, error: unknown
       if (apiError.status >= 500) log(`unhandled error on ${ctx.method} ${ctx.path}`, error);
       ctx.status = apiError.status;
       ctx.set('Cache-Control', 'no-store');
+      // A lockout (TooManyAttempts) says when to come back.
+      const retryAfter = (error as { retryAfter?: unknown }).retryAfter;
+      if (apiError.status === 429 && typeof retryAfter === 'number') ctx.set('Retry-After', String(retryAfter));
       // Pages for browsers (which name text/html explicitly); JSON for API paths and the rest.
       const apiPath = /^\/(api|auth|users)(\/|$)/.test(ctx.path);
       if (!apiPath && (ctx.get('accept') ?? '').includes('text/html')) {

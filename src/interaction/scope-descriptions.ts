@@ -1,5 +1,5 @@
 import type { MessageKey, Translator } from '../http/i18n.js';
-import { API_SCOPE } from '../resources/built-in.js';
+import type { ApiScope } from '../resources/built-in.js';
 
 /** What each scope lets an application do, in words a person can judge on the consent page. */
 const SCOPE_MESSAGES: Record<string, MessageKey> = {
@@ -10,8 +10,11 @@ const SCOPE_MESSAGES: Record<string, MessageKey> = {
 };
 
 /** Scopes of the built-in REST API resource, in the same spirit. */
-const API_MESSAGES: Record<string, MessageKey> = {
-  [API_SCOPE]: 'scope.api',
+const API_MESSAGES: Record<ApiScope, MessageKey> = {
+  'users:read': 'scope.api.users_read',
+  'users:write': 'scope.api.users_write',
+  account: 'scope.api.account',
+  admin: 'scope.api.admin',
 };
 
 /** Names a person understands for the claims an application may ask for one by one. */
@@ -38,7 +41,7 @@ export function describeScopes(scopes: Iterable<string>, i18n: Translator): Arra
  */
 export function describeResourceScopes(scopes: Iterable<string>, { builtIn }: { builtIn: boolean }, i18n: Translator): Array<{ scope: string; description: string }> {
   return [...new Set(scopes)].map((scope) => {
-    const key = builtIn && Object.hasOwn(API_MESSAGES, scope) ? API_MESSAGES[scope] : undefined;
+    const key = builtIn && Object.hasOwn(API_MESSAGES, scope) ? API_MESSAGES[scope as ApiScope] : undefined;
     return { scope, description: key ? i18n.t(key) : i18n.t('scope.other', { scope }) };
   });
 }

@@ -56,3 +56,23 @@ export function passwordResetMessage(input: { to: string; username: string; link
     ],
   });
 }
+
+/**
+ * "Your email address is changing": to the old address when someone signed in as the person
+ * asks to move the account to another one (or removes it). Nothing changes for recovery
+ * until the new address is verified, so the owner has time to act.
+ */
+export function emailChangeNotice(input: { to: string; username: string; newAddress: string | null; site: string; link: string }): MailMessage {
+  return compose(input.to, 'Your email address is being changed', {
+    before: [
+      `Hello ${input.username},`,
+      input.newAddress
+        ? `Someone signed in to your account at ${input.site} asked to change its email address from ${input.to} to ${input.newAddress}. It changes only once the new address is verified; until then sign-in and password reset keep using ${input.to}.`
+        : `Someone signed in to your account at ${input.site} removed its email address ${input.to}.`,
+      'If this was not you, change your password now and sign out your other sessions:',
+    ],
+    action: 'Open my account',
+    link: input.link,
+    after: ['If it was you, there is nothing to do.'],
+  });
+}

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Authenticate } from '../accounts/authenticate.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import { API_SCOPES_METADATA, apiScopesProblem } from '../clients/api-scopes.js';
 import { SUPPORTED_LOCALES } from '../http/i18n.js';
 import type { Metrics } from '../http/metrics.js';
 import type { Config } from '../config.js';
@@ -19,6 +20,7 @@ import { registerPasswordGrant } from './password-grant.js';
 import { ClientAdapter } from './client-adapter.js';
 import { resourceAwareTtl, resourceIndicators, type FindResource } from './resource-indicators.js';
 import { TTL } from './ttl.js';
+import { apiAudience } from '../resources/built-in.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -156,6 +158,19 @@ function registrationPolicy(_ctx: KoaContextWithOIDC, properties: Record<string,
   secureRedirectUris(properties);
 }
 
+/**
+ * `api_scopes` holds known API scopes only. Clients load without a request context; with one
+ * it is dynamic registration (RFC 7591/7592), which may keep what staff set but never add.
+ */
+function validateApiScopesMetadata(ctx: KoaContextWithOIDC | undefined, key: string, value: unknown): void {
+  if (key !== API_SCOPES_METADATA) return;
+  const problem = apiScopesProblem(value);
+  if (problem) throw new errors.InvalidClientMetadata(problem);
+  if (ctx && value !== undefined && value !== ctx.oidc.client?.metadata()[API_SCOPES_METADATA]) {
+    throw new errors.InvalidClientMetadata(`${API_SCOPES_METADATA} is granted by staff, not through registration`);
+  }
+}
+
 /** Path of our interaction pages for one interaction uid. */
 export const interactionPath = (uid: string) => `/interaction/${uid}`;
 
@@ -219,6 +234,22 @@ export function createProvider({ config, knex, users, clients, views, keys, find
       return grant;
     },
     allowOmittingSingleRegisteredRedirectUri: false,
+    // Access JWTs for our own REST API name their grant and login session, so the API can
+    // refuse them once the grant is revoked (a JWT cannot be revoked by itself) and a password
+    // change can keep the calling app's grant. Other resources never see our internals.
+    extraTokenClaims: async (_ctx, token) => {
+      const audience = (token as { resourceServer?: { audience?: string } }).resourceServer?.audience;
+      if (token.kind !== 'AccessToken' || audience !== apiAudience(config.publicUrl)) return undefined;
+      const { grantId, sessionUid, expiresWithSession } = token as { grantId?: string; sessionUid?: string; expiresWithSession?: boolean };
+      return {
+        ...(grantId ? { grant_id: grantId } : {}),
+        ...(sessionUid ? { session_uid: sessionUid } : {}),
+        // Without offline_access it ends with the login session, as the opaque tokens do.
+        ...(sessionUid && expiresWithSession ? { session_bound: true } : {}),
+      };
+    },
+    // Which scopes of our REST API a client may ask for: staff decide, registrants cannot.
+    extraClientMetadata: { properties: [API_SCOPES_METADATA], validator: validateApiScopesMetadata },
     // Tokens issued for an API resource live as long as the resource says.
     ttl: { ...TTL, AccessToken: resourceAwareTtl(TTL.AccessToken), ClientCredentials: resourceAwareTtl(TTL.ClientCredentials) },
     // Refresh tokens for every client allowed the grant (as Keycloak and django-oauth-toolkit

@@ -1,4 +1,5 @@
 import { errors, type Configuration, type ResourceServer } from 'oidc-provider';
+import { clientApiScopes } from '../clients/api-scopes.js';
 import type { Resource } from '../resources/built-in.js';
 
 /** Looks up the API resource a `resource` parameter names (exact comparison), built-in included. */
@@ -10,9 +11,10 @@ export type FindResource = (identifier: string) => Promise<Resource | undefined>
  * 9068 access tokens (header `typ: at+jwt`) signed with the provider's current RS256 key, so
  * a resource server verifies them offline against /o/jwks.
  */
-export function resourceServerInfo(resource: Resource): ResourceServer {
+export function resourceServerInfo(resource: Resource, allowedScopes?: ReadonlySet<string>): ResourceServer {
+  const scopes = allowedScopes ? resource.scopes.filter((scope) => allowedScopes.has(scope)) : resource.scopes;
   return {
-    scope: resource.scopes.join(' '),
+    scope: scopes.join(' '),
     audience: resource.identifier,
     accessTokenTTL: resource.accessTokenTtl,
     accessTokenFormat: resource.accessTokenFormat,
@@ -31,16 +33,18 @@ type ResourceIndicatorsFeature = NonNullable<NonNullable<Configuration['features
  *   `openid`), so refreshing keeps the resource.
  * - A client's registered `scope` metadata limits only the OpenID scopes (the library's
  *   rule); resource scopes are limited by what the resource offers, and, where a person is
- *   involved, by what they consented to.
+ *   involved, by what they consented to. Latchkey's own REST API offers a client only the
+ *   scopes staff registered it for (`api_scopes`): scopes outside them are dropped before
+ *   consent, so nobody is asked to allow them and no token carries them.
  */
 export function resourceIndicators(findResource: FindResource): ResourceIndicatorsFeature {
   return {
     enabled: true,
     useGrantedResource: async () => true,
-    getResourceServerInfo: async (_ctx, indicator) => {
+    getResourceServerInfo: async (_ctx, indicator, client) => {
       const resource = await findResource(indicator);
       if (!resource) throw new errors.InvalidTarget('the resource indicator is not a registered API resource');
-      return resourceServerInfo(resource);
+      return resourceServerInfo(resource, resource.builtIn ? clientApiScopes(client.metadata()) : undefined);
     },
   };
 }

@@ -47,6 +47,8 @@ export interface NewClient {
   requirePushedAuthorizationRequests?: boolean;
   /** RFC 9101: authorization requests only as signed request objects. */
   requireSignedRequestObject?: boolean;
+  /** Scopes of Latchkey's REST API the client may ask for (none by default). */
+  apiScopes?: string[];
 }
 
 /** How clients may authenticate at the token endpoint (no client_secret_jwt: secrets are hashed). */
@@ -59,7 +61,7 @@ export interface JwkSet {
 }
 
 /** Metadata that {@link clientMetadata} owns and leaves out when unset (so an edit can remove it). */
-export const KEY_METADATA = ['jwks', 'jwks_uri', 'require_pushed_authorization_requests', 'require_signed_request_object'] as const;
+export const KEY_METADATA = ['jwks', 'jwks_uri', 'require_pushed_authorization_requests', 'require_signed_request_object', 'api_scopes'] as const;
 
 /** The token endpoint authentication a client description asks for, or its default. */
 export function authMethodOf(input: Pick<NewClient, 'isPublic' | 'tokenEndpointAuthMethod'>): TokenEndpointAuthMethod {
@@ -123,6 +125,7 @@ export function clientMetadata(input: NewClient): ClientMetadata {
     ...(input.jwksUri ? { jwks_uri: input.jwksUri } : {}),
     ...(input.requirePushedAuthorizationRequests ? { require_pushed_authorization_requests: true } : {}),
     ...(input.requireSignedRequestObject ? { require_signed_request_object: true } : {}),
+    ...(input.apiScopes?.length ? { api_scopes: [...new Set(input.apiScopes)].join(' ') } : {}),
   };
 }
 

@@ -14,6 +14,8 @@ export interface User {
   isStaff: boolean;
   isSuperuser: boolean;
   emailVerified: boolean;
+  /** An address the person asked to change to, not verified yet (and not used for anything). */
+  pendingEmail: string | null;
   dateJoined: number;
   lastLogin: number | null;
   updatedAt: number;
@@ -45,6 +47,7 @@ export interface NewUser {
   isStaff?: boolean;
   isSuperuser?: boolean;
   emailVerified?: boolean;
+  pendingEmail?: string | null;
 }
 
 /** Fields that may change after creation: any of those a new user has. */
@@ -61,6 +64,7 @@ interface UserRow {
   is_staff: boolean | number;
   is_superuser: boolean | number;
   email_verified: boolean | number;
+  pending_email: string | null;
   date_joined: number;
   last_login: number | null;
   updated_at: number;
@@ -89,6 +93,7 @@ function fromRow(row: UserRow): User {
     isStaff: Boolean(row.is_staff),
     isSuperuser: Boolean(row.is_superuser),
     emailVerified: Boolean(row.email_verified),
+    pendingEmail: row.pending_email ?? null,
     dateJoined: Number(row.date_joined),
     lastLogin: row.last_login === null ? null : Number(row.last_login),
     updatedAt: Number(row.updated_at),
@@ -188,7 +193,9 @@ export function createUserRepository(knex: Knex) {
     /** Applies changes; returns the updated user, or undefined when there is no such user. */
     async update(id: number, changes: UserChanges): Promise<User | undefined> {
       const email = changes.email === undefined ? undefined : normalizeEmail(changes.email);
-      await assertFree(changes.username, email, id);
+      // A pending address must not be someone else's either (the index settles it at verification).
+      const pending = changes.pendingEmail ? normalizeEmail(changes.pendingEmail) : undefined;
+      await assertFree(changes.username, email ?? pending, id);
       const row: Partial<UserRow> = { updated_at: Date.now() };
       if (changes.username !== undefined) row.username = changes.username;
       if (email !== undefined) row.email = email;
@@ -201,6 +208,7 @@ export function createUserRepository(knex: Knex) {
       if (changes.isStaff !== undefined) row.is_staff = changes.isStaff;
       if (changes.isSuperuser !== undefined) row.is_superuser = changes.isSuperuser;
       if (changes.emailVerified !== undefined) row.email_verified = changes.emailVerified;
+      if (changes.pendingEmail !== undefined) row.pending_email = normalizeEmail(changes.pendingEmail);
       try {
         await table().where({ id }).update(row);
       } catch (error) {
@@ -250,14 +258,28 @@ export function createUserRepository(knex: Knex) {
     },
 
     /**
-     * Marks the address verified only if it is still the user's address (one statement, so an
-     * address changed in the meantime is never marked); says whether it was.
+     * Makes a verified address the account's: the pending one it was sent to (which then
+     * replaces the old address) or the current one. One statement, so an address changed in
+     * the meantime is never marked. Says what happened; `taken` when someone else has the
+     * address now (the unique index decides).
      */
-    async markEmailVerified(id: number, email: string): Promise<boolean> {
-      const updated = await table()
-        .where({ id, email: normalizeEmail(email) })
-        .update({ email_verified: true, updated_at: Date.now() });
-      return updated > 0;
+    async confirmEmail(id: number, email: string): Promise<'confirmed' | 'not_current' | 'taken'> {
+      const address = normalizeEmail(email);
+      try {
+        const updated = await table()
+          .where({ id })
+          .andWhere((q) => q.where({ pending_email: address }).orWhere({ email: address }))
+          .update({
+            email: address,
+            email_verified: true,
+            pending_email: knex.raw('case when pending_email = ? then null else pending_email end', [address]) as unknown as string,
+            updated_at: Date.now(),
+          });
+        return updated > 0 ? 'confirmed' : 'not_current';
+      } catch (error) {
+        if (/unique/i.test(error instanceof Error ? error.message : '')) return 'taken';
+        throw error;
+      }
     },
 
     /** Deactivation replaces the auth stamp; reactivation keeps it, so old tokens stay dead. */

@@ -1,10 +1,28 @@
 import type { ResourceRecord } from '../repositories/resources.js';
 
 /**
- * The one scope of Latchkey's own REST API: a token carrying it acts as the person who
- * granted it (or, from client_credentials, as the client alone) on /api/ and /auth/me/.
+ * The scopes of Latchkey's own REST API (`${PUBLIC_URL}/api`). A token for the API acts as
+ * the person who granted it (or, from client_credentials, as the client alone), and only
+ * within its scopes; what each allows is what that person (or client) may do anyway:
+ * - `users:read`: read the user records the person may see (their own; everyone's for staff).
+ * - `users:write`: create, change and delete those records.
+ * - `account`: the person's account-center actions at /api/me/ (password, two-factor,
+ *   connected applications, sessions).
+ * - `admin`: staff administration (applications, API resources, the audit log).
+ * A client gets only the API scopes staff registered it for (its `api_scopes`).
  */
-export const API_SCOPE = 'api';
+export const API_SCOPES = ['users:read', 'users:write', 'account', 'admin'] as const;
+export type ApiScope = (typeof API_SCOPES)[number];
+
+export const isApiScope = (scope: string): scope is ApiScope => (API_SCOPES as readonly string[]).includes(scope);
+
+/** What each API scope allows, for people (OpenAPI, docs; the consent page has them translated). */
+export const API_SCOPE_DESCRIPTIONS: Record<ApiScope, string> = {
+  'users:read': 'Read the user accounts the person may see (their own; every account for staff).',
+  'users:write': 'Create, change and delete the user accounts the person may manage.',
+  account: "Manage the person's own account: password, two-factor authentication, connected applications and sessions.",
+  admin: 'Staff administration: applications, API resources and the audit log.',
+};
 
 /** The built-in resource has no row; it is listed with this id. */
 export const BUILT_IN_RESOURCE_ID = 0;
@@ -33,7 +51,7 @@ export function builtInApiResource(publicUrl: string): Resource {
     id: BUILT_IN_RESOURCE_ID,
     identifier: apiAudience(publicUrl),
     name: 'Latchkey REST API',
-    scopes: [API_SCOPE],
+    scopes: [...API_SCOPES],
     accessTokenTtl: API_RESOURCE_TTL,
     accessTokenFormat: 'jwt',
     builtIn: true,

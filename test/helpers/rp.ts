@@ -114,3 +114,14 @@ export async function loginAndExchange(
   });
   return { ...result, tokens };
 }
+
+/** Latchkey's own REST API as an RFC 8707 resource. */
+export const apiResourceOf = (latchkey: Latchkey) => `${latchkey.config.publicUrl}/api`;
+
+/**
+ * The parameters an app sends to get a token for Latchkey's REST API with `apiScopes` (the
+ * client must be registered for them, `makeClient(…, { apiScopes })`), besides sign-in.
+ */
+export function apiAuthorization(latchkey: Latchkey, apiScopes: string[], oidcScope = 'openid profile email'): Record<string, string> {
+  return { resource: apiResourceOf(latchkey), scope: [oidcScope, ...apiScopes].join(' ') };
+}

@@ -42,12 +42,12 @@ export interface Enrolled {
 }
 
 /**
- * Turns two-factor authentication on over the REST API as an app would: enroll, read the
- * secret, confirm with the current code. That code's time step is then used up.
+ * Turns two-factor authentication on over the REST API as an app would: enroll (with the
+ * password), read the secret, confirm with the current code. That code's time step is then used up.
  */
-export async function enrollOverRest(baseUrl: string, username: string): Promise<Enrolled> {
-  const access = await apiAccess(baseUrl, username);
-  const enrolled = await callJson(baseUrl, 'POST', '/api/me/two-factor/enroll/', undefined, access);
+export async function enrollOverRest(baseUrl: string, username: string, password = PASSWORD): Promise<Enrolled> {
+  const access = await apiAccess(baseUrl, username, password);
+  const enrolled = await callJson(baseUrl, 'POST', '/api/me/two-factor/enroll/', { password }, access);
   expect(enrolled.status, enrolled.text).toBe(200);
   const secret = String(enrolled.json['secret']);
   const confirmCode = codeAt(secret);

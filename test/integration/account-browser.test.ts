@@ -82,7 +82,8 @@ describe.skipIf(!browserAvailable())('account center in headless Chromium', () =
       await shot('profile-phone');
       await page.setViewportSize(DESKTOP);
 
-      // Edit the profile: a refused address keeps what was typed; a good one is saved, unverified.
+      // Edit the profile: a refused address keeps what was typed; a good one needs the current
+      // password, and then waits for its verification link while the old one stays in use.
       await page.fill('input[name=first_name]', 'Grace');
       await page.fill('input[name=last_name]', 'Hopper');
       await page.fill('input[name=email]', 'not-an-email');
@@ -99,11 +100,31 @@ describe.skipIf(!browserAvailable())('account center in headless Chromium', () =
       consoleErrors.length = 0;
       const newEmail = `grace_${user.id}@example.com`;
       await page.fill('input[name=email]', newEmail);
+      const [unproven] = await Promise.all([
+        page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/account/profile')),
+        page.click('button[type=submit].primary'),
+      ]);
+      expect(unproven.status()).toBe(400);
+      await page.waitForLoadState();
+      expect(await page.locator('#current_password-error').textContent()).toBe('This field is required.');
+      expect(await page.inputValue('input[name=email]')).toBe(newEmail);
+      await shot('profile-password-needed');
+      expect(consoleErrors).toEqual([expect.stringContaining('status of 400')]);
+      consoleErrors.length = 0;
+      await page.fill('input[name=current_password]', PASSWORD);
       await send(page.locator('button[type=submit].primary'), /\/account\/\?done=profile-saved-verify$/);
       expect(await notice()).toContain('Your profile was saved.');
-      expect(await page.locator('#email-status').textContent()).toBe('Not verified');
+      expect(await page.locator('#email-status').textContent()).toBe('Verified');
+      expect(await page.locator('#pending-email-status').textContent()).toBe('waiting for verification');
+      expect(await page.locator('dd', { hasText: newEmail }).count()).toBe(1);
       expect(await page.getByRole('button', { name: 'Send the verification email again' }).isVisible()).toBe(true);
-      expect(await server.latchkey.users.findById(user.id)).toMatchObject({ firstName: 'Grace', lastName: 'Hopper', email: newEmail, emailVerified: false });
+      expect(await server.latchkey.users.findById(user.id)).toMatchObject({
+        firstName: 'Grace',
+        lastName: 'Hopper',
+        email: user.email,
+        emailVerified: true,
+        pendingEmail: newEmail,
+      });
       await shot('profile-saved');
 
       // Applications: both, with their scopes in words; revoking Mail kills the tablet's tokens.
@@ -181,6 +202,8 @@ describe.skipIf(!browserAvailable())('account center in headless Chromium', () =
       await signInHere(user);
       await page.click('nav.account-nav >> text=Two-factor authentication');
       await page.waitForURL(/\/account\/two-factor$/);
+      // The current password first: a stolen session cannot put its own authenticator on the account.
+      await page.fill('input[name=password]', PASSWORD);
       await send(page.getByRole('button', { name: 'Set up an authenticator app' }), /\/account\/two-factor\/setup$/);
       // The QR code is an image the page's CSP allows, and it has really been drawn.
       const qr = page.locator('img#qr');

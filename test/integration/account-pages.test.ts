@@ -5,9 +5,10 @@ import { accountLogin } from '../helpers/account.js';
 import { adminLogin } from '../helpers/admin.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';
 import { BACKENDS } from '../helpers/env.js';
-import { discover, loginAndExchange, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
+import { apiAuthorization, apiResourceOf, discover, loginAndExchange, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
+import { linkIn, startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
+import { codeAt, enrollOverRest, wrongCode } from '../helpers/two-factor.js';
 
 const NEW_PASSWORD = 'another long passphrase';
 
@@ -88,6 +89,16 @@ describe.each(BACKENDS)('account center pages (%s)', (backend) => {
   const sessionsOf = async (user: User) => (await rowsOf(user)).filter((r) => r.model === 'Session');
   const auditEvents = async (event: string) => (await server.latchkey.audit.list({ offset: 0, limit: 200, event })).events;
 
+  /** Opens a verification link from a mail and presses its Verify button, as a person would. */
+  async function pressVerify(mailText: string): Promise<Page> {
+    const link = linkIn(mailText, `${server.url}/account/verify-email?token=`);
+    const agent = new UserAgent();
+    const page = await open(agent, link.slice(server.url.length));
+    expect(page.status, page.html).toBe(200);
+    const form = formOf(page.html, '/account/verify-email');
+    return post(agent, form.action, { csrf: form.csrf, token: new URL(link).searchParams.get('token')! });
+  }
+
   it('sends anonymous visitors to the login page, and answers their forms 401, changing nothing', async () => {
     const anonymous = new UserAgent();
     for (const path of ['/account/', '/account', '/account/password', '/account/applications/', '/account/sessions', '/account/delete']) {
@@ -107,7 +118,7 @@ describe.each(BACKENDS)('account center pages (%s)', (backend) => {
     const before = { user: await server.latchkey.users.findById(victim.id), rows: await rowsOf(victim) };
 
     const forms: Array<[string, Record<string, string>]> = [
-      ['/account/profile', { first_name: 'Mallory', email: 'mallory@example.com' }],
+      ['/account/profile', { first_name: 'Mallory', email: 'mallory@example.com', current_password: PASSWORD }],
       ['/account/email/resend', {}],
       ['/account/password', { current_password: PASSWORD, new_password: NEW_PASSWORD, confirm_password: NEW_PASSWORD }],
       [`/account/applications/${grantId}/revoke`, {}],
@@ -162,8 +173,9 @@ describe.each(BACKENDS)('account center pages (%s)', (backend) => {
     expect(page.html).toContain('href="/o/session/end"');
   });
 
-  it('edits the profile: only what changed is saved, and a new address gets a verification mail', async () => {
+  it('edits the profile: only what changed is saved; a new address waits for its verification link', async () => {
     const user = await makeUser(server.latchkey);
+    const oldEmail = user.email!;
     const agent = await signedIn(user);
     const newEmail = `new_${user.username}@example.com`;
     const saved = await submit(agent, '/account/', '/account/profile', {
@@ -171,6 +183,7 @@ describe.each(BACKENDS)('account center pages (%s)', (backend) => {
       first_name: 'Grace',
       last_name: 'Hopper',
       email: newEmail,
+      current_password: PASSWORD,
       // Fields the form does not have are not passed on (mass assignment).
       is_staff: 'on',
       is_superuser: 'on',
@@ -179,30 +192,139 @@ describe.each(BACKENDS)('account center pages (%s)', (backend) => {
     expect(saved.status, saved.html).toBe(303);
     expect(saved.location).toBe('/account/?done=profile-saved-verify');
 
+    // The account keeps its verified address until the new one is verified; the page shows both.
     const after = await open(agent, '/account/?done=profile-saved-verify');
     expect(after.html).toContain('We have sent a link to your new email address to verify it.');
-    expect(after.html).toMatch(/id="email-status">Not verified</);
+    expect(after.html).toMatch(/id="email-status">Verified</);
+    expect(after.html).toContain(newEmail);
+    expect(after.html).toMatch(/id="pending-email-status">waiting for verification</);
     expect(after.html).toContain('/account/email/resend');
+    // The form shows the address in use, and never the password.
+    expect(after.html).toContain(`value="${oldEmail}"`);
+    expect(after.html).not.toContain(PASSWORD);
     expect(await server.latchkey.users.findById(user.id)).toMatchObject({
       firstName: 'Grace',
       lastName: 'Hopper',
-      email: newEmail,
-      emailVerified: false,
+      email: oldEmail,
+      emailVerified: true,
+      pendingEmail: newEmail,
       isStaff: false,
       isSuperuser: false,
     });
-    const sent = await smtp.next(newEmail);
-    expect(sent.text).toContain('/account/verify-email?token=');
+    const verification = await smtp.next(newEmail);
+    expect(verification.text).toContain('/account/verify-email?token=');
+    const notice = await smtp.next(oldEmail);
+    expect(notice.subject).toBe('Your email address is being changed');
+    expect(notice.text).toContain(newEmail);
     const updated = (await auditEvents('user.updated')).find((e) => e.target_id === String(user.id));
     expect(updated?.actor).toBe(user.username);
     expect((updated?.details?.['fields'] as string[]).sort()).toEqual(['email', 'first_name', 'last_name']);
+    expect(updated?.details?.['email']).toBe('pending_verification');
+    const confirmed = (await auditEvents('identity.confirmed')).filter((e) => e.actor_user_id === user.id);
+    expect(confirmed.length).toBeGreaterThan(0);
 
-    // The username too, when the user service allows it; the unchanged email is left alone.
+    // The username too, when the user service allows it; the address as the form shows it is no change (no password needed).
     const renamed = `${user.username}_2`;
-    const again = await submit(agent, '/account/', '/account/profile', { username: renamed, first_name: 'Grace', last_name: 'Hopper', email: newEmail });
+    const again = await submit(agent, '/account/', '/account/profile', { username: renamed, first_name: 'Grace', last_name: 'Hopper', email: oldEmail });
     expect(again.location).toBe('/account/?done=profile-saved');
     expect((await open(agent, '/account/?done=profile-saved')).html).toContain('Your profile was saved.');
-    expect((await server.latchkey.users.findById(user.id))?.username).toBe(renamed);
+    expect(await server.latchkey.users.findById(user.id)).toMatchObject({ username: renamed, email: oldEmail, pendingEmail: newEmail });
+
+    // Pressing Verify in the link makes the new address the account's, verified.
+    const verified = await pressVerify(verification.text);
+    expect(verified.status, verified.html).toBe(200);
+    expect(verified.html).toContain('Email address verified');
+    expect(await server.latchkey.users.findById(user.id)).toMatchObject({ email: newEmail, emailVerified: true, pendingEmail: null });
+    const home = await open(agent, '/account/');
+    expect(home.html).toMatch(/id="email-status">Verified</);
+    expect(home.html).not.toContain('pending-email-status');
+    expect(home.html).not.toContain('/account/email/resend');
+  });
+
+  it('changes the address only with the current password (and, with two-factor on, a code); a name alone needs neither', async () => {
+    const user = await makeUser(server.latchkey);
+    const oldEmail = user.email!;
+    const agent = await signedIn(user);
+    const newEmail = `moved_${user.username}@example.com`;
+    const fields = { username: user.username, first_name: 'Grace', last_name: 'Hopper', email: newEmail };
+    const before = await server.latchkey.users.findById(user.id);
+
+    const without = await submit(agent, '/account/', '/account/profile', fields);
+    expect(without.status, without.html).toBe(400);
+    expect(without.html).toContain('Please correct the fields marked below.');
+    expect(without.html).toContain('<p class="field-error" id="current_password-error">This field is required.</p>');
+    expect(without.html).toContain('aria-invalid="true" aria-describedby="current_password-error"');
+    // What was typed is kept, the rest of the change waits too.
+    expect(without.html).toContain(`value="${newEmail}"`);
+    expect(without.html).toContain('value="Grace"');
+
+    const wrong = await submit(agent, '/account/', '/account/profile', { ...fields, current_password: 'not my password' });
+    expect(wrong.status, wrong.html).toBe(400);
+    expect(wrong.html).toContain('<p class="field-error" id="current_password-error">The current password is not correct.</p>');
+    expect(wrong.html).not.toContain('not my password');
+    // A wrong password is a failed sign-in for the throttle and the audit log.
+    expect((await auditEvents('login.failure')).some((e) => e.actor_user_id === user.id)).toBe(true);
+
+    expect(await server.latchkey.users.findById(user.id)).toEqual(before);
+    await server.latchkey.background.settled();
+    expect(smtp.to(newEmail)).toHaveLength(0);
+    expect(smtp.to(oldEmail)).toHaveLength(0);
+
+    // A new name alone needs no password; one typed anyway is not looked at.
+    const named = await submit(agent, '/account/', '/account/profile', { ...fields, email: oldEmail, first_name: 'Named', current_password: 'not looked at' });
+    expect(named.status, named.html).toBe(303);
+    expect(named.location).toBe('/account/?done=profile-saved');
+    expect(await server.latchkey.users.findById(user.id)).toMatchObject({ firstName: 'Named', email: oldEmail, pendingEmail: null });
+
+    const right = await submit(agent, '/account/', '/account/profile', { ...fields, current_password: PASSWORD });
+    expect(right.status, right.html).toBe(303);
+    expect(right.location).toBe('/account/?done=profile-saved-verify');
+    expect(await server.latchkey.users.findById(user.id)).toMatchObject({ email: oldEmail, emailVerified: true, pendingEmail: newEmail });
+    expect((await smtp.next(newEmail)).text).toContain('/account/verify-email?token=');
+    expect((await smtp.next(oldEmail)).subject).toBe('Your email address is being changed');
+
+    // "Send again" sends a new link to the pending address, not to the one in use.
+    const resent = await submit(agent, '/account/', '/account/email/resend', {});
+    expect(resent.status, resent.html).toBe(303);
+    expect(resent.location).toBe('/account/?done=verification-sent');
+    const again = await smtp.next(newEmail);
+    expect(again.text).toContain('/account/verify-email?token=');
+    await server.latchkey.background.settled();
+    expect(smtp.to(oldEmail)).toHaveLength(1);
+    expect((await pressVerify(again.text)).status).toBe(200);
+    expect(await server.latchkey.users.findById(user.id)).toMatchObject({ email: newEmail, emailVerified: true, pendingEmail: null });
+  });
+
+  it('with two-factor on, a new address also needs the code; the password and delete pages ask for it too', async () => {
+    const user = await makeUser(server.latchkey);
+    const oldEmail = user.email!;
+    // Signed in first: from now on the sign-in would ask for a code.
+    const agent = await signedIn(user);
+    const { secret } = await enrollOverRest(server.url, user.username);
+    const profile = await open(agent, '/account/');
+    expect(profile.html).toContain('name="otp"');
+    for (const pagePath of ['/account/password', '/account/delete']) expect((await open(agent, pagePath)).html, pagePath).toContain('name="otp"');
+
+    const newEmail = `second_${user.username}@example.com`;
+    const fields = { username: user.username, first_name: 'Ada', last_name: 'Lovelace', email: newEmail, current_password: PASSWORD };
+    const noCode = await submit(agent, '/account/', '/account/profile', fields);
+    expect(noCode.status, noCode.html).toBe(400);
+    expect(noCode.html).toContain(
+      '<p class="field-error" id="otp-error">This account uses two-factor authentication: enter the current code of your authenticator app (or a recovery code).</p>',
+    );
+    const badCode = await submit(agent, '/account/', '/account/profile', { ...fields, otp: wrongCode(secret) });
+    expect(badCode.status, badCode.html).toBe(400);
+    expect(badCode.html).toContain('<p class="field-error" id="otp-error">The code is not valid. Use the current code of your authenticator app.</p>');
+    expect(await server.latchkey.users.findById(user.id)).toMatchObject({ email: oldEmail, pendingEmail: null });
+    await server.latchkey.background.settled();
+    expect(smtp.to(newEmail)).toHaveLength(0);
+
+    // Enrolling used up the current time step: the next one.
+    const good = await submit(agent, '/account/', '/account/profile', { ...fields, otp: codeAt(secret, 1) });
+    expect(good.status, good.html).toBe(303);
+    expect(good.location).toBe('/account/?done=profile-saved-verify');
+    expect(await server.latchkey.users.findById(user.id)).toMatchObject({ email: oldEmail, emailVerified: true, pendingEmail: newEmail });
+    expect((await smtp.next(newEmail)).text).toContain('/account/verify-email?token=');
   });
 
   it('keeps what was typed and says what is wrong; a form without this browser’s token changes nothing', async () => {
@@ -332,20 +454,26 @@ describe.each(BACKENDS)('account center pages (%s)', (backend) => {
   });
 
   it('counts wrong passwords on the password and delete pages like failed logins (429 with Retry-After)', async () => {
-    const pages: Array<[string, (user: User, password: string) => Record<string, string>]> = [
-      ['/account/password', (_user, password) => ({ current_password: password, new_password: NEW_PASSWORD, confirm_password: NEW_PASSWORD })],
-      ['/account/delete', (user, password) => ({ username: user.username, password })],
+    const pages: Array<[string, string, (user: User, password: string) => Record<string, string>]> = [
+      ['/account/password', '/account/password', (_user, password) => ({ current_password: password, new_password: NEW_PASSWORD, confirm_password: NEW_PASSWORD })],
+      ['/account/delete', '/account/delete', (user, password) => ({ username: user.username, password })],
+      [
+        '/account/',
+        '/account/profile',
+        (user, password) => ({ username: user.username, first_name: '', last_name: '', email: `guess_${user.username}@example.com`, current_password: password }),
+      ],
     ];
-    for (const [pagePath, fields] of pages) {
+    for (const [pagePath, action, fields] of pages) {
       const user = await makeUser(server.latchkey);
       const agent = await signedIn(user);
-      for (let i = 0; i < 3; i++) expect((await submit(agent, pagePath, pagePath, fields(user, 'wrong guess number'))).status, pagePath).toBe(400);
-      const locked = await submit(agent, pagePath, pagePath, fields(user, PASSWORD));
+      for (let i = 0; i < 3; i++) expect((await submit(agent, pagePath, action, fields(user, 'wrong guess number'))).status, pagePath).toBe(400);
+      const locked = await submit(agent, pagePath, action, fields(user, PASSWORD));
       expect(locked.status, pagePath).toBe(429);
       expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
       expect(locked.html).toMatch(/Too many failed sign-in attempts\. Try again in \d+ minutes?\./);
       const stored = await server.latchkey.users.findById(user.id);
       expect(stored && (await server.latchkey.hasher.verify(PASSWORD, stored.passwordHash)), pagePath).toBe(true);
+      expect(stored?.pendingEmail, pagePath).toBeNull();
     }
   });
 
@@ -391,15 +519,27 @@ describe.each(BACKENDS)('account center pages (%s)', (backend) => {
   it('names the APIs an application may use for the person, with their scopes in words', async () => {
     const user = await makeUser(server.latchkey);
     const laptop = await signedIn(user);
-    const api = `${server.url}/api`;
-    const { tokens } = await loginAndExchange(mail, laptop, login(user), { scope: 'openid api', resource: api });
+    // Only the API scopes staff registered the app for, and only those it asked for.
+    const registered = await makeClient(server.latchkey, { name: 'Dashboard', grantTypes: ['authorization_code', 'refresh_token'], apiScopes: ['users:read', 'account'] });
+    const dashboard = await discover(server.issuer, registered.client.clientId, registered.clientSecret);
+    const api = apiResourceOf(server.latchkey);
+    const { tokens } = await loginAndExchange(dashboard, laptop, login(user), apiAuthorization(server.latchkey, ['users:read', 'account'], 'openid'));
     expect(tokens.access_token.split('.')).toHaveLength(3);
     const page = await open(laptop, '/account/applications');
+    expect(page.html).toContain('<h2>Dashboard</h2>');
     expect(page.html).toContain(`data-resource="${api}"`);
     expect(page.html).toContain('Use Latchkey REST API on your behalf');
-    expect(page.html).toContain('Act as you on the Latchkey REST API');
+    expect(page.html).toContain('Read your Latchkey account details (and, if you are staff, every account)');
+    expect(page.html).toContain('Manage your password, two-factor authentication, connected applications and sessions');
+    expect(page.html).toContain('<code>users:read</code>');
+    expect(page.html).toContain('<code>account</code>');
+    // Not asked for, not granted, not shown.
+    expect(page.html).not.toContain('Change or delete your Latchkey account');
+    expect(page.html).not.toContain('Administer Latchkey as you');
     const french = await open(laptop, '/account/applications', { 'accept-language': 'fr' });
     expect(french.html).toContain('Utiliser Latchkey REST API en votre nom');
+    expect(french.html).toContain('Lire les informations de votre compte Latchkey');
+    expect(french.html).toContain('Gérer votre mot de passe, la double authentification, les applications connectées et les sessions');
   });
 
   it("refuses to revoke another person's grant, the account center's own, or one that is gone (404)", async () => {
@@ -523,7 +663,12 @@ describe.each(BACKENDS)('account center pages (%s)', (backend) => {
     expect(refused.status).toBe(409);
     expect(refused.html).toContain('You are the last superuser');
     const token = (await (await fetch(url('/api/token/'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(login(root)) })).json()) as { access: string };
-    const overRest = await fetch(url(`/api/users/${root.id}/`), { method: 'DELETE', headers: { authorization: `Bearer ${token.access}` } });
+    // With the password the deletion of one's own account needs: the rule, not the proof, refuses it.
+    const overRest = await fetch(url(`/api/users/${root.id}/`), {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${token.access}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ current_password: PASSWORD }),
+    });
     expect(overRest.status).toBe(409);
     expect(await server.latchkey.users.findById(root.id)).toBeDefined();
 

@@ -47,9 +47,9 @@ describe.each(BACKENDS)('account center: two-factor authentication (%s)', (backe
     return agent;
   }
 
-  /** Sets two-factor up through the pages; the app's secret and the recovery codes shown. */
+  /** Sets two-factor up through the pages (the password first); the app's secret and the recovery codes shown. */
   async function enable(agent: UserAgent) {
-    const setup = await send(agent, await open(agent, '/account/two-factor'), '/setup');
+    const setup = await send(agent, await open(agent, '/account/two-factor'), '/setup', { password: PASSWORD });
     const secret = secretOf(setup.html)!;
     const done = await send(agent, setup, '/confirm', { code: codeAt(secret) });
     return { secret, done, recoveryCodes: codesOf(done.html) };
@@ -62,7 +62,7 @@ describe.each(BACKENDS)('account center: two-factor authentication (%s)', (backe
     expect(off.status).toBe(200);
     expect(off.html).toContain('Set up an authenticator app');
 
-    const setup = await send(agent, off, '/setup');
+    const setup = await send(agent, off, '/setup', { password: PASSWORD });
     expect(setup.status, setup.html).toBe(200);
     expect(setup.html).toMatch(/<img id="qr" src="data:image\/svg\+xml;base64,[A-Za-z0-9+/=]+"/);
     const secret = secretOf(setup.html);
@@ -75,7 +75,13 @@ describe.each(BACKENDS)('account center: two-factor authentication (%s)', (backe
     expect(secretOf(wrong.html)).toBe(secret);
     expect((await server.latchkey.twoFactor.status(user)).enabled).toBe(false);
 
-    const done = await send(agent, wrong, '/confirm', { code: codeAt(secret!) });
+    // Starting again with a new key needs the password too; without it the key stays.
+    const restartRefused = await send(agent, wrong, '/setup', {});
+    expect(restartRefused.status).toBe(400);
+    expect(restartRefused.html).toContain('<p class="field-error" id="password-error">This field is required.</p>');
+    expect(secretOf(restartRefused.html)).toBe(secret);
+
+    const done = await send(agent, restartRefused, '/confirm', { code: codeAt(secret!) });
     expect(done.status, done.html).toBe(200);
     const codes = codesOf(done.html);
     expect(codes).toHaveLength(10);
@@ -87,6 +93,39 @@ describe.each(BACKENDS)('account center: two-factor authentication (%s)', (backe
     expect(later.html).toContain('Unused recovery codes: 10.');
     expect(codesOf(later.html)).toEqual([]);
     expect(secretOf(later.html)).toBeUndefined();
+  });
+
+  it('starts no enrollment without the password or with a wrong one, and counts the wrong one as a failed sign-in', async () => {
+    const user = await makeUser(server.latchkey);
+    const agent = await signedIn(user);
+    const off = await open(agent, '/account/two-factor');
+    expect(off.html).toContain('name="password"');
+
+    const without = await send(agent, off, '/setup', {});
+    expect(without.status).toBe(400);
+    expect(without.html).toContain('<p class="field-error" id="password-error">This field is required.</p>');
+    expect(without.html).toContain('aria-invalid="true" aria-describedby="password-error"');
+    const wrong = await send(agent, off, '/setup', { password: 'not the password' });
+    expect(wrong.status).toBe(400);
+    expect(wrong.html).toContain('<p class="field-error" id="password-error">The password is not correct.</p>');
+    for (const page of [without, wrong]) {
+      expect(secretOf(page.html)).toBeUndefined();
+      expect(page.html).not.toContain('id="qr"');
+      expect(page.html).toContain('Set up an authenticator app');
+    }
+    expect(await server.latchkey.twoFactor.status(user)).toMatchObject({ enabled: false, pending: false });
+    const failures = await server.latchkey.audit.list({ offset: 0, limit: 50, event: 'login.failure' });
+    expect(failures.events.some((e) => e.actor_user_id === user.id)).toBe(true);
+
+    // The right one starts it, and is recorded as a confirmation, not a sign-in.
+    const before = await server.latchkey.users.findById(user.id);
+    const setup = await send(agent, off, '/setup', { password: PASSWORD });
+    expect(setup.status, setup.html).toBe(200);
+    expect(secretOf(setup.html)).toMatch(/^[A-Z2-7]{16,}$/);
+    expect(await server.latchkey.twoFactor.status(user)).toMatchObject({ enabled: false, pending: true });
+    const confirmed = await server.latchkey.audit.list({ offset: 0, limit: 50, event: 'identity.confirmed' });
+    expect(confirmed.events.some((e) => e.actor_user_id === user.id)).toBe(true);
+    expect((await server.latchkey.users.findById(user.id))?.lastLogin).toBe(before?.lastLogin);
   });
 
   it('asks for the code at the next sign-in, and lets a recovery code in once', async () => {
@@ -103,15 +142,29 @@ describe.each(BACKENDS)('account center: two-factor authentication (%s)', (backe
     expect((await open(agent, '/account/two-factor')).html).toContain('Unused recovery codes: 9.');
   });
 
-  it('makes new recovery codes for a valid code only; the old ones are gone', async () => {
+  it('makes new recovery codes for the password and a valid code only; the old ones are gone', async () => {
     const user = await makeUser(server.latchkey);
     const agent = await signedIn(user);
     const { secret, recoveryCodes } = await enable(agent);
     const page = await open(agent, '/account/two-factor');
-    const refused = await send(agent, page, '/recovery-codes', { code: wrongCode(secret) });
+    const refused = await send(agent, page, '/recovery-codes', { password: PASSWORD, code: wrongCode(secret) });
     expect(refused.status).toBe(400);
+    expect(refused.html).toContain('The code is not valid. Use the current code of your authenticator app.');
     expect(codesOf(refused.html)).toEqual([]);
-    const fresh = await send(agent, page, '/recovery-codes', { code: recoveryCodes[1]! });
+    // A good code without the password, or with a wrong one, is refused and not used up.
+    const noPassword = await send(agent, page, '/recovery-codes', { code: recoveryCodes[1]! });
+    expect(noPassword.status).toBe(400);
+    expect(noPassword.html).toContain('This field is required.');
+    expect(codesOf(noPassword.html)).toEqual([]);
+    const badPassword = await send(agent, page, '/recovery-codes', { password: 'not the password', code: recoveryCodes[1]! });
+    expect(badPassword.status).toBe(400);
+    // The error stands under the form that was sent, not under "Turn off" (which asks the same).
+    expect(badPassword.html).toContain('<p class="field-error" id="regenerate_password-error">The password is not correct.</p>');
+    expect(badPassword.html).toContain('aria-describedby="regenerate_password-error"');
+    expect(badPassword.html).not.toContain('id="password-error"');
+    expect(codesOf(badPassword.html)).toEqual([]);
+    expect((await open(agent, '/account/two-factor')).html).toContain('Unused recovery codes: 10.');
+    const fresh = await send(agent, page, '/recovery-codes', { password: PASSWORD, code: recoveryCodes[1]! });
     expect(fresh.status, fresh.html).toBe(200);
     const codes = codesOf(fresh.html);
     expect(codes).toHaveLength(10);
@@ -132,7 +185,9 @@ describe.each(BACKENDS)('account center: two-factor authentication (%s)', (backe
     // The password is checked first, so a wrong one does not use up the code.
     const badPassword = await send(agent, page, '/disable', { password: 'not the password', code: codeAt(secret, 1) });
     expect(badPassword.status).toBe(400);
-    expect(badPassword.html).toContain('The current password is not correct.');
+    // Under "Turn off", the form that was sent; not under "new recovery codes" (which asks the same).
+    expect(badPassword.html).toContain('<p class="field-error" id="password-error">The password is not correct.</p>');
+    expect(badPassword.html).not.toContain('id="regenerate_password-error"');
     expect((await server.latchkey.twoFactor.status(user)).enabled).toBe(true);
 
     const off = await send(agent, page, '/disable', { password: PASSWORD, code: codeAt(secret, 1) });
@@ -146,7 +201,7 @@ describe.each(BACKENDS)('account center: two-factor authentication (%s)', (backe
     const user = await makeUser(server.latchkey);
     const agent = await signedIn(user);
     const page = await open(agent, '/account/two-factor');
-    const forged = await send(agent, page, '/setup', {}, 'forged');
+    const forged = await send(agent, page, '/setup', { password: PASSWORD }, 'forged');
     expect(forged.status).toBe(403);
     expect((await server.latchkey.twoFactor.status(user)).pending).toBe(false);
 

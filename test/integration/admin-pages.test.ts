@@ -5,6 +5,7 @@ import { formOf, UserAgent } from '../helpers/browserless.js';
 import { BACKENDS } from '../helpers/env.js';
 import { makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { codeAt, enrollOverRest, wrongCode } from '../helpers/two-factor.js';
 
 const FORM_EXPIRED = 'This form has expired';
 
@@ -142,7 +143,14 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
     });
     expect(edited.status).toBe(303);
     expect(edited.location).toBe(`/admin/users/${user!.id}?done=user-saved`);
-    expect(await server.latchkey.users.findById(user!.id)).toMatchObject({ email: 'grace@navy.example', firstName: 'Grace B.', isStaff: true });
+    // Staff changing someone else's address set it at once (unverified), without a password of theirs.
+    expect(await server.latchkey.users.findById(user!.id)).toMatchObject({
+      email: 'grace@navy.example',
+      emailVerified: false,
+      pendingEmail: null,
+      firstName: 'Grace B.',
+      isStaff: true,
+    });
     const badEdit = await submit(staff, `/admin/users/${user!.id}`, `/admin/users/${user!.id}`, {
       username: 'grace',
       email: 'not-an-email',
@@ -216,7 +224,7 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
 
     const missing = await submit(agent, `/admin/users/${me.id}/password`, '/password', { password: 'my new passphrase', password2: 'my new passphrase' });
     expect(missing.status).toBe(400);
-    expect(missing.html).toContain('This field is required to change your password.');
+    expect(missing.html).toContain('<p class="field-error" id="current_password-error">This field is required.</p>');
     const wrong = await submit(agent, `/admin/users/${me.id}/password`, '/password', {
       current_password: 'not it at all',
       password: 'my new passphrase',
@@ -233,6 +241,74 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
     expect(await apiToken(me.username, 'my new passphrase')).toBe(200);
   });
 
+  it('asks for your current password when you change your own email address; the new one waits for verification', async () => {
+    const me = await makeUser(server.latchkey, { isStaff: true });
+    const agent = await signIn(me);
+    const edit = `/admin/users/${me.id}`;
+    const page = await get(agent, edit);
+    expect(page.html).toContain('name="current_password"');
+    expect(page.html).toContain('Needed only to change your own email address.');
+    // No two-factor: no code asked for.
+    expect(page.html).not.toContain('name="otp"');
+    const newEmail = `moved_${me.username}@example.com`;
+    const fields = { username: me.username, email: newEmail, first_name: 'Moved', last_name: me.lastName };
+    const before = await server.latchkey.users.findById(me.id);
+
+    const missing = await submit(agent, edit, edit, fields);
+    expect(missing.status).toBe(400);
+    expect(missing.html).toContain('Please correct the fields marked below.');
+    expect(missing.html).toContain('<p class="field-error" id="current_password-error">This field is required.</p>');
+    expect(missing.html).toContain(`value="${newEmail}"`);
+    const wrong = await submit(agent, edit, edit, { ...fields, current_password: 'not it at all' });
+    expect(wrong.status).toBe(400);
+    expect(wrong.html).toContain('<p class="field-error" id="current_password-error">The current password is not correct.</p>');
+    expect(wrong.html).not.toContain('not it at all');
+    expect(await server.latchkey.users.findById(me.id)).toEqual(before);
+
+    const done = await submit(agent, edit, edit, { ...fields, current_password: PASSWORD });
+    expect(done.status, done.html).toBe(303);
+    expect(done.location).toBe(`${edit}?done=user-saved`);
+    // Your own address waits for its link, as in the account center; the old one stays in use, verified.
+    expect(await server.latchkey.users.findById(me.id)).toMatchObject({ firstName: 'Moved', email: me.email, emailVerified: true, pendingEmail: newEmail, isStaff: true });
+    expect(await apiToken(newEmail, PASSWORD)).toBe(401);
+    expect(await apiToken(me.email!, PASSWORD)).toBe(200);
+    const confirmed = await server.latchkey.audit.list({ offset: 0, limit: 50, event: 'identity.confirmed' });
+    expect(confirmed.events.some((e) => e.actor_user_id === me.id)).toBe(true);
+
+    // Other fields alone need nothing.
+    const renamed = await submit(agent, edit, edit, { ...fields, email: me.email!, first_name: 'Renamed' });
+    expect(renamed.status).toBe(303);
+    expect(await server.latchkey.users.findById(me.id)).toMatchObject({ firstName: 'Renamed', email: me.email, pendingEmail: newEmail });
+  });
+
+  it('with your two-factor on, your own address and password also need a code', async () => {
+    const me = await makeUser(server.latchkey, { isStaff: true });
+    // Signed in before two-factor is on (the sign-in would then ask for a code).
+    const agent = await signIn(me);
+    const { secret } = await enrollOverRest(server.url, me.username);
+    const edit = `/admin/users/${me.id}`;
+    expect((await get(agent, edit)).html).toContain('name="otp"');
+    expect((await get(agent, `${edit}/password`)).html).toContain('name="otp"');
+    const newEmail = `second_${me.username}@example.com`;
+    const fields = { username: me.username, email: newEmail, first_name: me.firstName, last_name: me.lastName, current_password: PASSWORD };
+
+    const noCode = await submit(agent, edit, edit, fields);
+    expect(noCode.status).toBe(400);
+    expect(noCode.html).toContain('id="otp-error">This account uses two-factor authentication');
+    const badCode = await submit(agent, edit, edit, { ...fields, otp: wrongCode(secret) });
+    expect(badCode.status).toBe(400);
+    expect(badCode.html).toContain('id="otp-error">The code is not valid.');
+    const noCodePassword = await submit(agent, `${edit}/password`, '/password', { current_password: PASSWORD, password: 'my new passphrase', password2: 'my new passphrase' });
+    expect(noCodePassword.status).toBe(400);
+    expect(noCodePassword.html).toContain('id="otp-error">This account uses two-factor authentication');
+    expect(await server.latchkey.users.findById(me.id)).toMatchObject({ email: me.email, pendingEmail: null, passwordHash: me.passwordHash });
+
+    // Enrolling used up the current time step: the next one.
+    const done = await submit(agent, edit, edit, { ...fields, otp: codeAt(secret, 1) });
+    expect(done.status, done.html).toBe(303);
+    expect(await server.latchkey.users.findById(me.id)).toMatchObject({ email: me.email, pendingEmail: newEmail });
+  });
+
   it('keeps staff from deleting themselves or changing their own permissions', async () => {
     const me = await makeUser(server.latchkey, { isStaff: true });
     const agent = await signIn(me);
@@ -241,7 +317,8 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
     const refused = await post(agent, `/admin/users/${me.id}/delete`, { csrf: await cookie(agent, 'lk.csrf') });
     expect(refused.status).toBe(400);
     expect(await server.latchkey.users.findById(me.id)).toBeDefined();
-    const forged = await post(agent, `/admin/users/${me.id}`, { csrf: await cookie(agent, 'lk.csrf'), username: me.username, first_name: 'Me' });
+    // Flags left out of the POST do not take your permissions away (the address unchanged: no password needed).
+    const forged = await post(agent, `/admin/users/${me.id}`, { csrf: await cookie(agent, 'lk.csrf'), username: me.username, email: me.email!, first_name: 'Me' });
     expect(forged.status).toBe(303);
     expect(await server.latchkey.users.findById(me.id)).toMatchObject({ firstName: 'Me', isStaff: true, isActive: true });
   });

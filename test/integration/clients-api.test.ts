@@ -2,14 +2,14 @@ import { runProcess, type ProcessResult } from '../helpers/process.js';
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILT_IN_CLIENT_IDS } from '../../src/clients/register-client.js';
 import type { User } from '../../src/repositories/users.js';
 import { UserAgent } from '../helpers/browserless.js';
 import { BACKENDS } from '../helpers/env.js';
 import { callApi, type Answer } from '../helpers/http.js';
-import { discover, loginAndExchange, makeClient, makeUser, PASSWORD, POST_LOGOUT_URI, REDIRECT_URI } from '../helpers/rp.js';
+import { apiResourceOf, discover, loginAndExchange, makeClient, makeUser, PASSWORD, POST_LOGOUT_URI, REDIRECT_URI } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
@@ -31,6 +31,8 @@ interface ClientJson {
   grant_types: string[];
   scope: string;
   token_endpoint_auth_method: string;
+  /** The scopes of our REST API staff registered the client for. */
+  api_scopes: string[];
   built_in: boolean;
   created_at: string;
   updated_at: string;
@@ -59,6 +61,7 @@ const CLIENT_KEYS = [
   'jwks_uri',
   'require_pushed_authorization_requests',
   'require_signed_request_object',
+  'api_scopes',
   'built_in',
   'created_at',
   'updated_at',
@@ -92,9 +95,14 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
   let staffToken: string;
   let plain: User;
   let plainToken: string;
-  /** A client_credentials client made outside the API, for a token that acts for no user. */
+  /**
+   * A client_credentials client made outside the API and registered for the `admin` API
+   * scope, for a token that acts for no user: `machineToken` is issued for our REST API with
+   * that scope (so only "no user" refuses it), `bareMachineToken` for no resource at all.
+   */
   let machine: { id: string; secret: string };
   let machineToken: string;
+  let bareMachineToken: string;
   let seq = 0;
   /**
    * Every client secret hash this test has seen (computed from a secret it was shown, or
@@ -160,9 +168,12 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
     return client;
   }
 
-  /** The token endpoint's client_credentials grant, authenticating with Basic or in the form body. */
-  function clientCredentials(id: string, secret: string, how: 'basic' | 'post' = 'basic'): Promise<Answer> {
-    const form: Record<string, string> = { grant_type: 'client_credentials' };
+  /**
+   * The token endpoint's client_credentials grant, authenticating with Basic or in the form
+   * body; `params` adds e.g. `resource` and `scope`.
+   */
+  function clientCredentials(id: string, secret: string, how: 'basic' | 'post' = 'basic', params: Record<string, string> = {}): Promise<Answer> {
+    const form: Record<string, string> = { grant_type: 'client_credentials', ...params };
     if (how === 'post') return api('POST', `${server.issuer}/token`, { form: { ...form, client_id: id, client_secret: secret } });
     return api('POST', `${server.issuer}/token`, { form, authorization: basic(id, secret) });
   }
@@ -218,19 +229,32 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
     staff = await makeUser(server.latchkey, { username: `staff_${randomBytes(3).toString('hex')}`, isStaff: true });
     plain = await makeUser(server.latchkey);
     [staffToken, plainToken] = await Promise.all([apiLogin(staff.username), apiLogin(plain.username)]);
-    const made = await makeClient(server.latchkey, { name: 'Machine', redirectUris: [], postLogoutRedirectUris: [], grantTypes: ['client_credentials'] });
+    const made = await makeClient(server.latchkey, {
+      name: 'Machine',
+      redirectUris: [],
+      postLogoutRedirectUris: [],
+      grantTypes: ['client_credentials'],
+      apiScopes: ['admin'],
+    });
     machine = { id: made.client.clientId, secret: made.clientSecret ?? '' };
     learnSecret(machine.secret);
-    machineToken = expectToken(await clientCredentials(machine.id, machine.secret));
+    machineToken = expectToken(await clientCredentials(machine.id, machine.secret, 'basic', { resource: apiResourceOf(server.latchkey), scope: 'admin' }));
+    expect(decodeJwt(machineToken)).toMatchObject({ sub: machine.id, client_id: machine.id, aud: apiResourceOf(server.latchkey), scope: 'admin' });
+    bareMachineToken = expectToken(await clientCredentials(machine.id, machine.secret));
   });
   afterAll(async () => server?.stop());
 
   // ----------------------------------------------------------------- permission matrix
 
   describe('who may manage clients', () => {
-    type Role = 'anonymous' | 'garbage' | 'user' | 'machine' | 'staff';
-    const ROLES: Role[] = ['anonymous', 'garbage', 'user', 'machine', 'staff'];
-    const REFUSED: Record<Exclude<Role, 'staff'>, number> = { anonymous: 401, garbage: 401, user: 403, machine: 403 };
+    /**
+     * `machine`: a client_credentials token for our API with the `admin` scope, which acts
+     * for the client alone (403 permission_denied); `bare-machine`: one for no resource,
+     * which reaches no REST route (403 insufficient_scope).
+     */
+    type Role = 'anonymous' | 'garbage' | 'user' | 'machine' | 'bare-machine' | 'staff';
+    const ROLES: Role[] = ['anonymous', 'garbage', 'user', 'machine', 'bare-machine', 'staff'];
+    const REFUSED: Record<Exclude<Role, 'staff'>, number> = { anonymous: 401, garbage: 401, user: 403, machine: 403, 'bare-machine': 403 };
 
     interface RouteCase {
       route: string;
@@ -282,6 +306,7 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
         garbage: 'not-a-real-token',
         user: plainToken,
         machine: machineToken,
+        'bare-machine': bareMachineToken,
         staff: staffToken,
       };
       const payload = body?.();
@@ -293,7 +318,13 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
         expect(answer.json['error']).toEqual(expect.any(String));
         expect(answer.json['error_description']).toEqual(expect.any(String));
         if (status === 401) expectUnauthenticated(answer);
-        if (status === 403) expect(answer.json['error']).toBe('permission_denied');
+        if (status === 403 && role === 'bare-machine') {
+          expect(answer.json['error']).toBe('insufficient_scope');
+          expect(answer.headers.get('www-authenticate') ?? '').toMatch(/^Bearer error="insufficient_scope".*scope="admin"/);
+        } else if (status === 403) {
+          expect(answer.json['error']).toBe('permission_denied');
+        }
+        expect(answer.headers.get('cache-control')).toBe('no-store');
         expect(answer.json['results']).toBeUndefined();
         if (targeted) expect(await dbRow(target.client_id)).toEqual(before);
         expect(await clientCount()).toBe(countBefore);
@@ -413,6 +444,85 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
       expectToken(await clientCredentials(client.client_id, client.client_secret ?? ''));
     });
 
+    it('keeps api_scopes: set on create, read back, changed and cleared with PATCH', async () => {
+      const apiResource = apiResourceOf(server.latchkey);
+      /** The API scopes a client_credentials token for our API gets when it asks for all of them. */
+      const grantedScopes = async (client: ClientJson) => {
+        const answer = await clientCredentials(client.client_id, client.client_secret ?? '', 'basic', { resource: apiResource, scope: 'users:read users:write account admin' });
+        expect(answer.status, answer.text).toBe(200);
+        return String(decodeJwt(answer.json['access_token'] as string)['scope'] ?? '').split(' ').filter(Boolean).sort();
+      };
+      const storedApiScopes = async (clientId: string) => {
+        const metadata = JSON.parse(String((await dbRow(clientId))?.['metadata'])) as Json;
+        return metadata['api_scopes'];
+      };
+      const read = async (clientId: string) => {
+        const answer = await api('GET', `/api/clients/${clientId}/`, { token: staffToken });
+        expect(answer.status, answer.text).toBe(200);
+        return asClient(answer);
+      };
+
+      // A client created without them has none.
+      const plainClient = await createClient({ client_name: unique('Unscoped'), redirect_uris: [REDIRECT_URI] });
+      expect(plainClient.api_scopes).toEqual([]);
+      expect((await read(plainClient.client_id)).api_scopes).toEqual([]);
+
+      const client = await createClient({ client_name: unique('Scoped'), grant_types: ['client_credentials'], api_scopes: ['users:read', 'admin'] });
+      expect([...client.api_scopes].sort()).toEqual(['admin', 'users:read']);
+      expect([...(await read(client.client_id)).api_scopes].sort()).toEqual(['admin', 'users:read']);
+      const listed = asPage(await api('GET', '/api/clients/?page_size=100', { token: staffToken })).results.find((c) => c.client_id === client.client_id);
+      expect([...(listed?.api_scopes ?? [])].sort()).toEqual(['admin', 'users:read']);
+      expect(String(await storedApiScopes(client.client_id)).split(' ').sort()).toEqual(['admin', 'users:read']);
+      // What staff registered is what the client's API tokens can carry, and no more.
+      expect(await grantedScopes(client)).toEqual(['admin', 'users:read']);
+
+      // A PATCH that does not mention them keeps them.
+      const renamed = await api('PATCH', `/api/clients/${client.client_id}/`, { token: staffToken, json: { client_name: 'Scoped, renamed' } });
+      expect(renamed.status, renamed.text).toBe(200);
+      expect([...asClient(renamed).api_scopes].sort()).toEqual(['admin', 'users:read']);
+
+      // PATCH replaces them.
+      const changed = await api('PATCH', `/api/clients/${client.client_id}/`, { token: staffToken, json: { api_scopes: ['account'] } });
+      expect(changed.status, changed.text).toBe(200);
+      expect(changed.json['client_secret']).toBeUndefined();
+      expect(asClient(changed)).toMatchObject({ client_id: client.client_id, client_name: 'Scoped, renamed', grant_types: ['client_credentials'], api_scopes: ['account'] });
+      expect((await read(client.client_id)).api_scopes).toEqual(['account']);
+      expect(await storedApiScopes(client.client_id)).toBe('account');
+      expect(await grantedScopes(client)).toEqual(['account']);
+
+      // And an empty list clears them: the client gets no API scope at all.
+      const cleared = await api('PATCH', `/api/clients/${client.client_id}/`, { token: staffToken, json: { api_scopes: [] } });
+      expect(cleared.status, cleared.text).toBe(200);
+      expect(asClient(cleared).api_scopes).toEqual([]);
+      expect((await read(client.client_id)).api_scopes).toEqual([]);
+      expect(await storedApiScopes(client.client_id)).toBeUndefined();
+      expect(await grantedScopes(client)).toEqual([]);
+      // The secret survived every change.
+      expect(await dbSecretHash(client.client_id)).toBe(sha256(client.client_secret ?? ''));
+    });
+
+    it('refuses an unknown API scope with 400 invalid_client_metadata, on create and on change', async () => {
+      const target = await createClient({ client_name: unique('Scoped'), redirect_uris: [REDIRECT_URI], api_scopes: ['users:read'] });
+      const before = await dbRow(target.client_id);
+      const count = await clientCount();
+      // The old single `api` scope, a made-up one next to a real one, an OpenID scope, another case.
+      for (const apiScopes of [['api'], ['users:read', 'superuser'], ['openid'], ['Admin']]) {
+        const created = await api('POST', '/api/clients/', { token: staffToken, json: { client_name: unique('Bad'), redirect_uris: [REDIRECT_URI], api_scopes: apiScopes } });
+        expect(created.status, `POST ${JSON.stringify(apiScopes)}: ${created.text}`).toBe(400);
+        expect(created.json['error']).toBe('invalid_client_metadata');
+        expect(String(created.json['error_description'])).toMatch(/api_scopes/);
+        expect(created.json['client_id']).toBeUndefined();
+        expect(created.json['client_secret']).toBeUndefined();
+
+        const patched = await api('PATCH', `/api/clients/${target.client_id}/`, { token: staffToken, json: { api_scopes: apiScopes } });
+        expect(patched.status, `PATCH ${JSON.stringify(apiScopes)}: ${patched.text}`).toBe(400);
+        expect(patched.json['error']).toBe('invalid_client_metadata');
+      }
+      expect(await clientCount()).toBe(count);
+      expect(await dbRow(target.client_id)).toEqual(before);
+      expect(asClient(await api('GET', `/api/clients/${target.client_id}/`, { token: staffToken })).api_scopes).toEqual(['users:read']);
+    });
+
     interface BadCase {
       name: string;
       body: unknown;
@@ -459,6 +569,13 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
       { name: 'grant_types not an array', body: { client_name: 'Bad', grant_types: 'client_credentials' }, error: 'invalid_request', fields: ['grant_types'] },
       { name: "client_type 'x'", body: { client_name: 'Bad', redirect_uris: [REDIRECT_URI], client_type: 'x' }, error: 'invalid_request', fields: ['client_type'] },
       { name: 'scope not a string', body: { client_name: 'Bad', redirect_uris: [REDIRECT_URI], scope: ['openid'] }, error: 'invalid_request', fields: ['scope'] },
+      { name: 'api_scopes not an array', body: { client_name: 'Bad', redirect_uris: [REDIRECT_URI], api_scopes: 'admin' }, error: 'invalid_request', fields: ['api_scopes'] },
+      {
+        name: 'api_scopes with a non-string',
+        body: { client_name: 'Bad', redirect_uris: [REDIRECT_URI], api_scopes: ['admin', 1] },
+        error: 'invalid_request',
+        fields: ['api_scopes'],
+      },
       {
         name: 'several bad fields at once',
         body: { redirect_uris: 'x', client_type: 'x', extra: 1 },
@@ -928,6 +1045,16 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
         mentions: /token_endpoint_auth_signing_alg/,
       },
       {
+        name: 'api_scopes (staff grant them, never registration)',
+        metadata: { grant_types: ['client_credentials'], response_types: [], api_scopes: 'admin' },
+        mentions: /api_scopes/,
+      },
+      {
+        name: 'an unknown api_scopes value',
+        metadata: { grant_types: ['client_credentials'], response_types: [], api_scopes: 'api' },
+        mentions: /api_scopes/,
+      },
+      {
         name: 'a redirect URI with a fragment',
         metadata: { redirect_uris: ['https://app.example.com/cb#frag'] },
         mentions: /fragment/,
@@ -996,6 +1123,11 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
       expect(sneaky.status, sneaky.text).toBe(400);
       expect(sneaky.json['error']).toBe('invalid_client_metadata');
       expect(asClient(await api('GET', `/api/clients/${clientId}/`, { token: staffToken })).grant_types).toEqual(['client_credentials']);
+      // Nor can the client grant itself scopes of our REST API.
+      const selfGranted = await api('PUT', uri, { token: rat, json: { ...current, api_scopes: 'users:read users:write account admin' } });
+      expect(selfGranted.status, selfGranted.text).toBe(400);
+      expect(selfGranted.json['error']).toBe('invalid_client_metadata');
+      expect(asClient(await api('GET', `/api/clients/${clientId}/`, { token: staffToken })).api_scopes).toEqual([]);
 
       const updated = await api('PUT', uri, { token: rat, json: { ...current, client_name: newName } });
       expect(updated.status, updated.text).toBe(200);

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
+import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_DPOP_PROOF_MODEL } from '../../src/api/dpop-proof.js';
@@ -12,7 +12,7 @@ import { freshDatabase, type TestDatabase } from '../helpers/database.js';
 import { BACKENDS } from '../helpers/env.js';
 import { readAnswer, type Answer } from '../helpers/http.js';
 import { runProcess, type ProcessResult } from '../helpers/process.js';
-import { authorize, discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
+import { apiAuthorization, apiResourceOf, authorize, discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { startOnDatabase, startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
@@ -55,6 +55,19 @@ function expectDpopRefusal(answer: Answer, error: 'invalid_token' | 'invalid_dpo
   expect(challenge, label).toMatch(new RegExp(`^DPoP error="${error}", error_description="[^"]+", ${DPOP_ALGS}$`));
 }
 
+/**
+ * 403 insufficient_scope for a token proven with DPoP: the RFC 9449 challenge (the DPoP
+ * scheme, never Bearer) names the scope the route needs.
+ */
+function expectDpopInsufficientScope(answer: Answer, scope: string, label: string): void {
+  expect(answer.status, `${label}: ${answer.text}`).toBe(403);
+  expect(answer.json['error'], label).toBe('insufficient_scope');
+  expect(answer.json['error_description'], label).toEqual(expect.any(String));
+  expect(answer.headers.get('cache-control'), label).toBe('no-store');
+  const challenge = answer.headers.get('www-authenticate') ?? '';
+  expect(challenge, label).toMatch(new RegExp(`^DPoP error="insufficient_scope", error_description="[^"]+", scope="${scope}", ${DPOP_ALGS}$`));
+}
+
 /** The challenge openid-client read from a 401 (WWWAuthenticateChallengeError). */
 async function challengeOf(promise: Promise<unknown>): Promise<{ scheme: string; parameters: Record<string, string> }> {
   const error = (await promise.then(
@@ -70,7 +83,7 @@ async function challengeOf(promise: Promise<unknown>): Promise<{ scheme: string;
 
 describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
   let server: TestServer;
-  /** Confidential client: authorization_code, refresh_token, client_credentials. */
+  /** Confidential client: authorization_code, refresh_token, client_credentials; API scope users:read. */
   let config: oidc.Configuration;
   /** Public client (PKCE, no secret): its refresh tokens are bound too. */
   let publicConfig: oidc.Configuration;
@@ -79,7 +92,7 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
 
   beforeAll(async () => {
     server = await startTestServer(backend);
-    const confidential = await makeClient(server.latchkey, { grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'] });
+    const confidential = await makeClient(server.latchkey, { grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'], apiScopes: ['users:read'] });
     config = await discover(server.issuer, confidential.client.clientId, confidential.clientSecret);
     const pub = await makeClient(server.latchkey, { name: 'Public App', isPublic: true });
     publicConfig = await discover(server.issuer, pub.client.clientId, null);
@@ -87,9 +100,12 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
   });
   afterAll(async () => server?.stop());
 
-  /** Login and consent over HTTP, then the code exchange through openid-client with `options`. */
-  async function codeFlow(rp: oidc.Configuration, options: { DPoP?: oidc.DPoPHandle } = {}) {
-    const result = await authorize(rp, new UserAgent(), { username: user.username, password: PASSWORD });
+  /**
+   * Login and consent over HTTP, then the code exchange through openid-client with `options`;
+   * `params` adds authorization parameters (a resource, scopes).
+   */
+  async function codeFlow(rp: oidc.Configuration, options: { DPoP?: oidc.DPoPHandle } = {}, params: Record<string, string> = {}) {
+    const result = await authorize(rp, new UserAgent(), { username: user.username, password: PASSWORD }, params);
     return oidc.authorizationCodeGrant(
       rp,
       result.callbackUrl,
@@ -160,6 +176,64 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
         Array.from({ length: 4 }, () => fetch(userinfo, { headers: { authorization: `DPoP ${tokens.access_token}`, dpop: fresh } })),
       );
       expect(parallel.map((r) => r.status).sort()).toEqual([200, 401, 401, 401]);
+    });
+  });
+
+  describe('a DPoP-bound access JWT for our REST API', () => {
+    let key: Key;
+    let token: string;
+    beforeAll(async () => {
+      key = await newKey();
+      token = (await codeFlow(config, { DPoP: oidc.getDPoPHandle(config, key) }, apiAuthorization(server.latchkey, ['users:read']))).access_token;
+      expect(decodeJwt(token)).toMatchObject({ sub: String(user.id), aud: apiResourceOf(server.latchkey), scope: 'users:read', cnf: { jkt: key.jkt } });
+    });
+
+    /** `method path` with the token in the DPoP scheme and a fresh proof for exactly that request (none: `proof: null`). */
+    async function call(method: string, path: string, { json, proof }: { json?: unknown; proof?: null } = {}): Promise<Answer> {
+      const url = `${server.url}${path}`;
+      const headers: Record<string, string> = { authorization: `DPoP ${token}`, accept: 'application/json' };
+      if (proof !== null) headers['dpop'] = await signProof(key, { jti: randomBytes(16).toString('base64url'), htm: method, htu: url, iat: nowSeconds(), ath: sha256(token) });
+      if (json !== undefined) headers['content-type'] = 'application/json';
+      return readAnswer(await fetch(url, { method, headers, ...(json === undefined ? {} : { body: JSON.stringify(json) }) }));
+    }
+
+    it('passes the routes its scope reaches, with a proof from the key', async () => {
+      const read = await call('GET', `/api/users/${user.id}/`);
+      expect(read.status, read.text).toBe(200);
+      expect(read.json['username']).toBe(user.username);
+      expect((await call('GET', '/auth/me/')).status).toBe(200);
+    });
+
+    it("gets 403 insufficient_scope with a DPoP challenge where it lacks the route's scope, and changes nothing", async () => {
+      const before = await server.latchkey.users.findById(user.id);
+      expectDpopInsufficientScope(await call('PATCH', `/api/users/${user.id}/`, { json: { first_name: 'Mallory' } }), 'users:write', 'PATCH own record with users:read');
+      expectDpopInsufficientScope(await call('POST', '/api/me/two-factor/enroll/', { json: { password: PASSWORD } }), 'account', 'enroll with users:read');
+      expectDpopInsufficientScope(await call('GET', '/api/clients/'), 'admin', 'list clients with users:read');
+      expect(await server.latchkey.users.findById(user.id)).toEqual(before);
+      expect(await server.latchkey.twoFactor.status(user)).toMatchObject({ enabled: false, pending: false });
+
+      // Unproven, the same request is 401: the proof is checked before the scope.
+      expectDpopRefusal(await call('PATCH', `/api/users/${user.id}/`, { json: { first_name: 'Mallory' }, proof: null }), 'invalid_dpop_proof', 'PATCH without a proof');
+      const asBearer = await readAnswer(
+        await fetch(`${server.url}/api/users/${user.id}/`, {
+          method: 'PATCH',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ first_name: 'Mallory' }),
+        }),
+      );
+      expectDpopRefusal(asBearer, 'invalid_token', 'PATCH as a Bearer token');
+      expect(await server.latchkey.users.findById(user.id)).toEqual(before);
+    });
+
+    it('a DPoP-bound sign-in (userinfo) token gets the same 403 in the DPoP scheme, outside GET /auth/me/', async () => {
+      const signIn = await newKey();
+      const userinfoToken = (await codeFlow(config, { DPoP: oidc.getDPoPHandle(config, signIn) })).access_token;
+      const proof = async (method: string, url: string) =>
+        signProof(signIn, { jti: randomBytes(16).toString('base64url'), htm: method, htu: url, iat: nowSeconds(), ath: sha256(userinfoToken) });
+      const usersUrl = `${server.url}/api/users/`;
+      const listed = await readAnswer(await fetch(usersUrl, { headers: { authorization: `DPoP ${userinfoToken}`, dpop: await proof('GET', usersUrl) } }));
+      expectDpopInsufficientScope(listed, 'users:read', 'list users with a userinfo token');
+      expect((await me(userinfoToken, { proof: await proof('GET', meUrl()) })).status).toBe(200);
     });
   });
 
@@ -339,14 +413,14 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
   });
 
   describe('client_credentials with DPoP', () => {
-    it('issues a bound token that our API accepts only with a proof from the key', async () => {
+    it('issues a bound token for our API that it accepts only with a proof from the key', async () => {
       const key = await newKey();
       const DPoP = oidc.getDPoPHandle(config, key);
-      const tokens = await oidc.clientCredentialsGrant(config, { scope: '' }, { DPoP });
+      const tokens = await oidc.clientCredentialsGrant(config, { scope: 'users:read', resource: apiResourceOf(server.latchkey) }, { DPoP });
       expect(tokens.token_type.toLowerCase()).toBe('dpop');
-      expect(await oidc.tokenIntrospection(config, tokens.access_token)).toMatchObject({ active: true, cnf: { jkt: key.jkt } });
+      expect(decodeJwt(tokens.access_token)).toMatchObject({ aud: apiResourceOf(server.latchkey), scope: 'users:read', cnf: { jkt: key.jkt } });
 
-      // Authenticated (the token acts for no user, hence 403), not 401.
+      // Authenticated, with the route's scope, as the client alone (no user, hence 403), not 401.
       const ok = await oidc.fetchProtectedResource(config, tokens.access_token, new URL(meUrl()), 'GET', null, undefined, { DPoP });
       expect(ok.status).toBe(403);
       expect(((await ok.json()) as { error: string }).error).toBe('permission_denied');
@@ -354,6 +428,21 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
       expectDpopRefusal(await me(tokens.access_token, { scheme: 'Bearer' }), 'invalid_token', 'client token as Bearer');
       expectDpopRefusal(await me(tokens.access_token), 'invalid_dpop_proof', 'client token without proof');
       expectDpopRefusal(await me(tokens.access_token, { proof: await signProof(await newKey(), claimsFor(tokens.access_token)) }), 'invalid_token', 'client token, other key');
+    });
+
+    it('issues a bound token for no resource that our API checks like any other, then refuses for its scope', async () => {
+      const key = await newKey();
+      const DPoP = oidc.getDPoPHandle(config, key);
+      const tokens = await oidc.clientCredentialsGrant(config, { scope: '' }, { DPoP });
+      expect(tokens.token_type.toLowerCase()).toBe('dpop');
+      expect(await oidc.tokenIntrospection(config, tokens.access_token)).toMatchObject({ active: true, cnf: { jkt: key.jkt } });
+
+      // The proof is checked first: without a good one it is 401, whatever the route needs.
+      expectDpopRefusal(await me(tokens.access_token, { scheme: 'Bearer' }), 'invalid_token', 'client token as Bearer');
+      expectDpopRefusal(await me(tokens.access_token), 'invalid_dpop_proof', 'client token without proof');
+      expectDpopRefusal(await me(tokens.access_token, { proof: await signProof(await newKey(), claimsFor(tokens.access_token)) }), 'invalid_token', 'client token, other key');
+      // Proven, it is a token for no API: 403 insufficient_scope, in the DPoP scheme.
+      expectDpopInsufficientScope(await me(tokens.access_token, { proof: await signProof(key, claimsFor(tokens.access_token)) }), 'users:read', 'client token for no resource');
     });
   });
 
@@ -369,7 +458,7 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
         new SignJWT({ jti: randomBytes(16).toString('base64url'), iat: nowSeconds(), ...claims } as JWTPayload)
           .setProtectedHeader({ alg, typ: 'dpop+jwt', jwk })
           .sign(pair.privateKey);
-      const made = await makeClient(server.latchkey, { name: `DPoP ${alg}`, grantTypes: ['client_credentials'], redirectUris: [] });
+      const made = await makeClient(server.latchkey, { name: `DPoP ${alg}`, grantTypes: ['client_credentials'], redirectUris: [], apiScopes: ['users:read'] });
       const tokenEndpoint = `${server.issuer}/token`;
       const issued = await readAnswer(
         await fetch(tokenEndpoint, {
@@ -379,7 +468,7 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
             'content-type': 'application/x-www-form-urlencoded',
             dpop: await proof({ htm: 'POST', htu: tokenEndpoint }),
           },
-          body: 'grant_type=client_credentials',
+          body: new URLSearchParams({ grant_type: 'client_credentials', resource: apiResourceOf(server.latchkey), scope: 'users:read' }).toString(),
         }),
       );
       expect(issued.status, issued.text).toBe(200);
@@ -388,6 +477,7 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
       const answer = await me(token, { proof: await proof({ htm: 'GET', htu: meUrl(), ath: sha256(token) }) });
       // Authenticated as the client (which acts for no user): 403, not 401.
       expect(answer.status, answer.text).toBe(403);
+      expect(answer.json['error']).toBe('permission_denied');
       expectDpopRefusal(await me(token, { proof: await signProof(await newKey(), claimsFor(token)) }), 'invalid_token', `${alg}: other key`);
     });
   });
@@ -510,7 +600,7 @@ describe('DPoP behind a TLS-terminating proxy (PUBLIC_URL https, TRUST_PROXY=1)'
   afterAll(async () => server?.stop());
 
   it('checks htu against PUBLIC_URL, not the address the request reached', async () => {
-    const made = await makeClient(server.latchkey, { grantTypes: ['client_credentials'], redirectUris: [], postLogoutRedirectUris: [] });
+    const made = await makeClient(server.latchkey, { grantTypes: ['client_credentials'], redirectUris: [], postLogoutRedirectUris: [], apiScopes: ['users:read'] });
     const key = await newKey();
     const viaProxy = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'id.example.test' };
     const local = (p: string) => `http://127.0.0.1:${server.port}${p}`;
@@ -525,7 +615,7 @@ describe('DPoP behind a TLS-terminating proxy (PUBLIC_URL https, TRUST_PROXY=1)'
           'content-type': 'application/x-www-form-urlencoded',
           dpop: await signProof(key, claims(`${PUBLIC}/o/token`, { htm: 'POST' })),
         },
-        body: 'grant_type=client_credentials',
+        body: new URLSearchParams({ grant_type: 'client_credentials', resource: `${PUBLIC}/api`, scope: 'users:read' }).toString(),
       }),
     );
     expect(tokenResponse.status, tokenResponse.text).toBe(200);
@@ -538,8 +628,10 @@ describe('DPoP behind a TLS-terminating proxy (PUBLIC_URL https, TRUST_PROXY=1)'
           headers: { ...viaProxy, authorization: `DPoP ${token}`, dpop: await signProof(key, claims(htu, { ath: sha256(token) })) },
         }),
       );
-    // 403: authenticated, but a client token acts for no user.
-    expect((await call(`${PUBLIC}/auth/me/`)).status).toBe(403);
+    // 403: authenticated, with the route's scope, but a client token acts for no user.
+    const proven = await call(`${PUBLIC}/auth/me/`);
+    expect(proven.status, proven.text).toBe(403);
+    expect(proven.json['error']).toBe('permission_denied');
     expectDpopRefusal(await call(local('/auth/me/')), 'invalid_dpop_proof', 'htu of the local address');
   });
 });

@@ -209,13 +209,86 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
     expect(await server.latchkey.knex('email_tokens').where({ user_id: user.id })).toHaveLength(0);
   });
 
-  it('refuses a link sent to an earlier address after an email change, and mails the new address', async () => {
+  /** A person's own change of address over REST, with the proof it needs: the new one waits, pending. */
+  async function changeOwnEmail(user: { id: number; username: string; email: string }, newEmail: string): Promise<void> {
+    const { access } = await apiLogin(user.username);
+    // Without the current password the change is refused, and nothing changes or is mailed.
+    const unproven = await api('PATCH', `/api/users/${user.id}/`, { token: access, json: { email: newEmail } });
+    expect(unproven.status, unproven.text).toBe(400);
+    expect(Object.keys(unproven.json['fields'] as object)).toEqual(['current_password']);
+    expect(await userJson(user.username, user.id)).toMatchObject({ email: user.email, pending_email: null });
+
+    const changed = await api('PATCH', `/api/users/${user.id}/`, { token: access, json: { email: newEmail, current_password: PASSWORD } });
+    expect(changed.status, changed.text).toBe(200);
+    expect(changed.json).toMatchObject({ email: user.email, pending_email: newEmail, email_verified: false });
+  }
+
+  it('an earlier link still verifies the old address while it is current; the new link makes the pending one the account\'s', async () => {
     const user = await register();
     const oldLink = verifyLinkOf(await smtp.next(user.email));
-    const { access } = await apiLogin(user.username);
     const newEmail = `new.${user.email}`;
+    await changeOwnEmail(user, newEmail);
+
+    // The verification link goes to the new address; the old one gets a notice, with no link to verify anything.
+    const toNew = await smtp.next(newEmail);
+    expect(toNew.subject).toBe('Confirm your email address');
+    const newLink = verifyLinkOf(toNew);
+    const notice = await smtp.next(user.email);
+    expect(notice.subject).toBe('Your email address is being changed');
+    expect(notice.text).toContain(newEmail);
+    expect(notice.text).not.toContain('/account/verify-email');
+    await server.latchkey.background.settled();
+    expect(smtp.to(user.email)).toHaveLength(2);
+    expect(smtp.to(newEmail)).toHaveLength(1);
+
+    // Each link names the address it verifies.
+    const agent = new UserAgent();
+    expect((await get(agent, oldLink)).html).toContain(`<strong>${user.email}</strong>`);
+    expect((await get(agent, newLink)).html).toContain(`<strong>${newEmail}</strong>`);
+
+    // The old address is still the account's: its link verifies it, and the change still waits.
+    const old = await submit(agent, oldLink, '/account/verify-email');
+    expect(old.status, old.html).toBe(200);
+    expect(old.html).toContain('Email address verified');
+    expect(await userJson(user.username, user.id)).toMatchObject({ email: user.email, email_verified: true, pending_email: newEmail });
+
+    // Pressing Verify in the new address's link switches the account to it, verified.
+    const switched = await submit(agent, newLink, '/account/verify-email');
+    expect(switched.status, switched.html).toBe(200);
+    expect(switched.html).toContain('Email address verified');
+    expect(await userJson(user.username, user.id)).toMatchObject({ email: newEmail, email_verified: true, pending_email: null });
+    expect(await auditEvents('email.verified', user.id)).toHaveLength(2);
+    expect(await auditEvents('email.verification_refused', user.id)).toHaveLength(0);
+  });
+
+  it('refuses a link sent to an earlier address once the account has switched to the new one', async () => {
+    const user = await register();
+    const oldLink = verifyLinkOf(await smtp.next(user.email));
+    const newEmail = `new.${user.email}`;
+    await changeOwnEmail(user, newEmail);
+    const newLink = verifyLinkOf(await smtp.next(newEmail));
+
+    const agent = new UserAgent();
+    expect((await submit(agent, newLink, '/account/verify-email')).status).toBe(200);
+    expect(await userJson(user.username, user.id)).toMatchObject({ email: newEmail, email_verified: true, pending_email: null });
+
+    const refused = await submit(agent, oldLink, '/account/verify-email');
+    expect(refused.status).toBe(400);
+    expect(refused.html).toContain('no longer the one on your account');
+    expect(await userJson(user.username, user.id)).toMatchObject({ email: newEmail, email_verified: true, pending_email: null });
+    expect(await auditEvents('email.verification_refused', user.id)).toHaveLength(1);
+  });
+
+  it('refuses a link sent to an earlier address after staff changed it, and mails the new address', async () => {
+    const user = await register();
+    const oldLink = verifyLinkOf(await smtp.next(user.email));
+    const staff = await makeUser(server.latchkey, { isStaff: true });
+    const { access } = await apiLogin(staff.username);
+    const newEmail = `staff.${user.email}`;
+    // Staff set another person's address directly (no proof needed), unverified and not pending.
     const changed = await api('PATCH', `/api/users/${user.id}/`, { token: access, json: { email: newEmail } });
     expect(changed.status, changed.text).toBe(200);
+    expect(changed.json).toMatchObject({ email: newEmail, email_verified: false, pending_email: null });
     const newLink = verifyLinkOf(await smtp.next(newEmail));
 
     const agent = new UserAgent();
@@ -226,7 +299,7 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
     expect(await auditEvents('email.verification_refused', user.id)).toHaveLength(1);
 
     expect((await submit(agent, newLink, '/account/verify-email')).status).toBe(200);
-    expect(await userJson(user.username, user.id)).toMatchObject({ email: newEmail, email_verified: true });
+    expect(await userJson(user.username, user.id)).toMatchObject({ email: newEmail, email_verified: true, pending_email: null });
   });
 
   it('answers unknown or malformed verification tokens with the invalid page', async () => {

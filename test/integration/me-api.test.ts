@@ -4,7 +4,7 @@ import type { User } from '../../src/repositories/users.js';
 import { UserAgent } from '../helpers/browserless.js';
 import { BACKENDS } from '../helpers/env.js';
 import { readAnswer, type Answer } from '../helpers/http.js';
-import { discover, loginAndExchange, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
+import { apiAuthorization, apiResourceOf, discover, loginAndExchange, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const NEW_PASSWORD = 'another long passphrase';
@@ -18,9 +18,10 @@ describe.each(BACKENDS)('/api/me/: password, connected applications and sessions
   beforeAll(async () => {
     // Three wrong current passwords lock the account, as three wrong logins would.
     server = await startTestServer(backend, { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' });
-    const a = await makeClient(server.latchkey, { name: 'Mail' });
-    const b = await makeClient(server.latchkey, { name: 'Calendar' });
-    const c = await makeClient(server.latchkey, { name: 'Batch job', grantTypes: ['client_credentials'], redirectUris: [] });
+    // Apps registered for the API scopes these routes need (a userinfo token gets nowhere here).
+    const a = await makeClient(server.latchkey, { name: 'Mail', apiScopes: ['account', 'users:read'] });
+    const b = await makeClient(server.latchkey, { name: 'Calendar', apiScopes: ['account', 'users:read'] });
+    const c = await makeClient(server.latchkey, { name: 'Batch job', grantTypes: ['client_credentials'], redirectUris: [], apiScopes: ['account'] });
     mail = await discover(server.issuer, a.client.clientId, a.clientSecret);
     calendar = await discover(server.issuer, b.client.clientId, b.clientSecret);
     service = await discover(server.issuer, c.client.clientId, c.clientSecret);
@@ -39,15 +40,16 @@ describe.each(BACKENDS)('/api/me/: password, connected applications and sessions
     const login = { username: user.username, password: PASSWORD };
     const laptop = new UserAgent();
     const phone = new UserAgent();
-    const inMail = await loginAndExchange(mail, laptop, login);
-    const inCalendar = await loginAndExchange(calendar, phone, login);
+    const params = apiAuthorization(server.latchkey, ['account', 'users:read']);
+    const inMail = await loginAndExchange(mail, laptop, login, params);
+    const inCalendar = await loginAndExchange(calendar, phone, login, params);
     return { laptop, phone, mailTokens: inMail.tokens, calendarTokens: inCalendar.tokens };
   }
 
   const results = (answer: Answer) => answer.json['results'] as Array<Record<string, unknown>>;
 
   it('answers 401 without a token and 403 to a token that acts for no person, on every route', async () => {
-    const clientToken = (await oidc.clientCredentialsGrant(service, {})).access_token;
+    const clientToken = (await oidc.clientCredentialsGrant(service, { resource: apiResourceOf(server.latchkey), scope: 'account' })).access_token;
     const routes: Array<[string, string, unknown?]> = [
       ['GET', '/api/me/grants/'],
       ['DELETE', '/api/me/grants/x/'],
@@ -78,10 +80,13 @@ describe.each(BACKENDS)('/api/me/: password, connected applications and sessions
 
     const revoked = await call('DELETE', `/api/me/grants/${String(calendarGrant['id'])}/`, mailTokens.access_token);
     expect(revoked.status, revoked.text).toBe(204);
-    await expect(oidc.fetchUserInfo(calendar, calendarTokens.access_token, oidc.skipSubjectCheck)).rejects.toThrow();
+    // Its API JWT dies with the grant at once, not when it expires.
+    const calendarAfter = await call('GET', '/auth/me/', calendarTokens.access_token);
+    expect(calendarAfter.status).toBe(401);
+    expect(calendarAfter.json['error']).toBe('invalid_token');
     await expect(oidc.refreshTokenGrant(calendar, calendarTokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     // Mail is untouched.
-    expect((await oidc.fetchUserInfo(mail, mailTokens.access_token, String(user.id))).sub).toBe(String(user.id));
+    expect((await call('GET', '/auth/me/', mailTokens.access_token)).json['id']).toBe(user.id);
     expect(results(await call('GET', '/api/me/grants', mailTokens.access_token)).map((a) => a['client_name'])).toEqual(['Mail']);
     // Revoking it again, or something that never existed: 404.
     expect((await call('DELETE', `/api/me/grants/${String(calendarGrant['id'])}/`, mailTokens.access_token)).status).toBe(404);
@@ -123,8 +128,10 @@ describe.each(BACKENDS)('/api/me/: password, connected applications and sessions
     expect(other['applications']).toEqual([expect.objectContaining({ client_name: 'Calendar' })]);
     expect((await call('DELETE', `/api/me/sessions/${String(other['id'])}`, mailTokens.access_token)).status).toBe(204);
 
-    // The phone's tokens (no offline_access) died with its session, and the phone must sign in again.
-    await expect(oidc.fetchUserInfo(calendar, calendarTokens.access_token, oidc.skipSubjectCheck)).rejects.toThrow();
+    // The phone's tokens (no offline_access), its API JWT too, died with its session, and the phone must sign in again.
+    const calendarAfter = await call('GET', '/auth/me/', calendarTokens.access_token);
+    expect(calendarAfter.status).toBe(401);
+    expect(calendarAfter.json['error']).toBe('invalid_token');
     const again = await phone.follow(
       oidc.buildAuthorizationUrl(calendar, { redirect_uri: REDIRECT_URI, scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' }),
       (u) => u.href.startsWith(REDIRECT_URI),

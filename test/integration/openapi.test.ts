@@ -34,6 +34,34 @@ describe('OpenAPI document', () => {
     expect([...new Set(documented())].sort()).toEqual([...new Set(served)].sort());
   });
 
+  it("names each guarded route's scope, and the tokens it takes, as its security requirement", () => {
+    const operations = new Map(
+      Object.entries(doc.paths).flatMap(([path, item]) =>
+        Object.entries(item)
+          .filter(([m]) => METHODS.includes(m))
+          .map(([m, op]) => [`${m.toUpperCase()} ${toRouterPath(path)}`, op as { security?: Array<Record<string, string[]>> }] as const),
+      ),
+    );
+    let guarded = 0;
+    for (const route of server.latchkey.apiRoutes) {
+      const security = operations.get(`${route.method} ${route.path}`)?.security;
+      if (!route.rule) {
+        expect(security, `${route.method} ${route.path}`).toBeUndefined();
+        continue;
+      }
+      guarded++;
+      expect(security, `${route.method} ${route.path}`).toEqual([
+        ...(route.rule.optional ? [{}] : []),
+        { oauth2: [route.rule.scope] },
+        { firstParty: [] },
+        ...(route.rule.userinfo ? [{ userinfo: [] }] : []),
+      ]);
+    }
+    expect(guarded).toBeGreaterThan(20);
+    const schemes = (doc as unknown as { components: { securitySchemes: Record<string, { flows?: Record<string, { scopes: Record<string, string> }> }> } }).components.securitySchemes;
+    expect(Object.keys(schemes['oauth2']!.flows!['authorizationCode']!.scopes).sort()).toEqual(['account', 'admin', 'users:read', 'users:write']);
+  });
+
   it('describes paths that answer over HTTP (never 404 or 405)', async () => {
     for (const entry of documented()) {
       const [method, path] = entry.split(' ') as [string, string];

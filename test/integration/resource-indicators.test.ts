@@ -53,7 +53,7 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
   /** Claims shaped like the provider's user token for our API, valid for a minute. */
   function userClaims(sub: string, extra: JWTPayload = {}): JWTPayload {
     const now = Math.floor(Date.now() / 1000);
-    return { iss: server.issuer, aud: apiResource, sub, client_id: clientId, scope: 'api', jti: randomBytes(16).toString('base64url'), iat: now, exp: now + 60, ...extra };
+    return { iss: server.issuer, aud: apiResource, sub, client_id: clientId, scope: 'users:read', jti: randomBytes(16).toString('base64url'), iat: now, exp: now + 60, ...extra };
   }
 
   async function forge(claims: JWTPayload, header: Record<string, unknown> = {}): Promise<string> {
@@ -64,7 +64,7 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
   beforeAll(async () => {
     server = await startTestServer(backend);
     apiResource = `${server.url}/api`;
-    const made = await makeClient(server.latchkey, { grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'] });
+    const made = await makeClient(server.latchkey, { grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'], apiScopes: ['users:read'] });
     clientId = made.client.clientId;
     config = await discover(server.issuer, clientId, made.clientSecret ?? '');
     jwks = createRemoteJWKSet(new URL(`${server.issuer}/jwks`));
@@ -225,7 +225,7 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
 
   describe('our REST API as a resource server', () => {
     /** A user JWT for `${PUBLIC_URL}/api` through the code flow. */
-    async function apiJwtFor(person: User, scope = 'openid api', cfg = config): Promise<string> {
+    async function apiJwtFor(person: User, scope = 'openid users:read', cfg = config): Promise<string> {
       const { tokens } = await loginAndExchange(cfg, new UserAgent(), { username: person.username, password: PASSWORD }, { scope, resource: apiResource });
       expect(tokens.access_token).toMatch(JWT);
       return tokens.access_token;
@@ -234,7 +234,7 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
     it('accepts a user JWT for its audience at /auth/me/ and /api/users/<id>/', async () => {
       const token = await apiJwtFor(user);
       const { payload } = await jwtVerify(token, jwks, { issuer: server.issuer, audience: apiResource, typ: 'at+jwt' });
-      expect(payload).toMatchObject({ sub: String(user.id), scope: 'api' });
+      expect(payload).toMatchObject({ sub: String(user.id), scope: 'users:read' });
       expect(payload.exp! - payload.iat!).toBe(server.latchkey.resourceService.builtIn.accessTokenTtl);
       const me = await call('/auth/me/', token);
       expect(me.status, me.text).toBe(200);
@@ -257,8 +257,8 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
     });
 
     it('treats a client_credentials JWT as the client alone: 403 on user routes, never a user', async () => {
-      const tokens = await oidc.clientCredentialsGrant(config, { resource: apiResource, scope: 'api' });
-      expect(decodeJwt(tokens.access_token)).toMatchObject({ sub: clientId, client_id: clientId, aud: apiResource, scope: 'api' });
+      const tokens = await oidc.clientCredentialsGrant(config, { resource: apiResource, scope: 'users:read' });
+      expect(decodeJwt(tokens.access_token)).toMatchObject({ sub: clientId, client_id: clientId, aud: apiResource, scope: 'users:read' });
       for (const path of ['/auth/me/', `/api/users/${user.id}/`, '/api/users/']) {
         const answer = await call(path, tokens.access_token);
         expect(answer.status, `${path}: ${answer.text}`).toBe(403);
@@ -266,13 +266,13 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
       }
     });
 
-    it('needs the api scope (403 insufficient_scope with a challenge)', async () => {
+    it('needs the route\'s API scope (403 insufficient_scope with a challenge)', async () => {
       const token = await apiJwtFor(user, 'openid');
       expect(decodeJwt(token)['scope']).toBeUndefined();
       const answer = await call('/auth/me/', token);
       expect(answer.status, answer.text).toBe(403);
       expect(answer.json['error']).toBe('insufficient_scope');
-      expect(answer.headers.get('www-authenticate') ?? '').toMatch(/^Bearer error="insufficient_scope".*scope="api"/);
+      expect(answer.headers.get('www-authenticate') ?? '').toMatch(/^Bearer error="insufficient_scope".*scope="users:read"/);
     });
 
     it('refuses tampered, expired, foreign-signed, alg=none, HMAC and sender-constrained JWTs; accepts the forged control', async () => {
@@ -326,7 +326,7 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
     it('accepts a DPoP-bound user JWT for our API only with a proof from its key', async () => {
       const key = await oidc.randomDPoPKeyPair();
       const DPoP = oidc.getDPoPHandle(config, key);
-      const front = await authorize(config, new UserAgent(), { username: user.username, password: PASSWORD }, { scope: 'openid api', resource: apiResource });
+      const front = await authorize(config, new UserAgent(), { username: user.username, password: PASSWORD }, { scope: 'openid users:read', resource: apiResource });
       const tokens = await oidc.authorizationCodeGrant(
         config,
         front.callbackUrl,
@@ -368,9 +368,9 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
       await server.latchkey.users.update(person.id, { isActive: false });
       expectInvalidToken(await call('/auth/me/', token), 'deactivated user');
 
-      const app = await makeClient(server.latchkey, { name: 'Short-lived app' });
+      const app = await makeClient(server.latchkey, { name: 'Short-lived app', apiScopes: ['users:read'] });
       const appConfig = await discover(server.issuer, app.client.clientId, app.clientSecret ?? '');
-      const appToken = await apiJwtFor(user, 'openid api', appConfig);
+      const appToken = await apiJwtFor(user, 'openid users:read', appConfig);
       expect((await call('/auth/me/', appToken)).status).toBe(200);
       await server.latchkey.clientService.remove(app.client.clientId);
       expectInvalidToken(await call('/auth/me/', appToken), 'deleted client');
@@ -385,7 +385,7 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
   it('issues a JWT for the built-in API that a third party verifies with jose and the JWKS', async () => {
     const { keys } = (await (await fetch(`${server.issuer}/jwks`)).json()) as { keys: JWK[] };
     expect(keys.every((k) => k.d === undefined)).toBe(true);
-    const tokens = await oidc.clientCredentialsGrant(config, { resource: apiResource, scope: 'api' });
+    const tokens = await oidc.clientCredentialsGrant(config, { resource: apiResource, scope: 'users:read' });
     const header = decodeProtectedHeader(tokens.access_token);
     const jwk = keys.find((k) => k.kid === header.kid);
     expect(jwk).toBeDefined();

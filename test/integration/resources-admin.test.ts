@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { API_SCOPES } from '../../src/resources/built-in.js';
 import { adminLogin } from '../helpers/admin.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';
 import { BACKENDS } from '../helpers/env.js';
@@ -67,7 +68,9 @@ describe.each(BACKENDS)('API resources admin pages (%s)', (backend) => {
     expect(list.headers.get('x-frame-options')).toBe('DENY');
     expect(list.html).toContain(`${server.url}/api`);
     expect(list.html).toMatch(/Latchkey REST API<\/a> <span class="badge">built-in<\/span>/);
-    expect(list.html).toContain('<code>api</code>');
+    // Its scopes are the four API scopes, in order; the old single `api` scope is gone.
+    expect(list.html).toContain(`<ul class="plain-list">${API_SCOPES.map((scope) => `<li><code>${scope}</code></li>`).join('')}</ul>`);
+    expect(list.html).not.toContain('<code>api</code>');
   });
 
   it('adds, edits and deletes a resource through the forms', async () => {
@@ -148,15 +151,17 @@ describe.each(BACKENDS)('API resources admin pages (%s)', (backend) => {
     const page = await get(staff, '/admin/resources/0');
     expect(page.status).toBe(200);
     expect(page.html).toContain('cannot be edited or deleted');
+    expect(page.html).toContain(`<dt>Scopes</dt><dd>${API_SCOPES.join(' ')}</dd>`);
     expect(page.html).not.toContain('<form method="post" action="/admin/resources/0"');
     expect(page.html).not.toContain('/admin/resources/0/delete"');
     const csrf = await cookie(staff, 'lk.csrf');
-    const edit = await post(staff, '/admin/resources/0', { csrf, identifier: 'https://hijack.example.com/', scopes: 'api admin', access_token_ttl: '3600', access_token_format: 'jwt' });
+    const edit = await post(staff, '/admin/resources/0', { csrf, identifier: 'https://hijack.example.com/', scopes: 'api admin superuser', access_token_ttl: '3600', access_token_format: 'jwt' });
     expect(edit.status).toBe(403);
     const remove = await post(staff, '/admin/resources/0/delete', { csrf });
     expect(remove.status).toBe(403);
     expect(remove.html).toContain('cannot be deleted');
-    expect(server.latchkey.resourceService.builtIn.scopes).toEqual(['api']);
+    expect(server.latchkey.resourceService.builtIn.scopes).toEqual([...API_SCOPES]);
+    expect((await get(staff, '/admin/resources/0')).html).toContain(`<dt>Scopes</dt><dd>${API_SCOPES.join(' ')}</dd>`);
     expect((await server.latchkey.resourceService.list())[0]?.identifier).toBe(`${server.url}/api`);
   });
 

@@ -4,11 +4,12 @@ import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { User } from '../../src/repositories/users.js';
+import { API_SCOPES } from '../../src/resources/built-in.js';
 import { UserAgent } from '../helpers/browserless.js';
 import { BACKENDS } from '../helpers/env.js';
 import { callApi, type Answer, type ApiRequest } from '../helpers/http.js';
 import { runProcess, type ProcessResult } from '../helpers/process.js';
-import { discover, loginAndExchange, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
+import { apiAuthorization, apiResourceOf, discover, loginAndExchange, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
@@ -46,7 +47,10 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
   let staff: User;
   let staffToken: string;
   let plainToken: string;
+  /** client_credentials for our API with the `admin` scope: it acts for the client alone. */
   let machineToken: string;
+  /** client_credentials for no resource: no token for the REST API at all. */
+  let bareMachineToken: string;
   let seq = 0;
 
   const uniqueIdentifier = () => `https://api-${++seq}-${randomBytes(3).toString('hex')}.example.com/v1`;
@@ -96,9 +100,11 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
     staff = await makeUser(server.latchkey, { username: `staff_${randomBytes(3).toString('hex')}`, isStaff: true });
     const plain = await makeUser(server.latchkey);
     [staffToken, plainToken] = await Promise.all([apiLogin(staff.username), apiLogin(plain.username)]);
-    const machine = await makeClient(server.latchkey, { name: 'Machine', redirectUris: [], postLogoutRedirectUris: [], grantTypes: ['client_credentials'] });
+    const machine = await makeClient(server.latchkey, { name: 'Machine', redirectUris: [], postLogoutRedirectUris: [], grantTypes: ['client_credentials'], apiScopes: ['admin'] });
     const machineConfig = await discover(server.issuer, machine.client.clientId, machine.clientSecret ?? '');
-    machineToken = (await oidc.clientCredentialsGrant(machineConfig, { resource: `${server.url}/api`, scope: 'api' })).access_token;
+    machineToken = (await oidc.clientCredentialsGrant(machineConfig, { resource: apiResourceOf(server.latchkey), scope: 'admin' })).access_token;
+    expect(decodeJwt(machineToken)).toMatchObject({ sub: machine.client.clientId, aud: apiResourceOf(server.latchkey), scope: 'admin' });
+    bareMachineToken = (await oidc.clientCredentialsGrant(machineConfig, { scope: '' })).access_token;
   });
   afterAll(async () => server?.stop());
 
@@ -118,7 +124,7 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
     ];
 
     for (const c of cases) {
-      it(`${c.route}: anonymous 401, garbage 401, user 403, client-only 403, staff ${c.ok}`, async () => {
+      it(`${c.route}: anonymous 401, garbage 401, user 403, client-only 403, client for no resource 403, staff ${c.ok}`, async () => {
         const path = await c.path();
         const before = await rowCount();
         const anonymous = await api(c.method, path, c.body ? { json: c.body() } : {});
@@ -130,6 +136,10 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
           expect(refused.status, `${who}: ${refused.text}`).toBe(403);
           expect(refused.json['error']).toBe('permission_denied');
         }
+        const bare = await api(c.method, path, { token: bareMachineToken, ...(c.body ? { json: c.body() } : {}) });
+        expect(bare.status, `client for no resource: ${bare.text}`).toBe(403);
+        expect(bare.json['error']).toBe('insufficient_scope');
+        expect(bare.headers.get('www-authenticate') ?? '').toMatch(/^Bearer error="insufficient_scope".*scope="admin"/);
         // Nothing a refused caller sent changed anything.
         expect(await rowCount()).toBe(before);
         const allowed = await api(c.method, path, { token: staffToken, ...(c.body ? { json: c.body() } : {}) });
@@ -137,19 +147,27 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
       });
     }
 
-    it('takes a staff member\'s provider JWT for the API (scope api) like their /api/token/ JWT', async () => {
-      const app = await makeClient(server.latchkey, { name: 'Staff tool' });
+    it('takes a staff member\'s provider JWT for the API (scope admin) like their /api/token/ JWT', async () => {
+      const app = await makeClient(server.latchkey, { name: 'Staff tool', apiScopes: ['admin', 'users:read'] });
       const appConfig = await discover(server.issuer, app.client.clientId, app.clientSecret ?? '');
       const login = { username: staff.username, password: PASSWORD };
-      const { tokens } = await loginAndExchange(appConfig, new UserAgent(), login, { scope: 'openid api', resource: `${server.url}/api` });
-      expect(decodeJwt(tokens.access_token)['aud']).toBe(`${server.url}/api`);
+      const { tokens } = await loginAndExchange(appConfig, new UserAgent(), login, apiAuthorization(server.latchkey, ['admin'], 'openid'));
+      expect(decodeJwt(tokens.access_token)).toMatchObject({ aud: apiResourceOf(server.latchkey), scope: 'admin' });
       const answer = await api('GET', '/api/resources/', { token: tokens.access_token });
       expect(answer.status, answer.text).toBe(200);
+
+      // The same staff member's token without `admin` does not reach the resources.
+      const narrow = await loginAndExchange(appConfig, new UserAgent(), login, apiAuthorization(server.latchkey, ['users:read'], 'openid'));
+      expect(decodeJwt(narrow.tokens.access_token)['scope']).toBe('users:read');
+      const refused = await api('POST', '/api/resources/', { token: narrow.tokens.access_token, json: { identifier: uniqueIdentifier() } });
+      expect(refused.status, refused.text).toBe(403);
+      expect(refused.json['error']).toBe('insufficient_scope');
+      expect(refused.headers.get('www-authenticate') ?? '').toMatch(/^Bearer error="insufficient_scope".*scope="admin"/);
     });
   });
 
   describe('the built-in REST API resource', () => {
-    it('is listed first, with id 0, the API audience and the api scope', async () => {
+    it('is listed first, with id 0, the API audience and the four API scopes', async () => {
       const answer = await api('GET', '/api/resources/', { token: staffToken });
       expect(answer.status, answer.text).toBe(200);
       const [first] = answer.json['results'] as ResourceJson[];
@@ -157,7 +175,7 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
         id: 0,
         identifier: `${server.url}/api`,
         name: 'Latchkey REST API',
-        scopes: ['api'],
+        scopes: ['users:read', 'users:write', 'account', 'admin'],
         access_token_ttl: 900,
         access_token_format: 'jwt',
         built_in: true,
@@ -168,7 +186,7 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
     });
 
     it('cannot be changed or deleted (403), nor its identifier taken (409)', async () => {
-      const patched = await api('PATCH', '/api/resources/0/', { token: staffToken, json: { scopes: ['api', 'admin'] } });
+      const patched = await api('PATCH', '/api/resources/0/', { token: staffToken, json: { scopes: ['users:read', 'superuser'] } });
       expect(patched.status, patched.text).toBe(403);
       expect(patched.json['error']).toBe('permission_denied');
       expect((await api('DELETE', '/api/resources/0/', { token: staffToken })).status).toBe(403);
@@ -176,7 +194,7 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
       expect(taken.status, taken.text).toBe(409);
       const other = await create({ identifier: uniqueIdentifier() });
       expect((await api('PATCH', `/api/resources/${other.id}/`, { token: staffToken, json: { identifier: `${server.url}/api` } })).status).toBe(409);
-      expect((await api('GET', '/api/resources/0/', { token: staffToken })).json['scopes']).toEqual(['api']);
+      expect((await api('GET', '/api/resources/0/', { token: staffToken })).json['scopes']).toEqual([...API_SCOPES]);
     });
   });
 
@@ -337,7 +355,7 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
       const identifier = uniqueIdentifier();
       oneJsonLine(await cli('resource', 'create', '--identifier', identifier, '--format', 'opaque', '--json'));
       const list = oneJsonLine(await cli('resource', 'list', '--json')) as ResourceJson[];
-      expect(list[0]).toMatchObject({ id: 0, identifier: `${server.url}/api`, built_in: true });
+      expect(list[0]).toMatchObject({ id: 0, identifier: `${server.url}/api`, built_in: true, scopes: [...API_SCOPES] });
       expect(list.find((r) => r.identifier === identifier)).toMatchObject({ access_token_format: 'opaque', access_token_ttl: 3600, scopes: [] });
       const text = await cli('resource', 'list');
       expect(text.code, describeRun(text)).toBe(0);

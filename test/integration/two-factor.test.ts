@@ -103,7 +103,14 @@ describe.each(BACKENDS)('two-factor authentication (%s)', (backend) => {
       const status = async () => (await callJson(base(), 'GET', '/api/me/two-factor/', undefined, access)).json;
       expect(await status()).toEqual({ enabled: false, enabled_at: null, pending: false, recovery_codes_remaining: 0 });
 
-      const enrolled = await callJson(base(), 'POST', '/api/me/two-factor/enroll/', undefined, access);
+      // The current password first: a token alone must not put its own authenticator on the account.
+      for (const body of [undefined, { password: 'not the password' }]) {
+        const refused = await callJson(base(), 'POST', '/api/me/two-factor/enroll/', body, access);
+        expect(refused.status, refused.text).toBe(400);
+        expect(Object.keys(refused.json['fields'] as object)).toEqual(['password']);
+      }
+      expect(await status()).toMatchObject({ pending: false });
+      const enrolled = await callJson(base(), 'POST', '/api/me/two-factor/enroll/', { password: PASSWORD }, access);
       expect(enrolled.status).toBe(200);
       expect(enrolled.headers.get('cache-control')).toBe('no-store');
       const secret = String(enrolled.json['secret']);
@@ -135,7 +142,7 @@ describe.each(BACKENDS)('two-factor authentication (%s)', (backend) => {
       expect(await status()).toMatchObject({ enabled: true, pending: false, recovery_codes_remaining: 10, enabled_at: expect.any(String) });
 
       // Enabled: no second enrollment or confirmation, and the codes are never shown again.
-      expect((await callJson(base(), 'POST', '/api/me/two-factor/enroll/', undefined, access)).status).toBe(409);
+      expect((await callJson(base(), 'POST', '/api/me/two-factor/enroll/', { password: PASSWORD }, access)).status).toBe(409);
       expect((await callJson(base(), 'POST', '/api/me/two-factor/confirm/', { code: codeAt(secret, 1) }, access)).status).toBe(409);
       expect(JSON.stringify(await status())).not.toContain(codes[0]!.slice(0, 5));
 
@@ -162,11 +169,14 @@ describe.each(BACKENDS)('two-factor authentication (%s)', (backend) => {
       }
     });
 
-    it('regenerates recovery codes for a valid code only; the old ones stop working', async () => {
+    it('regenerates recovery codes for the password and a valid code only; the old ones stop working', async () => {
       const { user, secret, recoveryCodes, access } = await enrolledUser();
-      const wrong = await callJson(base(), 'POST', '/api/me/two-factor/recovery-codes/', { code: wrongCode(secret) }, access);
+      const wrong = await callJson(base(), 'POST', '/api/me/two-factor/recovery-codes/', { password: PASSWORD, code: wrongCode(secret) }, access);
       expect(wrong.status).toBe(400);
-      const renewed = await callJson(base(), 'POST', '/api/me/two-factor/recovery-codes/', { code: codeAt(secret, 1) }, access);
+      const noPassword = await callJson(base(), 'POST', '/api/me/two-factor/recovery-codes/', { code: codeAt(secret, 1) }, access);
+      expect(noPassword.status).toBe(400);
+      expect(Object.keys(noPassword.json['fields'] as object)).toEqual(['password']);
+      const renewed = await callJson(base(), 'POST', '/api/me/two-factor/recovery-codes/', { password: PASSWORD, code: codeAt(secret, 1) }, access);
       expect(renewed.status, renewed.text).toBe(200);
       const fresh = renewed.json['recovery_codes'] as string[];
       expect(fresh).toHaveLength(10);
@@ -504,6 +514,20 @@ describe.each(BACKENDS)('two-factor authentication (%s)', (backend) => {
       const blocked = await plainAgent.postForm(new URL(`/admin/users/${boss.user.id}/two-factor`, base()), { csrf: 'x' });
       expect(blocked.status).toBe(403);
       expect((await callJson(base(), 'GET', '/api/me/two-factor/', undefined, boss.access)).json['enabled']).toBe(true);
+    });
+
+    it('does not let staff reset their own two-factor on the admin page: that needs its proof in the account center', async () => {
+      // Signed in to the admin pages, then two-factor turned on: that browser's session alone
+      // (a stolen cookie, a screen left unlocked) must not be able to strip the second factor.
+      const admin = await makeUser(server.latchkey, { isStaff: true, isSuperuser: true });
+      const agent = new UserAgent();
+      expect((await adminLogin(base(), agent, admin.username, PASSWORD)).response.status).toBe(200);
+      await enrollOverRest(base(), admin.username);
+      const confirm = await (await agent.fetch(`${base()}/admin/users/${admin.id}/two-factor`)).text();
+      const refused = await agent.postForm(new URL(`/admin/users/${admin.id}/two-factor`, base()), { csrf: formOf(confirm, '/two-factor').csrf });
+      expect(refused.status).toBe(403);
+      expect(await refused.text()).toContain('Turn off your own two-factor authentication in your account');
+      expect((await callJson(base(), 'POST', '/api/token/', { username: admin.username, password: PASSWORD })).json['error']).toBe('mfa_required');
     });
   });
 });

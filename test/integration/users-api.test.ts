@@ -156,10 +156,11 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
     expect(answer.json['error']).toBe('invalid_token');
   }
 
-  async function clientCredentialsToken(): Promise<string> {
+  /** A client_credentials token; `forApi`: for our REST API with the users scopes, else for no resource. */
+  async function clientCredentialsToken({ forApi = true } = {}): Promise<string> {
     const basic = Buffer.from(`${encodeURIComponent(machine.id)}:${encodeURIComponent(machine.secret)}`).toString('base64');
     const answer = await api('POST', `${server.issuer}/token`, {
-      form: { grant_type: 'client_credentials' },
+      form: { grant_type: 'client_credentials', ...(forApi ? { resource: `${server.latchkey.config.publicUrl}/api`, scope: 'users:read users:write' } : {}) },
       authorization: `Basic ${basic}`,
     });
     expect(answer.status, answer.text).toBe(200);
@@ -177,7 +178,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
     [staffToken, superToken, otherToken] = (
       await Promise.all([apiLogin(staff.username), apiLogin(superuser.username), apiLogin(other.username)])
     ).map((pair) => pair.access) as [string, string, string];
-    const made = await makeClient(server.latchkey, { name: 'Machine', redirectUris: [], grantTypes: ['client_credentials'] });
+    const made = await makeClient(server.latchkey, { name: 'Machine', redirectUris: [], grantTypes: ['client_credentials'], apiScopes: ['users:read', 'users:write'] });
     machine = { id: made.client.clientId, secret: made.clientSecret ?? '' };
   });
   afterAll(async () => server?.stop());
@@ -191,7 +192,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
     route: string;
     method: string;
     path: (id: number) => string;
-    body?: () => Json;
+    body?: (role: Role) => Json | undefined;
     /** Whether the path names the target user (so a refusal must leave its row alone). */
     targeted: boolean;
     expected: Record<Role, number>;
@@ -227,7 +228,8 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
       route: 'PUT /api/users/<id>/',
       method: 'PUT',
       path: (id) => `/api/users/${id}/`,
-      body: () => ({ username: unique('put'), first_name: 'Put', last_name: 'Replaced' }),
+      // PUT drops the absent email: a change of one's own address, which needs the password.
+      body: (role) => ({ username: unique('put'), first_name: 'Put', last_name: 'Replaced', ...(role === 'self' ? { current_password: PASSWORD } : {}) }),
       targeted: true,
       expected: { anonymous: 401, self: 200, other: 404, staff: 200 },
     },
@@ -243,6 +245,8 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
       route: 'DELETE /api/users/<id>/',
       method: 'DELETE',
       path: (id) => `/api/users/${id}/`,
+      // Deleting one's own account needs the password; staff deleting others do not.
+      body: (role) => (role === 'self' ? { current_password: PASSWORD } : undefined),
       targeted: true,
       expected: { anonymous: 401, self: 204, other: 404, staff: 204 },
     },
@@ -268,7 +272,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
         staff: async () => staffToken,
       };
       const caller: Record<Role, number | undefined> = { anonymous: undefined, self: target.id, other: other.id, staff: staff.id };
-      const payload = body?.();
+      const payload = body?.(role);
       const answer = await api(method, path(target.id), { token: await tokens[role](), json: payload });
       expect(answer.status, answer.text).toBe(status);
 
@@ -322,6 +326,13 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
         expect(answer.json['error']).toBe('permission_denied');
       }
       expect(await row(target.id)).toEqual(before);
+      // One for no resource reaches no route at all.
+      const bare = await clientCredentialsToken({ forApi: false });
+      for (const path of ['/auth/me/', '/api/users/', `/api/users/${target.id}/`]) {
+        const answer = await api('GET', path, { token: bare });
+        expect(answer.status, `${path}: ${answer.text}`).toBe(403);
+        expect(answer.json['error']).toBe('insufficient_scope');
+      }
       // Registration with such a token is an anonymous registration: no privileges follow.
       const escalate = await api('POST', '/api/users/', { token, json: { username: unique('cc'), password: PASSWORD, is_staff: true } });
       expect(escalate.status, escalate.text).toBe(403);
@@ -815,7 +826,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
       const user = asUser(answer);
       expect(user).toMatchObject({ username, email: `${username.toLowerCase()}@example.com`, first_name: 'Grace', last_name: 'Hopper' });
       expect(Object.keys(user).sort()).toEqual(
-        ['date_joined', 'email', 'email_verified', 'first_name', 'id', 'is_active', 'is_staff', 'is_superuser', 'last_login', 'last_name', 'updated_at', 'username'],
+        ['date_joined', 'email', 'email_verified', 'first_name', 'id', 'is_active', 'is_staff', 'is_superuser', 'last_login', 'last_name', 'pending_email', 'updated_at', 'username'],
       );
       const { access } = await apiLogin(username.toUpperCase());
       expect(asUser(await api('GET', '/auth/me', { token: access })).id).toBe(user.id);
@@ -868,8 +879,8 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
       const before = await row(a.id);
       for (const [method, json] of [
         ['PATCH', { username: b.username.toUpperCase() }],
-        ['PATCH', { email: b.email!.toUpperCase() }],
-        ['PUT', { username: a.username, email: ` ${b.email!.toUpperCase()} ` }],
+        ['PATCH', { email: b.email!.toUpperCase(), current_password: PASSWORD }],
+        ['PUT', { username: a.username, email: ` ${b.email!.toUpperCase()} `, current_password: PASSWORD }],
       ] as Array<[string, Json]>) {
         const answer = await api(method, `/api/users/${a.id}/`, { token: access, json });
         expect(answer.status, `${method} ${JSON.stringify(json)}: ${answer.text}`).toBe(409);
@@ -898,8 +909,9 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
       expect((await api('GET', `/api/users${slash}`, { token: staffToken })).status).toBe(200);
       expect((await api('GET', `/api/users/${id}${slash}`, { token: access })).status).toBe(200);
       expect((await api('PATCH', `/api/users/${id}${slash}`, { token: access, json: { first_name: 'Slash' } })).status).toBe(200);
-      expect((await api('PUT', `/api/users/${id}${slash}`, { token: access, json: { username } })).status).toBe(200);
-      expect((await api('DELETE', `/api/users/${id}${slash}`, { token: access })).status).toBe(204);
+      // PUT without email drops one's own address, and deleting oneself: both need the password.
+      expect((await api('PUT', `/api/users/${id}${slash}`, { token: access, json: { username, current_password: PASSWORD } })).status).toBe(200);
+      expect((await api('DELETE', `/api/users/${id}${slash}`, { token: access, json: { current_password: PASSWORD } })).status).toBe(204);
       expect(await row(id)).toBeUndefined();
     });
   });
@@ -910,7 +922,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
     it('PUT replaces: absent names and email are reset, email_verified too', async () => {
       const target = await fixtureUser({ firstName: 'Grace', lastName: 'Hopper', emailVerified: true });
       const { access } = await apiLogin(target.username);
-      const answer = await api('PUT', `/api/users/${target.id}/`, { token: access, json: { username: target.username } });
+      const answer = await api('PUT', `/api/users/${target.id}/`, { token: access, json: { username: target.username, current_password: PASSWORD } });
       expect(answer.status, answer.text).toBe(200);
       expect(asUser(answer)).toMatchObject({ username: target.username, first_name: '', last_name: '', email: '', email_verified: false });
       expect(await row(target.id)).toMatchObject({ firstName: '', lastName: '', email: null, emailVerified: false, passwordHash });
@@ -940,16 +952,26 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
       expect(asUser(empty)).toMatchObject({ first_name: 'Grace', last_name: 'Brewster' });
     });
 
-    it('changing the email resets email_verified; the same email in another case does not', async () => {
+    it('staff changing an email set it unverified; the same email in another case changes nothing', async () => {
+      const target = await fixtureUser({ emailVerified: true });
+      const same = await api('PATCH', `/api/users/${target.id}/`, { token: staffToken, json: { email: target.email!.toUpperCase() } });
+      expect(same.status, same.text).toBe(200);
+      expect(asUser(same)).toMatchObject({ email: target.email, email_verified: true, pending_email: null });
+      const changed = await api('PATCH', `/api/users/${target.id}/`, { token: staffToken, json: { email: `new.${target.email}` } });
+      expect(changed.status, changed.text).toBe(200);
+      expect(asUser(changed)).toMatchObject({ email: `new.${target.email}`, email_verified: false, pending_email: null });
+      expect((await row(target.id))?.emailVerified).toBe(false);
+    });
+
+    it("one's own new email waits for verification; the old one stays in use", async () => {
       const target = await fixtureUser({ emailVerified: true });
       const { access } = await apiLogin(target.username);
-      const same = await api('PATCH', `/api/users/${target.id}/`, { token: access, json: { email: target.email!.toUpperCase() } });
-      expect(same.status, same.text).toBe(200);
-      expect(asUser(same)).toMatchObject({ email: target.email, email_verified: true });
-      const changed = await api('PATCH', `/api/users/${target.id}/`, { token: access, json: { email: `new.${target.email}` } });
+      const changed = await api('PATCH', `/api/users/${target.id}/`, { token: access, json: { email: `new.${target.email}`, current_password: PASSWORD } });
       expect(changed.status, changed.text).toBe(200);
-      expect(asUser(changed)).toMatchObject({ email: `new.${target.email}`, email_verified: false });
-      expect((await row(target.id))?.emailVerified).toBe(false);
+      expect(asUser(changed)).toMatchObject({ email: target.email, email_verified: true, pending_email: `new.${target.email}` });
+      // Sign-in by email still knows only the old address.
+      expect((await tokenAnswer(target.email!, PASSWORD)).status).toBe(200);
+      expect((await tokenAnswer(`new.${target.email}`, PASSWORD)).status).toBe(401);
     });
   });
 
@@ -1050,7 +1072,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
       expect((await userinfo(oauth.access_token)).status).toBe(200);
       expect((await api('GET', '/auth/me/', { token: oauth.access_token })).status).toBe(200);
 
-      const deleted = await api('DELETE', `/api/users/${target.id}/`, { token: pair.access });
+      const deleted = await api('DELETE', `/api/users/${target.id}/`, { token: pair.access, json: { current_password: PASSWORD } });
       expect(deleted.status, deleted.text).toBe(204);
       expect(deleted.text).toBe('');
       expect(await row(target.id)).toBeUndefined();
