@@ -5,11 +5,9 @@
  * /api/token/verify/, /api/token/refresh/ and as a bearer token (/auth/me/). Tokens issued
  * afterwards work. Over a real server on each backend.
  */
-import { randomBytes } from 'node:crypto';
-import { importJWK, SignJWT, type CryptoKey, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPasswordHasher } from '../../src/accounts/password-hasher.js';
 import type { User } from '../../src/repositories/users.js';
+import { signWithServerKey, simplejwtAccessClaims, storeHashOfCost } from '../helpers/api-jwt.js';
 import { BACKENDS } from '../helpers/env.js';
 import { callApi, type Answer } from '../helpers/http.js';
 import { makeUser, PASSWORD } from '../helpers/rp.js';
@@ -157,12 +155,7 @@ describe.each(BACKENDS)('API JWTs die with the password, deactivation and deleti
 
   it('a login that upgrades the password hash (BCRYPT_COST changed) hands out tokens that work', async () => {
     const user = await makeUser(server.latchkey);
-    const cost11 = createPasswordHasher({ cost: 11, threads: 1 });
-    try {
-      await server.latchkey.users.setPasswordHash(user.id, await cost11.hash(PASSWORD));
-    } finally {
-      await cost11.close();
-    }
+    await storeHashOfCost(server.latchkey, user.id, PASSWORD, 11);
     // This login rehashes at cost 10, which replaces the stamp; the pair must carry the new one.
     const pair = await obtain(user.username);
     expect((await server.latchkey.users.findById(user.id))?.passwordHash).toMatch(/^bcrypt_sha256\$\$2b\$10\$/);
@@ -171,24 +164,7 @@ describe.each(BACKENDS)('API JWTs die with the password, deactivation and deleti
 
   describe('tokens issued before the upgrade (no auth_stamp claim)', () => {
     /** An access JWT as the previous release minted it, signed with the server's current key. */
-    async function legacyAccessToken(user: User): Promise<string> {
-      const jwk = server.latchkey.host.keys.jwks.keys.find((k) => k.alg === 'RS256' && !k.key_ops);
-      if (!jwk?.kid) throw new Error('no current RS256 private key');
-      const iat = Math.floor(Date.now() / 1000);
-      const claims: JWTPayload = {
-        iss: server.issuer,
-        aud: `${server.url}/api`,
-        sub: String(user.id),
-        user_id: user.id,
-        token_type: 'access',
-        client_id: 'latchkey-api',
-        jti: randomBytes(16).toString('base64url'),
-        iat,
-        exp: iat + 300,
-      };
-      const key = (await importJWK(jwk, 'RS256')) as CryptoKey;
-      return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid: jwk.kid }).sign(key);
-    }
+    const legacyAccessToken = (user: User) => signWithServerKey(server.latchkey, simplejwtAccessClaims(server.latchkey, user));
 
     it('work while the password is unchanged, and die with the first change', async () => {
       const user = await makeUser(server.latchkey);

@@ -11,7 +11,6 @@ import {
   decodeProtectedHeader,
   decodeJwt,
   generateKeyPair,
-  importJWK,
   jwtVerify,
   SignJWT,
   type CryptoKey,
@@ -23,6 +22,7 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RETIRED_KEY_RETENTION_MS } from '../../src/oidc/ttl.js';
 import type { User } from '../../src/repositories/users.js';
+import { serverSigningJwk as serverJwk, signWithServerKey as signServer, simplejwtAccessClaims } from '../helpers/api-jwt.js';
 import { BACKENDS } from '../helpers/env.js';
 import { discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -90,38 +90,14 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
     return jwtVerify(token, createLocalJWKSet(await liveJwks()), { issuer, audience, typ, algorithms: ['RS256'] });
   }
 
-  /** The server's current RS256 private key, read in-process (nobody outside can do this). */
-  function serverSigningJwk(): JWK {
-    const jwk = server.latchkey.host.keys.jwks.keys.find((k) => k.alg === 'RS256' && !k.key_ops);
-    if (!jwk?.kid || !jwk.d) throw new Error('no current RS256 private key');
-    return jwk;
-  }
-
-  function validClaims(user: User): JWTPayload {
-    const iat = nowSeconds();
-    return {
-      iss: issuer,
-      aud: audience,
-      sub: String(user.id),
-      user_id: user.id,
-      token_type: 'access',
-      client_id: 'latchkey-api',
-      jti: randomBytes(16).toString('base64url'),
-      iat,
-      exp: iat + 300,
-    };
-  }
+  const validClaims = (user: User): JWTPayload => simplejwtAccessClaims(server.latchkey, user);
 
   async function signWith(key: CryptoKey | Uint8Array, claims: JWTPayload, header: JWTHeaderParameters): Promise<string> {
     return new SignJWT(claims).setProtectedHeader(header).sign(key);
   }
 
-  /** Signs `claims` with the server's own current RS256 key, header overridable. */
-  async function signWithServerKey(claims: JWTPayload, header: Partial<JWTHeaderParameters> = {}): Promise<string> {
-    const jwk = serverSigningJwk();
-    const key = (await importJWK(jwk, 'RS256')) as CryptoKey;
-    return signWith(key, claims, { alg: 'RS256', typ: 'at+jwt', kid: jwk.kid!, ...header });
-  }
+  const signWithServerKey = (claims: JWTPayload, header: Partial<JWTHeaderParameters> = {}) => signServer(server.latchkey, claims, header);
+
 
   async function expectRefusedAtMe(token: string, label: string): Promise<void> {
     const res = await me(token);
@@ -151,7 +127,7 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
 
     const jwks = await liveJwks();
     for (const key of jwks.keys) for (const member of PRIVATE_MEMBERS) expect(key, `published ${member}`).not.toHaveProperty(member);
-    const currentKid = serverSigningJwk().kid;
+    const currentKid = serverJwk(server.latchkey).kid;
     expect(jwks.keys.map((k) => k.kid)).toContain(currentKid);
 
     const a = await verifyWithLiveJwks(access, 'at+jwt');
@@ -204,7 +180,7 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
     });
 
     async function publishedRsaKey(): Promise<JWK> {
-      const kid = serverSigningJwk().kid;
+      const kid = serverJwk(server.latchkey).kid;
       const jwk = (await liveJwks()).keys.find((k) => k.kid === kid);
       if (!jwk) throw new Error('current RS256 key is not published');
       return jwk;
@@ -233,7 +209,7 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
       [
         'alg=none, no signature',
         async () => {
-          const header = { alg: 'none', typ: 'at+jwt', kid: serverSigningJwk().kid };
+          const header = { alg: 'none', typ: 'at+jwt', kid: serverJwk(server.latchkey).kid };
           return `${b64json(header)}.${b64json(validClaims(victim))}.`;
         },
       ],
@@ -272,7 +248,7 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
       ],
       [
         'foreign RSA key claiming the kid of the real published key',
-        async () => signWith(ownKey, validClaims(victim), { alg: 'RS256', typ: 'at+jwt', kid: serverSigningJwk().kid! }),
+        async () => signWith(ownKey, validClaims(victim), { alg: 'RS256', typ: 'at+jwt', kid: serverJwk(server.latchkey).kid! }),
       ],
       [
         'foreign RSA key, no kid at all',
@@ -679,12 +655,12 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
     const user = await makeUser(server.latchkey);
     const before = await obtain(user.username);
     const oldKid = decodeProtectedHeader(before.access).kid;
-    expect(oldKid).toBe(serverSigningJwk().kid);
+    expect(oldKid).toBe(serverJwk(server.latchkey).kid);
 
     const rotation = await server.latchkey.keyStore.rotate(RETIRED_KEY_RETENTION_MS);
     expect(rotation.retired).toContain(oldKid);
     expect(await server.latchkey.host.refresh()).toBe(true);
-    const newKid = serverSigningJwk().kid;
+    const newKid = serverJwk(server.latchkey).kid;
     expect(newKid).not.toBe(oldKid);
     expect(rotation.added).toContain(newKid);
 

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPasswordHasher } from '../../src/accounts/password-hasher.js';
+import { storeHashOfCost } from '../helpers/api-jwt.js';
 import { BACKENDS } from '../helpers/env.js';
 import { readAnswer, type Answer } from '../helpers/http.js';
 import { makeUser, PASSWORD } from '../helpers/rp.js';
@@ -119,12 +119,7 @@ describe.each(BACKENDS)('password policy over HTTP (%s)', (backend) => {
 
   it('upgrades a hash of another cost to the configured cost on sign-in', async () => {
     const user = await makeUser(server.latchkey);
-    const cost11 = createPasswordHasher({ cost: 11, threads: 1 });
-    try {
-      await server.latchkey.users.setPasswordHash(user.id, await cost11.hash(PASSWORD));
-    } finally {
-      await cost11.close();
-    }
+    await storeHashOfCost(server.latchkey, user.id, PASSWORD, 11);
     expect((await server.latchkey.users.findById(user.id))?.passwordHash.startsWith('bcrypt_sha256$$2b$11$')).toBe(true);
 
     // A wrong password upgrades nothing.
