@@ -1,5 +1,5 @@
 import type { Account, FindAccount } from 'oidc-provider';
-import type { User, UserRepository } from '../repositories/users.js';
+import type { User, UserRepository } from '../storage/users.js';
 
 /**
  * The provider's own (OpenID Connect) scopes. API resources bring their own scopes and may

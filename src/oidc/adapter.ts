@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
-import { fastQuery } from '../db/fast-query.js';
+import { fastQuery } from '../storage/fast-query.js';
 
 const UPSERT = `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, account_id, client_id, expires_at, consumed_at)
   values (?, ?, ?, ?, ?, ?, ?, ?, ?, null)

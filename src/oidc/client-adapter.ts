@@ -1,5 +1,5 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
-import type { ClientMetadata, ClientRepository } from '../repositories/clients.js';
+import type { ClientMetadata, ClientRepository } from '../storage/clients.js';
 
 /**
  * The provider's `Client` model, read from and written to our own clients table. Reads hand

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { UnsecuredJWT } from 'jose';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
-import type { ClientRepository } from '../repositories/clients.js';
-import type { User, UserRepository } from '../repositories/users.js';
+import type { ClientRepository } from '../storage/clients.js';
+import type { User, UserRepository } from '../storage/users.js';
 
 /**
  * Latchkey's own pages are first-party relying parties of its provider, as Keycloak's admin

@@ -1,5 +1,5 @@
 import type { Middleware } from 'koa';
-import { clientSecretMatches, type ClientRepository } from '../repositories/clients.js';
+import { clientSecretMatches, type ClientRepository } from '../storage/clients.js';
 
 const MAX_BODY = 56 * 1024;
 

@@ -1,7 +1,7 @@
 import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
-import type { Authenticate } from '../accounts/authenticate.js';
-import type { ClientRepository } from '../repositories/clients.js';
+import type { Authenticate } from '../core/accounts/authenticate.js';
+import type { ClientRepository } from '../storage/clients.js';
 
 /** RFC 6749 4.3, kept for the clients of the service Latchkey replaces. Legacy: prefer the code flow. */
 export const PASSWORD_GRANT = 'password';

@@ -1,6 +1,6 @@
 import type Koa from 'koa';
 import type Provider from 'oidc-provider';
-import type { KeyMaterial, KeyStore } from '../keys/key-store.js';
+import type { KeyMaterial, KeyStore } from '../core/keys/key-store.js';
 
 /**
  * Holds the running provider and replaces it when the keys in the database change (a

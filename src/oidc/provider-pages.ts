@@ -1,5 +1,5 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import { chooseLocale, escapeHtml, translator, type Translator } from '../http/i18n.js';
+import { chooseLocale, escapeHtml, translator, type Translator } from '../locales/i18n.js';
 
 /**
  * The language of a page the provider renders: the request's `ui_locales` (authorization and

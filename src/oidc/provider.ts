@@ -1,16 +1,16 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
-import type { Authenticate } from '../accounts/authenticate.js';
-import type { AuditLog } from '../audit/audit-log.js';
-import { API_SCOPES_METADATA, apiScopesProblem } from '../clients/api-scopes.js';
-import { SUPPORTED_LOCALES } from '../http/i18n.js';
-import type { Metrics } from '../http/metrics.js';
+import type { Authenticate } from '../core/accounts/authenticate.js';
+import type { AuditLog } from '../core/audit/audit-log.js';
+import { API_SCOPES_METADATA, apiScopesProblem } from '../core/clients/api-scopes.js';
+import { SUPPORTED_LOCALES } from '../locales/i18n.js';
+import type { Metrics } from '../web/http/metrics.js';
 import type { Config } from '../config.js';
-import type { Views } from '../http/views.js';
-import { SIGNING_ALGORITHMS, type KeyMaterial } from '../keys/key-store.js';
-import { clientSecretMatches, type ClientRepository } from '../repositories/clients.js';
-import type { UserRepository } from '../repositories/users.js';
+import type { Views } from '../web/http/views.js';
+import { SIGNING_ALGORITHMS, type KeyMaterial } from '../core/keys/key-store.js';
+import { clientSecretMatches, type ClientRepository } from '../storage/clients.js';
+import type { UserRepository } from '../storage/users.js';
 import { ACR_VALUES } from './acr.js';
 import { deviceInputForm, providerPageTranslator } from './provider-pages.js';
 import { createFindAccount, OIDC_SCOPES, SCOPE_CLAIMS } from './account.js';
@@ -20,7 +20,7 @@ import { registerPasswordGrant } from './password-grant.js';
 import { ClientAdapter } from './client-adapter.js';
 import { resourceAwareTtl, resourceIndicators, type FindResource } from './resource-indicators.js';
 import { TTL } from './ttl.js';
-import { apiAudience } from '../resources/built-in.js';
+import { apiAudience } from '../core/resources/built-in.js';
 
 export interface ProviderDeps {
   config: Config;

@@ -1,6 +1,6 @@
 import { errors, type Configuration, type ResourceServer } from 'oidc-provider';
-import { clientApiScopes } from '../clients/api-scopes.js';
-import type { Resource } from '../resources/built-in.js';
+import { clientApiScopes } from '../core/clients/api-scopes.js';
+import type { Resource } from '../core/resources/built-in.js';
 
 /** Looks up the API resource a `resource` parameter names (exact comparison), built-in included. */
 export type FindResource = (identifier: string) => Promise<Resource | undefined>;

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { importJWK, SignJWT, type CryptoKey, type JWK, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import type { Latchkey } from '../../src/app.js';
-import { createPasswordHasher } from '../../src/accounts/password-hasher.js';
-import type { User } from '../../src/repositories/users.js';
+import { createPasswordHasher } from '../../src/core/accounts/password-hasher.js';
+import type { User } from '../../src/storage/users.js';
 
 /** The server's current RS256 private key, read in-process (nobody outside can do this). */
 export function serverSigningJwk(latchkey: Latchkey): JWK {

@@ -1,7 +1,7 @@
 import * as oidc from 'openid-client';
 import type { Latchkey } from '../../src/app.js';
-import type { NewClient } from '../../src/repositories/clients.js';
-import { registerClient } from '../../src/clients/register-client.js';
+import type { NewClient } from '../../src/storage/clients.js';
+import { registerClient } from '../../src/core/clients/client-service.js';
 import { formOf, UserAgent } from './browserless.js';
 
 export const REDIRECT_URI = 'http://127.0.0.1:8787/callback';

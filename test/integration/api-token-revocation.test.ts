@@ -6,7 +6,7 @@
  * afterwards work. Over a real server on each backend.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { User } from '../../src/repositories/users.js';
+import type { User } from '../../src/storage/users.js';
 import { signWithServerKey, simplejwtAccessClaims, storeHashOfCost } from '../helpers/api-jwt.js';
 import { BACKENDS } from '../helpers/env.js';
 import { callApi, type Answer } from '../helpers/http.js';

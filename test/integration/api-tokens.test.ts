@@ -21,7 +21,7 @@ import {
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RETIRED_KEY_RETENTION_MS } from '../../src/oidc/ttl.js';
-import type { User } from '../../src/repositories/users.js';
+import type { User } from '../../src/storage/users.js';
 import { serverSigningJwk as serverJwk, signWithServerKey as signServer, simplejwtAccessClaims } from '../helpers/api-jwt.js';
 import { BACKENDS } from '../helpers/env.js';
 import { discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';

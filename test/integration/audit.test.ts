@@ -5,14 +5,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { User } from '../../src/repositories/users.js';
+import type { User } from '../../src/storage/users.js';
 import { adminLogin } from '../helpers/admin.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';
 import { BACKENDS } from '../helpers/env.js';
 import { callApi, type Answer, type ApiRequest } from '../helpers/http.js';
 import { makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import type { AuditEvent } from '../../src/audit/audit-log.js';
+import type { AuditEvent } from '../../src/core/audit/audit-log.js';
 
 
 interface AuditPage {

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { User } from '../../src/repositories/users.js';
+import type { User } from '../../src/storage/users.js';
 import type { RunningLatchkey } from '../../src/start.js';
 import { adminLogin } from '../helpers/admin.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';

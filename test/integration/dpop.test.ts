@@ -3,7 +3,7 @@ import path from 'node:path';
 import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API_DPOP_PROOF_MODEL } from '../../src/api/dpop-proof.js';
+import { API_DPOP_PROOF_MODEL } from '../../src/web/api/dpop-proof.js';
 import { sweepExpired } from '../../src/oidc/adapter.js';
 import type { RunningLatchkey } from '../../src/start.js';
 import { adminLogin } from '../helpers/admin.js';

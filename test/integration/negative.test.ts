@@ -6,7 +6,7 @@
 import { readAnswer, type Answer } from '../helpers/http.js';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createViews } from '../../src/http/views.js';
+import { createViews } from '../../src/web/http/views.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';
 import { BACKENDS } from '../helpers/env.js';
 import { makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';

@@ -8,10 +8,10 @@
 import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiRoute } from '../../src/api/openapi.js';
-import { API_SCOPES, type ApiScope } from '../../src/resources/built-in.js';
+import type { ApiRoute } from '../../src/web/api/openapi.js';
+import { API_SCOPES, type ApiScope } from '../../src/core/resources/built-in.js';
 import { REGISTRATION_POLICY } from '../../src/oidc/provider.js';
-import type { User } from '../../src/repositories/users.js';
+import type { User } from '../../src/storage/users.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';
 import { BACKENDS } from '../helpers/env.js';
 import { callApi, type Answer } from '../helpers/http.js';

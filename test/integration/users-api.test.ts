@@ -2,7 +2,7 @@ import { callApi, type Answer } from '../helpers/http.js';
 import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NewUser, User } from '../../src/repositories/users.js';
+import type { NewUser, User } from '../../src/storage/users.js';
 import { BACKENDS } from '../helpers/env.js';
 import { makeClient, PASSWORD } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { translateProblem } from '../../src/account/problems.js';
-import { passwordProblem } from '../../src/accounts/password-policy.js';
-import { emailProblem, usernameProblem } from '../../src/accounts/user-input.js';
-import { translator } from '../../src/http/i18n.js';
+import { translateProblem } from '../../src/web/account-center/problems.js';
+import { passwordProblem } from '../../src/core/accounts/password-policy.js';
+import { emailProblem, usernameProblem } from '../../src/core/accounts/user-input.js';
+import { translator } from '../../src/locales/i18n.js';
 
 describe('service messages on the account pages', () => {
   it('has a French text for every problem the validators find in the fields those pages show', () => {

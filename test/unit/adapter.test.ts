@@ -2,8 +2,8 @@ import type { Knex } from 'knex';
 import type { AdapterPayload } from 'oidc-provider';
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { openDatabase } from '../../src/db/knex.js';
-import { migrateLatest } from '../../src/db/migrate.js';
+import { openDatabase } from '../../src/storage/knex.js';
+import { migrateLatest } from '../../src/storage/migrate.js';
 import { KnexAdapter, revokeAccount, sweepExpired } from '../../src/oidc/adapter.js';
 import { freshDatabase, type TestDatabase } from '../helpers/database.js';
 import { BACKENDS } from '../helpers/env.js';
@@ -88,7 +88,7 @@ describe.each(BACKENDS)('KnexAdapter (%s)', (backend) => {
       await adapter('AccessToken').upsert('at-1', tokenPayload('AccessToken', 'at-1'), 120);
       const after = Date.now();
       const row = await knex('oidc_payloads').where({ model: 'AccessToken', id: 'at-1' }).first('expires_at');
-      // Read back as a number on both drivers (pg's int8 is parsed to number in src/db/knex.ts).
+      // Read back as a number on both drivers (pg's int8 is parsed to number in src/storage/knex.ts).
       expect(typeof row.expires_at).toBe('number');
       expect(row.expires_at).toBeGreaterThanOrEqual(before + 120_000);
       expect(row.expires_at).toBeLessThanOrEqual(after + 120_000);

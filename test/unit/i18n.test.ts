@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseLocale, fromAcceptLanguage, fromUiLocales, translator } from '../../src/http/i18n.js';
+import { chooseLocale, fromAcceptLanguage, fromUiLocales, translator } from '../../src/locales/i18n.js';
 import { acrForLogin, essentialAcrUnattainable, MFA_ACR, PASSWORD_ACR } from '../../src/oidc/acr.js';
 
 describe('choosing the page language', () => {

@@ -3,9 +3,9 @@ import { calculateJwkThumbprint, createLocalJWKSet, importJWK, jwtVerify, SignJW
 import type { Knex } from 'knex';
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { openDatabase } from '../../src/db/knex.js';
-import { migrateLatest } from '../../src/db/migrate.js';
-import { createKeyStore, type KeyStore } from '../../src/keys/key-store.js';
+import { openDatabase } from '../../src/storage/knex.js';
+import { migrateLatest } from '../../src/storage/migrate.js';
+import { createKeyStore, type KeyStore } from '../../src/core/keys/key-store.js';
 import { freshDatabase, type TestDatabase } from '../helpers/database.js';
 import { BACKENDS } from '../helpers/env.js';
 

@@ -6,10 +6,10 @@
  */
 import type { Knex } from 'knex';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLoginThrottle, type Admission, type ThrottleKey, type ThrottleTiming } from '../../src/accounts/login-throttle.js';
+import { createLoginThrottle, type Admission, type ThrottleKey, type ThrottleTiming } from '../../src/core/accounts/login-throttle.js';
 import { loadConfig } from '../../src/config.js';
-import { openDatabase } from '../../src/db/knex.js';
-import { migrateLatest } from '../../src/db/migrate.js';
+import { openDatabase } from '../../src/storage/knex.js';
+import { migrateLatest } from '../../src/storage/migrate.js';
 import { freshDatabase, type TestDatabase } from '../helpers/database.js';
 import { BACKENDS } from '../helpers/env.js';
 

@@ -1,9 +1,9 @@
 import type { Knex } from 'knex';
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { openDatabase } from '../../src/db/knex.js';
+import { openDatabase } from '../../src/storage/knex.js';
 import { migrations } from '../../migrations/index.js';
-import { migrateLatest, pendingMigrations } from '../../src/db/migrate.js';
+import { migrateLatest, pendingMigrations } from '../../src/storage/migrate.js';
 import { freshDatabase, type TestDatabase } from '../helpers/database.js';
 import { BACKENDS } from '../helpers/env.js';
 

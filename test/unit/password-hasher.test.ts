@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createPasswordHasher } from '../../src/accounts/password-hasher.js';
+import { createPasswordHasher } from '../../src/core/accounts/password-hasher.js';
 
 /**
  * The password hasher on its own: Django's bcrypt_sha256 format, cost upgrades, the dummy

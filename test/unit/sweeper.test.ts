@@ -5,12 +5,12 @@
  */
 import type { Knex } from 'knex';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLoginThrottle } from '../../src/accounts/login-throttle.js';
+import { createLoginThrottle } from '../../src/core/accounts/login-throttle.js';
 import { loadConfig } from '../../src/config.js';
-import { openDatabase } from '../../src/db/knex.js';
-import { migrateLatest } from '../../src/db/migrate.js';
-import { createSweeper, type Sweeper } from '../../src/db/sweeper.js';
-import { createMetrics, type Metrics } from '../../src/http/metrics.js';
+import { openDatabase } from '../../src/storage/knex.js';
+import { migrateLatest } from '../../src/storage/migrate.js';
+import { createSweeper, type Sweeper } from '../../src/core/maintenance/sweeper.js';
+import { createMetrics, type Metrics } from '../../src/web/http/metrics.js';
 import { freshDatabase, type TestDatabase } from '../helpers/database.js';
 import { BACKENDS } from '../helpers/env.js';
 

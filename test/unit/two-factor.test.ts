@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { HOTP, Secret } from 'otpauth';
 import type Provider from 'oidc-provider';
 import { describe, expect, it } from 'vitest';
-import { hashRecoveryCode, newRecoveryCodes, normalizeRecoveryCode } from '../../src/accounts/recovery-codes.js';
-import { createSecretBox } from '../../src/accounts/secret-box.js';
-import { matchTotpStep, newTotpSecret, totpKeyUri, totpStep } from '../../src/accounts/totp.js';
-import { PENDING_SECOND_FACTOR_MS, pendingSecondFactor } from '../../src/interaction/pending-second-factor.js';
+import { hashRecoveryCode, newRecoveryCodes, normalizeRecoveryCode } from '../../src/core/two-factor/recovery-codes.js';
+import { createSecretBox } from '../../src/core/two-factor/secret-box.js';
+import { matchTotpStep, newTotpSecret, totpKeyUri, totpStep } from '../../src/core/two-factor/totp.js';
+import { PENDING_SECOND_FACTOR_MS, pendingSecondFactor } from '../../src/web/interaction/pending-second-factor.js';
 
 /** RFC 6238 appendix B: the SHA1 test secret ("12345678901234567890"). */
 const RFC_SECRET = new Secret({ buffer: new TextEncoder().encode('12345678901234567890').buffer as ArrayBuffer }).base32;

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Knex } from 'knex';
-import { openDatabase } from '../../src/db/knex.js';
-import { migrateLatest } from '../../src/db/migrate.js';
-import { createUserRepository, DuplicateUserError, type UserRepository } from '../../src/repositories/users.js';
+import { openDatabase } from '../../src/storage/knex.js';
+import { migrateLatest } from '../../src/storage/migrate.js';
+import { createUserRepository, DuplicateUserError, type UserRepository } from '../../src/storage/users.js';
 import { freshDatabase, type TestDatabase } from '../helpers/database.js';
 import { BACKENDS } from '../helpers/env.js';
 import { parseDatabaseUrl } from '../../src/config.js';

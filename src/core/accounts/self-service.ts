@@ -1,0 +1,204 @@
+import type { Knex } from 'knex';
+import type { ApiTokens } from '../../web/api/api-tokens.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { ApiError } from '../../errors.js';
+import { revokeGrant } from '../../oidc/adapter.js';
+import type { ClientRepository } from '../../storage/clients.js';
+import type { User, UserRepository } from '../../storage/users.js';
+import type { ConfirmIdentity } from './confirm-identity.js';
+import type { PasswordHasher } from './password-hasher.js';
+import { passwordProblem } from './password-policy.js';
+import { ValidationError, type UserService } from './user-service.js';
+
+/** An application the person has allowed, as the account pages and /api/me/grants/ show it. */
+export interface ConnectedApp {
+  id: string;
+  client_id: string;
+  client_name: string;
+  scopes: string[];
+  /** API resources (RFC 8707) and the scopes granted for each. */
+  resources: Record<string, string[]>;
+  granted_at: string;
+  expires_at: string | null;
+}
+
+/** A browser login session, identified by its public uid (never the cookie value, its id). */
+export interface LoginSession {
+  id: string;
+  signed_in_at: string;
+  expires_at: string | null;
+  /** The applications signed in through this session. */
+  applications: Array<{ client_id: string; client_name: string }>;
+  /** How the person proved who they are (amr), e.g. ["pwd"]. */
+  methods: string[];
+  current: boolean;
+}
+
+/** What a password change leaves alone: the caller's own session and grant. */
+export interface Keep {
+  sessionUid?: string;
+  grantId?: string;
+}
+
+interface PayloadRow {
+  id: string;
+  payload: string;
+  expires_at: number | null;
+}
+
+const iso = (seconds: unknown) => (typeof seconds === 'number' ? new Date(seconds * 1000).toISOString() : null);
+const words = (scope: unknown) => (typeof scope === 'string' ? scope.split(' ').filter(Boolean) : []);
+
+/**
+ * What a signed-in person may do to their own account, for the account pages and /api/me/:
+ * see and revoke connected applications, see and end login sessions, change the password
+ * (the current one required, throttled like a login) ending every other session.
+ */
+export function createSelfService(deps: {
+  knex: Knex;
+  users: UserRepository;
+  clients: ClientRepository;
+  hasher: PasswordHasher;
+  confirmIdentity: ConfirmIdentity;
+  apiTokens: ApiTokens;
+  audit: AuditLog;
+  userService: UserService;
+}) {
+  const { knex, users, clients, hasher, confirmIdentity, apiTokens, audit, userService } = deps;
+
+  /** Live rows of one model for one account. */
+  async function rowsOf(model: 'Grant' | 'Session', userId: number): Promise<Array<{ id: string; payload: Record<string, unknown> }>> {
+    const now = Date.now();
+    const rows = (await knex('oidc_payloads')
+      .where({ model, account_id: String(userId) })
+      .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', now))
+      .select('id', 'payload', 'expires_at')) as PayloadRow[];
+    return rows.map((row) => ({ id: row.id, payload: JSON.parse(row.payload) as Record<string, unknown> }));
+  }
+
+  /** Client names by id, looked up once per listing; a deleted client keeps its id as name. */
+  async function namer(): Promise<(clientId: string) => string> {
+    const names = new Map((await clients.list()).map((c) => [c.clientId, c.name]));
+    return (clientId) => names.get(clientId) ?? clientId;
+  }
+
+  const actor = (user: User, ip?: string) => ({ actor: user.username, actorUserId: user.id, ...(ip ? { ip } : {}) });
+
+  return {
+    async connectedApps(user: User): Promise<ConnectedApp[]> {
+      const name = await namer();
+      const grants = await rowsOf('Grant', user.id);
+      return grants
+        .map(({ id, payload }) => {
+          const clientId = String(payload['clientId'] ?? '');
+          const resources = Object.fromEntries(
+            Object.entries((payload['resources'] as Record<string, unknown> | undefined) ?? {}).map(([indicator, scope]) => [indicator, words(scope)]),
+          );
+          return {
+            id,
+            client_id: clientId,
+            client_name: name(clientId),
+            scopes: words((payload['openid'] as { scope?: unknown } | undefined)?.scope),
+            resources,
+            granted_at: iso(payload['iat']) ?? new Date(0).toISOString(),
+            expires_at: iso(payload['exp']),
+          };
+        })
+        .sort((a, b) => b.granted_at.localeCompare(a.granted_at) || a.id.localeCompare(b.id));
+    },
+
+    /** Revokes one of the person's grants with every token and code issued under it. */
+    async revokeApp(user: User, grantId: string, ip?: string): Promise<void> {
+      const row = await knex('oidc_payloads').where({ model: 'Grant', id: grantId, account_id: String(user.id) }).first('payload');
+      if (!row) throw new ApiError(404, 'not_found', 'No such connected application.');
+      await revokeGrant(knex, grantId);
+      const clientId = (JSON.parse(String(row.payload)) as { clientId?: string }).clientId ?? null;
+      await audit.record('grant.revoked', { ...actor(user, ip), targetType: 'grant', targetId: grantId, details: { client_id: clientId, via: 'self-service' } });
+    },
+
+    async sessions(user: User, currentUid?: string): Promise<LoginSession[]> {
+      const name = await namer();
+      const rows = await rowsOf('Session', user.id);
+      return rows
+        .filter(({ payload }) => typeof payload['uid'] === 'string')
+        .map(({ payload }) => {
+          const authorizations = (payload['authorizations'] as Record<string, unknown> | undefined) ?? {};
+          return {
+            id: String(payload['uid']),
+            signed_in_at: iso(payload['loginTs']) ?? iso(payload['iat']) ?? new Date(0).toISOString(),
+            expires_at: iso(payload['exp']),
+            applications: Object.keys(authorizations).map((clientId) => ({ client_id: clientId, client_name: name(clientId) })),
+            methods: Array.isArray(payload['amr']) ? payload['amr'].map(String) : [],
+            current: payload['uid'] === currentUid,
+          };
+        })
+        .sort((a, b) => b.signed_in_at.localeCompare(a.signed_in_at) || a.id.localeCompare(b.id));
+    },
+
+    /**
+     * Ends one login session. Tokens issued under it without offline_access die with it (the
+     * provider checks the session on every use); offline grants stay until revoked.
+     */
+    async endSession(user: User, uid: string, ip?: string): Promise<void> {
+      const ended = await knex('oidc_payloads').where({ model: 'Session', uid, account_id: String(user.id) }).delete();
+      if (!ended) throw new ApiError(404, 'not_found', 'No such session.');
+      await audit.record('session.ended', { ...actor(user, ip), targetType: 'user', targetId: user.id, details: { via: 'self-service' } });
+    },
+
+    /**
+     * Changes the person's password. The current password is checked through the login
+     * throttle (a stolen session cannot guess it faster than a login could); afterwards every
+     * session, grant and token of the person ends except `keep` (the caller's own), and all
+     * API refresh tokens are revoked.
+     * @returns the user as stored now.
+     */
+    async changePassword(user: User, body: Record<string, unknown>, { ip, keep = {} }: { ip: string; keep?: Keep }): Promise<User> {
+      const current = body['current_password'];
+      const next = body['new_password'];
+      const fields: Record<string, string[]> = {};
+      if (typeof current !== 'string' || current === '') fields['current_password'] = ['This field is required.'];
+      if (typeof next !== 'string' || next === '') fields['new_password'] = ['This field is required.'];
+      else {
+        const problem = passwordProblem(next);
+        if (problem) fields['new_password'] = [problem];
+        else if (next === current) fields['new_password'] = ['The new password must differ from the current one.'];
+      }
+      for (const key of Object.keys(body)) {
+        if (key !== 'current_password' && key !== 'new_password' && key !== 'otp') fields[key] = ['Unknown field.'];
+      }
+      if (Object.keys(fields).length) throw new ValidationError(fields);
+      await confirmIdentity(user, { password: current, otp: body['otp'] }, { ip, via: 'password_change' });
+
+      const updated = await users.update(user.id, { passwordHash: await hasher.hash(next as string) });
+      if (!updated) throw new ApiError(404, 'not_found', 'No such user.');
+      await knex('oidc_payloads')
+        .where({ account_id: String(user.id) })
+        .andWhere((q) => {
+          if (keep.sessionUid) q.whereNot((k) => k.where({ model: 'Session', uid: keep.sessionUid }));
+          if (keep.grantId) q.andWhere((k) => k.whereNull('grant_id').orWhereNot('grant_id', keep.grantId!)).andWhereNot((k) => k.where({ model: 'Grant', id: keep.grantId }));
+        })
+        .delete();
+      await apiTokens.revokeUser(user.id);
+      await audit.record('user.password_changed', { ...actor(user, ip), targetType: 'user', targetId: user.id, details: { self: true, via: 'self-service' } });
+      return updated;
+    },
+
+    /**
+     * Deletes the person's own account once they have typed its username and proved the
+     * password and second factor (throttled like a login). Through the user service: every session, grant and
+     * token ends, the audit log records it, and the last active superuser is refused.
+     */
+    async deleteAccount(user: User, body: { username: unknown; password: unknown; otp?: unknown }, { ip }: { ip: string }): Promise<void> {
+      const fields: Record<string, string[]> = {};
+      if (typeof body.username !== 'string' || body.username.trim() !== user.username) fields['username'] = ['Type your username exactly as shown.'];
+      if (typeof body.password !== 'string' || body.password === '') fields['password'] = ['This field is required.'];
+      if (Object.keys(fields).length) throw new ValidationError(fields);
+      await confirmIdentity(user, { password: body.password, otp: body.otp }, { ip, via: 'account_delete', passwordField: 'password' });
+      await userService.remove({ user, ip }, user, { confirmed: true });
+    },
+  };
+}
+
+export type SelfService = ReturnType<typeof createSelfService>;
+
+export { TooManyAttempts } from './confirm-identity.js';

@@ -1,0 +1,91 @@
+import { ValidationError } from '../accounts/user-service.js';
+import { OIDC_SCOPES } from '../../oidc/account.js';
+import { RESOURCE_TTL } from '../../oidc/ttl.js';
+import { ACCESS_TOKEN_FORMATS, type AccessTokenFormat, type NewResource } from '../../storage/resources.js';
+
+/** The writable fields of a resource, as the REST API, the admin pages and the CLI name them. */
+export const RESOURCE_FIELDS = ['identifier', 'name', 'scopes', 'access_token_ttl', 'access_token_format'] as const;
+export type ResourceField = (typeof RESOURCE_FIELDS)[number];
+
+/** What a caller asks for, already of the right JavaScript types but not yet checked. */
+export interface ResourceInput {
+  identifier?: string;
+  name?: string;
+  scopes?: string[];
+  accessTokenTtl?: number;
+  accessTokenFormat?: string;
+}
+
+export const MAX_IDENTIFIER_LENGTH = 512;
+const MAX_NAME_LENGTH = 255;
+const MAX_SCOPES = 100;
+const MAX_SCOPE_LENGTH = 128;
+
+/** RFC 6749 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ) (no space, `"` or `\`). */
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+
+/**
+ * RFC 8707 2: an absolute URI, without a fragment. Only http(s) (what resource servers
+ * are), no user credentials, no white space (it is compared byte for byte with `resource`).
+ */
+export function identifierProblem(identifier: string): string | undefined {
+  if (!identifier) return 'This field is required.';
+  if (identifier.length > MAX_IDENTIFIER_LENGTH) return `Must be at most ${MAX_IDENTIFIER_LENGTH} characters.`;
+  if (/[\s\x00-\x1f\x7f]/.test(identifier)) return 'Must not contain spaces or control characters.';
+  if (!URL.canParse(identifier)) return 'Must be an absolute URI, such as https://api.example.com/.';
+  const url = new URL(identifier);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'Must be an http or https URI.';
+  if (identifier.includes('#')) return 'Must not contain a fragment (#).';
+  if (url.username || url.password) return 'Must not contain a user name or password.';
+  return undefined;
+}
+
+/** Problems with a list of scopes, one message each. */
+export function scopeProblems(scopes: readonly string[]): string[] {
+  const problems: string[] = [];
+  if (scopes.length > MAX_SCOPES) problems.push(`At most ${MAX_SCOPES} scopes.`);
+  const seen = new Set<string>();
+  for (const scope of scopes) {
+    if (!SCOPE_TOKEN.test(scope) || scope.length > MAX_SCOPE_LENGTH) {
+      problems.push(`"${scope.slice(0, MAX_SCOPE_LENGTH)}" is not a valid scope (printable characters other than space, " and \\, at most ${MAX_SCOPE_LENGTH}).`);
+    } else if (OIDC_SCOPES.includes(scope)) {
+      problems.push(`"${scope}" is an OpenID Connect scope; choose another name.`);
+    } else if (seen.has(scope)) {
+      problems.push(`"${scope}" is listed twice.`);
+    }
+    seen.add(scope);
+  }
+  return problems;
+}
+
+/**
+ * Checks a complete description of a resource (defaults applied) and returns what is stored;
+ * one message list per bad field, under the names in {@link RESOURCE_FIELDS}.
+ */
+export function checkResource(input: ResourceInput): NewResource {
+  const fields: Partial<Record<ResourceField, string[]>> = {};
+  const problem = (key: ResourceField, message: string) => (fields[key] ??= []).push(message);
+
+  const identifier = (input.identifier ?? '').trim();
+  const identifierIssue = identifierProblem(identifier);
+  if (identifierIssue) problem('identifier', identifierIssue);
+
+  // A name left empty is the identifier (which has its own limit, and the column room for it).
+  const given = (input.name ?? '').trim();
+  if (given.length > MAX_NAME_LENGTH) problem('name', `Must be at most ${MAX_NAME_LENGTH} characters.`);
+  const name = given || identifier;
+
+  const scopes = input.scopes ?? [];
+  for (const message of scopeProblems(scopes)) problem('scopes', message);
+
+  const ttl = input.accessTokenTtl ?? RESOURCE_TTL.default;
+  if (!Number.isSafeInteger(ttl) || ttl < RESOURCE_TTL.min || ttl > RESOURCE_TTL.max) {
+    problem('access_token_ttl', `Must be a whole number of seconds from ${RESOURCE_TTL.min} to ${RESOURCE_TTL.max}.`);
+  }
+
+  const format = input.accessTokenFormat ?? 'jwt';
+  if (!(ACCESS_TOKEN_FORMATS as readonly string[]).includes(format)) problem('access_token_format', 'Must be "jwt" or "opaque".');
+
+  if (Object.keys(fields).length) throw new ValidationError(fields as Record<string, string[]>);
+  return { identifier, name, scopes, accessTokenTtl: ttl, accessTokenFormat: format as AccessTokenFormat };
+}

@@ -1,0 +1,96 @@
+import type Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import { ValidationError } from '../../core/accounts/user-service.js';
+import { ApiError } from '../../errors.js';
+import type { AdminDeps } from './routes.js';
+
+// The form helpers every group of pages uses, where the admin pages have always found them.
+export { csrfOk, formOf, formParser, text } from '../http/forms.js';
+
+/** What every group of admin pages is built from. */
+export interface AdminKit {
+  deps: AdminDeps;
+  router: Router;
+  /** Renders views/admin/<view>.eta inside the admin layout, never cached. */
+  page: (ctx: Context, view: string, data: Record<string, unknown>, status?: number) => void;
+  /** Staff only: others get 403, people not signed in the login page (GET) or 401. */
+  requireStaff: Middleware;
+  /** Parses an urlencoded form body (64 kB at most) into `ctx.request.body`. */
+  form: Middleware;
+}
+
+/** Shown when a form's CSRF token does not match this browser's cookie. */
+export const FORM_EXPIRED = 'This form has expired or was sent from another page. Nothing was changed; please try again.';
+
+/**
+ * Notices shown after a redirect (`?done=<code>`): a fixed message per code, so nothing from
+ * the query string reaches the page.
+ */
+const NOTICES: Record<string, string> = {
+  'user-created': 'The user was created.',
+  'user-saved': 'The user was saved.',
+  'password-set': 'The password was changed. Every session and token of that user has been revoked.',
+  'user-deleted': 'The user was deleted, together with every session and token issued to them.',
+  'two-factor-reset': 'Two-factor authentication was turned off for this user: their authenticator and recovery codes no longer work, and they sign in with their password alone until they enroll again.',
+  'app-saved': 'The application was saved.',
+  'app-public': 'The application is now public: its secret was removed and the tokens it was issued were revoked.',
+  'app-deleted': 'The application was deleted and every token issued to it revoked.',
+  'resource-created': 'The API resource was added. Applications may now ask for tokens for it.',
+  'resource-saved': 'The API resource was saved. Tokens issued before keep their scopes and lifetime until they expire.',
+  'resource-deleted': 'The API resource was deleted. No new tokens are issued for it; tokens issued before work until they expire.',
+  'keys-rotated': 'New signing keys are in use. The previous keys stay published until the tokens they signed have expired.',
+};
+
+export function noticeFor(ctx: Context): string | null {
+  const code = ctx.query['done'];
+  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(NOTICES, code) ? (NOTICES[code] ?? null) : null;
+}
+
+/** A checkbox: present (with any single value) means ticked. */
+export function ticked(body: Record<string, unknown>, key: string): boolean {
+  return typeof body[key] === 'string';
+}
+
+/** Every value sent for a repeated field (checkbox groups). */
+export function values(body: Record<string, unknown>, key: string): string[] {
+  const value = body[key];
+  if (typeof value === 'string') return [value];
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+}
+
+/** One entry per non-empty line of a textarea. */
+export function lines(value: string): string[] {
+  return value
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter(Boolean);
+}
+
+/** How a failed action is shown on the form that caused it. */
+export interface Problem {
+  status: number;
+  message: string;
+  fields: Record<string, string[]>;
+}
+
+/** Maps the services' errors to a status and messages; anything else is not ours to show. */
+export function problemOf(error: unknown): Problem {
+  if (error instanceof ValidationError) {
+    return { status: 400, message: 'Please correct the fields marked below.', fields: error.fields };
+  }
+  if (error instanceof ApiError && error.status < 500) return { status: error.status, message: error.message, fields: {} };
+  throw error;
+}
+
+export const problem = (status: number, message: string, fields: Record<string, string[]> = {}): Problem => ({ status, message, fields });
+
+/** Timestamps as people read them in a list: UTC, to the minute. */
+export function when(ms: number | null): string {
+  if (ms === null) return '';
+  return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+/** Just the (UTC) day, for columns where the time does not matter. */
+export function day(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}

@@ -1,0 +1,42 @@
+import type { Middleware } from 'koa';
+import { ApiError } from '../../errors.js';
+import type { Views } from './views.js';
+
+/** Our ApiErrors and the provider's OAuth errors keep their status and code; the rest is a 500. */
+function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  const oauth = error as { status?: unknown; error?: unknown; error_description?: unknown; expose?: unknown };
+  if (typeof oauth.status === 'number' && oauth.status >= 400 && oauth.status < 500 && typeof oauth.error === 'string' && oauth.expose) {
+    return new ApiError(oauth.status, oauth.error, typeof oauth.error_description === 'string' ? oauth.error_description : oauth.error);
+  }
+  return new ApiError(500, 'server_error', 'An unexpected error occurred.');
+}
+
+/**
+ * Last line of defence for our own routes (the provider handles its own errors): an
+ * ApiError keeps its status and code; anything else is logged and answered as a 500
+ * without internals, in JSON for API clients and as a page for browsers.
+ */
+export function errorHandler(views: Views, log: (message: string, error: unknown) => void): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (error) {
+      const apiError = toApiError(error);
+      if (apiError.status >= 500) log(`unhandled error on ${ctx.method} ${ctx.path}`, error);
+      ctx.status = apiError.status;
+      ctx.set('Cache-Control', 'no-store');
+      // A lockout (TooManyAttempts) says when to come back.
+      const retryAfter = (error as { retryAfter?: unknown }).retryAfter;
+      if (apiError.status === 429 && typeof retryAfter === 'number') ctx.set('Retry-After', String(retryAfter));
+      // Pages for browsers (which name text/html explicitly); JSON for API paths and the rest.
+      const apiPath = /^\/(api|auth|users)(\/|$)/.test(ctx.path);
+      if (!apiPath && (ctx.get('accept') ?? '').includes('text/html')) {
+        ctx.type = 'html';
+        ctx.body = views.render('error', { title: 'Something went wrong', error: apiError.error, description: apiError.message, csrf: '' });
+      } else {
+        ctx.body = apiError.toJSON();
+      }
+    }
+  };
+}
