@@ -138,7 +138,6 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
   /** Validates the writable fields that are present; `required` must be present and non-empty. */
   function validate(body: Record<string, unknown>, required: readonly string[]): UserChanges & { password?: string } {
     const problems = fieldCollector();
-    const fields = problems.fields;
     const problem = problems.add;
     const text = (key: string): string | undefined => {
       if (!has(body, key) || body[key] === null) return undefined;
@@ -153,7 +152,7 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
     }
     const out: UserChanges & { password?: string } = {};
     const username = text('username');
-    if (username !== undefined && !fields['username']) {
+    if (username !== undefined && !problems.has('username')) {
       const p = usernameProblem(username);
       if (p) problem('username', p);
       else out.username = username;
@@ -161,7 +160,7 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
     if (has(body, 'email')) {
       const email = text('email');
       if (email === undefined || email === '') {
-        if (!fields['email']) out.email = null;
+        if (!problems.has('email')) out.email = null;
       } else {
         const p = emailProblem(email.trim());
         if (p) problem('email', p);
@@ -177,7 +176,7 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
       else if (value !== undefined) out[prop] = value;
     }
     const password = text('password');
-    if (password !== undefined && !fields['password']) {
+    if (password !== undefined && !problems.has('password')) {
       const p = passwordProblem(password);
       if (p) problem('password', p);
       else out.password = password;
