@@ -9,7 +9,6 @@ import { ConfigError, loadConfig, type Config } from '../config.js';
 import { openDatabase } from '../storage/knex.js';
 import { migrateLatest } from '../storage/migrate.js';
 import { createAuditLog } from '../core/audit/audit-log.js';
-import { ApiError } from '../errors.js';
 import { createViews } from '../web/http/views.js';
 import { createKeyStore } from '../core/keys/key-store.js';
 import { sweepAll } from '../core/maintenance/sweep.js';
@@ -17,7 +16,7 @@ import { RETIRED_KEY_RETENTION_MS } from '../oidc/ttl.js';
 import { createClientRepository, TOKEN_ENDPOINT_AUTH_METHODS, type JwkSet, type NewClient, type TokenEndpointAuthMethod } from '../storage/clients.js';
 import { createResourceRepository } from '../storage/resources.js';
 import { resourceJson, createResourceService, type ResourceService } from '../core/resources/resource-service.js';
-import { ValidationError } from '../core/accounts/user-service.js';
+import { DomainError, InvalidInput } from '../core/errors.js';
 import { createUserRepository, DuplicateUserError } from '../storage/users.js';
 import { ask, interactive } from './prompt.js';
 
@@ -97,7 +96,7 @@ async function createSuperuser(config: Config, args: string[], out: Out): Promis
     if ((await ask('Password (again): ', { hidden: true })) !== password) throw new CliError('passwords do not match');
   }
   const problem = usernameProblem(username) ?? emailProblem(email) ?? passwordProblem(password);
-  if (problem) throw new CliError(problem);
+  if (problem) throw new CliError(problem.message);
 
   const hasher = createPasswordHasher({ cost: config.bcryptCost, threads: 1 });
   try {
@@ -245,10 +244,10 @@ const RESOURCE_FLAGS: Record<string, string> = {
   access_token_format: '--format',
 };
 
-/** One line for the service's per-field messages. */
-function validationLine(error: ValidationError): string {
+/** One line for the service's per-field problems, in English, under the options' names. */
+function validationLine(error: InvalidInput): string {
   return Object.entries(error.fields)
-    .map(([field, messages]) => `${RESOURCE_FLAGS[field] ?? field}: ${messages.join(' ')}`)
+    .map(([field, problems]) => `${RESOURCE_FLAGS[field] ?? field}: ${problems.map((p) => p.message).join(' ')}`)
     .join('; ');
 }
 
@@ -304,7 +303,7 @@ async function resourceCommand(config: Config, args: string[], out: Out): Promis
       return;
     }
   } catch (error) {
-    if (error instanceof ValidationError) throw new CliError(validationLine(error));
+    if (error instanceof InvalidInput) throw new CliError(validationLine(error));
     throw error;
   }
   throw new CliError(`unknown resource command "${sub ?? ''}" (see: npm run cli -- help)`, 2);
@@ -428,7 +427,8 @@ export async function runCli(argv: string[], env: Readonly<Record<string, string
       err(`config error: ${error.problems.join('; ')}`);
       return 1;
     }
-    if (error instanceof ApiError) {
+    // The services' refusals: their English message on one line, exit 1.
+    if (error instanceof DomainError) {
       err(`error: ${error.message}`);
       return 1;
     }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { translateProblem } from '../../src/web/account-center/problems.js';
+import { fieldMessage } from '../../src/web/http/page-problem.js';
 import { passwordProblem } from '../../src/core/accounts/password-policy.js';
 import { emailProblem, usernameProblem } from '../../src/core/accounts/user-input.js';
+import { fieldProblem } from '../../src/core/errors.js';
 import { translator } from '../../src/locales/i18n.js';
 
 describe('service messages on the account pages', () => {
@@ -18,16 +19,16 @@ describe('service messages on the account pages', () => {
     ];
     const fr = translator('fr');
     const en = translator('en');
-    for (const message of found) {
-      expect(message).toBeDefined();
-      expect(translateProblem(message!, fr), message).not.toBe(message);
+    for (const problem of found) {
+      expect(problem).toBeDefined();
+      expect(fieldMessage(problem!, fr), problem!.message).not.toBe(problem!.message);
       // English pages show the services' own words.
-      expect(translateProblem(message!, en)).toBe(message);
+      expect(fieldMessage(problem!, en)).toBe(problem!.message);
     }
-    expect(translateProblem('Password must be at least 8 characters.', fr)).toBe('Le mot de passe doit faire au moins 8 caractères.');
+    expect(fieldMessage(passwordProblem('short')!, fr)).toBe('Le mot de passe doit faire au moins 8 caractères.');
   });
 
-  it('shows a message it does not know as it is', () => {
-    expect(translateProblem('Something new.', translator('fr'))).toBe('Something new.');
+  it('shows a problem the pages never meet in English, as the service says it', () => {
+    expect(fieldMessage(fieldProblem('scope_oidc', { scope: 'openid' }), translator('fr'))).toBe('"openid" is an OpenID Connect scope; choose another name.');
   });
 });

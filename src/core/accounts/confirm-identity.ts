@@ -1,16 +1,6 @@
-import { ApiError } from '../../errors.js';
 import type { User } from '../../storage/users.js';
+import { InvalidInput, TooManyAttempts } from '../errors.js';
 import type { Authenticate } from './authenticate.js';
-import { ValidationError } from './user-service.js';
-
-/** A 429: the password (or code) was guessed wrong too often (the login throttle's lock). */
-export class TooManyAttempts extends ApiError {
-  readonly retryAfter: number;
-  constructor(retryAfter: number, description = 'Too many failed attempts; try again later.') {
-    super(429, 'too_many_requests', description);
-    this.retryAfter = retryAfter;
-  }
-}
 
 /** What a person presents to prove it is them before an account change. */
 export interface Proof {
@@ -29,10 +19,6 @@ export interface ConfirmOptions {
   otpField?: string;
 }
 
-export const CURRENT_PASSWORD_WRONG = 'The current password is not correct.';
-export const OTP_NEEDED = 'This account uses two-factor authentication: enter the current code of your authenticator app (or a recovery code).';
-export const OTP_WRONG = 'The code is not valid. Use the current code of your authenticator app.';
-
 /**
  * Proof of presence for account changes (email, password, two-factor, deletion): the
  * current password, and the second factor where one is enrolled. It goes through the one
@@ -44,14 +30,14 @@ export function createIdentityConfirmation(authenticate: Authenticate) {
     const passwordField = options.passwordField ?? 'current_password';
     const otpField = options.otpField ?? 'otp';
     if (typeof proof.password !== 'string' || proof.password === '') {
-      throw new ValidationError({ [passwordField]: ['This field is required.'] });
+      throw InvalidInput.of(passwordField, 'required');
     }
     const checked = await authenticate(user.username, proof.password, { ip: options.ip, via: options.via, secondFactor: { otp: proof.otp }, reauthentication: true });
     if (checked.ok && checked.user.id === user.id) return;
     if (!checked.ok && checked.reason === 'locked') throw new TooManyAttempts(checked.retryAfter);
-    if (!checked.ok && checked.reason === 'second_factor_required') throw new ValidationError({ [otpField]: [OTP_NEEDED] });
-    if (!checked.ok && checked.reason === 'second_factor_invalid') throw new ValidationError({ [otpField]: [OTP_WRONG] });
-    throw new ValidationError({ [passwordField]: [passwordField === 'current_password' ? CURRENT_PASSWORD_WRONG : 'The password is not correct.'] });
+    if (!checked.ok && checked.reason === 'second_factor_required') throw InvalidInput.of(otpField, 'otp_needed');
+    if (!checked.ok && checked.reason === 'second_factor_invalid') throw InvalidInput.of(otpField, 'otp_wrong');
+    throw InvalidInput.of(passwordField, passwordField === 'current_password' ? 'current_password_wrong' : 'password_wrong');
   };
 }
 

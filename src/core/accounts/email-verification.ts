@@ -5,7 +5,7 @@ import { emailChangeNotice, verificationMessage } from '../mail/messages.js';
 import type { User, UserRepository } from '../../storage/users.js';
 import { EMAIL_TOKEN_LIFETIME_MS, type EmailTokens } from './email-tokens.js';
 import type { LoginThrottle } from './login-throttle.js';
-import { TooManyAttempts } from './confirm-identity.js';
+import { TooManyAttempts } from '../errors.js';
 import type { EmailChanges } from './user-service.js';
 
 /** What a service that mails single-use links needs (verification, password reset). */
@@ -72,7 +72,7 @@ export function createEmailVerification({ users, tokens, mailer, jobs, audit, th
       ]);
       if (retryAfter > 0) {
         await audit.record('email.change_throttled', { actor: user.username, actorUserId: user.id, ...(ip ? { ip } : {}), details: { retry_after: retryAfter } });
-        throw new TooManyAttempts(retryAfter, 'Too many email changes; try again later.');
+        throw new TooManyAttempts(retryAfter, 'too_many_email_changes');
       }
     },
     announce(user, previous) {

@@ -1,4 +1,5 @@
 import { dictionary } from '@zxcvbn-ts/language-common';
+import { fieldProblem, type FieldProblem } from '../errors.js';
 
 /** NIST SP 800-63B length rules: at least 8 characters, long passphrases welcome. */
 export const PASSWORD_MIN_LENGTH = 8;
@@ -11,11 +12,11 @@ export const PASSWORD_MAX_LENGTH = 1024;
  */
 const COMMON = new Set((dictionary['passwords-common'] as string[]).map((p) => p.toLowerCase()));
 
-/** Returns a readable problem with the password, or undefined when it is acceptable. */
-export function passwordProblem(password: string): string | undefined {
+/** Returns the problem with the password, or undefined when it is acceptable. */
+export function passwordProblem(password: string): FieldProblem | undefined {
   const length = [...password].length;
-  if (length < PASSWORD_MIN_LENGTH) return `Password must be at least ${PASSWORD_MIN_LENGTH} characters.`;
-  if (length > PASSWORD_MAX_LENGTH) return `Password must be at most ${PASSWORD_MAX_LENGTH} characters.`;
-  if (COMMON.has(password.trim().toLowerCase())) return 'This password is too common; choose one that is harder to guess.';
+  if (length < PASSWORD_MIN_LENGTH) return fieldProblem('password_too_short', { min: PASSWORD_MIN_LENGTH });
+  if (length > PASSWORD_MAX_LENGTH) return fieldProblem('password_too_long', { max: PASSWORD_MAX_LENGTH });
+  if (COMMON.has(password.trim().toLowerCase())) return fieldProblem('password_too_common');
   return undefined;
 }

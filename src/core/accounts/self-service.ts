@@ -1,14 +1,14 @@
 import type { Knex } from 'knex';
 import type { ApiTokens } from '../../web/api/api-tokens.js';
 import type { AuditLog } from '../audit/audit-log.js';
-import { ApiError } from '../../errors.js';
+import { DomainError, fieldCollector } from '../errors.js';
 import { revokeGrant } from '../../oidc/adapter.js';
 import type { ClientRepository } from '../../storage/clients.js';
 import type { User, UserRepository } from '../../storage/users.js';
 import type { ConfirmIdentity } from './confirm-identity.js';
 import type { PasswordHasher } from './password-hasher.js';
 import { passwordProblem } from './password-policy.js';
-import { ValidationError, type UserService } from './user-service.js';
+import type { UserService } from './user-service.js';
 
 /** An application the person has allowed, as the account pages and /api/me/grants/ show it. */
 export interface ConnectedApp {
@@ -110,7 +110,7 @@ export function createSelfService(deps: {
     /** Revokes one of the person's grants with every token and code issued under it. */
     async revokeApp(user: User, grantId: string, ip?: string): Promise<void> {
       const row = await knex('oidc_payloads').where({ model: 'Grant', id: grantId, account_id: String(user.id) }).first('payload');
-      if (!row) throw new ApiError(404, 'not_found', 'No such connected application.');
+      if (!row) throw new DomainError('app_not_found');
       await revokeGrant(knex, grantId);
       const clientId = (JSON.parse(String(row.payload)) as { clientId?: string }).clientId ?? null;
       await audit.record('grant.revoked', { ...actor(user, ip), targetType: 'grant', targetId: grantId, details: { client_id: clientId, via: 'self-service' } });
@@ -141,7 +141,7 @@ export function createSelfService(deps: {
      */
     async endSession(user: User, uid: string, ip?: string): Promise<void> {
       const ended = await knex('oidc_payloads').where({ model: 'Session', uid, account_id: String(user.id) }).delete();
-      if (!ended) throw new ApiError(404, 'not_found', 'No such session.');
+      if (!ended) throw new DomainError('session_not_found');
       await audit.record('session.ended', { ...actor(user, ip), targetType: 'user', targetId: user.id, details: { via: 'self-service' } });
     },
 
@@ -155,22 +155,22 @@ export function createSelfService(deps: {
     async changePassword(user: User, body: Record<string, unknown>, { ip, keep = {} }: { ip: string; keep?: Keep }): Promise<User> {
       const current = body['current_password'];
       const next = body['new_password'];
-      const fields: Record<string, string[]> = {};
-      if (typeof current !== 'string' || current === '') fields['current_password'] = ['This field is required.'];
-      if (typeof next !== 'string' || next === '') fields['new_password'] = ['This field is required.'];
+      const problems = fieldCollector();
+      if (typeof current !== 'string' || current === '') problems.add('current_password', 'required');
+      if (typeof next !== 'string' || next === '') problems.add('new_password', 'required');
       else {
         const problem = passwordProblem(next);
-        if (problem) fields['new_password'] = [problem];
-        else if (next === current) fields['new_password'] = ['The new password must differ from the current one.'];
+        if (problem) problems.add('new_password', problem);
+        else if (next === current) problems.add('new_password', 'password_same');
       }
       for (const key of Object.keys(body)) {
-        if (key !== 'current_password' && key !== 'new_password' && key !== 'otp') fields[key] = ['Unknown field.'];
+        if (key !== 'current_password' && key !== 'new_password' && key !== 'otp') problems.add(key, 'unknown_field');
       }
-      if (Object.keys(fields).length) throw new ValidationError(fields);
+      problems.throwIfAny();
       await confirmIdentity(user, { password: current, otp: body['otp'] }, { ip, via: 'password_change' });
 
       const updated = await users.update(user.id, { passwordHash: await hasher.hash(next as string) });
-      if (!updated) throw new ApiError(404, 'not_found', 'No such user.');
+      if (!updated) throw new DomainError('user_not_found');
       await knex('oidc_payloads')
         .where({ account_id: String(user.id) })
         .andWhere((q) => {
@@ -189,10 +189,10 @@ export function createSelfService(deps: {
      * token ends, the audit log records it, and the last active superuser is refused.
      */
     async deleteAccount(user: User, body: { username: unknown; password: unknown; otp?: unknown }, { ip }: { ip: string }): Promise<void> {
-      const fields: Record<string, string[]> = {};
-      if (typeof body.username !== 'string' || body.username.trim() !== user.username) fields['username'] = ['Type your username exactly as shown.'];
-      if (typeof body.password !== 'string' || body.password === '') fields['password'] = ['This field is required.'];
-      if (Object.keys(fields).length) throw new ValidationError(fields);
+      const problems = fieldCollector();
+      if (typeof body.username !== 'string' || body.username.trim() !== user.username) problems.add('username', 'confirm_username');
+      if (typeof body.password !== 'string' || body.password === '') problems.add('password', 'required');
+      problems.throwIfAny();
       await confirmIdentity(user, { password: body.password, otp: body.otp }, { ip, via: 'account_delete', passwordField: 'password' });
       await userService.remove({ user, ip }, user, { confirmed: true });
     },
@@ -200,5 +200,3 @@ export function createSelfService(deps: {
 }
 
 export type SelfService = ReturnType<typeof createSelfService>;
-
-export { TooManyAttempts } from './confirm-identity.js';

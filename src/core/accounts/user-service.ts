@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { ApiTokens } from '../../web/api/api-tokens.js';
 import { actorEntry, type AuditLog } from '../audit/audit-log.js';
-import { ApiError } from '../../errors.js';
+import { DomainError, fieldCollector, fieldProblem, InvalidInput, LastSuperuser } from '../errors.js';
 import { revokeAccount } from '../../oidc/adapter.js';
 import { DuplicateUserError, normalizeEmail, type User, type UserChanges, type UserRepository } from '../../storage/users.js';
 import type { ConfirmIdentity } from './confirm-identity.js';
@@ -24,38 +24,18 @@ function auditActor(actor: Actor) {
   });
 }
 
-/** A 400 with one message per bad field, as Django REST framework answers. */
-export class ValidationError extends ApiError {
-  readonly fields: Record<string, string[]>;
-  constructor(fields: Record<string, string[]>) {
-    super(400, 'invalid_request', `Invalid ${Object.keys(fields).join(', ')}.`);
-    this.fields = fields;
-  }
-
-  override toJSON() {
-    return { ...super.toJSON(), fields: this.fields };
-  }
-}
-
-/** A 409: deleting the only active superuser would leave nobody able to manage superusers. */
-export class LastSuperuserError extends ApiError {
-  constructor() {
-    super(409, 'conflict', 'This is the last active superuser; make someone else a superuser first.');
-  }
-}
-
 /** Fields anyone may write to their own account (`current_password` and `otp` prove it is them). */
 const SELF_FIELDS = ['username', 'email', 'first_name', 'last_name', 'password', 'current_password', 'otp'] as const;
 /** Fields only staff may write (is_superuser: only superusers). */
 const PRIVILEGED_FIELDS = ['is_active', 'is_staff', 'is_superuser'] as const;
-/** Never writable through the API; a non-staff caller trying gets 403, staff get 400. */
+/** Never writable through the API; a non-staff caller trying is refused (fields_forbidden), staff get invalid_input. */
 const READ_ONLY_FIELDS = ['id', 'date_joined', 'last_login', 'updated_at', 'password_hash', 'email_verified'] as const;
 
 const has = (body: Record<string, unknown>, key: string) => Object.prototype.hasOwnProperty.call(body, key);
 
 function conflict(error: unknown): never {
   if (error instanceof DuplicateUserError) {
-    throw new ApiError(409, 'conflict', `A user with that ${error.field} already exists.`);
+    throw new DomainError(error.field === 'username' ? 'username_taken' : 'email_taken');
   }
   throw error;
 }
@@ -127,12 +107,12 @@ export interface Confirmed {
 
 /**
  * Account rules shared by the REST API, the legacy endpoints and (later) the admin pages:
- * validation with per-field messages, who may set what (mass assignment), uniqueness as 409,
+ * validation with per-field problems, who may set what (mass assignment), uniqueness,
  * and revocation of every session and token when a user is deleted, deactivated or changes
  * password.
  */
 export function createUserService({ knex, audit, users, hasher, apiTokens, onUnverifiedEmail, confirmIdentity, emailChanges }: UserServiceDeps) {
-  /** Refuses fields the actor may not write: 403 for privilege, 400 for unknown/read-only. */
+  /** Refuses fields the actor may not write: fields_forbidden for privilege, invalid_input for unknown/read-only. */
   function checkWritable(actor: Actor, body: Record<string, unknown>): void {
     const staff = actor.user?.isStaff === true;
     const forbidden: string[] = [];
@@ -148,31 +128,31 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
       }
     }
     if (forbidden.length) {
-      throw new ApiError(403, 'permission_denied', `You may not set ${forbidden.join(', ')}.`);
+      throw new DomainError('fields_forbidden', { fields: forbidden.join(', ') });
     }
     if (unknown.length) {
-      throw new ValidationError(Object.fromEntries(unknown.map((k) => [k, ['This field is read-only or unknown.']])));
+      throw new InvalidInput(Object.fromEntries(unknown.map((k) => [k, [fieldProblem('read_only_or_unknown')]])));
     }
   }
 
   /** Validates the writable fields that are present; `required` must be present and non-empty. */
   function validate(body: Record<string, unknown>, required: readonly string[]): UserChanges & { password?: string } {
-    const fields: Record<string, string[]> = {};
-    const problem = (key: string, message: string) => (fields[key] ??= []).push(message);
+    const problems = fieldCollector();
+    const problem = problems.add;
     const text = (key: string): string | undefined => {
       if (!has(body, key) || body[key] === null) return undefined;
       if (typeof body[key] !== 'string') {
-        problem(key, 'Must be a string.');
+        problem(key, 'must_be_string');
         return undefined;
       }
       return body[key] as string;
     };
     for (const key of required) {
-      if (!has(body, key) || body[key] === null || body[key] === '') problem(key, 'This field is required.');
+      if (!has(body, key) || body[key] === null || body[key] === '') problem(key, 'required');
     }
     const out: UserChanges & { password?: string } = {};
     const username = text('username');
-    if (username !== undefined && !fields['username']) {
+    if (username !== undefined && !problems.has('username')) {
       const p = usernameProblem(username);
       if (p) problem('username', p);
       else out.username = username;
@@ -180,7 +160,7 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
     if (has(body, 'email')) {
       const email = text('email');
       if (email === undefined || email === '') {
-        if (!fields['email']) out.email = null;
+        if (!problems.has('email')) out.email = null;
       } else {
         const p = emailProblem(email.trim());
         if (p) problem('email', p);
@@ -192,11 +172,11 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
       ['last_name', 'lastName'],
     ] as const) {
       const value = text(key);
-      if (value !== undefined && value.length > 150) problem(key, 'Must be at most 150 characters.');
+      if (value !== undefined && value.length > 150) problem(key, 'too_long', { max: 150 });
       else if (value !== undefined) out[prop] = value;
     }
     const password = text('password');
-    if (password !== undefined && !fields['password']) {
+    if (password !== undefined && !problems.has('password')) {
       const p = passwordProblem(password);
       if (p) problem('password', p);
       else out.password = password;
@@ -208,9 +188,9 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
     ] as const) {
       if (!has(body, key)) continue;
       if (typeof body[key] === 'boolean') out[prop] = body[key];
-      else problem(key, 'Must be true or false.');
+      else problem(key, 'must_be_boolean');
     }
-    if (Object.keys(fields).length) throw new ValidationError(fields);
+    problems.throwIfAny();
     return out;
   }
 
@@ -228,7 +208,7 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
   /** Only a superuser may change or delete another superuser (else staff could take one over). */
   function assertMayManage(actor: Actor, target: User): void {
     if (target.isSuperuser && actor.user?.id !== target.id && !actor.user?.isSuperuser) {
-      throw new ApiError(403, 'permission_denied', 'Only a superuser may change or delete a superuser.');
+      throw new DomainError('superuser_only');
     }
   }
 
@@ -241,7 +221,7 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
     /** Registration or staff creation; `requireEmail` for /api/users/ (the legacy endpoint makes it optional). */
     async create(actor: Actor, body: Record<string, unknown>, { requireEmail = false } = {}): Promise<User> {
       checkWritable(actor, body);
-      if (has(body, 'current_password')) throw new ValidationError({ current_password: ['Not used when creating a user.'] });
+      if (has(body, 'current_password')) throw InvalidInput.of('current_password', 'not_used_on_create');
       const input = validate(body, requireEmail ? ['username', 'password', 'email'] : ['username', 'password']);
       let created: User;
       try {
@@ -297,8 +277,8 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
       if (needsProof) {
         await confirmIdentity(target, { password: body['current_password'], otp: body['otp'] }, { ip: actor.ip ?? 'unknown', via: emailChanging ? 'email_change' : 'password_change' });
       } else if (has(body, 'current_password') || has(body, 'otp')) {
-        const unneeded = ['Only needed to change your own email or password.'];
-        throw new ValidationError(Object.fromEntries(['current_password', 'otp'].filter((k) => has(body, k)).map((k) => [k, unneeded])));
+        const unneeded = [fieldProblem('proof_not_needed')];
+        throw new InvalidInput(Object.fromEntries(['current_password', 'otp'].filter((k) => has(body, k)).map((k) => [k, unneeded])));
       }
       if (passwordChanging) changes.passwordHash = await hasher.hash(input.password!);
 
@@ -319,7 +299,7 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
       } catch (error) {
         conflict(error);
       }
-      if (!updated) throw new ApiError(404, 'not_found', 'No such user.');
+      if (!updated) throw new DomainError('user_not_found');
       // A deactivated user or a changed password ends every existing login.
       if ((changes.isActive === false && target.isActive) || changes.passwordHash) await revokeEverything(target.id);
       const who = { ...auditActor(actor), targetType: 'user', targetId: target.id };
@@ -340,7 +320,7 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
      */
     async resetPassword(actor: Actor, target: User, password: string): Promise<void> {
       const problem = passwordProblem(password);
-      if (problem) throw new ValidationError({ password: [problem] });
+      if (problem) throw new InvalidInput({ password: [problem] });
       await users.setPasswordHash(target.id, await hasher.hash(password));
       await revokeEverything(target.id);
       await audit.record('user.password_reset', { ...auditActor(actor), targetType: 'user', targetId: target.id });
@@ -356,7 +336,7 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
       if (actor.user?.id === target.id && !confirmed) {
         await confirmIdentity(target, proof ?? { password: undefined }, { ip: actor.ip ?? 'unknown', via: 'account_delete' });
       }
-      if (await isLastSuperuser(target)) throw new LastSuperuserError();
+      if (await isLastSuperuser(target)) throw new LastSuperuser();
       await revokeEverything(target.id);
       await users.delete(target.id);
       await audit.record('user.deleted', { ...auditActor(actor), targetType: 'user', targetId: target.id, details: { username: target.username } });

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';
 import { actorEntry, type AuditActor, type AuditLog } from '../audit/audit-log.js';
-import { ApiError } from '../../errors.js';
+import { DomainError } from '../errors.js';
 import { apiScopesProblem, clientApiScopes } from './api-scopes.js';
 import {
   authMethodOf,
@@ -31,7 +31,7 @@ export const SUPPORTED_GRANT_TYPES = [
 /** Clients Latchkey creates for itself; they cannot be edited or deleted through the API. */
 export const BUILT_IN_CLIENT_IDS = new Set(['latchkey-first-party', 'latchkey-admin', 'latchkey-account']);
 
-const invalidMetadata = (description: string) => new ApiError(400, 'invalid_client_metadata', description);
+const invalidMetadata = (detail: string) => new DomainError('invalid_client_metadata', { detail });
 
 /** JWK members that carry private or symmetric key material (RFC 7518 section 6, RFC 8037). */
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'priv'];
@@ -95,7 +95,9 @@ async function validate(provider: Provider, input: NewClient, metadata: ClientMe
     } as Parameters<Provider['Client']['validate']>[0]);
   } catch (error) {
     if (error instanceof errors.InvalidClientMetadata || error instanceof errors.InvalidRedirectUri) {
-      throw new ApiError(400, error.message, error.error_description ?? error.message);
+      // The provider says invalid_redirect_uri for a bad redirect_uris, invalid_client_metadata for the rest.
+      const code = error.message === 'invalid_redirect_uri' ? 'invalid_redirect_uri' : 'invalid_client_metadata';
+      throw new DomainError(code, { detail: error.error_description ?? error.message });
     }
     throw error;
   }
@@ -192,13 +194,13 @@ export function createClientService({ knex, clients, provider, audit }: { knex: 
 
   async function existing(clientId: string): Promise<ClientRecord> {
     const client = await clients.find(clientId);
-    if (!client) throw new ApiError(404, 'not_found', 'No such client.');
+    if (!client) throw new DomainError('client_not_found');
     return client;
   }
 
   function editable(client: ClientRecord): void {
     if (BUILT_IN_CLIENT_IDS.has(client.clientId)) {
-      throw new ApiError(403, 'permission_denied', 'Built-in clients are managed by Latchkey itself.');
+      throw new DomainError('built_in_client');
     }
   }
 
@@ -229,7 +231,7 @@ export function createClientService({ knex, clients, provider, audit }: { knex: 
       if (!needsSecret && client.hasSecret) secret = null;
       if (needsSecret && !client.hasSecret) secret = generateClientSecret();
       const updated = await clients.update(clientId, merged.name, metadata, secret);
-      if (!updated) throw new ApiError(404, 'not_found', 'No such client.');
+      if (!updated) throw new DomainError('client_not_found');
       // Tokens issued under the old rules (grants, scopes, type, credentials) must not outlive them.
       const typeChanged = secret !== undefined || updated.isPublic !== client.isPublic;
       if (typeChanged) await revokeIssued(clientId);
@@ -244,8 +246,8 @@ export function createClientService({ knex, clients, provider, audit }: { knex: 
     async rotateSecret(clientId: string, by?: AuditActor): Promise<{ client: ClientRecord; clientSecret: string }> {
       const client = await existing(clientId);
       editable(client);
-      if (client.isPublic) throw new ApiError(400, 'invalid_request', 'A public client has no secret to rotate.');
-      if (!client.hasSecret) throw new ApiError(400, 'invalid_request', 'This client authenticates with private_key_jwt: it has no secret to rotate.');
+      if (client.isPublic) throw new DomainError('public_client_no_secret');
+      if (!client.hasSecret) throw new DomainError('private_key_jwt_no_secret');
       const secret = generateClientSecret();
       await clients.setSecret(clientId, secret);
       await record('client.secret_rotated', clientId, by);

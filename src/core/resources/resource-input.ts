@@ -1,7 +1,7 @@
-import { ValidationError } from '../accounts/user-service.js';
 import { OIDC_SCOPES } from '../../oidc/account.js';
 import { RESOURCE_TTL } from '../../oidc/ttl.js';
 import { ACCESS_TOKEN_FORMATS, type AccessTokenFormat, type NewResource } from '../../storage/resources.js';
+import { fieldCollector, fieldProblem, type FieldProblem } from '../errors.js';
 
 /** The writable fields of a resource, as the REST API, the admin pages and the CLI name them. */
 export const RESOURCE_FIELDS = ['identifier', 'name', 'scopes', 'access_token_ttl', 'access_token_format'] as const;
@@ -28,30 +28,30 @@ const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
  * RFC 8707 2: an absolute URI, without a fragment. Only http(s) (what resource servers
  * are), no user credentials, no white space (it is compared byte for byte with `resource`).
  */
-export function identifierProblem(identifier: string): string | undefined {
-  if (!identifier) return 'This field is required.';
-  if (identifier.length > MAX_IDENTIFIER_LENGTH) return `Must be at most ${MAX_IDENTIFIER_LENGTH} characters.`;
-  if (/[\s\x00-\x1f\x7f]/.test(identifier)) return 'Must not contain spaces or control characters.';
-  if (!URL.canParse(identifier)) return 'Must be an absolute URI, such as https://api.example.com/.';
+export function identifierProblem(identifier: string): FieldProblem | undefined {
+  if (!identifier) return fieldProblem('required');
+  if (identifier.length > MAX_IDENTIFIER_LENGTH) return fieldProblem('too_long', { max: MAX_IDENTIFIER_LENGTH });
+  if (/[\s\x00-\x1f\x7f]/.test(identifier)) return fieldProblem('uri_control_characters');
+  if (!URL.canParse(identifier)) return fieldProblem('uri_not_absolute');
   const url = new URL(identifier);
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'Must be an http or https URI.';
-  if (identifier.includes('#')) return 'Must not contain a fragment (#).';
-  if (url.username || url.password) return 'Must not contain a user name or password.';
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return fieldProblem('uri_not_http');
+  if (identifier.includes('#')) return fieldProblem('uri_fragment');
+  if (url.username || url.password) return fieldProblem('uri_credentials');
   return undefined;
 }
 
-/** Problems with a list of scopes, one message each. */
-export function scopeProblems(scopes: readonly string[]): string[] {
-  const problems: string[] = [];
-  if (scopes.length > MAX_SCOPES) problems.push(`At most ${MAX_SCOPES} scopes.`);
+/** Problems with a list of scopes, one each. */
+export function scopeProblems(scopes: readonly string[]): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  if (scopes.length > MAX_SCOPES) problems.push(fieldProblem('too_many_scopes', { max: MAX_SCOPES }));
   const seen = new Set<string>();
   for (const scope of scopes) {
     if (!SCOPE_TOKEN.test(scope) || scope.length > MAX_SCOPE_LENGTH) {
-      problems.push(`"${scope.slice(0, MAX_SCOPE_LENGTH)}" is not a valid scope (printable characters other than space, " and \\, at most ${MAX_SCOPE_LENGTH}).`);
+      problems.push(fieldProblem('scope_invalid', { scope: scope.slice(0, MAX_SCOPE_LENGTH), max: MAX_SCOPE_LENGTH }));
     } else if (OIDC_SCOPES.includes(scope)) {
-      problems.push(`"${scope}" is an OpenID Connect scope; choose another name.`);
+      problems.push(fieldProblem('scope_oidc', { scope }));
     } else if (seen.has(scope)) {
-      problems.push(`"${scope}" is listed twice.`);
+      problems.push(fieldProblem('scope_duplicate', { scope }));
     }
     seen.add(scope);
   }
@@ -60,11 +60,11 @@ export function scopeProblems(scopes: readonly string[]): string[] {
 
 /**
  * Checks a complete description of a resource (defaults applied) and returns what is stored;
- * one message list per bad field, under the names in {@link RESOURCE_FIELDS}.
+ * one problem list per bad field, under the names in {@link RESOURCE_FIELDS}.
  */
 export function checkResource(input: ResourceInput): NewResource {
-  const fields: Partial<Record<ResourceField, string[]>> = {};
-  const problem = (key: ResourceField, message: string) => (fields[key] ??= []).push(message);
+  const problems = fieldCollector();
+  const problem = (key: ResourceField, found: FieldProblem) => problems.add(key, found);
 
   const identifier = (input.identifier ?? '').trim();
   const identifierIssue = identifierProblem(identifier);
@@ -72,7 +72,7 @@ export function checkResource(input: ResourceInput): NewResource {
 
   // A name left empty is the identifier (which has its own limit, and the column room for it).
   const given = (input.name ?? '').trim();
-  if (given.length > MAX_NAME_LENGTH) problem('name', `Must be at most ${MAX_NAME_LENGTH} characters.`);
+  if (given.length > MAX_NAME_LENGTH) problem('name', fieldProblem('too_long', { max: MAX_NAME_LENGTH }));
   const name = given || identifier;
 
   const scopes = input.scopes ?? [];
@@ -80,12 +80,12 @@ export function checkResource(input: ResourceInput): NewResource {
 
   const ttl = input.accessTokenTtl ?? RESOURCE_TTL.default;
   if (!Number.isSafeInteger(ttl) || ttl < RESOURCE_TTL.min || ttl > RESOURCE_TTL.max) {
-    problem('access_token_ttl', `Must be a whole number of seconds from ${RESOURCE_TTL.min} to ${RESOURCE_TTL.max}.`);
+    problem('access_token_ttl', fieldProblem('ttl_out_of_range', { min: RESOURCE_TTL.min, max: RESOURCE_TTL.max }));
   }
 
   const format = input.accessTokenFormat ?? 'jwt';
-  if (!(ACCESS_TOKEN_FORMATS as readonly string[]).includes(format)) problem('access_token_format', 'Must be "jwt" or "opaque".');
+  if (!(ACCESS_TOKEN_FORMATS as readonly string[]).includes(format)) problem('access_token_format', fieldProblem('token_format'));
 
-  if (Object.keys(fields).length) throw new ValidationError(fields as Record<string, string[]>);
+  problems.throwIfAny();
   return { identifier, name, scopes, accessTokenTtl: ttl, accessTokenFormat: format as AccessTokenFormat };
 }

@@ -1,11 +1,11 @@
 import { actorEntry, type AuditActor, type AuditLog } from '../audit/audit-log.js';
-import { ApiError } from '../../errors.js';
+import { DomainError } from '../errors.js';
 import { DuplicateResourceError, type ResourceRecord, type ResourceRepository } from '../../storage/resources.js';
 import { BUILT_IN_RESOURCE_ID, builtInApiResource, type Resource } from './built-in.js';
 import { checkResource, type ResourceInput } from './resource-input.js';
 
-const duplicate = () => new ApiError(409, 'conflict', 'A resource with that identifier already exists.');
-const notFound = () => new ApiError(404, 'not_found', 'No such resource.');
+const duplicate = () => new DomainError('resource_identifier_taken');
+const notFound = () => new DomainError('resource_not_found');
 
 function stored(record: ResourceRecord): Resource {
   return { ...record, builtIn: false };
@@ -58,7 +58,7 @@ export function createResourceService({ resources, audit, publicUrl }: { resourc
   }
 
   function editable(resource: Resource): Resource {
-    if (resource.builtIn) throw new ApiError(403, 'permission_denied', 'The built-in Latchkey REST API resource cannot be changed or deleted.');
+    if (resource.builtIn) throw new DomainError('built_in_resource');
     return resource;
   }
 

@@ -1,14 +1,13 @@
 import QRCode from 'qrcode';
 import type { AuditLog } from '../audit/audit-log.js';
-import { ApiError } from '../../errors.js';
 import type { User } from '../../storage/users.js';
 import type { TwoFactorRepository } from '../../storage/two-factor.js';
-import { TooManyAttempts, type ConfirmIdentity } from '../accounts/confirm-identity.js';
+import type { ConfirmIdentity } from '../accounts/confirm-identity.js';
+import { DomainError, InvalidInput, TooManyAttempts } from '../errors.js';
 import { hashRecoveryCode, newRecoveryCodes, normalizeRecoveryCode } from './recovery-codes.js';
 import { secretContext, type CodeCheck, type SecondFactor } from './code-check.js';
 import type { SecretBox } from './secret-box.js';
 import { matchTotpStep, newTotpSecret, totpKeyUri } from './totp.js';
-import { ValidationError } from '../accounts/user-service.js';
 
 /** What the account pages and GET /api/me/two-factor/ show. */
 export interface TwoFactorStatus {
@@ -39,9 +38,9 @@ export interface TwoFactorDeps {
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-const ALREADY_ENABLED = () => new ApiError(409, 'already_enabled', 'Two-factor authentication is already enabled; disable it first to enroll another authenticator.');
-const NOT_ENABLED = () => new ApiError(409, 'not_enabled', 'Two-factor authentication is not enabled for this account.');
-const WRONG_CODE = () => new ValidationError({ code: ['The code is not valid. Use the current code of your authenticator app.'] });
+const ALREADY_ENABLED = () => new DomainError('already_enabled');
+const NOT_ENABLED = () => new DomainError('not_enabled');
+const WRONG_CODE = () => InvalidInput.of('code', 'otp_wrong');
 
 /** The forms and the REST API name the password `password` and the second factor `code`. */
 const PROOF_FIELDS = { passwordField: 'password', otpField: 'code' } as const;
@@ -55,8 +54,8 @@ async function enrollmentOf(secret: string, user: User): Promise<Enrollment> {
   return { secret, otpauth_uri: uri, qr_svg: svg };
 }
 
-/** 429 for a locked check, the field error for a wrong one; returns the value of a good one. */
-function settle<T>(check: CodeCheck<T>, wrong: () => ApiError): T {
+/** TooManyAttempts for a locked check, the field error for a wrong one; returns the value of a good one. */
+function settle<T>(check: CodeCheck<T>, wrong: () => DomainError): T {
   if (check.ok) return check.value;
   if (check.reason === 'locked') throw new TooManyAttempts(check.retryAfter);
   throw wrong();
@@ -125,8 +124,8 @@ export function createTwoFactorService({ repository, box, secondFactor, confirmI
      */
     async confirmEnrollment(user: User, code: unknown, { ip }: { ip: string }): Promise<{ recovery_codes: string[] }> {
       const record = await repository.find(user.id);
-      if (record?.enabledAt != null) throw new ApiError(409, 'already_enabled', 'Two-factor authentication is already enabled.');
-      if (!record) throw new ApiError(409, 'no_enrollment', 'Start an enrollment first (POST /api/me/two-factor/enroll/).');
+      if (record?.enabledAt != null) throw new DomainError('already_confirmed');
+      if (!record) throw new DomainError('no_enrollment');
       const secret = box.open(record.secretSealed, secretContext(user.id));
       if (secret === undefined) throw new Error(`the pending two-factor secret of user ${user.id} does not open`);
       const typed = typeof code === 'string' ? code.replace(/\s/g, '') : '';
@@ -137,7 +136,7 @@ export function createTwoFactorService({ repository, box, secondFactor, confirmI
       const { codes, hashes } = recoveryCodes();
       // The accepted step is recorded, so the code that confirmed cannot also sign in.
       if (!(await repository.enable(user.id, record.secretSealed, step, hashes, now()))) {
-        throw new ApiError(409, 'conflict', 'The enrollment changed meanwhile; start again.');
+        throw new DomainError('enrollment_changed');
       }
       await audit.record('two_factor.enabled', { ...actor(user, ip), targetType: 'user', targetId: user.id });
       return { recovery_codes: codes };
@@ -170,11 +169,11 @@ export function createTwoFactorService({ repository, box, secondFactor, confirmI
      * superuser may do it to a superuser. Says whether the user had two-factor at all.
      */
     async adminReset(admin: User, target: User, { ip }: { ip: string }): Promise<boolean> {
-      if (!admin.isStaff) throw new ApiError(403, 'permission_denied', 'Only staff may reset two-factor authentication.');
+      if (!admin.isStaff) throw new DomainError('two_factor_reset_staff_only');
       // Your own second factor is yours to turn off with its proof (password and a code), in the account center.
-      if (admin.id === target.id) throw new ApiError(403, 'permission_denied', 'Turn off your own two-factor authentication in your account: it needs your password and a code.');
+      if (admin.id === target.id) throw new DomainError('two_factor_reset_own');
       if (target.isSuperuser && !admin.isSuperuser) {
-        throw new ApiError(403, 'permission_denied', 'Only a superuser may reset the two-factor authentication of a superuser.');
+        throw new DomainError('two_factor_reset_superuser');
       }
       const hadIt = await repository.isEnabled(target.id);
       await repository.remove(target.id);

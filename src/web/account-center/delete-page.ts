@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { LastSuperuserError } from '../../core/accounts/user-service.js';
+import { LastSuperuser } from '../../core/errors.js';
 import { csrfOk, formOf, text } from '../http/forms.js';
 import { accountOf, i18nOf, type AccountKit } from './kit.js';
 import { problem, problemOf, type Problem } from './problems.js';
@@ -27,7 +27,7 @@ export function addDeletePage({ deps, router, page, message, requireAccount, for
       await deps.selfService.deleteAccount(user, { username: typedUsername, password: text(body, 'password'), otp: text(body, 'otp') }, { ip: ctx.ip });
     } catch (error) {
       // The page says why in its own words instead of showing the form.
-      if (error instanceof LastSuperuserError) return render(ctx, typedUsername, problem(409, ''));
+      if (error instanceof LastSuperuser) return render(ctx, typedUsername, problem(409, ''));
       return render(ctx, typedUsername, problemOf(error, i18n));
     }
     message(ctx, 200, { title: i18n.t('deleted.title'), lead: i18n.t('deleted.lead') });

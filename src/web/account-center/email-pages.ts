@@ -84,7 +84,7 @@ export function createEmailPagesRouter({ verification, passwordReset, views, sec
     const uid = interactionUid(body['uid']);
     const email = text(body['email']).trim();
     if (!csrfValid(ctx, body['csrf'])) return forgotForm(ctx, 403, { uid, email, message: FORM_EXPIRED });
-    const problem = email ? emailProblem(email) : 'Enter the email address of your account.';
+    const problem = email ? emailProblem(email)?.message : 'Enter the email address of your account.';
     if (problem) return forgotForm(ctx, 400, { uid, email, message: problem });
 
     const result = await passwordReset.request(email, { ip: ctx.ip, uid });
@@ -134,7 +134,7 @@ export function createEmailPagesRouter({ verification, passwordReset, views, sec
     const password = text(body['password']);
     if (password !== text(body['confirm_password'])) return again(400, 'The two passwords do not match.');
     const problem = passwordProblem(password);
-    if (problem) return again(400, problem);
+    if (problem) return again(400, problem.message);
 
     if (!(await passwordReset.complete(token, password, ctx.ip))) return resetLinkInvalid(ctx, uid);
     page(ctx, 200, 'message', {

@@ -1,11 +1,11 @@
 import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
-import { ValidationError } from '../../core/accounts/user-service.js';
-import { ApiError } from '../../errors.js';
+import { problemOf as pageProblemOf, type Problem } from '../http/page-problem.js';
 import type { AdminDeps } from './routes.js';
 
 // The form helpers every group of pages uses, where the admin pages have always found them.
 export { csrfOk, formOf, formParser, text } from '../http/forms.js';
+export { problem, type Problem } from '../http/page-problem.js';
 
 /** What every group of admin pages is built from. */
 export interface AdminKit {
@@ -66,23 +66,10 @@ export function lines(value: string): string[] {
     .filter(Boolean);
 }
 
-/** How a failed action is shown on the form that caused it. */
-export interface Problem {
-  status: number;
-  message: string;
-  fields: Record<string, string[]>;
-}
-
-/** Maps the services' errors to a status and messages; anything else is not ours to show. */
+/** Maps the services' errors to a status and messages (English: the admin pages stay English); anything else is not ours to show. */
 export function problemOf(error: unknown): Problem {
-  if (error instanceof ValidationError) {
-    return { status: 400, message: 'Please correct the fields marked below.', fields: error.fields };
-  }
-  if (error instanceof ApiError && error.status < 500) return { status: error.status, message: error.message, fields: {} };
-  throw error;
+  return pageProblemOf(error);
 }
-
-export const problem = (status: number, message: string, fields: Record<string, string[]> = {}): Problem => ({ status, message, fields });
 
 /** Timestamps as people read them in a list: UTC, to the minute. */
 export function when(ms: number | null): string {

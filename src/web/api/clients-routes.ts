@@ -1,9 +1,8 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { ValidationError } from '../../core/accounts/user-service.js';
 import type { AuditActor } from '../../core/audit/audit-log.js';
 import { clientJson, type ClientService } from '../../core/clients/client-service.js';
-import { ApiError } from '../../errors.js';
+import { ApiError, requestFields } from '../../errors.js';
 import { TOKEN_ENDPOINT_AUTH_METHODS, type JwkSet, type NewClient, type TokenEndpointAuthMethod } from '../../storage/clients.js';
 import { type BearerResolver } from './bearer-auth.js';
 import { guard, requireUser } from './route-guard.js';
@@ -89,7 +88,7 @@ function clientInput(body: Record<string, unknown>, { create }: { create: boolea
     else out.dpopBoundAccessTokens = body['dpop_bound_access_tokens'];
   }
   Object.assign(out, keyInput(body, problem));
-  if (Object.keys(fields).length) throw new ValidationError(fields);
+  if (Object.keys(fields).length) throw requestFields(fields);
   return out;
 }
 

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { TooManyAttempts } from '../../core/accounts/confirm-identity.js';
+import { TooManyAttempts } from '../../core/errors.js';
 import type { SelfService } from '../../core/accounts/self-service.js';
 import { userJson } from '../../core/accounts/user-service.js';
 import { type BearerResolver, type Principal } from './bearer-auth.js';

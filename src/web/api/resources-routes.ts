@@ -1,8 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { ValidationError } from '../../core/accounts/user-service.js';
 import type { AuditActor } from '../../core/audit/audit-log.js';
-import { ApiError } from '../../errors.js';
+import { ApiError, requestFields } from '../../errors.js';
 import { RESOURCE_FIELDS, type ResourceInput } from '../../core/resources/resource-input.js';
 import { resourceJson, type ResourceService } from '../../core/resources/resource-service.js';
 import { type BearerResolver } from './bearer-auth.js';
@@ -43,7 +42,7 @@ function resourceInput(body: Record<string, unknown>, { create }: { create: bool
     if (typeof format !== 'string') problem('access_token_format', 'Must be "jwt" or "opaque".');
     else out.accessTokenFormat = format;
   }
-  if (Object.keys(fields).length) throw new ValidationError(fields);
+  if (Object.keys(fields).length) throw requestFields(fields);
   return out;
 }
 

@@ -1,8 +1,8 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import { TooManyAttempts } from '../../core/accounts/confirm-identity.js';
+import { TooManyAttempts } from '../../core/errors.js';
 import type { TwoFactorService } from '../../core/two-factor/settings.js';
-import { ValidationError } from '../../core/accounts/user-service.js';
+import { requestFields } from '../../errors.js';
 import { type BearerResolver } from './bearer-auth.js';
 import { guard, requireUser } from './route-guard.js';
 import { bodyOf, parseBody, parseDeleteBody } from './body.js';
@@ -12,7 +12,7 @@ const PATH = '/api/me/two-factor';
 /** 400 with a message per missing field, as Django REST framework answers. */
 function required(body: Record<string, unknown>, ...names: string[]): void {
   const missing = names.filter((name) => typeof body[name] !== 'string' || body[name] === '');
-  if (missing.length) throw new ValidationError(Object.fromEntries(missing.map((name) => [name, ['This field is required.']])));
+  if (missing.length) throw requestFields(Object.fromEntries(missing.map((name) => [name, ['This field is required.']])));
 }
 
 /** A locked check answers 429 with Retry-After, like the password endpoints. */

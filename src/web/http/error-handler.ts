@@ -1,10 +1,16 @@
 import type { Middleware } from 'koa';
+import { DomainError } from '../../core/errors.js';
 import { ApiError } from '../../errors.js';
+import { restError } from './error-mapping.js';
 import type { Views } from './views.js';
 
-/** Our ApiErrors and the provider's OAuth errors keep their status and code; the rest is a 500. */
+/**
+ * Our ApiErrors and the provider's OAuth errors keep their status and code, the services'
+ * refusals get theirs (error-mapping.ts); the rest is a 500.
+ */
 function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
+  if (error instanceof DomainError) return restError(error);
   const oauth = error as { status?: unknown; error?: unknown; error_description?: unknown; expose?: unknown };
   if (typeof oauth.status === 'number' && oauth.status >= 400 && oauth.status < 500 && typeof oauth.error === 'string' && oauth.expose) {
     return new ApiError(oauth.status, oauth.error, typeof oauth.error_description === 'string' ? oauth.error_description : oauth.error);
@@ -14,7 +20,7 @@ function toApiError(error: unknown): ApiError {
 
 /**
  * Last line of defence for our own routes (the provider handles its own errors): an
- * ApiError keeps its status and code; anything else is logged and answered as a 500
+ * ApiError keeps its status and code, a DomainError gets its own; anything else is logged and answered as a 500
  * without internals, in JSON for API clients and as a page for browsers.
  */
 export function errorHandler(views: Views, log: (message: string, error: unknown) => void): Middleware {
