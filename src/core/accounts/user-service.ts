@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { ApiTokens } from '../../web/api/api-tokens.js';
 import { actorEntry, type AuditLog } from '../audit/audit-log.js';
 import { ApiError } from '../../errors.js';
-import { revokeAccount } from '../../oidc/adapter.js';
+import { revokeAccount } from '../../storage/oidc-payloads.js';
 import { DuplicateUserError, normalizeEmail, type User, type UserChanges, type UserRepository } from '../../storage/users.js';
 import type { ConfirmIdentity } from './confirm-identity.js';
 import type { PasswordHasher } from './password-hasher.js';

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { createEmailTokens } from '../accounts/email-tokens.js';
 import { createKeyStore } from '../keys/key-store.js';
-import { sweepExpired } from '../../oidc/adapter.js';
+import { sweepExpired } from '../../storage/oidc-payloads.js';
 
 export interface SweepResult {
   expired_rows_deleted: number;
