@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { ApiTokens } from '../../web/api/api-tokens.js';
+import type { ApiTokens } from '../tokens/api-tokens.js';
 import { actorEntry, type AuditLog } from '../audit/audit-log.js';
 import { ApiError } from '../../errors.js';
 import { revokeAccount } from '../../storage/oidc-payloads.js';

@@ -4,7 +4,7 @@ import { fastQuery } from '../../storage/fast-query.js';
 import { createLocalJWKSet, errors as joseErrors, importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload } from 'jose';
 import { affectedRows } from '../../storage/knex.js';
 import { ApiError } from '../../errors.js';
-import type { KeyMaterial } from '../../core/keys/key-store.js';
+import type { KeyMaterial } from '../keys/key-store.js';
 import { API_TTL } from '../../oidc/ttl.js';
 import type { User, UserRepository } from '../../storage/users.js';
 
