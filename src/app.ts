@@ -25,7 +25,7 @@ import { staticFiles } from './web/http/static-files.js';
 import { createViews } from './web/http/views.js';
 import { createAdminRouter } from './web/admin/routes.js';
 import { ensureAdminClient } from './web/admin/admin-auth.js';
-import { createApiTokens, type ApiTokens } from './web/api/api-tokens.js';
+import { createApiTokens, type ApiTokens } from './core/tokens/api-tokens.js';
 import { createClientService, type ClientService } from './core/clients/client-service.js';
 import { createBearerResolver } from './web/api/bearer-auth.js';
 import type { Guard } from './web/api/route-guard.js';

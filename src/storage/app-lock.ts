@@ -36,3 +36,18 @@ export async function withAppLock<T>(knex: Knex, name: string, fn: (trx: Knex.Tr
     if (sqliteQueues.get(key) === tail) sqliteQueues.delete(key);
   }
 }
+
+/**
+ * Claims the lease row `name` in app_locks for `now` when the last claim was taken at or
+ * before `cutoff` (or never): one conditional upsert, so of processes claiming at once only
+ * one gets it. True when this call got it.
+ */
+export async function claimLease(knex: Knex, name: string, now: number, cutoff: number): Promise<boolean> {
+  const rows = (await knex('app_locks')
+    .insert({ name, taken_at: now })
+    .onConflict('name')
+    .merge({ taken_at: now })
+    .where('app_locks.taken_at', '<=', cutoff)
+    .returning('name')) as unknown[];
+  return rows.length === 1;
+}

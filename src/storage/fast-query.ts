@@ -12,30 +12,59 @@ interface PgConnection {
 }
 interface PoolClient {
   config: { client?: unknown };
+  pool?: unknown;
   acquireConnection(): Promise<unknown>;
   releaseConnection(connection: unknown): Promise<unknown> | unknown;
 }
 
-interface TarnPool {
+/** tarn's public counters. */
+interface TarnCounters {
   numUsed(): number;
+  numFree(): number;
   numPendingAcquires(): number;
-  /** tarn's idle resources (a protected field; read, never changed here). */
-  free?: Array<{ resource: unknown }>;
 }
 
 const statements = new WeakMap<object, Map<string, SqliteStatement>>();
+
+type TrackedSqliteConnection = SqliteConnection & { open?: boolean };
+
+/** The connection the SQLite pool of each Knex instance created last (its pool holds one). */
+const sqliteConnections = new WeakMap<Knex, { connection?: TrackedSqliteConnection }>();
+
+/**
+ * For a SQLite Knex whose pool has one connection: `created` goes into the pool's
+ * `afterCreate` hook and records each connection the pool makes; `attach` ties the record to
+ * the Knex instance once it exists. fastQuery then reaches the idle connection without a trip
+ * through the pool (see idleSqliteConnection). A Knex that is not attached still works, through
+ * acquire and release.
+ */
+export function trackSqliteConnection(): { created(connection: unknown): void; attach(knex: Knex): Knex } {
+  const slot: { connection?: TrackedSqliteConnection } = {};
+  return {
+    created(connection) {
+      slot.connection = connection as TrackedSqliteConnection;
+    },
+    attach(knex) {
+      sqliteConnections.set(knex, slot);
+      return knex;
+    },
+  };
+}
 
 /**
  * SQLite's single pooled connection when nobody holds it or waits for it. better-sqlite3 runs a
  * statement synchronously, so nothing can interleave with it: using the idle connection
  * directly is what acquire + release would do, without two promise hops through the pool.
+ * The connection is the one the pool's afterCreate hook recorded last (a pool of one never
+ * holds two; a replaced one is recorded anew); the pool's public counters say it is idle.
  * While a Knex transaction holds the connection this returns undefined and the query queues.
  */
-function idleSqliteConnection(client: PoolClient): SqliteConnection | undefined {
-  const pool = (client as unknown as { pool?: TarnPool }).pool;
-  if (!pool || pool.numUsed() !== 0 || pool.numPendingAcquires() !== 0) return undefined;
-  const connection = pool.free?.[0]?.resource as (SqliteConnection & { open?: boolean }) | undefined;
-  return connection?.open ? connection : undefined;
+function idleSqliteConnection(knex: Knex, client: PoolClient): SqliteConnection | undefined {
+  const connection = sqliteConnections.get(knex)?.connection;
+  const pool = client.pool as Partial<TarnCounters> | undefined;
+  if (!connection || typeof pool?.numUsed !== 'function' || typeof pool.numFree !== 'function' || typeof pool.numPendingAcquires !== 'function') return undefined;
+  if (pool.numUsed() !== 0 || pool.numPendingAcquires() !== 0 || pool.numFree() !== 1) return undefined;
+  return connection.open ? connection : undefined;
 }
 
 function runSqlite(db: SqliteConnection, sql: string, values: unknown[], mode: 'first' | 'run'): Record<string, unknown> | undefined | number {
@@ -58,7 +87,7 @@ export async function fastQuery(knex: Knex, sql: string, values: unknown[], mode
 export async function fastQuery(knex: Knex, sql: string, values: unknown[], mode: 'first' | 'run'): Promise<Record<string, unknown> | undefined | number> {
   const client = knex.client as unknown as PoolClient;
   if (client.config.client !== 'pg') {
-    const idle = idleSqliteConnection(client);
+    const idle = idleSqliteConnection(knex, client);
     if (idle) return runSqlite(idle, sql, values, mode);
   }
   const connection = await client.acquireConnection();

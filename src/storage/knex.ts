@@ -3,6 +3,7 @@ import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config.js';
+import { trackSqliteConnection } from './fast-query.js';
 
 // Our timestamps are epoch milliseconds in BIGINT columns and counts are BIGINT too; both fit
 // a JavaScript number, so read int8 as a number instead of pg's default string.
@@ -20,7 +21,8 @@ export function openDatabase(database: DatabaseConfig): Knex {
   if (database.filename !== ':memory:') {
     fs.mkdirSync(path.dirname(database.filename), { recursive: true });
   }
-  return knexFactory({
+  const tracked = trackSqliteConnection();
+  const knex = knexFactory({
     client: 'better-sqlite3',
     connection: { filename: database.filename },
     useNullAsDefault: true,
@@ -36,6 +38,7 @@ export function openDatabase(database: DatabaseConfig): Knex {
           connection.pragma('busy_timeout = 5000');
           connection.pragma('foreign_keys = ON');
           connection.pragma('synchronous = NORMAL');
+          tracked.created(connection);
           done(null, connection);
         } catch (error) {
           done(error as Error, connection);
@@ -43,6 +46,7 @@ export function openDatabase(database: DatabaseConfig): Knex {
       },
     },
   });
+  return tracked.attach(knex);
 }
 
 /** True when the database answers a trivial query. */

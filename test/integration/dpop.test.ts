@@ -4,7 +4,7 @@ import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, SignJWT,
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_DPOP_PROOF_MODEL } from '../../src/web/api/dpop-proof.js';
-import { sweepExpired } from '../../src/oidc/adapter.js';
+import { sweepExpired } from '../../src/storage/oidc-payloads.js';
 import type { RunningLatchkey } from '../../src/start.js';
 import { adminLogin } from '../helpers/admin.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';

@@ -4,7 +4,8 @@ import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/storage/knex.js';
 import { migrateLatest } from '../../src/storage/migrate.js';
-import { KnexAdapter, revokeAccount, sweepExpired } from '../../src/oidc/adapter.js';
+import { KnexAdapter } from '../../src/oidc/adapter.js';
+import { revokeAccount, sweepExpired } from '../../src/storage/oidc-payloads.js';
 import { freshDatabase, type TestDatabase } from '../helpers/database.js';
 import { BACKENDS } from '../helpers/env.js';
 

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
+import { createEmailTokenRepository } from '../../storage/email-tokens.js';
 
 /** What a token in an email link allows. */
 export type EmailTokenPurpose = 'verify_email' | 'reset_password';
@@ -21,64 +22,42 @@ const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
 const hashOf = (token: string) => createHash('sha256').update(token, 'utf8').digest('hex');
 
-const grantOf = (row: { user_id: number | string; email: string } | undefined): EmailTokenGrant | undefined =>
-  row ? { userId: Number(row.user_id), email: row.email } : undefined;
-
 /**
  * Single-use, expiring tokens for email links. The token itself only ever exists in the
  * mail; the table holds its SHA-256. Consumption is one conditional UPDATE, so of two
  * parallel uses exactly one wins, on SQLite and PostgreSQL alike.
  */
 export function createEmailTokens(knex: Knex) {
-  const table = () => knex('email_tokens');
+  const tokens = createEmailTokenRepository(knex);
 
   return {
     /** Issues a token for `userId`, sent to `email`; returns the token to put in the link. */
     async issue(userId: number, purpose: EmailTokenPurpose, email: string, now = Date.now()): Promise<string> {
       const token = randomBytes(32).toString('base64url');
-      await table().insert({
-        token_hash: hashOf(token),
-        user_id: userId,
-        purpose,
-        email,
-        created_at: now,
-        expires_at: now + EMAIL_TOKEN_LIFETIME_MS[purpose],
-        used_at: null,
-      });
+      await tokens.insert({ tokenHash: hashOf(token), userId, purpose, email, createdAt: now, expiresAt: now + EMAIL_TOKEN_LIFETIME_MS[purpose] });
       return token;
     },
 
     /** Who a still-usable token belongs to, without using it (GET pages; mail scanners prefetch links). */
     async peek(token: unknown, purpose: EmailTokenPurpose, now = Date.now()): Promise<EmailTokenGrant | undefined> {
       if (typeof token !== 'string' || !TOKEN_SHAPE.test(token)) return undefined;
-      const row = (await table()
-        .where({ token_hash: hashOf(token), purpose })
-        .whereNull('used_at')
-        .andWhere('expires_at', '>', now)
-        .first('user_id', 'email')) as { user_id: number; email: string } | undefined;
-      return grantOf(row);
+      return tokens.findUsable(hashOf(token), purpose, now);
     },
 
     /** Uses a token: returns its grant once; unknown, used, expired or wrong-purpose tokens give undefined. */
     async consume(token: unknown, purpose: EmailTokenPurpose, now = Date.now()): Promise<EmailTokenGrant | undefined> {
       if (typeof token !== 'string' || !TOKEN_SHAPE.test(token)) return undefined;
-      const rows = (await table()
-        .where({ token_hash: hashOf(token), purpose })
-        .whereNull('used_at')
-        .andWhere('expires_at', '>', now)
-        .update({ used_at: now })
-        .returning(['user_id', 'email'])) as Array<{ user_id: number; email: string }>;
-      return grantOf(rows[0]);
+      return tokens.consume(hashOf(token), purpose, now);
     },
 
     /** Marks every unused token of a user for a purpose as used (after a reset, the other links die). */
     async invalidate(userId: number, purpose: EmailTokenPurpose, now = Date.now()): Promise<number> {
-      return table().where({ user_id: userId, purpose }).whereNull('used_at').update({ used_at: now });
+      return tokens.useAll(userId, purpose, now);
     },
 
     /** Deletes tokens past their expiry, used or not. */
     async sweep(now = Date.now()): Promise<number> {
-      return table().where('expires_at', '<=', now).delete();
+      return tokens.sweepExpired(now);
     },
   };
 }

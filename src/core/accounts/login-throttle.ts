@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { fastQuery } from '../../storage/fast-query.js';
+import { createAuthFailureRepository, type AuthFailureParams } from '../../storage/auth-failures.js';
 
 export interface ThrottlePolicy {
   /** Failures per account within the window before a lockout. */
@@ -39,86 +39,7 @@ const LAST_POLL_MS = 250;
 /** Retry-After for a check that found no slot in time: nothing says when one frees. */
 const BUSY_RETRY_SECONDS = 5;
 
-/**
- * A statement with named parameters, compiled once into `?` placeholders: `:name` for text,
- * `#name` for a number PostgreSQL must see as bigint (a prepared statement cannot infer it).
- */
-function statement(text: string): { sql: string; names: string[] } {
-  const names: string[] = [];
-  const sql = text.replace(/([:#])([a-zA-Z]+)/g, (_match, sigil: string, name: string) => {
-    names.push(name);
-    return sigil === '#' ? 'cast(? as bigint)' : '?';
-  });
-  return { sql, names };
-}
-
-type Params = Record<string, string | number>;
-const valuesOf = (s: { names: string[] }, params: Params) => s.names.map((name) => params[name]);
-
-// Fragments over the stored row. A lock that has run out forgives the failures that led to it,
-// as a window that has run out does; pending slots past pending_until count as none.
-const LOCKED = '(auth_failures.locked_until is not null and auth_failures.locked_until > #now)';
-const FRESH = '(auth_failures.window_start <= #stale or (auth_failures.locked_until is not null and auth_failures.locked_until <= #now))';
-const FAILURES = `(case when ${FRESH} then 0 else auth_failures.failures end)`;
-const PENDING = '(case when auth_failures.pending_until > #now then auth_failures.pending else 0 end)';
-const PENDING_LESS_ONE = `(case when ${PENDING} > 0 then ${PENDING} - 1 else 0 end)`;
-const COLUMNS = 'auth_failures (scope, key, failures, window_start, locked_until, pending, pending_until)';
-
-/**
- * Takes a slot only while failures and checks in flight leave one below the limit, in one
- * atomic upsert (a row lock on PostgreSQL, a single writer on SQLite): no row comes back
- * when the key is locked or full.
- */
-const TAKE = statement(`insert into ${COLUMNS} values (:scope, :key, 0, #now, null, 1, #pendingUntil)
-  on conflict (scope, key) do update set
-    failures = ${FAILURES},
-    window_start = case when ${FRESH} then #now else auth_failures.window_start end,
-    locked_until = case when ${FRESH} then null else auth_failures.locked_until end,
-    pending = ${PENDING} + 1,
-    pending_until = #pendingUntil
-  where not ${LOCKED} and ${FAILURES} + ${PENDING} < #max
-  returning pending`);
-
-const LOCKED_UNTIL = statement('select locked_until from auth_failures where scope = :scope and key = :key');
-
-/** Turns a slot into a failure, locking the key when failures reach the limit (a lock is never extended). */
-const NEXT = `(case when ${FRESH} then 1 else auth_failures.failures + 1 end)`;
-const FAIL = statement(`insert into ${COLUMNS} values (:scope, :key, 1, #now, case when 1 >= #max then #lockUntil else null end, 0, null)
-  on conflict (scope, key) do update set
-    failures = ${NEXT},
-    window_start = case when ${FRESH} then #now else auth_failures.window_start end,
-    locked_until = case when ${LOCKED} then auth_failures.locked_until when ${NEXT} >= #max then #lockUntil else null end,
-    pending = ${PENDING_LESS_ONE}
-  returning failures, locked_until`);
-
-/** Gives a slot back and forgets the key's failures (an account after its right password); other slots stay. */
-const SUCCEED_CLEARING = statement(`update auth_failures set
-    pending = ${PENDING_LESS_ONE},
-    failures = case when ${LOCKED} then auth_failures.failures else 0 end,
-    window_start = case when ${LOCKED} then auth_failures.window_start else #now end,
-    locked_until = case when ${LOCKED} then auth_failures.locked_until else null end
-  where scope = :scope and key = :key`);
-
-/** Gives a slot back, failures untouched (an IP after a right password, or a check that never ended). */
-const RELEASE = statement(`update auth_failures set pending = ${PENDING_LESS_ONE} where scope = :scope and key = :key`);
-
-/**
- * A plain request counter (the mail requests): every request counts, and one that goes past
- * the limit locks the key. A locked key stays as it is.
- */
-const COUNT_LOCKED = '(auth_failures.locked_until is not null and auth_failures.locked_until > #now)';
-const COUNT_NEXT = '(case when auth_failures.window_start <= #stale then 1 else auth_failures.failures + 1 end)';
-const COUNT = statement(`insert into ${COLUMNS} values (:scope, :key, 1, #now, case when 1 > #max then #lockUntil else null end, 0, null)
-  on conflict (scope, key) do update set
-    failures = case when ${COUNT_LOCKED} then auth_failures.failures else ${COUNT_NEXT} end,
-    window_start = case when ${COUNT_LOCKED} then auth_failures.window_start
-      when auth_failures.window_start <= #stale then #now else auth_failures.window_start end,
-    locked_until = case when ${COUNT_LOCKED} then auth_failures.locked_until
-      when ${COUNT_NEXT} > #max then #lockUntil else null end
-  returning failures, locked_until`);
-
 const secondsUntil = (until: number, now: number) => Math.max(1, Math.ceil((until - now) / 1000));
-const lockedUntilOf = (row: Record<string, unknown> | undefined) => Number(row?.['locked_until'] ?? 0);
 
 /**
  * Limits password (and code) guessing per account and per client IP in the database, so
@@ -139,7 +60,8 @@ export function createLoginThrottle(knex: Knex, policy: ThrottlePolicy, timing: 
   const maxWaitMs = timing.maxWaitMs ?? MAX_WAIT_MS;
   const pendingMs = timing.pendingMs ?? PENDING_MS;
   const max = (scope: ThrottleScope) => (scope === 'account' ? policy.accountMax : policy.ipMax);
-  const paramsOf = ([scope, key]: ThrottleKey, now: number): Params => ({
+  const failures = createAuthFailureRepository(knex);
+  const paramsOf = ([scope, key]: ThrottleKey, now: number): AuthFailureParams => ({
     scope,
     key,
     now,
@@ -148,8 +70,6 @@ export function createLoginThrottle(knex: Knex, policy: ThrottlePolicy, timing: 
     lockUntil: now + lockMs,
     pendingUntil: now + pendingMs,
   });
-  const first = (s: { sql: string; names: string[] }, key: ThrottleKey, now: number) => fastQuery(knex, s.sql, valuesOf(s, paramsOf(key, now)), 'first');
-  const run = (s: { sql: string; names: string[] }, key: ThrottleKey, now: number) => fastQuery(knex, s.sql, valuesOf(s, paramsOf(key, now)), 'run');
 
   // Checks of this process waiting for a slot of a key, woken as soon as a check of that key
   // ends here; those ending in other processes are seen by polling.
@@ -177,7 +97,7 @@ export function createLoginThrottle(knex: Knex, policy: ThrottlePolicy, timing: 
   }
 
   async function release(keys: ThrottleKey[], now: number): Promise<void> {
-    for (const key of keys) await run(RELEASE, key, now);
+    for (const key of keys) await failures.release(paramsOf(key, now));
     keys.forEach(wake);
   }
 
@@ -187,9 +107,9 @@ export function createLoginThrottle(knex: Knex, policy: ThrottlePolicy, timing: 
    */
   async function takeAll(keys: ThrottleKey[], now: number): Promise<{ taken: true } | { taken: false; key: ThrottleKey; lockedUntil: number }> {
     for (const [i, key] of keys.entries()) {
-      if (await first(TAKE, key, now)) continue;
+      if (await failures.take(paramsOf(key, now))) continue;
       await release(keys.slice(0, i), now);
-      const lockedUntil = lockedUntilOf(await first(LOCKED_UNTIL, key, now));
+      const lockedUntil = await failures.lockedUntil(paramsOf(key, now));
       return { taken: false, key, lockedUntil: lockedUntil > now ? lockedUntil : 0 };
     }
     return { taken: true };
@@ -222,9 +142,9 @@ export function createLoginThrottle(knex: Knex, policy: ThrottlePolicy, timing: 
       const now = Date.now();
       const locked: ThrottleScope[] = [];
       for (const key of keys) {
-        const row = await first(FAIL, key, now);
+        const row = await failures.fail(paramsOf(key, now));
         // Failures never pass the limit while slots are taken under it: the one that reaches it locked the key.
-        if (Number(row?.['failures'] ?? 0) === max(key[0]) && lockedUntilOf(row) > now) locked.push(key[0]);
+        if (row.failures === max(key[0]) && row.lockedUntil > now) locked.push(key[0]);
       }
       keys.forEach(wake);
       return locked;
@@ -236,7 +156,7 @@ export function createLoginThrottle(knex: Knex, policy: ThrottlePolicy, timing: 
      */
     async succeed(keys: ThrottleKey[]): Promise<void> {
       const now = Date.now();
-      for (const key of keys) await run(key[0] === 'account' ? SUCCEED_CLEARING : RELEASE, key, now);
+      for (const key of keys) await (key[0] === 'account' ? failures.succeedClearing(paramsOf(key, now)) : failures.release(paramsOf(key, now)));
       keys.forEach(wake);
     },
 
@@ -262,20 +182,16 @@ export function createLoginThrottle(knex: Knex, policy: ThrottlePolicy, timing: 
       const counts: number[] = [];
       let until = 0;
       for (const key of keys) {
-        const row = await first(COUNT, key, now);
-        counts.push(Number(row?.['failures'] ?? 0));
-        until = Math.max(until, lockedUntilOf(row));
+        const row = await failures.count(paramsOf(key, now));
+        counts.push(row.failures);
+        until = Math.max(until, row.lockedUntil);
       }
       return { retryAfter: until > now ? secondsUntil(until, now) : 0, counts };
     },
 
     /** Deletes counters whose window and lock have both run out and that no check still holds. */
     async sweep(now = Date.now()): Promise<number> {
-      return knex('auth_failures')
-        .where('window_start', '<=', now - windowMs)
-        .andWhere((q) => q.whereNull('locked_until').orWhere('locked_until', '<=', now))
-        .andWhere((q) => q.where('pending', 0).orWhereNull('pending_until').orWhere('pending_until', '<=', now))
-        .delete();
+      return failures.sweep(now, now - windowMs);
     },
   };
 }

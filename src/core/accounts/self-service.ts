@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
-import type { ApiTokens } from '../../web/api/api-tokens.js';
+import type { ApiTokens } from '../tokens/api-tokens.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { DomainError, fieldCollector } from '../errors.js';
-import { revokeGrant } from '../../oidc/adapter.js';
+import { deleteAccountSession, findAccountGrant, listAccountPayloads, revokeAccountExcept, revokeGrant } from '../../storage/oidc-payloads.js';
 import type { ClientRepository } from '../../storage/clients.js';
 import type { User, UserRepository } from '../../storage/users.js';
 import type { ConfirmIdentity } from './confirm-identity.js';
@@ -40,12 +40,6 @@ export interface Keep {
   grantId?: string;
 }
 
-interface PayloadRow {
-  id: string;
-  payload: string;
-  expires_at: number | null;
-}
-
 const iso = (seconds: unknown) => (typeof seconds === 'number' ? new Date(seconds * 1000).toISOString() : null);
 const words = (scope: unknown) => (typeof scope === 'string' ? scope.split(' ').filter(Boolean) : []);
 
@@ -68,12 +62,7 @@ export function createSelfService(deps: {
 
   /** Live rows of one model for one account. */
   async function rowsOf(model: 'Grant' | 'Session', userId: number): Promise<Array<{ id: string; payload: Record<string, unknown> }>> {
-    const now = Date.now();
-    const rows = (await knex('oidc_payloads')
-      .where({ model, account_id: String(userId) })
-      .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', now))
-      .select('id', 'payload', 'expires_at')) as PayloadRow[];
-    return rows.map((row) => ({ id: row.id, payload: JSON.parse(row.payload) as Record<string, unknown> }));
+    return listAccountPayloads(knex, model, String(userId));
   }
 
   /** Client names by id, looked up once per listing; a deleted client keeps its id as name. */
@@ -109,10 +98,10 @@ export function createSelfService(deps: {
 
     /** Revokes one of the person's grants with every token and code issued under it. */
     async revokeApp(user: User, grantId: string, ip?: string): Promise<void> {
-      const row = await knex('oidc_payloads').where({ model: 'Grant', id: grantId, account_id: String(user.id) }).first('payload');
-      if (!row) throw new DomainError('app_not_found');
+      const grant = (await findAccountGrant(knex, String(user.id), grantId)) as { clientId?: string } | undefined;
+      if (!grant) throw new DomainError('app_not_found');
       await revokeGrant(knex, grantId);
-      const clientId = (JSON.parse(String(row.payload)) as { clientId?: string }).clientId ?? null;
+      const clientId = grant.clientId ?? null;
       await audit.record('grant.revoked', { ...actor(user, ip), targetType: 'grant', targetId: grantId, details: { client_id: clientId, via: 'self-service' } });
     },
 
@@ -140,7 +129,7 @@ export function createSelfService(deps: {
      * provider checks the session on every use); offline grants stay until revoked.
      */
     async endSession(user: User, uid: string, ip?: string): Promise<void> {
-      const ended = await knex('oidc_payloads').where({ model: 'Session', uid, account_id: String(user.id) }).delete();
+      const ended = await deleteAccountSession(knex, String(user.id), uid);
       if (!ended) throw new DomainError('session_not_found');
       await audit.record('session.ended', { ...actor(user, ip), targetType: 'user', targetId: user.id, details: { via: 'self-service' } });
     },
@@ -171,13 +160,7 @@ export function createSelfService(deps: {
 
       const updated = await users.update(user.id, { passwordHash: await hasher.hash(next as string) });
       if (!updated) throw new DomainError('user_not_found');
-      await knex('oidc_payloads')
-        .where({ account_id: String(user.id) })
-        .andWhere((q) => {
-          if (keep.sessionUid) q.whereNot((k) => k.where({ model: 'Session', uid: keep.sessionUid }));
-          if (keep.grantId) q.andWhere((k) => k.whereNull('grant_id').orWhereNot('grant_id', keep.grantId!)).andWhereNot((k) => k.where({ model: 'Grant', id: keep.grantId }));
-        })
-        .delete();
+      await revokeAccountExcept(knex, String(user.id), keep);
       await apiTokens.revokeUser(user.id);
       await audit.record('user.password_changed', { ...actor(user, ip), targetType: 'user', targetId: user.id, details: { self: true, via: 'self-service' } });
       return updated;

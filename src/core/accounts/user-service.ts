@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
-import type { ApiTokens } from '../../web/api/api-tokens.js';
+import type { ApiTokens } from '../tokens/api-tokens.js';
 import { actorEntry, type AuditLog } from '../audit/audit-log.js';
 import { DomainError, fieldCollector, fieldProblem, InvalidInput, LastSuperuser } from '../errors.js';
-import { revokeAccount } from '../../oidc/adapter.js';
+import { revokeAccount } from '../../storage/oidc-payloads.js';
 import { DuplicateUserError, normalizeEmail, type User, type UserChanges, type UserRepository } from '../../storage/users.js';
 import type { ConfirmIdentity } from './confirm-identity.js';
 import type { PasswordHasher } from './password-hasher.js';

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { fastQuery } from '../../storage/fast-query.js';
+import { createAuditEventRepository } from '../../storage/audit-events.js';
 
 export interface AuditEntry {
   /** Who acted, in words: a username, a client id, "cli", "anonymous". */
@@ -37,12 +37,6 @@ export interface AuditEvent {
   details: Record<string, unknown> | null;
 }
 
-/** An event as stored: epoch milliseconds and JSON text where the API shows a date and an object. */
-interface AuditRow extends Omit<AuditEvent, 'at' | 'details'> {
-  at: number;
-  details: string | null;
-}
-
 /** Keys whose values must never reach the log, whatever a caller passes. */
 const SECRET_KEYS = /pass|secret|token|code|hash|authorization|cookie/i;
 
@@ -53,34 +47,27 @@ function scrub(details: Record<string, unknown> | undefined): Record<string, unk
 
 /** The security audit log: who did what, from where, when. Append-only from the app. */
 export function createAuditLog(knex: Knex) {
+  const events = createAuditEventRepository(knex);
   return {
     async record(event: string, entry: AuditEntry): Promise<void> {
       const details = scrub(entry.details);
-      // A prepared statement: every login writes one of these.
-      await fastQuery(
-        knex,
-        'insert into audit_events (at, event, actor, actor_user_id, ip, target_type, target_id, details) values (?, ?, ?, ?, ?, ?, ?, ?)',
-        [
-          Date.now(),
-          event,
-          entry.actor.slice(0, 255),
-          entry.actorUserId ?? null,
-          entry.ip?.slice(0, 64) ?? null,
-          entry.targetType ?? null,
-          entry.targetId === undefined ? null : String(entry.targetId),
-          details ? JSON.stringify(details) : null,
-        ],
-        'run',
-      );
+      await events.insert({
+        at: Date.now(),
+        event,
+        actor: entry.actor.slice(0, 255),
+        actorUserId: entry.actorUserId ?? null,
+        ip: entry.ip?.slice(0, 64) ?? null,
+        targetType: entry.targetType ?? null,
+        targetId: entry.targetId === undefined ? null : String(entry.targetId),
+        details: details ? JSON.stringify(details) : null,
+      });
     },
 
     /** Newest first, optionally one event type. */
     async list({ offset, limit, event }: { offset: number; limit: number; event?: string }): Promise<{ count: number; events: AuditEvent[] }> {
-      const filtered = () => (event ? knex('audit_events').where({ event }) : knex('audit_events'));
-      const counted = (await filtered().count<{ n: number }[]>({ n: '*' }).first()) as { n: number } | undefined;
-      const rows = (await filtered().orderBy('id', 'desc').offset(offset).limit(limit)) as AuditRow[];
+      const { count, rows } = await events.list({ offset, limit, event });
       return {
-        count: Number(counted?.n ?? 0),
+        count,
         events: rows.map((r) => ({
           id: Number(r.id),
           at: new Date(Number(r.at)).toISOString(),

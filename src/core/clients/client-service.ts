@@ -18,6 +18,7 @@ import {
   type NewClient,
   type TokenEndpointAuthMethod,
 } from '../../storage/clients.js';
+import { revokeClient } from '../../storage/oidc-payloads.js';
 
 /** Grant types a client may be registered with (`password` is legacy, for first-party apps). */
 export const SUPPORTED_GRANT_TYPES = [
@@ -206,7 +207,7 @@ export function createClientService({ knex, clients, provider, audit }: { knex: 
 
   /** Deletes every token, code and grant issued to a client. */
   async function revokeIssued(clientId: string): Promise<void> {
-    await knex('oidc_payloads').where({ client_id: clientId }).delete();
+    await revokeClient(knex, clientId);
   }
 
   return {

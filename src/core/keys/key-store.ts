@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
-import { withAppLock } from '../../storage/app-lock.js';
+import { createKeyRepository, type LockedKeyStatements } from '../../storage/keys.js';
 
 /** The signing algorithms Latchkey always has a current key for. */
 export const SIGNING_ALGORITHMS = ['RS256', 'ES256'] as const;
@@ -23,16 +23,6 @@ export interface KeyMaterial {
   version: string;
 }
 
-interface KeyRow {
-  kid: string;
-  alg: string;
-  status: 'current' | 'previous';
-  private_jwk: string;
-  created_at: number;
-  retired_at: number | null;
-  expires_at: number | null;
-}
-
 const COOKIE_KEYS_KEPT = 3;
 
 async function generateSigningKey(alg: string): Promise<{ kid: string; jwk: JWK }> {
@@ -47,59 +37,43 @@ async function generateKeySet(): Promise<Array<{ alg: string; kid: string; jwk: 
   return Promise.all(SIGNING_ALGORITHMS.map(async (alg) => ({ alg, ...(await generateSigningKey(alg)) })));
 }
 
-async function insertSigningKey(trx: Knex.Transaction, key: { alg: string; kid: string; jwk: JWK }, now: number): Promise<void> {
-  await trx('signing_keys').insert({
-    kid: key.kid,
-    alg: key.alg,
-    status: 'current',
-    private_jwk: JSON.stringify(key.jwk),
-    created_at: now,
-    retired_at: null,
-    expires_at: null,
-  });
+async function insertSigningKey(locked: LockedKeyStatements, key: { alg: string; kid: string; jwk: JWK }, now: number): Promise<void> {
+  await locked.insertSigningKey({ kid: key.kid, alg: key.alg, privateJwk: JSON.stringify(key.jwk) }, now);
 }
 
-async function insertCookieKey(trx: Knex.Transaction, now: number): Promise<void> {
-  await trx('cookie_keys').insert({ secret: randomBytes(32).toString('base64url'), created_at: now });
-  const keep = await trx('cookie_keys').orderBy('id', 'desc').limit(COOKIE_KEYS_KEPT).pluck('id');
-  await trx('cookie_keys').whereNotIn('id', keep).delete();
+async function insertCookieKey(locked: LockedKeyStatements, now: number): Promise<void> {
+  await locked.insertCookieKey(randomBytes(32).toString('base64url'), now, COOKIE_KEYS_KEPT);
 }
 
 export type KeyStore = ReturnType<typeof createKeyStore>;
 
 /** Signing and cookie keys kept in the database so every process shares them. */
 export function createKeyStore(knex: Knex) {
+  const stored = createKeyRepository(knex);
   return {
     /**
      * Generates the first keys when there are none. Runs under a lock, so two processes
      * booting at once on one database end up with the same keys.
      */
     async ensureKeys(): Promise<void> {
-      const have = async (db: Knex | Knex.Transaction) =>
-        (await db('signing_keys').where({ status: 'current' }).pluck('alg')) as string[];
-      const cookie = async (db: Knex | Knex.Transaction) => (await db('cookie_keys').first('id')) !== undefined;
-      const existing = await have(knex);
-      if (SIGNING_ALGORITHMS.every((alg) => existing.includes(alg)) && (await cookie(knex))) return;
+      const existing = await stored.currentAlgorithms();
+      if (SIGNING_ALGORITHMS.every((alg) => existing.includes(alg)) && (await stored.hasCookieKey())) return;
       // Generate outside the lock (RSA takes a while); insert only what is still missing inside it.
       const generated = await generateKeySet();
-      await withAppLock(knex, 'keys', async (trx) => {
+      await stored.withLock(async (locked) => {
         const now = Date.now();
-        const current = await have(trx);
+        const current = await locked.currentAlgorithms();
         for (const key of generated) {
-          if (!current.includes(key.alg)) await insertSigningKey(trx, key, now);
+          if (!current.includes(key.alg)) await insertSigningKey(locked, key, now);
         }
-        if (!(await cookie(trx))) await insertCookieKey(trx, now);
+        if (!(await locked.hasCookieKey())) await insertCookieKey(locked, now);
       });
     },
 
     /** Current keys first (they sign), then previous keys still within their publication window. */
     async load(now = Date.now()): Promise<KeyMaterial> {
-      const rows = (await knex('signing_keys')
-        .where((q) => q.where({ status: 'current' }).orWhere('expires_at', '>', now))
-        .orderByRaw("case when status = 'current' then 0 else 1 end")
-        .orderBy('created_at', 'desc')
-        .orderBy('kid')) as KeyRow[];
-      const cookieKeys = (await knex('cookie_keys').orderBy('id', 'desc').pluck('secret')) as string[];
+      const rows = await stored.publishedSigningKeys(now);
+      const cookieKeys = await stored.cookieSecrets();
       const keys = rows.map((row) => {
         const jwk = JSON.parse(row.private_jwk) as JWK;
         // key_ops ["verify"] keeps a retired key published but out of the provider's signing choice.
@@ -120,21 +94,19 @@ export function createKeyStore(knex: Knex) {
      */
     async rotate(retainMs: number): Promise<{ added: string[]; retired: string[] }> {
       const generated = await generateKeySet();
-      return withAppLock(knex, 'keys', async (trx) => {
+      return stored.withLock(async (locked) => {
         const now = Date.now();
-        const retired = (await trx('signing_keys').where({ status: 'current' }).pluck('kid')) as string[];
-        await trx('signing_keys')
-          .where({ status: 'current' })
-          .update({ status: 'previous', retired_at: now, expires_at: now + retainMs });
-        for (const key of generated) await insertSigningKey(trx, key, now);
-        await insertCookieKey(trx, now);
-        const added = (await trx('signing_keys').where({ status: 'current' }).pluck('kid')) as string[];
+        const retired = await locked.currentKids();
+        await locked.retireCurrent(now, now + retainMs);
+        for (const key of generated) await insertSigningKey(locked, key, now);
+        await insertCookieKey(locked, now);
+        const added = await locked.currentKids();
         return { added, retired };
       });
     },
 
     async list(): Promise<SigningKeyRecord[]> {
-      const rows = (await knex('signing_keys').orderBy('created_at', 'desc').orderBy('kid')) as KeyRow[];
+      const rows = await stored.listSigningKeys();
       return rows.map((r) => ({
         kid: r.kid,
         alg: r.alg,
@@ -147,7 +119,7 @@ export function createKeyStore(knex: Knex) {
 
     /** Deletes retired keys whose publication window has passed. */
     async deleteExpired(now = Date.now()): Promise<number> {
-      return knex('signing_keys').where({ status: 'previous' }).andWhere('expires_at', '<=', now).delete();
+      return stored.deleteExpired(now);
     },
   };
 }

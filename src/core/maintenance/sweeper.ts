@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { LoginThrottle } from '../accounts/login-throttle.js';
 import type { Metrics } from '../../web/http/metrics.js';
+import { claimLease } from '../../storage/app-lock.js';
 import { sweepAll } from './sweep.js';
 
 const LEASE = 'sweeper';
@@ -13,13 +14,7 @@ const LEASE = 'sweeper';
 export function createSweeper({ knex, intervalSeconds, throttle, metrics }: { knex: Knex; intervalSeconds: number; throttle: LoginThrottle; metrics: Metrics }) {
   async function claim(now: number): Promise<boolean> {
     const cutoff = now - Math.max(1, intervalSeconds) * 900; // 90% of an interval, in ms
-    const rows = (await knex('app_locks')
-      .insert({ name: LEASE, taken_at: now })
-      .onConflict('name')
-      .merge({ taken_at: now })
-      .where('app_locks.taken_at', '<=', cutoff)
-      .returning('name')) as unknown[];
-    return rows.length === 1;
+    return claimLease(knex, LEASE, now, cutoff);
   }
 
   return {

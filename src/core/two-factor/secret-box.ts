@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
+import { findEncryptionKey } from '../../storage/encryption-keys.js';
 
 const VERSION = 'v1';
 const IV_BYTES = 12;
@@ -51,7 +52,7 @@ export function createSecretBox(rootKey: Buffer, purpose: string): SecretBox {
 
 /** The box for one purpose, keyed from its row in `encryption_keys` (made by a migration). */
 export async function loadSecretBox(knex: Knex, purpose: string): Promise<SecretBox> {
-  const row = (await knex('encryption_keys').where({ purpose }).first('secret')) as { secret: string } | undefined;
-  if (!row) throw new Error(`the ${purpose} encryption key is missing from encryption_keys`);
-  return createSecretBox(Buffer.from(row.secret, 'base64url'), purpose);
+  const secret = await findEncryptionKey(knex, purpose);
+  if (secret === undefined) throw new Error(`the ${purpose} encryption key is missing from encryption_keys`);
+  return createSecretBox(Buffer.from(secret, 'base64url'), purpose);
 }

@@ -6,7 +6,7 @@ import type { ApiScope } from '../../core/resources/built-in.js';
 import type { ClientRepository } from '../../storage/clients.js';
 import type { User, UserRepository } from '../../storage/users.js';
 import { FIRST_PARTY_CLIENT_ID } from '../../oidc/password-grant.js';
-import type { ApiTokens } from './api-tokens.js';
+import type { ApiTokens } from '../../core/tokens/api-tokens.js';
 import { DpopError, type DpopProofVerifier } from './dpop-proof.js';
 import type { VerifyResourceToken } from './resource-access-tokens.js';
 

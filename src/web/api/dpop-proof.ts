@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import { ApiError } from '../../errors.js';
-import { claimOnce } from '../../oidc/adapter.js';
+import { claimOnce } from '../../storage/oidc-payloads.js';
 import { DPOP_SIGNING_ALGORITHMS } from '../../oidc/provider.js';
 
 /**

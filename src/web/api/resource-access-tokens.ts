@@ -1,7 +1,7 @@
 import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { ApiError } from '../../errors.js';
 import type { KeyMaterial } from '../../core/keys/key-store.js';
-import { ACCESS_TYP, localJwksOf } from './api-tokens.js';
+import { ACCESS_TYP, localJwksOf } from '../../core/tokens/api-tokens.js';
 
 /** A verified RFC 9068 access JWT that the provider issued for our REST API. */
 export interface ApiResourceToken {

@@ -5,7 +5,7 @@ import type { Authenticate } from '../../core/accounts/authenticate.js';
 import { userJson, type UserService } from '../../core/accounts/user-service.js';
 import { ApiError } from '../../errors.js';
 import { FIRST_PARTY_CLIENT_ID, issuePasswordTokens } from '../../oidc/password-grant.js';
-import type { ApiTokens } from './api-tokens.js';
+import type { ApiTokens } from '../../core/tokens/api-tokens.js';
 import { type BearerResolver } from './bearer-auth.js';
 import { callerOf, guard } from './route-guard.js';
 import { bodyOf, parseBody } from './body.js';

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
-import { fastQuery } from '../../storage/fast-query.js';
 import { createLocalJWKSet, errors as joseErrors, importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload } from 'jose';
-import { affectedRows } from '../../storage/knex.js';
+import { createApiRefreshTokenRepository, type InsertRefreshToken } from '../../storage/api-refresh-tokens.js';
 import { ApiError } from '../../errors.js';
-import type { KeyMaterial } from '../../core/keys/key-store.js';
+import type { KeyMaterial } from '../keys/key-store.js';
 import { API_TTL } from '../../oidc/ttl.js';
 import type { User, UserRepository } from '../../storage/users.js';
 
@@ -93,6 +92,7 @@ type VerifiedClaims = JWTPayload & { sub: string; jti: string };
  * replayed one revokes its whole family (every token descended from one login).
  */
 export function createApiTokens({ knex, issuer, audience, keys, users }: ApiTokenDeps) {
+  const refreshTokens = createApiRefreshTokenRepository(knex);
   const signingKeys = new Map<string, SigningKey>();
 
   async function signingKey(): Promise<{ kid: string; key: SigningKey }> {
@@ -120,7 +120,7 @@ export function createApiTokens({ knex, issuer, audience, keys, users }: ApiToke
   }
 
   /** Both tokens carry the stamp of `user` as read: a change after that read ends them too. */
-  async function mint(user: User, familyId: string, db: Knex | Knex.Transaction = knex): Promise<ApiTokenPair> {
+  async function mint(user: User, familyId: string, insert: InsertRefreshToken = refreshTokens.insert): Promise<ApiTokenPair> {
     const userId = user.id;
     const common = { sub: String(userId), user_id: userId, [AUTH_STAMP_CLAIM]: user.authStamp };
     const refreshJti = randomBytes(24).toString('base64url');
@@ -131,13 +131,8 @@ export function createApiTokens({ knex, issuer, audience, keys, users }: ApiToke
       API_TTL.access,
     );
     const refresh = await sign({ ...common, token_type: 'refresh', jti: refreshJti }, REFRESH_TYP, API_TTL.refresh);
-    const row = [refreshJti, userId, familyId, now, now + API_TTL.refresh * 1000];
     // Outside a transaction (every login), a prepared statement; inside one, on its connection.
-    if (db === knex) {
-      await fastQuery(knex, 'insert into api_refresh_tokens (jti, user_id, family_id, created_at, expires_at, used_at) values (?, ?, ?, ?, ?, null)', row, 'run');
-    } else {
-      await db('api_refresh_tokens').insert({ jti: row[0], user_id: userId, family_id: familyId, created_at: now, expires_at: row[4], used_at: null });
-    }
+    await insert({ jti: refreshJti, userId, familyId, createdAt: now, expiresAt: now + API_TTL.refresh * 1000 });
     return { access, refresh };
   }
 
@@ -186,9 +181,7 @@ export function createApiTokens({ knex, issuer, audience, keys, users }: ApiToke
 
   /** Ends the login a refused refresh token belongs to (its rows would only wait for the sweep). */
   async function revokeFamilyOf(jti: string): Promise<void> {
-    await knex('api_refresh_tokens')
-      .whereIn('family_id', knex('api_refresh_tokens').select('family_id').where({ jti }))
-      .delete();
+    await refreshTokens.revokeFamilyOf(jti);
   }
 
   return {
@@ -218,30 +211,17 @@ export function createApiTokens({ knex, issuer, audience, keys, users }: ApiToke
         await revokeFamilyOf(payload.jti);
         throw error;
       }
-      // Claim, revoke-on-reuse and mint in ONE transaction: the claiming UPDATE row-locks the
-      // token (PostgreSQL) or takes the write lock (SQLite), so a concurrent reuse waits until
-      // the winner's child row is committed and its family DELETE then removes that child too.
-      // No query on `knex` inside (SQLite has a single connection: it would deadlock).
-      const outcome = await knex.transaction(async (trx) => {
-        const row = (await trx('api_refresh_tokens').where({ jti: payload.jti }).first()) as { family_id: string } | undefined;
-        if (!row) return { kind: 'revoked' as const };
-        const won = affectedRows(
-          await trx('api_refresh_tokens').where({ jti: payload.jti }).whereNull('used_at').update({ used_at: Date.now() }),
-        );
-        if (won !== 1) {
-          await trx('api_refresh_tokens').where({ family_id: row.family_id }).delete();
-          return { kind: 'reused' as const };
-        }
-        return { kind: 'claimed' as const, pair: await mint(user, row.family_id, trx) };
-      });
+      // Claim, revoke-on-reuse and mint in ONE transaction (see the repository's claim): a
+      // concurrent reuse waits until the winner's child row is committed, then its family goes.
+      const outcome = await refreshTokens.claim(payload.jti, (familyId, insert) => mint(user, familyId, insert));
       if (outcome.kind === 'revoked') throw invalid('The token has been revoked.');
       if (outcome.kind === 'reused') throw invalid('The token was already used; every token of this login has been revoked.');
-      return outcome.pair;
+      return outcome.value;
     },
 
     /** Ends every API login of a user (deleted, deactivated, password changed). */
     async revokeUser(userId: number): Promise<void> {
-      await knex('api_refresh_tokens').where({ user_id: userId }).delete();
+      await refreshTokens.revokeUser(userId);
     },
   };
 }
