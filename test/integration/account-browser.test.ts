@@ -2,13 +2,13 @@ import { consoleErrorsOf, useChromium, SCREENSHOTS } from '../helpers/chromium.j
 import path from 'node:path';
 import * as oidc from 'openid-client';
 import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { User } from '../../src/storage/users.js';
 import { UserAgent } from '../helpers/browserless.js';
-import { BACKENDS, browserAvailable } from '../helpers/env.js';
+import { browserAvailable } from '../helpers/env.js';
 import { discover, loginAndExchange, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
 import { codeAt } from '../helpers/two-factor.js';
+import { describeOnBackends } from '../helpers/fixture.js';
 
 const DESKTOP = { width: 1024, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -22,8 +22,7 @@ const NEW_PASSWORD = 'a passphrase chosen in the browser';
 describe.skipIf(!browserAvailable())('account center in headless Chromium', () => {
   const browser = useChromium();
 
-  describe.each(BACKENDS)('%s', (backend) => {
-    let server: TestServer;
+  describeOnBackends('%s', (fx) => {
     let mail: oidc.Configuration;
     let calendar: oidc.Configuration;
     let context: BrowserContext;
@@ -31,13 +30,11 @@ describe.skipIf(!browserAvailable())('account center in headless Chromium', () =
     let consoleErrors: string[] = [];
 
     beforeAll(async () => {
-      server = await startTestServer(backend);
-      const a = await makeClient(server.latchkey, { name: 'Mail', grantTypes: ['authorization_code', 'refresh_token'] });
-      const b = await makeClient(server.latchkey, { name: 'Calendar', grantTypes: ['authorization_code', 'refresh_token'] });
-      mail = await discover(server.issuer, a.client.clientId, a.clientSecret);
-      calendar = await discover(server.issuer, b.client.clientId, b.clientSecret);
+      const a = await makeClient(fx.server.latchkey, { name: 'Mail', grantTypes: ['authorization_code', 'refresh_token'] });
+      const b = await makeClient(fx.server.latchkey, { name: 'Calendar', grantTypes: ['authorization_code', 'refresh_token'] });
+      mail = await discover(fx.server.issuer, a.client.clientId, a.clientSecret);
+      calendar = await discover(fx.server.issuer, b.client.clientId, b.clientSecret);
     });
-    afterAll(async () => server?.stop());
 
     beforeEach(async () => {
       context = await browser().newContext({ viewport: DESKTOP });
@@ -46,7 +43,7 @@ describe.skipIf(!browserAvailable())('account center in headless Chromium', () =
     });
     afterEach(async () => context?.close());
 
-    const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `account-${name}-${backend}.png`), fullPage: true });
+    const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `account-${name}-${fx.backend}.png`), fullPage: true });
     const heading = () => page.locator('h1').textContent();
     const notice = () => page.getByRole('status').textContent();
     const signIn = (user: User, password = PASSWORD) => ({ username: user.username, password });
@@ -58,16 +55,16 @@ describe.skipIf(!browserAvailable())('account center in headless Chromium', () =
 
     /** Goes to /account/, which sends the browser through the login page and back. */
     async function signInHere(user: User, password = PASSWORD): Promise<void> {
-      await page.goto(`${server.url}/account/`);
+      await page.goto(`${fx.server.url}/account/`);
       expect(new URL(page.url()).pathname).toMatch(/^\/interaction\//);
       expect(await heading()).toBe('Sign in');
       await page.fill('input[name=username]', user.username);
       await page.fill('input[name=password]', password);
-      await send(page.locator('button[type=submit]'), new RegExp(`^${server.url}/account/$`));
+      await send(page.locator('button[type=submit]'), new RegExp(`^${fx.server.url}/account/$`));
     }
 
     it('signs in, edits the profile, revokes an app, signs another session out, changes the password, signs out, deletes the account', async () => {
-      const user = await makeUser(server.latchkey, { firstName: 'Ada', lastName: 'Lovelace' });
+      const user = await makeUser(fx.server.latchkey, { firstName: 'Ada', lastName: 'Lovelace' });
       // Mail on a tablet and Calendar on a phone, each its own login session.
       const tablet = (await loginAndExchange(mail, new UserAgent(), signIn(user))).tokens;
       const phone = (await loginAndExchange(calendar, new UserAgent(), signIn(user))).tokens;
@@ -118,7 +115,7 @@ describe.skipIf(!browserAvailable())('account center in headless Chromium', () =
       expect(await page.locator('#pending-email-status').textContent()).toBe('waiting for verification');
       expect(await page.locator('dd', { hasText: newEmail }).count()).toBe(1);
       expect(await page.getByRole('button', { name: 'Send the verification email again' }).isVisible()).toBe(true);
-      expect(await server.latchkey.users.findById(user.id)).toMatchObject({
+      expect(await fx.server.latchkey.users.findById(user.id)).toMatchObject({
         firstName: 'Grace',
         lastName: 'Hopper',
         email: user.email,
@@ -168,7 +165,7 @@ describe.skipIf(!browserAvailable())('account center in headless Chromium', () =
       expect(await notice()).toContain('Your password was changed.');
       await shot('password-changed');
       await expect(oidc.refreshTokenGrant(calendar, laptop.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
-      await page.goto(`${server.url}/account/sessions`);
+      await page.goto(`${fx.server.url}/account/sessions`);
       expect(await page.locator('#sessions > li').count()).toBe(1);
 
       // Sign out from the nav: the provider's sign-out page, then the account center wants a login.
@@ -178,7 +175,7 @@ describe.skipIf(!browserAvailable())('account center in headless Chromium', () =
       await shot('sign-out');
       await Promise.all([page.waitForLoadState(), page.click('button[name=logout][value=yes]')]);
       await page.locator('h1', { hasText: 'Signed out' }).waitFor();
-      expect(await server.latchkey.selfService.sessions(user)).toEqual([]);
+      expect(await fx.server.latchkey.selfService.sessions(user)).toEqual([]);
       await signInHere(user, NEW_PASSWORD);
 
       // Delete: the username typed and the password, then nobody is signed in.
@@ -191,14 +188,14 @@ describe.skipIf(!browserAvailable())('account center in headless Chromium', () =
       await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/account/delete')), page.click('button.danger')]);
       await page.locator('h1', { hasText: 'Account deleted' }).waitFor();
       await shot('deleted');
-      expect(await server.latchkey.users.findById(user.id)).toBeUndefined();
-      await page.goto(`${server.url}/account/`);
+      expect(await fx.server.latchkey.users.findById(user.id)).toBeUndefined();
+      await page.goto(`${fx.server.url}/account/`);
       expect(new URL(page.url()).pathname).toMatch(/^\/interaction\//);
       expect(consoleErrors).toEqual([]);
     });
 
     it('sets up two-factor authentication with the QR code page, then signs in with a code', async () => {
-      const user = await makeUser(server.latchkey);
+      const user = await makeUser(fx.server.latchkey);
       await signInHere(user);
       await page.click('nav.account-nav >> text=Two-factor authentication');
       await page.waitForURL(/\/account\/two-factor$/);
@@ -221,13 +218,13 @@ describe.skipIf(!browserAvailable())('account center in headless Chromium', () =
 
       // The next sign-in asks for a code after the password.
       await context.clearCookies();
-      await page.goto(`${server.url}/account/`);
+      await page.goto(`${fx.server.url}/account/`);
       await page.fill('input[name=username]', user.username);
       await page.fill('input[name=password]', PASSWORD);
       await Promise.all([page.waitForLoadState(), page.click('button[type=submit]')]);
       await page.locator('h1', { hasText: 'Two-step verification' }).waitFor();
       await page.fill('input[name=code]', codeAt(secret, 1));
-      await send(page.locator('button[type=submit]'), new RegExp(`^${server.url}/account/$`));
+      await send(page.locator('button[type=submit]'), new RegExp(`^${fx.server.url}/account/$`));
       expect(await heading()).toBe('Profile');
       expect(consoleErrors).toEqual([]);
     });
@@ -236,16 +233,16 @@ describe.skipIf(!browserAvailable())('account center in headless Chromium', () =
       await context.close();
       context = await browser().newContext({ viewport: DESKTOP, locale: 'fr-FR' });
       page = await context.newPage();
-      const user = await makeUser(server.latchkey, { emailVerified: false });
-      await page.goto(`${server.url}/account/`);
+      const user = await makeUser(fx.server.latchkey, { emailVerified: false });
+      await page.goto(`${fx.server.url}/account/`);
       await page.fill('input[name=username]', user.username);
       await page.fill('input[name=password]', PASSWORD);
-      await Promise.all([page.waitForURL(new RegExp(`^${server.url}/account/$`)), page.click('button[type=submit]')]);
+      await Promise.all([page.waitForURL(new RegExp(`^${fx.server.url}/account/$`)), page.click('button[type=submit]')]);
       expect(await heading()).toBe('Profil');
       expect(await page.locator('#email-status').textContent()).toBe('Non vérifiée');
       expect(await page.locator('html').getAttribute('lang')).toBe('fr');
       await shot('profile-fr');
-      await page.goto(`${server.url}/account/sessions`);
+      await page.goto(`${fx.server.url}/account/sessions`);
       expect(await page.locator('#sessions > li.current .badge').textContent()).toBe('Cet appareil');
       await shot('sessions-fr');
     });

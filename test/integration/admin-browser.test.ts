@@ -1,11 +1,11 @@
 import { consoleErrorsOf, useChromium, SCREENSHOTS } from '../helpers/chromium.js';
 import path from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UserAgent } from '../helpers/browserless.js';
-import { BACKENDS, browserAvailable } from '../helpers/env.js';
+import { browserAvailable } from '../helpers/env.js';
 import { discover, loginAndExchange, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -14,16 +14,10 @@ const PHONE = { width: 390, height: 844 };
 describe.skipIf(!browserAvailable())('admin pages in headless Chromium', () => {
   const browser = useChromium();
 
-  describe.each(BACKENDS)('%s', (backend) => {
-    let server: TestServer;
+  describeOnBackends('%s', (fx) => {
     let context: BrowserContext;
     let page: Page;
     let consoleErrors: string[] = [];
-
-    beforeAll(async () => {
-      server = await startTestServer(backend);
-    });
-    afterAll(async () => server?.stop());
 
     beforeEach(async () => {
       context = await browser().newContext({ viewport: DESKTOP });
@@ -32,33 +26,33 @@ describe.skipIf(!browserAvailable())('admin pages in headless Chromium', () => {
     });
     afterEach(async () => context?.close());
 
-    const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `admin-${name}-${backend}.png`), fullPage: true });
+    const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `admin-${name}-${fx.backend}.png`), fullPage: true });
 
     /** Opens an admin page and checks it rendered (status 200, an h1, no console errors so far). */
     async function open(pathname: string, heading?: string | RegExp) {
-      const response = await page.goto(`${server.url}${pathname}`);
+      const response = await page.goto(`${fx.server.url}${pathname}`);
       expect(response?.status(), pathname).toBe(200);
       if (heading) expect(await page.locator('h1').textContent(), pathname).toMatch(heading);
     }
 
     it('lets staff register an application whose shown credentials complete a sign-in', async () => {
-      const admin = await makeUser(server.latchkey, { isStaff: true, username: `admin_${backend}`, firstName: 'Alex', lastName: 'Admin' });
+      const admin = await makeUser(fx.server.latchkey, { isStaff: true, username: `admin_${fx.backend}`, firstName: 'Alex', lastName: 'Admin' });
       for (const [first, last] of [
         ['Ada', 'Lovelace'],
         ['Grace', 'Hopper'],
         ['Katherine', 'Johnson'],
         ['<script>alert(1)</script>', 'Escaped'],
       ] as const) {
-        await makeUser(server.latchkey, { firstName: first, lastName: last });
+        await makeUser(fx.server.latchkey, { firstName: first, lastName: last });
       }
-      const endUser = await makeUser(server.latchkey, { firstName: 'End', lastName: 'User' });
+      const endUser = await makeUser(fx.server.latchkey, { firstName: 'End', lastName: 'User' });
 
       // Sign in at /admin/: the login page, then back to the dashboard.
-      await page.goto(`${server.url}/admin/`);
+      await page.goto(`${fx.server.url}/admin/`);
       expect(new URL(page.url()).pathname).toMatch(/^\/interaction\//);
       await page.fill('input[name=username]', admin.username);
       await page.fill('input[name=password]', PASSWORD);
-      await Promise.all([page.waitForURL(`${server.url}/admin/`), page.click('button[type=submit]')]);
+      await Promise.all([page.waitForURL(`${fx.server.url}/admin/`), page.click('button[type=submit]')]);
       expect(await page.locator('h1').textContent()).toBe('Administration');
       await shot('dashboard');
 
@@ -72,14 +66,14 @@ describe.skipIf(!browserAvailable())('admin pages in headless Chromium', () => {
 
       await open('/admin/users/new', 'Add user');
       await shot('user-new');
-      await page.fill('input[name=username]', `made_in_browser_${backend}`);
-      await page.fill('input[name=email]', `browser_${backend}@example.com`);
+      await page.fill('input[name=username]', `made_in_browser_${fx.backend}`);
+      await page.fill('input[name=email]', `browser_${fx.backend}@example.com`);
       await page.fill('input[name=first_name]', 'Margaret');
       await page.fill('input[name=last_name]', 'Hamilton');
       await page.fill('input[name=password]', 'a browser made passphrase');
       await Promise.all([page.waitForURL(/\/admin\/users\/\d+\?done=user-created$/), page.click('button[type=submit].primary')]);
       expect(await page.getByRole('status').textContent()).toBe('The user was created.');
-      const made = await server.latchkey.users.findByLogin(`made_in_browser_${backend}`);
+      const made = await fx.server.latchkey.users.findByLogin(`made_in_browser_${fx.backend}`);
       expect(made).toMatchObject({ firstName: 'Margaret', isActive: true, isStaff: false });
       await shot('user-edit');
       await page.setViewportSize(PHONE);
@@ -140,17 +134,17 @@ describe.skipIf(!browserAvailable())('admin pages in headless Chromium', () => {
       await shot('application-edit');
       // Rotate the signing keys with the button: the sign-in below is then signed with the new keys.
       await open('/admin/keys', 'Signing keys');
-      const before = (await server.latchkey.keyStore.list()).map((k) => k.kid);
+      const before = (await fx.server.latchkey.keyStore.list()).map((k) => k.kid);
       await Promise.all([page.waitForURL(/\/admin\/keys\?done=keys-rotated$/), page.click('button[type=submit].primary')]);
       expect(await page.getByRole('status').textContent()).toContain('New signing keys are in use.');
-      const current = (await server.latchkey.keyStore.list()).filter((k) => k.status === 'current').map((k) => k.kid);
+      const current = (await fx.server.latchkey.keyStore.list()).filter((k) => k.status === 'current').map((k) => k.kid);
       for (const kid of current) expect(before).not.toContain(kid);
       expect(await page.locator('.status-retired').count()).toBe(before.length);
       await shot('keys');
       expect(consoleErrors).toEqual([]);
 
       // The credentials copied from the page work for a real authorization-code flow.
-      const config = await discover(server.issuer, clientId, clientSecret);
+      const config = await discover(fx.server.issuer, clientId, clientSecret);
       const { tokens } = await loginAndExchange(config, new UserAgent(), { username: endUser.username, password: PASSWORD });
       expect(tokens.claims()?.sub).toBe(String(endUser.id));
       expect(tokens.claims()?.aud).toBe(clientId);

@@ -2,10 +2,10 @@ import { consoleErrorsOf, useChromium, SCREENSHOTS } from '../helpers/chromium.j
 import path from 'node:path';
 import * as oidc from 'openid-client';
 import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BACKENDS, browserAvailable } from '../helpers/env.js';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { browserAvailable } from '../helpers/env.js';
 import { authorizationRequest as rpAuthorizationRequest, discover, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
 
 const CLIENT_NAME = 'Browser Test App';
 
@@ -13,18 +13,15 @@ const CLIENT_NAME = 'Browser Test App';
 describe.skipIf(!browserAvailable())('login in headless Chromium', () => {
   const browser = useChromium();
 
-  describe.each(BACKENDS)('%s', (backend) => {
-    let server: TestServer;
+  describeOnBackends('%s', (fx) => {
     let config: oidc.Configuration;
     let context: BrowserContext;
     let page: Page;
 
     beforeAll(async () => {
-      server = await startTestServer(backend);
-      const made = await makeClient(server.latchkey, { name: CLIENT_NAME });
-      config = await discover(server.issuer, made.client.clientId, made.clientSecret ?? '');
+      const made = await makeClient(fx.server.latchkey, { name: CLIENT_NAME });
+      config = await discover(fx.server.issuer, made.client.clientId, made.clientSecret ?? '');
     });
-    afterAll(async () => server?.stop());
 
     beforeEach(async () => {
       context = await browser().newContext({ viewport: { width: 800, height: 700 } });
@@ -35,7 +32,7 @@ describe.skipIf(!browserAvailable())('login in headless Chromium', () => {
     const authorizationRequest = () => rpAuthorizationRequest(config);
 
     it('signs in, consents and returns a code that openid-client exchanges', async () => {
-      const user = await makeUser(server.latchkey);
+      const user = await makeUser(fx.server.latchkey);
       const request = await authorizationRequest();
 
       const consoleErrors = consoleErrorsOf(page);
@@ -49,7 +46,7 @@ describe.skipIf(!browserAvailable())('login in headless Chromium', () => {
 
       await expect.poll(() => page.locator('h1').textContent()).toBe('Sign in');
       expect(await page.getByText(CLIENT_NAME).isVisible()).toBe(true);
-      await page.screenshot({ path: path.join(SCREENSHOTS, `login-${backend}.png`), fullPage: true });
+      await page.screenshot({ path: path.join(SCREENSHOTS, `login-${fx.backend}.png`), fullPage: true });
 
       await page.fill('input[name=username]', user.username);
       await page.fill('input[name=password]', PASSWORD);
@@ -66,7 +63,7 @@ describe.skipIf(!browserAvailable())('login in headless Chromium', () => {
       ]) {
         expect(await page.getByText(description, { exact: true }).isVisible(), description).toBe(true);
       }
-      await page.screenshot({ path: path.join(SCREENSHOTS, `consent-${backend}.png`), fullPage: true });
+      await page.screenshot({ path: path.join(SCREENSHOTS, `consent-${fx.backend}.png`), fullPage: true });
       expect(consoleErrors).toEqual([]);
 
       // Nothing listens on the client's redirect URI. page.route() cannot answer it: Playwright
@@ -79,12 +76,12 @@ describe.skipIf(!browserAvailable())('login in headless Chromium', () => {
       ]);
       const callbackUrl = new URL(callback.url());
       expect(callback.isNavigationRequest()).toBe(true);
-      expect(callback.redirectedFrom()?.url().startsWith(`${server.issuer}/auth/`)).toBe(true);
+      expect(callback.redirectedFrom()?.url().startsWith(`${fx.server.issuer}/auth/`)).toBe(true);
       expect(callbackUrl.searchParams.get('state')).toBe(request.state);
       expect(callbackUrl.searchParams.get('code')).toBeTruthy();
 
       // Every cookie Latchkey set in the browser is out of reach of scripts and not sent cross-site.
-      const cookies = (await context.cookies()).filter((c) => c.domain === new URL(server.url).hostname);
+      const cookies = (await context.cookies()).filter((c) => c.domain === new URL(fx.server.url).hostname);
       expect(cookies.map((c) => c.name)).toEqual(expect.arrayContaining(['_session', 'lk.csrf']));
       for (const cookie of cookies) {
         expect(cookie.httpOnly, `${cookie.name} httpOnly`).toBe(true);
@@ -98,11 +95,11 @@ describe.skipIf(!browserAvailable())('login in headless Chromium', () => {
         idTokenExpected: true,
       });
       expect(tokens.claims()?.sub).toBe(String(user.id));
-      expect(tokens.claims()?.iss).toBe(server.issuer);
+      expect(tokens.claims()?.iss).toBe(fx.server.issuer);
     });
 
     it('shows the generic message after a wrong password and stays on the login page', async () => {
-      const user = await makeUser(server.latchkey);
+      const user = await makeUser(fx.server.latchkey);
       const request = await authorizationRequest();
       await page.goto(request.url.href);
       const loginUrl = page.url();
@@ -125,7 +122,7 @@ describe.skipIf(!browserAvailable())('login in headless Chromium', () => {
       // The username is kept, the password is not echoed back.
       expect(await page.inputValue('input[name=username]')).toBe(user.username);
       expect(await page.inputValue('input[name=password]')).toBe('');
-      await page.screenshot({ path: path.join(SCREENSHOTS, `login-error-${backend}.png`), fullPage: true });
+      await page.screenshot({ path: path.join(SCREENSHOTS, `login-error-${fx.backend}.png`), fullPage: true });
     });
   });
 });

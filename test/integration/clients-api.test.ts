@@ -3,14 +3,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { BUILT_IN_CLIENT_IDS } from '../../src/core/clients/client-service.js';
 import type { User } from '../../src/storage/users.js';
 import { UserAgent } from '../helpers/browserless.js';
-import { BACKENDS } from '../helpers/env.js';
 import { callApi, type Answer } from '../helpers/http.js';
 import { apiResourceOf, discover, loginAndExchange, makeClient, makeUser, PASSWORD, POST_LOGOUT_URI, REDIRECT_URI } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
 
 /**
  * The clients REST API (/api/clients/) and dynamic client registration (RFC 7591 at /o/reg,
@@ -89,8 +88,7 @@ interface InitialAccessToken {
   registration_endpoint: string;
 }
 
-describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s)', (backend) => {
-  let server: TestServer;
+describeOnBackends('clients REST API and dynamic registration over HTTP (%s)', (fx) => {
   let staff: User;
   let staffToken: string;
   let plain: User;
@@ -122,7 +120,7 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
     path: string,
     opts: { token?: string | undefined; json?: unknown; form?: Record<string, string>; raw?: string; authorization?: string } = {},
   ): Promise<Answer> {
-    const answer = await callApi(server.url, method, path, opts);
+    const answer = await callApi(fx.server.url, method, path, opts);
     expect(answer.text, `${method} ${path} mentions the secret column`).not.toContain('client_secret_hash');
     for (const hash of knownHashes) expect(answer.text, `${method} ${path} leaked a stored secret hash`).not.toContain(hash);
     return answer;
@@ -130,24 +128,24 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
 
   /** The clients row as stored. */
   async function dbRow(clientId: string): Promise<Json | undefined> {
-    const row = (await server.latchkey.knex('clients').where({ client_id: clientId }).first()) as Json | undefined;
+    const row = (await fx.server.latchkey.knex('clients').where({ client_id: clientId }).first()) as Json | undefined;
     if (typeof row?.['client_secret_hash'] === 'string') knownHashes.add(row['client_secret_hash']);
     return row;
   }
 
   async function dbSecretHash(clientId: string): Promise<string | null | undefined> {
-    const row = (await server.latchkey.knex('clients').select('client_secret_hash').where({ client_id: clientId }).first()) as
+    const row = (await fx.server.latchkey.knex('clients').select('client_secret_hash').where({ client_id: clientId }).first()) as
       | { client_secret_hash: string | null }
       | undefined;
     if (row?.client_secret_hash) knownHashes.add(row.client_secret_hash);
     return row ? row.client_secret_hash : undefined;
   }
 
-  const clientCount = async () => Number(((await server.latchkey.knex('clients').count({ n: '*' })) as Array<{ n: number | string }>)[0]?.n);
+  const clientCount = async () => Number(((await fx.server.latchkey.knex('clients').count({ n: '*' })) as Array<{ n: number | string }>)[0]?.n);
 
   /** Rows the provider stored for a client (tokens, codes, grants, registration tokens). */
   const issuedCount = async (clientId: string) =>
-    Number(((await server.latchkey.knex('oidc_payloads').where({ client_id: clientId }).count({ n: '*' })) as Array<{ n: number | string }>)[0]?.n);
+    Number(((await fx.server.latchkey.knex('oidc_payloads').where({ client_id: clientId }).count({ n: '*' })) as Array<{ n: number | string }>)[0]?.n);
 
   /** The row holds the SHA-256 of `secret` and the secret itself appears nowhere in it. */
   async function expectStoredAsHash(clientId: string, secret: string): Promise<void> {
@@ -155,7 +153,7 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
     expect(await dbSecretHash(clientId)).toMatch(/^[0-9a-f]{64}$/);
     const row = await dbRow(clientId);
     expect(JSON.stringify(row)).not.toContain(secret);
-    const payloads = (await server.latchkey.knex('oidc_payloads').select('payload')) as Array<{ payload: string }>;
+    const payloads = (await fx.server.latchkey.knex('oidc_payloads').select('payload')) as Array<{ payload: string }>;
     for (const { payload } of payloads) expect(payload).not.toContain(secret);
   }
 
@@ -174,8 +172,8 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
    */
   function clientCredentials(id: string, secret: string, how: 'basic' | 'post' = 'basic', params: Record<string, string> = {}): Promise<Answer> {
     const form: Record<string, string> = { grant_type: 'client_credentials', ...params };
-    if (how === 'post') return api('POST', `${server.issuer}/token`, { form: { ...form, client_id: id, client_secret: secret } });
-    return api('POST', `${server.issuer}/token`, { form, authorization: basic(id, secret) });
+    if (how === 'post') return api('POST', `${fx.server.issuer}/token`, { form: { ...form, client_id: id, client_secret: secret } });
+    return api('POST', `${fx.server.issuer}/token`, { form, authorization: basic(id, secret) });
   }
 
   function expectToken(answer: Answer): string {
@@ -207,7 +205,7 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
 
   const cliEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
     ...process.env,
-    DATABASE_URL: server.db.url,
+    DATABASE_URL: fx.server.db.url,
     BCRYPT_COST: '10',
     ...extra,
   });
@@ -225,11 +223,10 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
   }
 
   beforeAll(async () => {
-    server = await startTestServer(backend);
-    staff = await makeUser(server.latchkey, { username: `staff_${randomBytes(3).toString('hex')}`, isStaff: true });
-    plain = await makeUser(server.latchkey);
+    staff = await makeUser(fx.server.latchkey, { username: `staff_${randomBytes(3).toString('hex')}`, isStaff: true });
+    plain = await makeUser(fx.server.latchkey);
     [staffToken, plainToken] = await Promise.all([apiLogin(staff.username), apiLogin(plain.username)]);
-    const made = await makeClient(server.latchkey, {
+    const made = await makeClient(fx.server.latchkey, {
       name: 'Machine',
       redirectUris: [],
       postLogoutRedirectUris: [],
@@ -238,11 +235,10 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
     });
     machine = { id: made.client.clientId, secret: made.clientSecret ?? '' };
     learnSecret(machine.secret);
-    machineToken = expectToken(await clientCredentials(machine.id, machine.secret, 'basic', { resource: apiResourceOf(server.latchkey), scope: 'admin' }));
-    expect(decodeJwt(machineToken)).toMatchObject({ sub: machine.id, client_id: machine.id, aud: apiResourceOf(server.latchkey), scope: 'admin' });
+    machineToken = expectToken(await clientCredentials(machine.id, machine.secret, 'basic', { resource: apiResourceOf(fx.server.latchkey), scope: 'admin' }));
+    expect(decodeJwt(machineToken)).toMatchObject({ sub: machine.id, client_id: machine.id, aud: apiResourceOf(fx.server.latchkey), scope: 'admin' });
     bareMachineToken = expectToken(await clientCredentials(machine.id, machine.secret));
   });
-  afterAll(async () => server?.stop());
 
   // ----------------------------------------------------------------- permission matrix
 
@@ -445,7 +441,7 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
     });
 
     it('keeps api_scopes: set on create, read back, changed and cleared with PATCH', async () => {
-      const apiResource = apiResourceOf(server.latchkey);
+      const apiResource = apiResourceOf(fx.server.latchkey);
       /** The API scopes a client_credentials token for our API gets when it asks for all of them. */
       const grantedScopes = async (client: ClientJson) => {
         const answer = await clientCredentials(client.client_id, client.client_secret ?? '', 'basic', { resource: apiResource, scope: 'users:read users:write account admin' });
@@ -635,7 +631,7 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
       expect(asPage(first)).toMatchObject({ count: total, previous: null });
       expect(asPage(first).results).toHaveLength(2);
       const next = new URL(asPage(first).next ?? '');
-      expect(next.origin + next.pathname).toBe(`${server.url}/api/clients/`);
+      expect(next.origin + next.pathname).toBe(`${fx.server.url}/api/clients/`);
       expect(Object.fromEntries(next.searchParams)).toEqual({ page: '2', page_size: '2' });
 
       const second = await api('GET', asPage(first).next ?? '', { token: staffToken });
@@ -723,7 +719,7 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
       expect(await dbSecretHash(client.client_id)).toBeNull();
       // The old secret no longer authenticates the client.
       expectInvalidClient(
-        await api('POST', `${server.issuer}/token`, {
+        await api('POST', `${fx.server.issuer}/token`, {
           form: { grant_type: 'refresh_token', refresh_token: 'whatever' },
           authorization: basic(client.client_id, secret),
         }),
@@ -846,12 +842,12 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
     it("revokes its users' access and refresh tokens", async () => {
       const client = await createClient({ client_name: unique('Doomed'), redirect_uris: [REDIRECT_URI] });
       const secret = client.client_secret ?? '';
-      const user = await makeUser(server.latchkey);
-      const config = await discover(server.issuer, client.client_id, secret);
+      const user = await makeUser(fx.server.latchkey);
+      const config = await discover(fx.server.issuer, client.client_id, secret);
       const { tokens } = await loginAndExchange(config, new UserAgent(), { username: user.username, password: PASSWORD }, { scope: 'openid profile email offline_access', prompt: 'consent' });
       expect(tokens.access_token).toEqual(expect.any(String));
       expect(tokens.refresh_token).toEqual(expect.any(String));
-      const userinfo = (token: string) => api('GET', `${server.issuer}/me`, { token });
+      const userinfo = (token: string) => api('GET', `${fx.server.issuer}/me`, { token });
 
       const before = await userinfo(tokens.access_token);
       expect(before.status, before.text).toBe(200);
@@ -869,7 +865,7 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
       expect((await userinfo(tokens.access_token)).status).toBe(401);
       expectUnauthenticated(await api('GET', '/auth/me/', { token: tokens.access_token }));
       const refresh = () =>
-        api('POST', `${server.issuer}/token`, {
+        api('POST', `${fx.server.issuer}/token`, {
           form: { grant_type: 'refresh_token', refresh_token: tokens.refresh_token ?? '' },
           authorization: basic(client.client_id, secret),
         });
@@ -879,13 +875,13 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
 
       // Even a client re-created under the same id and secret finds the tokens dead: they
       // were revoked, not merely orphaned.
-      await server.latchkey.knex('clients').insert(row);
+      await fx.server.latchkey.knex('clients').insert(row);
       const refused = await refresh();
       expect(refused.status, refused.text).toBe(400);
       expect(refused.json['error']).toBe('invalid_grant');
       expect((await userinfo(tokens.access_token)).status).toBe(401);
       expectUnauthenticated(await api('GET', '/auth/me/', { token: tokens.access_token }));
-      await server.latchkey.knex('clients').where({ client_id: client.client_id }).delete();
+      await fx.server.latchkey.knex('clients').where({ client_id: client.client_id }).delete();
     });
   });
 
@@ -893,7 +889,7 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
 
   describe('dynamic client registration (RFC 7591 / 7592)', () => {
     let iat: InitialAccessToken;
-    const regEndpoint = () => `${server.issuer}/reg`;
+    const regEndpoint = () => `${fx.server.issuer}/reg`;
 
     /** POST /o/reg with the suite's IAT, another bearer token, or (null) none at all. */
     const register = (metadata: Json, token: string | null = iat.initial_access_token) =>
@@ -907,7 +903,7 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
       expect(body['client_id']).toEqual(expect.any(String));
       expect(body['client_secret']).toEqual(expect.any(String));
       expect(body['registration_access_token']).toEqual(expect.any(String));
-      expect(body['registration_client_uri']).toBe(`${server.issuer}/reg/${String(body['client_id'])}`);
+      expect(body['registration_client_uri']).toBe(`${fx.server.issuer}/reg/${String(body['client_id'])}`);
       learnSecret(body['client_secret'] as string);
       return {
         answer,
@@ -919,7 +915,7 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
     }
 
     beforeAll(async () => {
-      iat = await createIat([], { PUBLIC_URL: server.url });
+      iat = await createIat([], { PUBLIC_URL: fx.server.url });
       expect(iat.registration_endpoint).toBe(regEndpoint());
       expect(iat.expires_in).toBeNull();
     });
@@ -978,10 +974,10 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
         response_types: ['code'],
       });
       await expectStoredAsHash(clientId, secret);
-      const user = await makeUser(server.latchkey);
-      const config = await discover(server.issuer, clientId, secret);
+      const user = await makeUser(fx.server.latchkey);
+      const config = await discover(fx.server.issuer, clientId, secret);
       const { tokens } = await loginAndExchange(config, new UserAgent(), { username: user.username, password: PASSWORD });
-      const info = await api('GET', `${server.issuer}/me`, { token: tokens.access_token });
+      const info = await api('GET', `${fx.server.issuer}/me`, { token: tokens.access_token });
       expect(info.status, info.text).toBe(200);
       expect(info.json['sub']).toBe(String(user.id));
     });
@@ -994,16 +990,16 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
         response_types: ['code'],
         id_token_signed_response_alg: 'ES256',
       });
-      const user = await makeUser(server.latchkey);
-      const config = await discover(server.issuer, clientId, secret);
+      const user = await makeUser(fx.server.latchkey);
+      const config = await discover(fx.server.issuer, clientId, secret);
       const { tokens } = await loginAndExchange(config, new UserAgent(), { username: user.username, password: PASSWORD });
-      const jwks = createRemoteJWKSet(new URL(`${server.issuer}/jwks`));
-      const { protectedHeader, payload } = await jwtVerify(tokens.id_token!, jwks, { issuer: server.issuer, audience: clientId, algorithms: ['ES256'] });
+      const jwks = createRemoteJWKSet(new URL(`${fx.server.issuer}/jwks`));
+      const { protectedHeader, payload } = await jwtVerify(tokens.id_token!, jwks, { issuer: fx.server.issuer, audience: clientId, algorithms: ['ES256'] });
       expect(protectedHeader.alg).toBe('ES256');
       expect(payload.sub).toBe(String(user.id));
       // The default stays RS256 for everyone else.
-      const rsClient = await makeClient(server.latchkey, { name: unique('RS256 RP') });
-      const rsConfig = await discover(server.issuer, rsClient.client.clientId, rsClient.clientSecret);
+      const rsClient = await makeClient(fx.server.latchkey, { name: unique('RS256 RP') });
+      const rsConfig = await discover(fx.server.issuer, rsClient.client.clientId, rsClient.clientSecret);
       const rs = await loginAndExchange(rsConfig, new UserAgent(), { username: user.username, password: PASSWORD });
       expect((await jwtVerify(rs.tokens.id_token!, jwks, { algorithms: ['RS256'] })).protectedHeader.alg).toBe('RS256');
     });
@@ -1194,15 +1190,15 @@ describe.each(BACKENDS)('clients REST API and dynamic registration over HTTP (%s
         grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
       });
-      const user = await makeUser(server.latchkey);
-      const config = await discover(server.issuer, clientId, secret);
+      const user = await makeUser(fx.server.latchkey);
+      const config = await discover(fx.server.issuer, clientId, secret);
       const { tokens } = await loginAndExchange(config, new UserAgent(), { username: user.username, password: PASSWORD });
       expect((await api('GET', '/auth/me/', { token: tokens.access_token })).status).toBe(200);
 
       const removed = await api('DELETE', uri, { token: rat });
       expect(removed.status, removed.text).toBe(204);
       expect(await dbRow(clientId)).toBeUndefined();
-      expect((await api('GET', `${server.issuer}/me`, { token: tokens.access_token })).status).toBe(401);
+      expect((await api('GET', `${fx.server.issuer}/me`, { token: tokens.access_token })).status).toBe(401);
       // The user's token must not outlive the client at our own API either, and nothing the
       // client was issued may stay behind.
       const me = await api('GET', '/auth/me/', { token: tokens.access_token });

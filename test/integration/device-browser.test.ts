@@ -1,12 +1,12 @@
 import path from 'node:path';
 import * as oidc from 'openid-client';
 import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PASSWORD_ACR } from '../../src/oidc/acr.js';
 import { consoleErrorsOf, useChromium, SCREENSHOTS } from '../helpers/chromium.js';
-import { BACKENDS, browserAvailable } from '../helpers/env.js';
+import { browserAvailable } from '../helpers/env.js';
 import { discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
 
 const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
 const CLIENT_NAME = 'Living-room TV';
@@ -19,8 +19,7 @@ const CLIENT_NAME = 'Living-room TV';
 describe.skipIf(!browserAvailable())('device authorization grant in headless Chromium', () => {
   const browser = useChromium();
 
-  describe.each(BACKENDS)('%s', (backend) => {
-    let server: TestServer;
+  describeOnBackends('%s', (fx) => {
     let config: oidc.Configuration;
     let context: BrowserContext;
     let page: Page;
@@ -28,11 +27,9 @@ describe.skipIf(!browserAvailable())('device authorization grant in headless Chr
     let stopPolling: AbortController;
 
     beforeAll(async () => {
-      server = await startTestServer(backend);
-      const made = await makeClient(server.latchkey, { name: CLIENT_NAME, isPublic: true, redirectUris: [], grantTypes: [DEVICE_CODE, 'refresh_token'] });
-      config = await discover(server.issuer, made.client.clientId, null);
+      const made = await makeClient(fx.server.latchkey, { name: CLIENT_NAME, isPublic: true, redirectUris: [], grantTypes: [DEVICE_CODE, 'refresh_token'] });
+      config = await discover(fx.server.issuer, made.client.clientId, null);
     });
-    afterAll(async () => server?.stop());
 
     beforeEach(async () => {
       stopPolling = new AbortController();
@@ -45,7 +42,7 @@ describe.skipIf(!browserAvailable())('device authorization grant in headless Chr
       await context?.close();
     });
 
-    const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}-${backend}.png`), fullPage: true });
+    const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}-${fx.backend}.png`), fullPage: true });
     const heading = () => page.locator('h1').textContent();
 
     /** Types a code on the entry page and submits it; the answer comes back at the same URL. */
@@ -60,7 +57,7 @@ describe.skipIf(!browserAvailable())('device authorization grant in headless Chr
     }
 
     it('lets a person approve the device in the browser while the device polls for tokens', async () => {
-      const user = await makeUser(server.latchkey);
+      const user = await makeUser(fx.server.latchkey);
       const device = await oidc.initiateDeviceAuthorization(config, { scope: 'openid profile offline_access' });
       const polling = oidc.pollDeviceAuthorizationGrant(config, device, undefined, { signal: stopPolling.signal });
       polling.catch(() => undefined); // awaited below; a failed test must not leave an unhandled rejection
@@ -105,7 +102,7 @@ describe.skipIf(!browserAvailable())('device authorization grant in headless Chr
 
     it('shows the error message for a wrong code, and the device goes on waiting', async () => {
       const device = await oidc.initiateDeviceAuthorization(config, { scope: 'openid' });
-      await page.goto(`${server.issuer}/device`);
+      await page.goto(`${fx.server.issuer}/device`);
       expect(await enterCode('BBBB-BBBB')).toBe(200);
 
       const alert = page.getByRole('alert');
@@ -117,7 +114,7 @@ describe.skipIf(!browserAvailable())('device authorization grant in headless Chr
       expect(consoleErrors).toEqual([]);
 
       // One poll: still authorization_pending, no tokens.
-      const response = await fetch(`${server.issuer}/token`, {
+      const response = await fetch(`${fx.server.issuer}/token`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ grant_type: DEVICE_CODE, device_code: device.device_code, client_id: config.clientMetadata().client_id }),
@@ -130,11 +127,11 @@ describe.skipIf(!browserAvailable())('device authorization grant in headless Chr
       const french = await browser().newContext({ locale: 'fr-FR' });
       try {
         const frenchPage = await french.newPage();
-        await frenchPage.goto(`${server.issuer}/device`);
+        await frenchPage.goto(`${fx.server.issuer}/device`);
         expect(await frenchPage.locator('html').getAttribute('lang')).toBe('fr');
         expect(await frenchPage.locator('h1').textContent()).toBe('Connecter un appareil');
         expect(await frenchPage.getAttribute('input[name=user_code]', 'placeholder')).toBe('Saisir le code');
-        await frenchPage.screenshot({ path: path.join(SCREENSHOTS, `device-input-fr-${backend}.png`), fullPage: true });
+        await frenchPage.screenshot({ path: path.join(SCREENSHOTS, `device-input-fr-${fx.backend}.png`), fullPage: true });
       } finally {
         await french.close();
       }

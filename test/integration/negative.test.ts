@@ -5,12 +5,12 @@
  */
 import { readAnswer, type Answer } from '../helpers/http.js';
 import * as oidc from 'openid-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createViews } from '../../src/web/http/views.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';
-import { BACKENDS } from '../helpers/env.js';
 import { makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
-import { startOnDatabase, startTestServer, type TestServer } from '../helpers/server.js';
+import { startOnDatabase } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
 
 /** A second URI registered for the two-URI client (must not be a prefix match of the first). */
 const REDIRECT_URI_2 = 'http://127.0.0.1:8787/second-callback';
@@ -54,8 +54,7 @@ async function backChannel(url: string, fields: Record<string, string>, auth?: R
   return readAnswer(await fetch(url, { method: 'POST', headers, body: new URLSearchParams(fields).toString(), redirect: 'manual' }));
 }
 
-describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {
-  let server: TestServer;
+describeOnBackends('security properties over HTTP (%s)', (fx) => {
   let meta: Metadata;
   /** Confidential; only REDIRECT_URI; authorization_code + refresh_token. */
   let web: RegisteredClient;
@@ -69,22 +68,20 @@ describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {
   let machine: RegisteredClient;
 
   const register = async (input: Parameters<typeof makeClient>[1]): Promise<RegisteredClient> => {
-    const made = await makeClient(server.latchkey, input);
+    const made = await makeClient(fx.server.latchkey, input);
     return { id: made.client.clientId, secret: made.clientSecret };
   };
 
   beforeAll(async () => {
-    server = await startTestServer(backend);
     web = await register({ name: 'Web App' });
     other = await register({ name: 'Other App' });
     twoUris = await register({ name: 'Two URIs', redirectUris: [REDIRECT_URI, REDIRECT_URI_2] });
     pub = await register({ name: 'Public App', isPublic: true });
     machine = await register({ name: 'Machine', redirectUris: [], grantTypes: ['client_credentials'] });
-    const discovery = await fetch(`${server.issuer}/.well-known/openid-configuration`);
+    const discovery = await fetch(`${fx.server.issuer}/.well-known/openid-configuration`);
     expect(discovery.status).toBe(200);
     meta = (await discovery.json()) as Metadata;
   });
-  afterAll(async () => server?.stop());
 
   // ---------------------------------------------------------------- helpers over `server`
 
@@ -176,7 +173,7 @@ describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {
     backChannel(meta.token_endpoint, { grant_type: 'refresh_token', refresh_token: refreshToken }, client);
 
   async function newLogin(overrides: Parameters<typeof makeUser>[1] = {}): Promise<Login & { id: number }> {
-    const user = await makeUser(server.latchkey, overrides);
+    const user = await makeUser(fx.server.latchkey, overrides);
     return { id: user.id, username: user.username, password: PASSWORD };
   }
 
@@ -219,7 +216,7 @@ describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {
       const { challenge } = await pkce();
       const response = await new UserAgent().fetch(authUrl(web.id, challenge));
       expect(response.status).toBe(303);
-      expect(new URL(response.headers.get('location') ?? '', server.url).pathname).toMatch(/^\/interaction\//);
+      expect(new URL(response.headers.get('location') ?? '', fx.server.url).pathname).toMatch(/^\/interaction\//);
     });
 
     const variants: Array<[string, string | undefined]> = [
@@ -292,7 +289,7 @@ describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {
       // Two servers on one database model replicas behind a load balancer. The race really
       // happens on PostgreSQL; better-sqlite3 is synchronous, so within one process a request's
       // read and consume of the code never interleave with another request's.
-      const second = servers === 2 ? await startOnDatabase(server.db, { PUBLIC_URL: server.url }) : undefined;
+      const second = servers === 2 ? await startOnDatabase(fx.server.db, { PUBLIC_URL: fx.server.url }) : undefined;
       try {
         const endpoints = [meta.token_endpoint, ...(second ? [`http://127.0.0.1:${second.port}/o/token`] : [])];
         const got = await getCode(web, await newLogin());
@@ -474,7 +471,7 @@ describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {
       const { accessToken, refreshToken } = await tokensFor(web, login);
       expect((await userinfo(accessToken)).status).toBe(200);
 
-      await server.latchkey.users.setActive(login.id, false);
+      await fx.server.latchkey.users.setActive(login.id, false);
 
       const info = await userinfo(accessToken);
       expect(info.status).toBeGreaterThanOrEqual(400);
@@ -493,7 +490,7 @@ describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {
       const { accessToken, refreshToken } = await tokensFor(web, login);
       expect((await introspect(web, accessToken)).json['active']).toBe(true);
 
-      await server.latchkey.users.setActive(login.id, false);
+      await fx.server.latchkey.users.setActive(login.id, false);
 
       expect((await introspect(web, accessToken)).json).toEqual({ active: false });
       expect((await introspect(web, refreshToken)).json).toEqual({ active: false });
@@ -717,14 +714,14 @@ describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {
     });
 
     it('has no development interactions', async () => {
-      expect(meta.issuer).toBe(server.issuer);
+      expect(meta.issuer).toBe(fx.server.issuer);
       for (const path of ['/o/interaction/x', '/o/interaction/x/login']) {
-        const response = await new UserAgent().fetch(`${server.url}${path}`);
+        const response = await new UserAgent().fetch(`${fx.server.url}${path}`);
         const html = await response.text();
         expect(response.status, path).toBe(404);
         expect(html).not.toMatch(/type="password"|name="password"/);
       }
-      const posted = await new UserAgent().postForm(`${server.url}/o/interaction/x/login`, { login: 'a', password: 'b' });
+      const posted = await new UserAgent().postForm(`${fx.server.url}/o/interaction/x/login`, { login: 'a', password: 'b' });
       expect(posted.status).toBeGreaterThanOrEqual(400);
       expect(posted.headers.get('location')).toBeNull();
     });

@@ -1,13 +1,13 @@
 import path from 'node:path';
 import * as oidc from 'openid-client';
 import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MFA_ACR } from '../../src/oidc/acr.js';
 import { useChromium, SCREENSHOTS } from '../helpers/chromium.js';
-import { BACKENDS, browserAvailable } from '../helpers/env.js';
+import { browserAvailable } from '../helpers/env.js';
 import { authorizationRequest, discover, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
 import { codeAt, enrollOverRest, wrongCode } from '../helpers/two-factor.js';
+import { describeOnBackends } from '../helpers/fixture.js';
 
 const CLIENT_NAME = 'MFA Browser App';
 
@@ -15,18 +15,15 @@ const CLIENT_NAME = 'MFA Browser App';
 describe.skipIf(!browserAvailable())('two-factor login in headless Chromium', () => {
   const browser = useChromium();
 
-  describe.each(BACKENDS)('%s', (backend) => {
-    let server: TestServer;
+  describeOnBackends('%s', (fx) => {
     let config: oidc.Configuration;
     let context: BrowserContext;
     let page: Page;
 
     beforeAll(async () => {
-      server = await startTestServer(backend);
-      const made = await makeClient(server.latchkey, { name: CLIENT_NAME });
-      config = await discover(server.issuer, made.client.clientId, made.clientSecret ?? '');
+      const made = await makeClient(fx.server.latchkey, { name: CLIENT_NAME });
+      config = await discover(fx.server.issuer, made.client.clientId, made.clientSecret ?? '');
     });
-    afterAll(async () => server?.stop());
 
     beforeEach(async () => {
       context = await browser().newContext({ viewport: { width: 800, height: 700 } });
@@ -35,8 +32,8 @@ describe.skipIf(!browserAvailable())('two-factor login in headless Chromium', ()
     afterEach(async () => context?.close());
 
     it('asks for the code after the password, refuses a wrong one, and signs in with the right one', async () => {
-      const user = await makeUser(server.latchkey);
-      const { secret } = await enrollOverRest(server.url, user.username);
+      const user = await makeUser(fx.server.latchkey);
+      const { secret } = await enrollOverRest(fx.server.url, user.username);
       const request = await authorizationRequest(config);
 
       // A CSP violation or a missing stylesheet shows up as a console error.
@@ -59,7 +56,7 @@ describe.skipIf(!browserAvailable())('two-factor login in headless Chromium', ()
       expect(await codeInput.getAttribute('autocomplete')).toBe('one-time-code');
       // The field has the focus: the person can type the code at once.
       expect(await page.evaluate('document.activeElement && document.activeElement.name')).toBe('code');
-      await page.screenshot({ path: path.join(SCREENSHOTS, `two-factor-${backend}.png`), fullPage: true });
+      await page.screenshot({ path: path.join(SCREENSHOTS, `two-factor-${fx.backend}.png`), fullPage: true });
       expect(consoleErrors).toEqual([]);
 
       await codeInput.fill(wrongCode(secret));
@@ -73,7 +70,7 @@ describe.skipIf(!browserAvailable())('two-factor login in headless Chromium', ()
       expect(await alert.textContent()).toBe('That code is not valid. Enter the current code from your app, or an unused recovery code.');
       expect(await alert.isVisible()).toBe(true);
       expect(await page.inputValue('input[name=code]')).toBe('');
-      await page.screenshot({ path: path.join(SCREENSHOTS, `two-factor-error-${backend}.png`), fullPage: true });
+      await page.screenshot({ path: path.join(SCREENSHOTS, `two-factor-error-${fx.backend}.png`), fullPage: true });
 
       await page.fill('input[name=code]', codeAt(secret, 1));
       await Promise.all([page.waitForURL(/\/interaction\/[^/]+$/), page.click('button[type=submit]')]);

@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewUser, User } from '../../src/storage/users.js';
-import { BACKENDS } from '../helpers/env.js';
 import { makeClient, PASSWORD } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
 
 /**
  * The user-management REST API (/api/users/, /auth/me/) over real HTTP, as its clients use
@@ -65,8 +65,7 @@ const asUser = (answer: Answer) => answer.json as unknown as UserJson;
 const asPage = (answer: Answer) => answer.json as unknown as Page;
 const fieldsOf = (answer: Answer) => (answer.json['fields'] ?? {}) as Record<string, string[]>;
 
-describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
-  let server: TestServer;
+describeOnBackends('users REST API over HTTP (%s)', (fx) => {
   /** bcrypt hash of PASSWORD, shared by fixtures so they cost one hash in all. */
   let passwordHash: string;
   /** bcrypt hash of ATTACKER_PASSWORD, for password_hash mass-assignment attempts. */
@@ -92,7 +91,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
     path: string,
     opts: { token?: string | undefined; json?: unknown; form?: Record<string, string>; raw?: string; contentType?: string; authorization?: string } = {},
   ): Promise<Answer> {
-    const answer = await callApi(server.url, method, path, opts);
+    const answer = await callApi(fx.server.url, method, path, opts);
     const { text, json } = answer;
     const leaked = keysOf(json).filter((key) => /password/i.test(key));
     expect(leaked, `${method} ${path} answered with password keys: ${text}`).toEqual([]);
@@ -105,7 +104,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
   /** A user straight through the repository, with PASSWORD. */
   async function fixtureUser(overrides: Partial<NewUser> = {}): Promise<User> {
     const name = unique('user');
-    return server.latchkey.users.create({
+    return fx.server.latchkey.users.create({
       username: name,
       email: `${name}@example.com`,
       passwordHash,
@@ -116,7 +115,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
     });
   }
 
-  const row = (id: number) => server.latchkey.users.findById(id);
+  const row = (id: number) => fx.server.latchkey.users.findById(id);
 
   /** POST /api/token/: the raw answer. */
   const tokenAnswer = (username: string, password: string) => api('POST', '/api/token/', { json: { username, password } });
@@ -139,7 +138,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
   }
 
   const refreshAnswer = (refresh: string) => api('POST', '/api/token/refresh/', { json: { refresh } });
-  const userinfo = (accessToken: string) => api('GET', `${server.issuer}/me`, { token: accessToken });
+  const userinfo = (accessToken: string) => api('GET', `${fx.server.issuer}/me`, { token: accessToken });
 
   /** /api/token/refresh/ refusing a refresh token. */
   function expectRefreshRefused(answer: Answer): void {
@@ -159,8 +158,8 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
   /** A client_credentials token; `forApi`: for our REST API with the users scopes, else for no resource. */
   async function clientCredentialsToken({ forApi = true } = {}): Promise<string> {
     const basic = Buffer.from(`${encodeURIComponent(machine.id)}:${encodeURIComponent(machine.secret)}`).toString('base64');
-    const answer = await api('POST', `${server.issuer}/token`, {
-      form: { grant_type: 'client_credentials', ...(forApi ? { resource: `${server.latchkey.config.publicUrl}/api`, scope: 'users:read users:write' } : {}) },
+    const answer = await api('POST', `${fx.server.issuer}/token`, {
+      form: { grant_type: 'client_credentials', ...(forApi ? { resource: `${fx.server.latchkey.config.publicUrl}/api`, scope: 'users:read users:write' } : {}) },
       authorization: `Basic ${basic}`,
     });
     expect(answer.status, answer.text).toBe(200);
@@ -169,8 +168,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
   }
 
   beforeAll(async () => {
-    server = await startTestServer(backend);
-    const { hasher, users } = server.latchkey;
+    const { hasher, users } = fx.server.latchkey;
     [passwordHash, attackerHash] = await Promise.all([hasher.hash(PASSWORD), hasher.hash(ATTACKER_PASSWORD)]);
     staff = await users.create({ username: unique('staff'), email: null, passwordHash, isStaff: true });
     superuser = await users.create({ username: unique('root'), email: null, passwordHash, isStaff: true, isSuperuser: true });
@@ -178,10 +176,9 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
     [staffToken, superToken, otherToken] = (
       await Promise.all([apiLogin(staff.username), apiLogin(superuser.username), apiLogin(other.username)])
     ).map((pair) => pair.access) as [string, string, string];
-    const made = await makeClient(server.latchkey, { name: 'Machine', redirectUris: [], grantTypes: ['client_credentials'], apiScopes: ['users:read', 'users:write'] });
+    const made = await makeClient(fx.server.latchkey, { name: 'Machine', redirectUris: [], grantTypes: ['client_credentials'], apiScopes: ['users:read', 'users:write'] });
     machine = { id: made.client.clientId, secret: made.clientSecret ?? '' };
   });
-  afterAll(async () => server?.stop());
 
   // ----------------------------------------------------------------- permission matrix
 
@@ -282,7 +279,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
         if (status === 401) expectInvalidToken(answer);
         if (status === 403) expect(answer.json['error']).toBe('permission_denied');
         if (targeted) expect(await row(target.id)).toEqual(before);
-        if (method === 'POST') expect(await server.latchkey.users.findByLogin(String(payload?.['username']))).toBeUndefined();
+        if (method === 'POST') expect(await fx.server.latchkey.users.findByLogin(String(payload?.['username']))).toBeUndefined();
         return;
       }
       if (status === 204) {
@@ -300,7 +297,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
       }
       // 200
       if (route === 'GET /api/users/') {
-        expect(asPage(answer).count).toBe(await server.latchkey.users.count());
+        expect(asPage(answer).count).toBe(await fx.server.latchkey.users.count());
         return;
       }
       const user = asUser(answer);
@@ -375,15 +372,15 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
     });
 
     it('refuses expired, foreign-signed and refresh JWTs; accepts a well-formed one (control)', async () => {
-      const jwk = server.latchkey.host.keys.jwks.keys.find((k) => k.alg === 'RS256' && !k.key_ops);
+      const jwk = fx.server.latchkey.host.keys.jwks.keys.find((k) => k.alg === 'RS256' && !k.key_ops);
       if (!jwk?.kid) throw new Error('no RS256 key');
       const key = await importJWK(jwk, 'RS256');
       const now = Math.floor(Date.now() / 1000);
       const forge = (signingKey: Parameters<SignJWT['sign']>[0], iat: number, exp: number, typ = 'at+jwt') =>
         new SignJWT({ sub: String(other.id), user_id: other.id, token_type: 'access', jti: randomBytes(12).toString('base64url') })
           .setProtectedHeader({ alg: 'RS256', typ, kid: jwk.kid! })
-          .setIssuer(server.issuer)
-          .setAudience(`${server.url}/api`)
+          .setIssuer(fx.server.issuer)
+          .setAudience(`${fx.server.url}/api`)
           .setIssuedAt(iat)
           .setExpirationTime(exp)
           .sign(signingKey);
@@ -434,7 +431,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
         expect(answer.status, answer.text).toBe(403);
         expect(answer.json['error']).toBe('permission_denied');
         expect(answer.json['error_description']).toContain(field);
-        expect(await server.latchkey.users.findByLogin(username)).toBeUndefined();
+        expect(await fx.server.latchkey.users.findByLogin(username)).toBeUndefined();
       }
       if (field === 'id') expect(await row(424242)).toBeUndefined();
     });
@@ -468,7 +465,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
       const created = await api('POST', '/api/users/', { token: staffToken, json: { username, password: PASSWORD, [field]: value() } });
       expect(created.status, created.text).toBe(400);
       expect(Object.keys(fieldsOf(created))).toEqual([field]);
-      expect(await server.latchkey.users.findByLogin(username)).toBeUndefined();
+      expect(await fx.server.latchkey.users.findByLogin(username)).toBeUndefined();
 
       const target = await fixtureUser({ emailVerified: false });
       const before = await row(target.id);
@@ -505,7 +502,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
       for (const value of [true, false]) {
         const refused = await api('POST', '/api/users/', { token: staffToken, json: { username, password: PASSWORD, is_superuser: value } });
         expect(refused.status, refused.text).toBe(403);
-        expect(await server.latchkey.users.findByLogin(username)).toBeUndefined();
+        expect(await fx.server.latchkey.users.findByLogin(username)).toBeUndefined();
       }
       const target = await fixtureUser();
       const before = await row(target.id);
@@ -587,7 +584,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
       expect(p1.previous).toBeNull();
       expect(p1.next).not.toBeNull();
       const next = new URL(p1.next!);
-      expect(next.origin).toBe(server.url);
+      expect(next.origin).toBe(fx.server.url);
       expect(next.pathname).toBe('/api/users/');
       expect(next.searchParams.get('page')).toBe('2');
       expect(next.searchParams.get('page_size')).toBe('10');
@@ -599,7 +596,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
       expect(p2.count).toBe(25);
       expect(p2.results).toHaveLength(10);
       expect(p2.previous).not.toBeNull();
-      expect(new URL(p2.previous!).origin).toBe(server.url);
+      expect(new URL(p2.previous!).origin).toBe(fx.server.url);
 
       const back = await api('GET', p2.previous!, { token: staffToken });
       expect(asPage(back).results.map((u) => u.id)).toEqual(p1.results.map((u) => u.id));
@@ -632,7 +629,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
     });
 
     it('caps page_size at 100', async () => {
-      const { users } = server.latchkey;
+      const { users } = fx.server.latchkey;
       while ((await users.count()) < 105) await fixtureUser();
       const total = await users.count();
       const answer = await api('GET', '/api/users/?page_size=1000', { token: staffToken });
@@ -725,7 +722,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
         expect(answer.status, `ordering=${bad}: ${answer.text}`).toBe(400);
         expect(answer.json['error']).toBe('invalid_request');
       }
-      expect(await server.latchkey.users.count()).toBeGreaterThan(0);
+      expect(await fx.server.latchkey.users.count()).toBeGreaterThan(0);
     });
   });
 
@@ -756,7 +753,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
       const username = unique('val');
       const body: Json = { username, password: PASSWORD, email: `${username}@example.com`, ...change };
       for (const key of Object.keys(body)) if (body[key] === undefined) delete body[key];
-      const before = await server.latchkey.users.count();
+      const before = await fx.server.latchkey.users.count();
       const answer = await api('POST', '/api/users/', { json: body });
       expect(answer.status, answer.text).toBe(400);
       expect(answer.headers.get('content-type')).toMatch(/application\/json/);
@@ -768,7 +765,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
         expect(messages.length).toBeGreaterThan(0);
         for (const message of messages) expect(message).toEqual(expect.any(String));
       }
-      expect(await server.latchkey.users.count()).toBe(before);
+      expect(await fx.server.latchkey.users.count()).toBe(before);
     });
 
     it('says which field is required', async () => {
@@ -808,7 +805,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
       // /users/register/ keeps email optional, as the old provider did.
       for (let i = 0; i < 2; i++) {
         const legacy = unique('min');
-        const created = await fetch(`${server.url}/users/register/`, {
+        const created = await fetch(`${fx.server.url}/users/register/`, {
           method: 'POST',
           body: new URLSearchParams({ username: legacy, password: PASSWORD, confirm_password: PASSWORD }),
         });
@@ -1020,7 +1017,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
       expect((await refreshAnswer(fresh.refresh)).status).toBe(200);
       expect((await userinfo(oauth.access_token)).status).toBe(401);
       expectInvalidToken(await api('GET', '/auth/me/', { token: oauth.access_token }));
-      const oauthRefresh = await api('POST', `${server.issuer}/token`, {
+      const oauthRefresh = await api('POST', `${fx.server.issuer}/token`, {
         form: { grant_type: 'refresh_token', refresh_token: oauth.refresh_token, client_id: 'latchkey-first-party' },
       });
       expect(oauthRefresh.status, oauthRefresh.text).toBe(400);
@@ -1055,7 +1052,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
     });
 
     it('staff changing their own password still need current_password', async () => {
-      const self = await server.latchkey.users.create({ username: unique('staffself'), email: null, passwordHash, isStaff: true });
+      const self = await fx.server.latchkey.users.create({ username: unique('staffself'), email: null, passwordHash, isStaff: true });
       const { access } = await apiLogin(self.username);
       const missing = await api('PATCH', `/api/users/${self.id}/`, { token: access, json: { password: NEW_PASSWORD } });
       expect(missing.status, missing.text).toBe(400);
@@ -1076,7 +1073,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
       expect(deleted.status, deleted.text).toBe(204);
       expect(deleted.text).toBe('');
       expect(await row(target.id)).toBeUndefined();
-      const oidcRows = await server.latchkey.knex('oidc_payloads').where({ account_id: String(target.id) }).count<{ n: number }[]>({ n: '*' });
+      const oidcRows = await fx.server.latchkey.knex('oidc_payloads').where({ account_id: String(target.id) }).count<{ n: number }[]>({ n: '*' });
       expect(Number(oidcRows[0]?.n)).toBe(0);
 
       expect((await userinfo(oauth.access_token)).status).toBe(401);
@@ -1113,7 +1110,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
     });
 
     it('a deactivated staff member loses staff access at once', async () => {
-      const member = await server.latchkey.users.create({ username: unique('exstaff'), email: null, passwordHash, isStaff: true });
+      const member = await fx.server.latchkey.users.create({ username: unique('exstaff'), email: null, passwordHash, isStaff: true });
       const { access } = await apiLogin(member.username);
       expect((await api('GET', '/api/users/', { token: access })).status).toBe(200);
       expect((await api('PATCH', `/api/users/${member.id}/`, { token: superToken, json: { is_active: false } })).status).toBe(200);
@@ -1155,7 +1152,7 @@ describe.each(BACKENDS)('users REST API over HTTP (%s)', (backend) => {
     let closedStaffToken: string;
 
     beforeAll(async () => {
-      closed = await startTestServer(backend, { ALLOW_REGISTRATION: 'false' });
+      closed = await startTestServer(fx.backend, { ALLOW_REGISTRATION: 'false' });
       const member = await closed.latchkey.users.create({
         username: 'closedstaff',
         email: null,
