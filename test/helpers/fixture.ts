@@ -16,12 +16,17 @@ export interface ApiPair {
   refresh: string;
 }
 
+/** Something that makes one REST call: a suite's own wrapper of callApi (which may check every answer). */
+export type ApiCaller = (method: string, path: string, opts?: ApiRequest) => Promise<Answer>;
+
 /**
- * POST /api/token/ as an API client signs in: expects 200 and a pair of JWTs (an access and
- * a refresh token, by their `token_type` claim), and returns them.
+ * POST /api/token/ as an API client signs in (against `via`, a base URL or a suite's caller):
+ * expects 200 and a pair of JWTs (an access and a refresh token, by their `token_type`
+ * claim), and returns them.
  */
-export async function apiLogin(baseUrl: string, username: string, password = PASSWORD): Promise<ApiPair> {
-  const answer = await callApi(baseUrl, 'POST', '/api/token/', { json: { username, password } });
+export async function apiLogin(via: string | ApiCaller, username: string, password = PASSWORD): Promise<ApiPair> {
+  const call: ApiCaller = typeof via === 'string' ? (method, path, opts) => callApi(via, method, path, opts) : via;
+  const answer = await call('POST', '/api/token/', { json: { username, password } });
   expect(answer.status, answer.text).toBe(200);
   expect(jwtClaims(answer.json['access'], 'access')['token_type']).toBe('access');
   expect(jwtClaims(answer.json['refresh'], 'refresh')['token_type']).toBe('refresh');
@@ -71,6 +76,8 @@ export interface SubmitOptions {
   csrf?: string;
   /** Headers for both the GET of the page and the POST of its form. */
   headers?: Record<string, string>;
+  /** Headers for the POST alone. */
+  postHeaders?: Record<string, string>;
   /** Also send the form's other hidden inputs, as a browser does. */
   hidden?: boolean;
 }
@@ -85,13 +92,13 @@ export async function submitForm(
   pagePath: string,
   action: string,
   fields: Record<string, string | string[]> = {},
-  { csrf, headers = {}, hidden = false }: SubmitOptions = {},
+  { csrf, headers = {}, postHeaders = {}, hidden = false }: SubmitOptions = {},
 ): Promise<PageAnswer> {
   const page = await getPage(agent, baseUrl, pagePath, headers);
   expect(page.status, `GET ${pagePath}: ${page.html.slice(0, 500)}`).toBe(200);
   const form = formOf(page.html, action);
   const pageUrl = new URL(pagePath, baseUrl);
-  return postFields(agent, pageUrl.href, form.action, { ...(hidden ? hiddenFieldsOf(page.html, action) : {}), csrf: csrf ?? form.csrf, ...fields }, headers);
+  return postFields(agent, pageUrl.href, form.action, { ...(hidden ? hiddenFieldsOf(page.html, action) : {}), csrf: csrf ?? form.csrf, ...fields }, { ...headers, ...postHeaders });
 }
 
 /** The hidden inputs (other than csrf) of the form whose action contains `action`. */

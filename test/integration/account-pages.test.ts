@@ -5,6 +5,7 @@ import { accountLogin } from '../helpers/account.js';
 import { adminLogin } from '../helpers/admin.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';
 import { BACKENDS } from '../helpers/env.js';
+import { signIn, submitForm } from '../helpers/fixture.js';
 import { apiAuthorization, apiResourceOf, discover, loginAndExchange, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { linkIn, startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
@@ -55,30 +56,14 @@ describe.each(BACKENDS)('account center pages (%s)', (backend) => {
   const open = async (agent: UserAgent, path: string, headers: Record<string, string> = {}) => read(await agent.fetch(url(path), { headers }));
 
   /** Opens `pagePath` and sends its form whose action contains `action`, with the page's CSRF token unless `csrf` says otherwise. */
-  async function submit(
-    agent: UserAgent,
-    pagePath: string,
-    action: string,
-    fields: Record<string, string>,
-    { csrf, headers = {} }: { csrf?: string; headers?: Record<string, string> } = {},
-  ): Promise<Page> {
-    const page = await open(agent, pagePath, headers);
-    expect(page.status, page.html).toBe(200);
-    const form = formOf(page.html, action);
-    const body = new URLSearchParams({ ...fields, csrf: csrf ?? form.csrf }).toString();
-    return read(await agent.fetch(url(form.action), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body }));
-  }
+  const submit = (agent: UserAgent, pagePath: string, action: string, fields: Record<string, string>, opts: { csrf?: string; headers?: Record<string, string> } = {}): Promise<Page> =>
+    submitForm(agent, server.url, pagePath, action, fields, opts);
 
   /** POSTs a form straight to `path` (no page opened first). */
   const post = async (agent: UserAgent, path: string, fields: Record<string, string>) => read(await agent.postForm(url(path), fields));
 
   /** A browser signed into the account center as `user`. */
-  async function signedIn(user: User, agent = new UserAgent()): Promise<UserAgent> {
-    const { response, url: at, html } = await accountLogin(server.url, agent, user.username, PASSWORD);
-    expect(response.status, html).toBe(200);
-    expect(at.pathname).toBe('/account/');
-    return agent;
-  }
+  const signedIn = (user: User, agent = new UserAgent()): Promise<UserAgent> => signIn(server.url, user, { path: '/account/', agent });
 
   /** Every OIDC row (sessions, grants, tokens) of a user, by model. */
   async function rowsOf(user: User): Promise<Array<{ model: string; id: string; client_id: string | null; uid: string | null }>> {

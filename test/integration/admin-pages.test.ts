@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { beforeAll, expect, it } from 'vitest';
 import { adminLogin } from '../helpers/admin.js';
-import { formOf, UserAgent } from '../helpers/browserless.js';
+import { UserAgent } from '../helpers/browserless.js';
 import { makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { codeAt, enrollOverRest, wrongCode } from '../helpers/two-factor.js';
 import { describeOnBackends } from '../helpers/fixture.js';
@@ -20,38 +20,7 @@ describeOnBackends('admin pages (%s)', (fx) => {
 
   const url = (path: string) => `${fx.server.url}${path}`;
 
-  async function get(agent: UserAgent, path: string) {
-    const response = await agent.fetch(url(path));
-    return { status: response.status, headers: response.headers, html: await response.text() };
-  }
-
-  /** Reads the form whose action contains `action` on the page at `path`, and posts it with `fields`. */
-  async function submit(agent: UserAgent, path: string, action: string, fields: Record<string, string | string[]>) {
-    const page = await get(agent, path);
-    expect(page.status, `GET ${path}`).toBe(200);
-    const form = formOf(page.html, action);
-    return post(agent, form.action, { csrf: form.csrf, ...fields });
-  }
-
-  async function post(agent: UserAgent, path: string, fields: Record<string, string | string[]>) {
-    const params = new URLSearchParams();
-    for (const [key, value] of Object.entries(fields)) {
-      for (const v of Array.isArray(value) ? value : [value]) params.append(key, v);
-    }
-    const response = await agent.fetch(new URL(path, fx.server.url), {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: params.toString(),
-    });
-    return { status: response.status, headers: response.headers, location: response.headers.get('location'), html: await response.text() };
-  }
-
-  async function signIn(user: { username: string }) {
-    const agent = new UserAgent();
-    const { response } = await adminLogin(fx.server.url, agent, user.username, PASSWORD);
-    expect(response.status).toBe(200);
-    return agent;
-  }
+  const { get, post, submit, signIn } = fx;
 
   async function apiToken(username: string, password: string) {
     const response = await fetch(url('/api/token/'), {

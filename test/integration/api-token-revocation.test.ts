@@ -8,7 +8,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { User } from '../../src/storage/users.js';
 import { signWithServerKey, simplejwtAccessClaims, storeHashOfCost } from '../helpers/api-jwt.js';
-import { callApi, type Answer } from '../helpers/http.js';
+import { type Answer } from '../helpers/http.js';
 import { makeUser, PASSWORD } from '../helpers/rp.js';
 import { describeOnBackends } from '../helpers/fixture.js';
 
@@ -22,13 +22,8 @@ interface Pair {
 describeOnBackends('API JWTs die with the password, deactivation and deletion (%s)', (fx) => {
   let staffToken: string;
 
-  const call = (method: string, path: string, opts: Parameters<typeof callApi>[3] = {}) => callApi(fx.server.url, method, path, opts);
-
-  async function obtain(username: string, password = PASSWORD): Promise<Pair> {
-    const answer = await call('POST', '/api/token/', { json: { username, password } });
-    expect(answer.status, answer.text).toBe(200);
-    return answer.json as unknown as Pair;
-  }
+  const call = fx.api;
+  const obtain = (username: string, password = PASSWORD): Promise<Pair> => fx.apiLogin(username, password);
 
   beforeAll(async () => {
     const staff = await makeUser(fx.server.latchkey, { isStaff: true });

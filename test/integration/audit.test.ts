@@ -8,10 +8,10 @@ import { beforeAll, expect, it } from 'vitest';
 import type { User } from '../../src/storage/users.js';
 import { adminLogin } from '../helpers/admin.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';
-import { callApi, type Answer, type ApiRequest } from '../helpers/http.js';
+import { type Answer } from '../helpers/http.js';
 import { makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import type { AuditEvent } from '../../src/core/audit/audit-log.js';
-import { describeOnBackends } from '../helpers/fixture.js';
+import { describeOnBackends, type ApiPair } from '../helpers/fixture.js';
 
 
 interface AuditPage {
@@ -36,12 +36,10 @@ describeOnBackends('security audit log over HTTP (%s)', (fx) => {
     staffToken = (await apiLogin(staff.username, PASSWORD)).access;
   });
 
-  const call = (method: string, path: string, opts: ApiRequest = {}): Promise<Answer> => callApi(fx.server.url, method, path, opts);
+  const call = fx.api;
 
-  async function apiLogin(username: string, password: string): Promise<{ access: string; refresh: string }> {
-    const answer = await call('POST', '/api/token/', { json: { username, password } });
-    expect(answer.status, answer.text).toBe(200);
-    const pair = answer.json as { access: string; refresh: string };
+  async function apiLogin(username: string, password: string): Promise<ApiPair> {
+    const pair = await fx.apiLogin(username, password);
     secrets.add(pair.access);
     secrets.add(pair.refresh);
     return pair;

@@ -12,9 +12,9 @@ import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminLogin } from '../helpers/admin.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';
 import { BACKENDS } from '../helpers/env.js';
+import { signIn, submitForm } from '../helpers/fixture.js';
 import { oauthError } from '../helpers/oauth-error.js';
 import { readAnswer, type Answer } from '../helpers/http.js';
 import { runProcess, type ProcessResult } from '../helpers/process.js';
@@ -263,18 +263,10 @@ describe.each(BACKENDS)('client authentication and key metadata: CLI, REST, admi
     let agent: UserAgent;
     beforeAll(async () => {
       const staff = await makeUser(server.latchkey, { isStaff: true });
-      agent = new UserAgent();
-      expect((await adminLogin(server.url, agent, staff.username, PASSWORD)).response.status).toBe(200);
+      agent = await signIn(server.url, staff);
     });
 
-    async function submit(pagePath: string, action: string, fields: Record<string, string | string[]>) {
-      const page = await agent.fetch(`${server.url}${pagePath}`);
-      const form = formOf(await page.text(), action);
-      const body = new URLSearchParams();
-      for (const [k, v] of Object.entries({ csrf: form.csrf, ...fields })) for (const one of Array.isArray(v) ? v : [v]) body.append(k, one);
-      const response = await agent.fetch(new URL(form.action, server.url), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString() });
-      return { status: response.status, location: response.headers.get('location'), html: await response.text() };
-    }
+    const submit = (pagePath: string, action: string, fields: Record<string, string | string[]>) => submitForm(agent, server.url, pagePath, action, fields);
 
     const appFields = (extra: Record<string, string | string[]> = {}) => ({
       name: `Keyed app ${randomBytes(3).toString('hex')}`,

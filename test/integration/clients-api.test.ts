@@ -7,9 +7,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { BUILT_IN_CLIENT_IDS } from '../../src/core/clients/client-service.js';
 import type { User } from '../../src/storage/users.js';
 import { UserAgent } from '../helpers/browserless.js';
-import { callApi, type Answer } from '../helpers/http.js';
+import type { Answer, ApiRequest } from '../helpers/http.js';
 import { apiResourceOf, discover, loginAndExchange, makeClient, makeUser, PASSWORD, POST_LOGOUT_URI, REDIRECT_URI } from '../helpers/rp.js';
-import { describeOnBackends } from '../helpers/fixture.js';
+import { apiLogin as sharedApiLogin, describeOnBackends } from '../helpers/fixture.js';
 
 /**
  * The clients REST API (/api/clients/) and dynamic client registration (RFC 7591 at /o/reg,
@@ -118,9 +118,9 @@ describeOnBackends('clients REST API and dynamic registration over HTTP (%s)', (
   async function api(
     method: string,
     path: string,
-    opts: { token?: string | undefined; json?: unknown; form?: Record<string, string>; raw?: string; authorization?: string } = {},
+    opts: ApiRequest = {},
   ): Promise<Answer> {
-    const answer = await callApi(fx.server.url, method, path, opts);
+    const answer = await fx.api(method, path, opts);
     expect(answer.text, `${method} ${path} mentions the secret column`).not.toContain('client_secret_hash');
     for (const hash of knownHashes) expect(answer.text, `${method} ${path} leaked a stored secret hash`).not.toContain(hash);
     return answer;
@@ -197,11 +197,7 @@ describeOnBackends('clients REST API and dynamic registration over HTTP (%s)', (
     expect(answer.json['error']).toBe('invalid_token');
   }
 
-  async function apiLogin(username: string): Promise<string> {
-    const answer = await api('POST', '/api/token/', { json: { username, password: PASSWORD } });
-    expect(answer.status, answer.text).toBe(200);
-    return answer.json['access'] as string;
-  }
+  const apiLogin = async (username: string): Promise<string> => (await sharedApiLogin(api, username)).access;
 
   const cliEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
     ...process.env,

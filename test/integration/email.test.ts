@@ -10,7 +10,8 @@ import { startLatchkey } from '../../src/start.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';
 import { freshDatabase } from '../helpers/database.js';
 import { BACKENDS } from '../helpers/env.js';
-import { readAnswer, type Answer } from '../helpers/http.js';
+import { callApi, type Answer, type ApiRequest } from '../helpers/http.js';
+import { apiLogin as sharedApiLogin, getPage, hiddenFieldsOf, submitForm, type ApiPair } from '../helpers/fixture.js';
 import { authorizationRequest, discover, loginAndExchange, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { startTestServer, testEnv, type TestServer } from '../helpers/server.js';
 import { linkIn, parseMail, startSmtpServer, type ReceivedMail, type TestSmtpServer } from '../helpers/smtp.js';
@@ -46,20 +47,11 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
     await smtp?.stop();
   });
 
-  async function api(method: string, route: string, { json, token }: { json?: unknown; token?: string } = {}): Promise<Answer> {
-    const headers: Record<string, string> = {};
-    if (json !== undefined) headers['content-type'] = 'application/json';
-    if (token) headers['authorization'] = `Bearer ${token}`;
-    return readAnswer(await fetch(new URL(route, server.url), { method, headers, ...(json !== undefined ? { body: JSON.stringify(json) } : {}) }));
-  }
+  const api = (method: string, route: string, opts: ApiRequest = {}): Promise<Answer> => callApi(server.url, method, route, opts);
 
   const tokenAnswer = (username: string, password: string) => api('POST', '/api/token/', { json: { username, password } });
 
-  async function apiLogin(username: string, password = PASSWORD): Promise<{ access: string; refresh: string }> {
-    const answer = await tokenAnswer(username, password);
-    expect(answer.status, answer.text).toBe(200);
-    return answer.json as { access: string; refresh: string };
-  }
+  const apiLogin = (username: string, password = PASSWORD): Promise<ApiPair> => sharedApiLogin(server.url, username, password);
 
   /** The user as the API shows it to themself. */
   async function userJson(username: string, id: number, password = PASSWORD): Promise<Record<string, unknown>> {
@@ -82,33 +74,13 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
   const verifyLinkOf = (mail: ReceivedMail) => linkIn(mail.text, `${server.url}/account/verify-email?token=`);
   const resetLinkOf = (mail: ReceivedMail) => linkIn(mail.text, `${server.url}/account/password/reset?token=`);
 
-  async function get(agent: UserAgent, url: string): Promise<{ status: number; html: string; headers: Headers }> {
-    const response = await agent.fetch(url);
-    return { status: response.status, html: await response.text(), headers: response.headers };
-  }
+  const get = (agent: UserAgent, url: string) => getPage(agent, url, url);
 
   /** Presses the form on a page (a GET of `url`) with `fields` added. */
-  async function submit(agent: UserAgent, url: string, action: string, fields: Record<string, string> = {}, ip?: string) {
-    const page = await get(agent, url);
-    expect(page.status, page.html).toBe(200);
-    const form = formOf(page.html, action);
-    const response = await agent.fetch(new URL(form.action, url), {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(ip ? { 'x-forwarded-for': ip } : {}) },
-      body: new URLSearchParams({ csrf: form.csrf, ...hiddenFields(page.html, action), ...fields }).toString(),
-    });
-    return { status: response.status, html: await response.text(), headers: response.headers };
-  }
+  const submit = (agent: UserAgent, url: string, action: string, fields: Record<string, string> = {}, ip?: string) =>
+    submitForm(agent, url, url, action, fields, { hidden: true, postHeaders: ip ? { 'x-forwarded-for': ip } : {} });
 
-  /** The hidden inputs (other than csrf) of the form whose action contains `action`. */
-  function hiddenFields(html: string, action: string): Record<string, string> {
-    const form = [...html.matchAll(/<form[^>]*action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/g)].find((f) => f[1]?.includes(action));
-    const fields: Record<string, string> = {};
-    for (const input of (form?.[2] ?? '').matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
-      if (input[1] !== 'csrf') fields[input[1]!] = input[2]!.replace(/&amp;/g, '&');
-    }
-    return fields;
-  }
+  const hiddenFields = hiddenFieldsOf;
 
   const forgot = (agent: UserAgent, email: string, ip = freshIp()) =>
     submit(agent, `${server.url}/account/password/forgot`, '/account/password/forgot', { email }, ip);

@@ -1,7 +1,7 @@
 import { beforeAll, expect, it } from 'vitest';
 import { API_SCOPES } from '../../src/core/resources/built-in.js';
 import { adminLogin } from '../helpers/admin.js';
-import { formOf, UserAgent } from '../helpers/browserless.js';
+import { UserAgent } from '../helpers/browserless.js';
 import { makeUser, PASSWORD } from '../helpers/rp.js';
 import { describeOnBackends } from '../helpers/fixture.js';
 
@@ -19,34 +19,7 @@ describeOnBackends('API resources admin pages (%s)', (fx) => {
   const url = (path: string) => `${fx.server.url}${path}`;
   const uniqueIdentifier = () => `https://admin-${++seq}.example.com/api`;
 
-  async function get(agent: UserAgent, path: string) {
-    const response = await agent.fetch(url(path));
-    return { status: response.status, headers: response.headers, html: await response.text() };
-  }
-
-  async function post(agent: UserAgent, path: string, fields: Record<string, string>) {
-    const response = await agent.fetch(new URL(path, fx.server.url), {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(fields).toString(),
-    });
-    return { status: response.status, location: response.headers.get('location'), html: await response.text() };
-  }
-
-  /** Reads the form whose action contains `action` on the page at `path`, and posts it with `fields`. */
-  async function submit(agent: UserAgent, path: string, action: string, fields: Record<string, string>) {
-    const page = await get(agent, path);
-    expect(page.status, `GET ${path}`).toBe(200);
-    const form = formOf(page.html, action);
-    return post(agent, form.action, { csrf: form.csrf, ...fields });
-  }
-
-  async function signIn(user: { username: string }) {
-    const agent = new UserAgent();
-    const { response } = await adminLogin(fx.server.url, agent, user.username, PASSWORD);
-    expect(response.status).toBe(200);
-    return agent;
-  }
+  const { get, post, submit, signIn } = fx;
 
   const cookie = async (agent: UserAgent, name: string) => (await agent.jar.getCookies(fx.server.url)).find((c) => c.key === name)?.value ?? '';
   const rows = async () => (await fx.server.latchkey.knex('resources').orderBy('id')) as Array<Record<string, unknown>>;

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { User } from '../../src/storage/users.js';
 import { API_SCOPES } from '../../src/core/resources/built-in.js';
 import { UserAgent } from '../helpers/browserless.js';
-import { callApi, type Answer, type ApiRequest } from '../helpers/http.js';
+import { type Answer } from '../helpers/http.js';
 import { runProcess, type ProcessResult } from '../helpers/process.js';
 import { apiAuthorization, apiResourceOf, discover, loginAndExchange, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { describeOnBackends } from '../helpers/fixture.js';
@@ -53,13 +53,8 @@ describeOnBackends('API resources over REST and the CLI (%s)', (fx) => {
 
   const uniqueIdentifier = () => `https://api-${++seq}-${randomBytes(3).toString('hex')}.example.com/v1`;
 
-  const api = (method: string, path: string, opts: ApiRequest = {}): Promise<Answer> => callApi(fx.server.url, method, path, opts);
-
-  async function apiLogin(username: string): Promise<string> {
-    const answer = await api('POST', '/api/token/', { json: { username, password: PASSWORD } });
-    expect(answer.status, answer.text).toBe(200);
-    return answer.json['access'] as string;
-  }
+  const api = fx.api;
+  const apiLogin = async (username: string): Promise<string> => (await fx.apiLogin(username)).access;
 
   async function create(body: Json): Promise<ResourceJson> {
     const answer = await api('POST', '/api/resources/', { token: staffToken, json: body });

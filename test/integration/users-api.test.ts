@@ -1,11 +1,11 @@
-import { callApi, type Answer } from '../helpers/http.js';
+import type { Answer, ApiRequest } from '../helpers/http.js';
 import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewUser, User } from '../../src/storage/users.js';
 import { makeClient, PASSWORD } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { describeOnBackends } from '../helpers/fixture.js';
+import { apiLogin as sharedApiLogin, describeOnBackends, type ApiPair } from '../helpers/fixture.js';
 
 /**
  * The user-management REST API (/api/users/, /auth/me/) over real HTTP, as its clients use
@@ -36,11 +36,6 @@ interface Page {
   next: string | null;
   previous: string | null;
   results: UserJson[];
-}
-
-interface ApiPair {
-  access: string;
-  refresh: string;
 }
 
 const NEW_PASSWORD = 'an entirely different passphrase';
@@ -89,9 +84,9 @@ describeOnBackends('users REST API over HTTP (%s)', (fx) => {
   async function api(
     method: string,
     path: string,
-    opts: { token?: string | undefined; json?: unknown; form?: Record<string, string>; raw?: string; contentType?: string; authorization?: string } = {},
+    opts: ApiRequest = {},
   ): Promise<Answer> {
-    const answer = await callApi(fx.server.url, method, path, opts);
+    const answer = await fx.api(method, path, opts);
     const { text, json } = answer;
     const leaked = keysOf(json).filter((key) => /password/i.test(key));
     expect(leaked, `${method} ${path} answered with password keys: ${text}`).toEqual([]);
@@ -121,13 +116,7 @@ describeOnBackends('users REST API over HTTP (%s)', (fx) => {
   const tokenAnswer = (username: string, password: string) => api('POST', '/api/token/', { json: { username, password } });
 
   /** An API JWT pair for a user who knows their password. */
-  async function apiLogin(username: string, password = PASSWORD): Promise<ApiPair> {
-    const answer = await tokenAnswer(username, password);
-    expect(answer.status, answer.text).toBe(200);
-    expect(answer.json['access']).toEqual(expect.any(String));
-    expect(answer.json['refresh']).toEqual(expect.any(String));
-    return { access: answer.json['access'] as string, refresh: answer.json['refresh'] as string };
-  }
+  const apiLogin = (username: string, password = PASSWORD): Promise<ApiPair> => sharedApiLogin(api, username, password);
 
   /** The legacy /users/login/ form: an OAuth access token (and refresh token) from the provider. */
   async function oauthLogin(username: string, password = PASSWORD): Promise<{ access_token: string; refresh_token: string }> {
