@@ -204,15 +204,20 @@ export function describeOnBackends(
 export interface ChromiumPage {
   readonly context: BrowserContext;
   readonly page: Page;
+  /** Closes this test's context and opens another with `options` (e.g. another locale). */
+  reopen(options: BrowserContextOptions): Promise<void>;
 }
 
-export function useChromiumPage(browser: () => Browser, contextOptions: Parameters<Browser['newContext']>[0] = { viewport: { width: 800, height: 700 } }): ChromiumPage {
+type BrowserContextOptions = NonNullable<Parameters<Browser['newContext']>[0]>;
+
+export function useChromiumPage(browser: () => Browser, options: BrowserContextOptions = { viewport: { width: 800, height: 700 } }): ChromiumPage {
   let context: BrowserContext | undefined;
   let page: Page | undefined;
-  beforeEach(async () => {
-    context = await browser().newContext(contextOptions);
+  const open = async (with_: BrowserContextOptions) => {
+    context = await browser().newContext(with_);
     page = await context.newPage();
-  });
+  };
+  beforeEach(async () => open(options));
   afterEach(async () => context?.close());
   return {
     get context() {
@@ -222,6 +227,10 @@ export function useChromiumPage(browser: () => Browser, contextOptions: Paramete
     get page() {
       if (!page) throw new Error('no page outside a test');
       return page;
+    },
+    async reopen(with_) {
+      await context?.close();
+      await open(with_);
     },
   };
 }

@@ -1,12 +1,11 @@
 import path from 'node:path';
 import * as oidc from 'openid-client';
-import type { BrowserContext, Page } from 'playwright-core';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PASSWORD_ACR } from '../../src/oidc/acr.js';
 import { consoleErrorsOf, useChromium, SCREENSHOTS } from '../helpers/chromium.js';
 import { browserAvailable } from '../helpers/env.js';
 import { discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
-import { describeOnBackends } from '../helpers/fixture.js';
+import { describeOnBackends, useChromiumPage } from '../helpers/fixture.js';
 
 const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
 const CLIENT_NAME = 'Living-room TV';
@@ -21,8 +20,7 @@ describe.skipIf(!browserAvailable())('device authorization grant in headless Chr
 
   describeOnBackends('%s', (fx) => {
     let config: oidc.Configuration;
-    let context: BrowserContext;
-    let page: Page;
+    const tab = useChromiumPage(browser, { viewport: { width: 800, height: 700 } });
     let consoleErrors: string[];
     let stopPolling: AbortController;
 
@@ -33,26 +31,23 @@ describe.skipIf(!browserAvailable())('device authorization grant in headless Chr
 
     beforeEach(async () => {
       stopPolling = new AbortController();
-      context = await browser().newContext({ viewport: { width: 800, height: 700 } });
-      page = await context.newPage();
-      consoleErrors = consoleErrorsOf(page);
+      consoleErrors = consoleErrorsOf(tab.page);
     });
     afterEach(async () => {
       stopPolling.abort();
-      await context?.close();
     });
 
-    const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}-${fx.backend}.png`), fullPage: true });
-    const heading = () => page.locator('h1').textContent();
+    const shot = (name: string) => tab.page.screenshot({ path: path.join(SCREENSHOTS, `${name}-${fx.backend}.png`), fullPage: true });
+    const heading = () => tab.page.locator('h1').textContent();
 
     /** Types a code on the entry page and submits it; the answer comes back at the same URL. */
     async function enterCode(code: string): Promise<number> {
-      await page.fill('input[name=user_code]', code);
+      await tab.page.fill('input[name=user_code]', code);
       const [response] = await Promise.all([
-        page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/o/device'),
-        page.click('button[form="op.deviceInputForm"]'),
+        tab.page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/o/device'),
+        tab.page.click('button[form="op.deviceInputForm"]'),
       ]);
-      await page.waitForLoadState();
+      await tab.page.waitForLoadState();
       return response.status();
     }
 
@@ -62,34 +57,34 @@ describe.skipIf(!browserAvailable())('device authorization grant in headless Chr
       const polling = oidc.pollDeviceAuthorizationGrant(config, device, undefined, { signal: stopPolling.signal });
       polling.catch(() => undefined); // awaited below; a failed test must not leave an unhandled rejection
 
-      const start = await page.goto(device.verification_uri);
+      const start = await tab.page.goto(device.verification_uri);
       expect(start?.status()).toBe(200);
       expect(start?.headers()['content-security-policy']).toContain("frame-ancestors 'none'");
       expect(await heading()).toBe('Connect a device');
-      expect(await page.locator('html').getAttribute('lang')).toBe('en');
+      expect(await tab.page.locator('html').getAttribute('lang')).toBe('en');
       // The code field has the focus, so a person can type at once.
-      expect(await page.locator('input[name=user_code]').evaluate((input) => input === input.ownerDocument.activeElement)).toBe(true);
+      expect(await tab.page.locator('input[name=user_code]').evaluate((input) => input === input.ownerDocument.activeElement)).toBe(true);
       await shot('device-input');
 
       // Typed the way people type it: lower case, a space instead of the dash.
       expect(await enterCode(device.user_code.toLowerCase().replace('-', ' '))).toBe(200);
       expect(await heading()).toBe(`Connect ${CLIENT_NAME}?`);
-      expect(await page.locator('.user-code code').textContent()).toBe(device.user_code);
+      expect(await tab.page.locator('.user-code code').textContent()).toBe(device.user_code);
       await shot('device-confirm');
 
-      await Promise.all([page.waitForURL(/\/interaction\/[^/]+$/), page.click('button.primary[form="op.deviceConfirmForm"]')]);
+      await Promise.all([tab.page.waitForURL(/\/interaction\/[^/]+$/), tab.page.click('button.primary[form="op.deviceConfirmForm"]')]);
       await expect.poll(heading).toBe('Sign in');
-      expect(await page.locator('.lead strong').textContent()).toBe(CLIENT_NAME);
-      await page.fill('input[name=username]', user.username);
-      await page.fill('input[name=password]', PASSWORD);
-      await page.click('button[type=submit]');
+      expect(await tab.page.locator('.lead strong').textContent()).toBe(CLIENT_NAME);
+      await tab.page.fill('input[name=username]', user.username);
+      await tab.page.fill('input[name=password]', PASSWORD);
+      await tab.page.click('button[type=submit]');
 
-      await page.locator('button[name=decision][value=allow]').waitFor();
+      await tab.page.locator('button[name=decision][value=allow]').waitFor();
       expect(await heading()).toBe('Allow access?');
-      await page.click('button[name=decision][value=allow]');
+      await tab.page.click('button[name=decision][value=allow]');
 
-      await page.locator('h1', { hasText: 'Device connected' }).waitFor();
-      expect(await page.locator('.lead').textContent()).toBe(`${CLIENT_NAME} is now signed in. You can return to your device and close this window.`);
+      await tab.page.locator('h1', { hasText: 'Device connected' }).waitFor();
+      expect(await tab.page.locator('.lead').textContent()).toBe(`${CLIENT_NAME} is now signed in. You can return to your device and close this window.`);
       await shot('device-success');
       expect(consoleErrors).toEqual([]);
 
@@ -102,14 +97,14 @@ describe.skipIf(!browserAvailable())('device authorization grant in headless Chr
 
     it('shows the error message for a wrong code, and the device goes on waiting', async () => {
       const device = await oidc.initiateDeviceAuthorization(config, { scope: 'openid' });
-      await page.goto(`${fx.server.issuer}/device`);
+      await tab.page.goto(`${fx.server.issuer}/device`);
       expect(await enterCode('BBBB-BBBB')).toBe(200);
 
-      const alert = page.getByRole('alert');
+      const alert = tab.page.getByRole('alert');
       expect(await alert.textContent()).toBe('That code is not valid, or it has expired or been used. Check the code and try again.');
       expect(await alert.isVisible()).toBe(true);
       expect(await heading()).toBe('Connect a device');
-      expect(await page.locator('input[name=user_code]').isVisible()).toBe(true);
+      expect(await tab.page.locator('input[name=user_code]').isVisible()).toBe(true);
       await shot('device-wrong-code');
       expect(consoleErrors).toEqual([]);
 

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import * as oidc from 'openid-client';
-import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { useChromiumPage } from '../helpers/fixture.js';
 import { useChromium, SCREENSHOTS } from '../helpers/chromium.js';
 import { BACKENDS, browserAvailable } from '../helpers/env.js';
 import { authorizationRequest, discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
@@ -18,8 +18,7 @@ describe.skipIf(!browserAvailable())('email pages in headless Chromium', () => {
     let smtp: TestSmtpServer;
     let server: TestServer;
     let config: oidc.Configuration;
-    let context: BrowserContext;
-    let page: Page;
+    const tab = useChromiumPage(browser, { viewport: { width: 800, height: 760 } });
     let consoleErrors: string[];
 
     beforeAll(async () => {
@@ -34,78 +33,75 @@ describe.skipIf(!browserAvailable())('email pages in headless Chromium', () => {
     });
 
     beforeEach(async () => {
-      context = await browser().newContext({ viewport: { width: 800, height: 760 } });
-      page = await context.newPage();
       // A CSP violation or a missing stylesheet shows up as a console error. Chromium also
       // reports every 4xx page as one; those are the pages under test here (refused passwords
       // and used links), so they are left out.
       consoleErrors = [];
-      page.on('console', (m) => {
+      tab.page.on('console', (m) => {
         const deliberate = /^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text()) && m.location().url.startsWith(server.url);
         if (m.type() === 'error' && !deliberate) consoleErrors.push(`${m.text()} ${m.location().url}`);
       });
-      page.on('pageerror', (e) => void consoleErrors.push(e.message));
+      tab.page.on('pageerror', (e) => void consoleErrors.push(e.message));
     });
-    afterEach(async () => context?.close());
 
-    const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}-${backend}.png`), fullPage: true });
-    const heading = () => page.locator('h1').textContent();
+    const shot = (name: string) => tab.page.screenshot({ path: path.join(SCREENSHOTS, `${name}-${backend}.png`), fullPage: true });
+    const heading = () => tab.page.locator('h1').textContent();
 
     it('forgot password from the login page, link from the mail, new password, then signs in with it', async () => {
       const user = await makeUser(server.latchkey);
       const request = await authorizationRequest(config);
-      await page.goto(request.url.href);
+      await tab.page.goto(request.url.href);
       await expect.poll(heading).toBe('Sign in');
-      const loginUrl = page.url();
+      const loginUrl = tab.page.url();
 
-      await Promise.all([page.waitForURL(/\/account\/password\/forgot\?uid=/), page.click('text=Forgot your password?')]);
+      await Promise.all([tab.page.waitForURL(/\/account\/password\/forgot\?uid=/), tab.page.click('text=Forgot your password?')]);
       expect(await heading()).toBe('Forgot your password?');
       await shot('forgot-password');
-      await page.fill('input[name=email]', user.email!);
-      await Promise.all([page.waitForURL(/\/account\/password\/forgot$/), page.click('button[type=submit]')]);
+      await tab.page.fill('input[name=email]', user.email!);
+      await Promise.all([tab.page.waitForURL(/\/account\/password\/forgot$/), tab.page.click('button[type=submit]')]);
       expect(await heading()).toBe('Check your email');
       await shot('forgot-password-sent');
 
       const mail = await smtp.next(user.email!);
       const link = linkIn(mail.text, `${server.url}/account/password/reset?token=`);
-      await page.goto(link);
+      await tab.page.goto(link);
       expect(await heading()).toBe('Choose a new password');
-      expect(await page.locator('.lead strong').textContent()).toBe(user.username);
+      expect(await tab.page.locator('.lead strong').textContent()).toBe(user.username);
       await shot('reset-password');
 
       // A mismatch re-renders the form with a message; the link still works.
-      await page.fill('input[name=password]', NEW_PASSWORD);
-      await page.fill('input[name=confirm_password]', `${NEW_PASSWORD} typo`);
-      await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('button[type=submit]')]);
-      await page.waitForLoadState();
-      expect(await page.getByRole('alert').textContent()).toBe('The two passwords do not match.');
+      await tab.page.fill('input[name=password]', NEW_PASSWORD);
+      await tab.page.fill('input[name=confirm_password]', `${NEW_PASSWORD} typo`);
+      await Promise.all([tab.page.waitForResponse((r) => r.request().method() === 'POST'), tab.page.click('button[type=submit]')]);
+      await tab.page.waitForLoadState();
+      expect(await tab.page.getByRole('alert').textContent()).toBe('The two passwords do not match.');
       await shot('reset-password-mismatch');
 
-      await page.fill('input[name=password]', NEW_PASSWORD);
-      await page.fill('input[name=confirm_password]', NEW_PASSWORD);
-      await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && r.status() === 200), page.click('button[type=submit]')]);
-      await page.waitForLoadState();
+      await tab.page.fill('input[name=password]', NEW_PASSWORD);
+      await tab.page.fill('input[name=confirm_password]', NEW_PASSWORD);
+      await Promise.all([tab.page.waitForResponse((r) => r.request().method() === 'POST' && r.status() === 200), tab.page.click('button[type=submit]')]);
+      await tab.page.waitForLoadState();
       expect(await heading()).toBe('Password changed');
       await shot('reset-password-done');
 
       // Back to the same sign-in: the old password is refused, the new one works.
-      await Promise.all([page.waitForURL(loginUrl), page.click('text=Continue signing in')]);
+      await Promise.all([tab.page.waitForURL(loginUrl), tab.page.click('text=Continue signing in')]);
       expect(await heading()).toBe('Sign in');
-      await page.fill('input[name=username]', user.username);
-      await page.fill('input[name=password]', PASSWORD);
-      await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('button[type=submit]')]);
-      await page.waitForLoadState();
-      expect(await page.getByRole('alert').textContent()).toBe('Invalid username or password.');
-      await page.fill('input[name=password]', NEW_PASSWORD);
-      await Promise.all([page.waitForURL(/\/interaction\/[^/]+$/), page.click('button[type=submit]')]);
-      await page.locator('button[name=decision][value=allow]').waitFor();
+      await tab.page.fill('input[name=username]', user.username);
+      await tab.page.fill('input[name=password]', PASSWORD);
+      await Promise.all([tab.page.waitForResponse((r) => r.request().method() === 'POST'), tab.page.click('button[type=submit]')]);
+      await tab.page.waitForLoadState();
+      expect(await tab.page.getByRole('alert').textContent()).toBe('Invalid username or password.');
+      await tab.page.fill('input[name=password]', NEW_PASSWORD);
+      await Promise.all([tab.page.waitForURL(/\/interaction\/[^/]+$/), tab.page.click('button[type=submit]')]);
+      await tab.page.locator('button[name=decision][value=allow]').waitFor();
       expect(await heading()).toBe('Allow access?');
 
       // The used link now says so, and offers to ask again.
-      await page.goto(link);
+      await tab.page.goto(link);
       expect(await heading()).toBe('Link not valid');
-      expect(await page.getByRole('alert').textContent()).toContain('already used');
-      const askAgain = page.locator('a', { hasText: 'Ask for a new link' });
+      expect(await tab.page.getByRole('alert').textContent()).toContain('already used');
+      const askAgain = tab.page.locator('a', { hasText: 'Ask for a new link' });
       expect(await askAgain.getAttribute('href')).toBe(`/account/password/forgot?uid=${new URL(loginUrl).pathname.split('/').pop()}`);
       await shot('reset-password-link-used');
       expect(consoleErrors).toEqual([]);
@@ -123,19 +119,19 @@ describe.skipIf(!browserAvailable())('email pages in headless Chromium', () => {
       const id = ((await created.json()) as { id: number }).id;
 
       const link = linkIn((await smtp.next(email)).text, `${server.url}/account/verify-email?token=`);
-      await page.goto(link);
+      await tab.page.goto(link);
       expect(await heading()).toBe('Verify your email address');
-      expect(await page.locator('.lead strong').textContent()).toBe(email);
+      expect(await tab.page.locator('.lead strong').textContent()).toBe(email);
       await shot('verify-email');
       expect((await server.latchkey.users.findById(id))?.emailVerified).toBe(false);
 
-      await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('button[type=submit]')]);
-      await page.waitForLoadState();
+      await Promise.all([tab.page.waitForResponse((r) => r.request().method() === 'POST'), tab.page.click('button[type=submit]')]);
+      await tab.page.waitForLoadState();
       expect(await heading()).toBe('Email address verified');
       await shot('verify-email-done');
       expect((await server.latchkey.users.findById(id))?.emailVerified).toBe(true);
 
-      await page.goto(link);
+      await tab.page.goto(link);
       expect(await heading()).toBe('Link not valid');
       await shot('verify-email-link-used');
       expect(consoleErrors).toEqual([]);
