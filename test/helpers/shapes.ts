@@ -20,3 +20,6 @@ export function jwtClaims(value: unknown, what = 'token'): JWTPayload {
   expect(value, `${what} is a JWT`).toMatch(JWT);
   return decodeJwt(value as string);
 }
+
+/** A client secret as Latchkey generates one (32 random bytes, base64url); also the CSRF token's shape. */
+export const CLIENT_SECRET = /^[A-Za-z0-9_-]{43}$/;

@@ -9,6 +9,7 @@ import { browserAvailable } from '../helpers/env.js';
 import { discover, loginAndExchange, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { codeAt } from '../helpers/two-factor.js';
 import { describeOnBackends, useChromiumPage } from '../helpers/fixture.js';
+import { ACCESS_TOKEN } from '../helpers/shapes.js';
 
 const DESKTOP = { width: 1024, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -150,7 +151,7 @@ describe.skipIf(!browserAvailable())('account center in headless Chromium', () =
 
       // Password: Calendar, signed in again from a laptop, loses its refresh token; this browser stays in.
       const laptop = (await loginAndExchange(calendar, new UserAgent(), signIn(user))).tokens;
-      expect((await oidc.refreshTokenGrant(calendar, laptop.refresh_token!)).access_token).toBeTruthy();
+      expect((await oidc.refreshTokenGrant(calendar, laptop.refresh_token!)).access_token).toMatch(ACCESS_TOKEN);
       await tab.page.click('nav.account-nav >> text=Password');
       await tab.page.waitForURL(/\/account\/password$/);
       await shot('password');

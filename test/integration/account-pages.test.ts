@@ -10,6 +10,7 @@ import { apiAuthorization, apiResourceOf, discover, loginAndExchange, makeClient
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { linkIn, startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
 import { codeAt, enrollOverRest, wrongCode } from '../helpers/two-factor.js';
+import { OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 const NEW_PASSWORD = 'another long passphrase';
 
@@ -408,7 +409,7 @@ describe.each(BACKENDS)('account center pages (%s)', (backend) => {
     // This browser: still signed in, with the account center's grant; the phone: signed out, its tokens dead.
     expect((await open(laptop, '/account/')).status).toBe(200);
     expect((await sessionsOf(user)).map((s) => s.uid)).toHaveLength(1);
-    expect(await grantOf(user, 'latchkey-account')).toBeDefined();
+    expect(await grantOf(user, 'latchkey-account')).toMatch(OPAQUE_TOKEN);
     expect(await grantOf(user, mail.clientMetadata().client_id)).toBeUndefined();
     await expect(oidc.refreshTokenGrant(calendar, onPhone.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     await expect(oidc.fetchUserInfo(calendar, onPhone.access_token, oidc.skipSubjectCheck)).rejects.toThrow();
@@ -435,7 +436,7 @@ describe.each(BACKENDS)('account center pages (%s)', (backend) => {
     const again = await agent.follow(url('/admin/callback?state=stale'));
     expect(again.url.pathname).toBe('/admin/');
     expect(again.response.status).toBe(200);
-    expect(await grantOf(staff, 'latchkey-admin')).toBeDefined();
+    expect(await grantOf(staff, 'latchkey-admin')).toMatch(OPAQUE_TOKEN);
   });
 
   it('counts wrong passwords on the password and delete pages like failed logins (429 with Retry-After)', async () => {
@@ -478,7 +479,7 @@ describe.each(BACKENDS)('account center pages (%s)', (backend) => {
     }
     // The account center's own grant is not among them.
     const ownGrant = (await grantOf(user, 'latchkey-account'))!;
-    expect(ownGrant).toBeDefined();
+    expect(ownGrant).toMatch(OPAQUE_TOKEN);
     expect(page.html).not.toContain(ownGrant);
     expect(page.html).not.toContain('<h2>Latchkey account</h2>');
 
@@ -619,7 +620,7 @@ describe.each(BACKENDS)('account center pages (%s)', (backend) => {
     expect(wrongPassword.html).toContain('The password is not correct.');
     const forged = await remove({ username: user.username, password: PASSWORD }, { csrf: 'x'.repeat(43) });
     expect(forged.status).toBe(403);
-    expect(await server.latchkey.users.findById(user.id)).toBeDefined();
+    expect(await server.latchkey.users.findById(user.id)).toMatchObject({ id: user.id });
 
     const deleted = await remove({ username: user.username, password: PASSWORD });
     expect(deleted.status, deleted.html).toBe(200);
@@ -655,7 +656,7 @@ describe.each(BACKENDS)('account center pages (%s)', (backend) => {
       body: JSON.stringify({ current_password: PASSWORD }),
     });
     expect(overRest.status).toBe(409);
-    expect(await server.latchkey.users.findById(root.id)).toBeDefined();
+    expect(await server.latchkey.users.findById(root.id)).toMatchObject({ id: root.id });
 
     // With another active superuser, they may go.
     await makeUser(server.latchkey, { isStaff: true, isSuperuser: true });

@@ -5,6 +5,7 @@ import { UserAgent } from '../helpers/browserless.js';
 import { browserAvailable } from '../helpers/env.js';
 import { discover, loginAndExchange, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { describeOnBackends, useChromiumPage } from '../helpers/fixture.js';
+import { ACCESS_TOKEN, OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -143,8 +144,8 @@ describe.skipIf(!browserAvailable())('admin pages in headless Chromium', () => {
       const { tokens } = await loginAndExchange(config, new UserAgent(), { username: endUser.username, password: PASSWORD });
       expect(tokens.claims()?.sub).toBe(String(endUser.id));
       expect(tokens.claims()?.aud).toBe(clientId);
-      expect(tokens.access_token).toBeTruthy();
-      expect(tokens.refresh_token).toBeTruthy();
+      expect(tokens.access_token).toMatch(ACCESS_TOKEN);
+      expect(tokens.refresh_token).toMatch(OPAQUE_TOKEN);
       const header = JSON.parse(Buffer.from(tokens.id_token!.split('.')[0]!, 'base64url').toString()) as { kid: string };
       expect(current).toContain(header.kid);
     });

@@ -142,7 +142,7 @@ describeOnBackends('admin pages (%s)', (fx) => {
     const confirm = await get(staff, `/admin/users/${user!.id}/delete`);
     expect(confirm.status).toBe(200);
     expect(confirm.html).toContain('Delete user?');
-    expect(await fx.server.latchkey.users.findById(user!.id)).toBeDefined();
+    expect(await fx.server.latchkey.users.findById(user!.id)).toMatchObject({ id: user!.id });
     const deleted = await submit(staff, `/admin/users/${user!.id}/delete`, '/delete', {});
     expect(deleted.status).toBe(303);
     expect(deleted.location).toBe('/admin/users?done=user-deleted');
@@ -281,7 +281,7 @@ describeOnBackends('admin pages (%s)', (fx) => {
     expect(confirm.html).toContain('You cannot delete your own account here.');
     const refused = await post(agent, `/admin/users/${me.id}/delete`, { csrf: await cookie(agent, 'lk.csrf') });
     expect(refused.status).toBe(400);
-    expect(await fx.server.latchkey.users.findById(me.id)).toBeDefined();
+    expect(await fx.server.latchkey.users.findById(me.id)).toMatchObject({ id: me.id });
     // Flags left out of the POST do not take your permissions away (the address unchanged: no password needed).
     const forged = await post(agent, `/admin/users/${me.id}`, { csrf: await cookie(agent, 'lk.csrf'), username: me.username, email: me.email!, first_name: 'Me' });
     expect(forged.status).toBe(303);

@@ -25,6 +25,7 @@ import type { User } from '../../src/storage/users.js';
 import { serverSigningJwk as serverJwk, signWithServerKey as signServer, simplejwtAccessClaims } from '../helpers/api-jwt.js';
 import { discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { describeOnBackends } from '../helpers/fixture.js';
+import { ACCESS_TOKEN, CLIENT_SECRET, JWT, OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 const FIRST_PARTY = 'latchkey-first-party';
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
@@ -370,7 +371,7 @@ describeOnBackends('REST API tokens, legacy endpoints and the password grant (%s
       await expectRefusedAtMe(pair.access, 'access JWT of a deactivated user');
       // Reactivated: still nothing from that refresh token (it was spent on the refused attempt or revoked).
       await fx.server.latchkey.users.setActive(user.id, true);
-      expect((await obtain(user.username)).access).toBeTruthy();
+      expect((await obtain(user.username)).access).toMatch(JWT);
     });
 
     it('refuses access JWTs, garbage and foreign-signed tokens as refresh tokens', async () => {
@@ -541,9 +542,9 @@ describeOnBackends('REST API tokens, legacy endpoints and the password grant (%s
       const first = login.json as unknown as { access_token: string; refresh_token: string };
 
       const refreshed = await oidc.refreshTokenGrant(config, first.refresh_token);
-      expect(refreshed.access_token).toBeTruthy();
+      expect(refreshed.access_token).toMatch(ACCESS_TOKEN);
       expect(refreshed.access_token).not.toBe(first.access_token);
-      expect(refreshed.refresh_token).toBeTruthy();
+      expect(refreshed.refresh_token).toMatch(OPAQUE_TOKEN);
       expect(refreshed.refresh_token).not.toBe(first.refresh_token);
       expect((await oidc.fetchUserInfo(config, refreshed.access_token, String(user.id))).sub).toBe(String(user.id));
       expect(await oidc.tokenIntrospection(config, refreshed.access_token)).toMatchObject({ active: true, client_id: FIRST_PARTY });
@@ -578,11 +579,11 @@ describeOnBackends('REST API tokens, legacy endpoints and the password grant (%s
     it('issues tokens to a confidential client allowed the grant; userinfo works', async () => {
       const user = await makeUser(fx.server.latchkey);
       const made = await makeClient(fx.server.latchkey, { grantTypes: ['password', 'refresh_token'], redirectUris: [] });
-      expect(made.clientSecret).toBeTruthy();
+      expect(made.clientSecret).toMatch(CLIENT_SECRET);
       const config = await discover(issuer, made.client.clientId, made.clientSecret);
 
       const tokens = await oidc.genericGrantRequest(config, 'password', { username: user.username, password: PASSWORD, scope: 'openid profile' });
-      expect(tokens.access_token).toBeTruthy();
+      expect(tokens.access_token).toMatch(ACCESS_TOKEN);
       expect(tokens.token_type.toLowerCase()).toBe('bearer');
       expect(tokens.scope?.split(' ').sort()).toEqual(['openid', 'profile']);
       const info = await oidc.fetchUserInfo(config, tokens.access_token, String(user.id));
@@ -640,7 +641,7 @@ describeOnBackends('REST API tokens, legacy endpoints and the password grant (%s
       ).rejects.toMatchObject({ error: 'invalid_scope' });
       // Positive control: the allowed scope passes.
       const ok = await oidc.genericGrantRequest(config, 'password', { username: user.username, password: PASSWORD, scope: 'openid profile' });
-      expect(ok.access_token).toBeTruthy();
+      expect(ok.access_token).toMatch(ACCESS_TOKEN);
     });
   });
 

@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { browserAvailable } from '../helpers/env.js';
 import { authorizationRequest as rpAuthorizationRequest, discover, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { describeOnBackends, useChromiumPage } from '../helpers/fixture.js';
+import { OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 const CLIENT_NAME = 'Browser Test App';
 
@@ -70,7 +71,7 @@ describe.skipIf(!browserAvailable())('login in headless Chromium', () => {
       expect(callback.isNavigationRequest()).toBe(true);
       expect(callback.redirectedFrom()?.url().startsWith(`${fx.server.issuer}/auth/`)).toBe(true);
       expect(callbackUrl.searchParams.get('state')).toBe(request.state);
-      expect(callbackUrl.searchParams.get('code')).toBeTruthy();
+      expect(callbackUrl.searchParams.get('code')).toMatch(OPAQUE_TOKEN);
 
       // Every cookie Latchkey set in the browser is out of reach of scripts and not sent cross-site.
       const cookies = (await tab.context.cookies()).filter((c) => c.domain === new URL(fx.server.url).hostname);

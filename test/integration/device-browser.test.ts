@@ -6,6 +6,7 @@ import { consoleErrorsOf, useChromium, SCREENSHOTS } from '../helpers/chromium.j
 import { browserAvailable } from '../helpers/env.js';
 import { discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { describeOnBackends, useChromiumPage } from '../helpers/fixture.js';
+import { OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
 const CLIENT_NAME = 'Living-room TV';
@@ -91,7 +92,7 @@ describe.skipIf(!browserAvailable())('device authorization grant in headless Chr
       const tokens = await polling;
       expect(tokens.claims()?.sub).toBe(String(user.id));
       expect(tokens.claims()?.acr).toBe(PASSWORD_ACR);
-      expect(tokens.refresh_token).toBeTruthy();
+      expect(tokens.refresh_token).toMatch(OPAQUE_TOKEN);
       expect((await oidc.fetchUserInfo(config, tokens.access_token, String(user.id))).preferred_username).toBe(user.username);
     });
 

@@ -3,6 +3,7 @@ import { beforeAll, expect, it } from 'vitest';
 import { formOf, providerForm, UserAgent } from '../helpers/browserless.js';
 import { discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { describeOnBackends } from '../helpers/fixture.js';
+import { OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
 
@@ -55,7 +56,7 @@ describeOnBackends('device authorization grant, RFC 8628 (%s)', (fx) => {
     const tokens = await polling;
     expect(tokens.claims()?.sub).toBe(String(user.id));
     expect((await oidc.fetchUserInfo(config, tokens.access_token, String(user.id))).preferred_username).toBe(user.username);
-    expect(tokens.refresh_token).toBeTruthy();
+    expect(tokens.refresh_token).toMatch(OPAQUE_TOKEN);
   });
 
   it('refuses a wrong code with a message and gives no tokens', async () => {

@@ -15,6 +15,7 @@ import { runProcess, type ProcessResult } from '../helpers/process.js';
 import { apiAuthorization, apiResourceOf, authorize, discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { startOnDatabase, startTestServer, type TestServer } from '../helpers/server.js';
 import { describeOnBackends } from '../helpers/fixture.js';
+import { OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 /**
  * DPoP (RFC 9449) end to end: tokens bound to a client key at /o/token (openid-client's
@@ -242,7 +243,7 @@ describeOnBackends('DPoP (RFC 9449) (%s)', (fx) => {
       const tokens = await codeFlow(publicConfig, { DPoP });
       expect(tokens.token_type.toLowerCase()).toBe('dpop');
       const refreshToken = tokens.refresh_token!;
-      expect(refreshToken).toBeTruthy();
+      expect(refreshToken).toMatch(OPAQUE_TOKEN);
 
       await expect(
         oidc.refreshTokenGrant(publicConfig, refreshToken, undefined, { DPoP: oidc.getDPoPHandle(publicConfig, await newKey()) }),
@@ -368,7 +369,7 @@ describeOnBackends('DPoP (RFC 9449) (%s)', (fx) => {
 
       expectDpopRefusal(await me(token, { proof: await signProof(key, claims(), { typ: 'JWT' }) }), 'invalid_dpop_proof', 'typ JWT');
       const privateJwk = await exportJWK(key.privateKey);
-      expect(privateJwk.d).toBeTruthy();
+      expect(privateJwk.d).toMatch(/^[A-Za-z0-9_-]{43}$/);
       const withPrivate = await me(token, { proof: await signProof(key, claims(), { jwk: privateJwk }) });
       expectDpopRefusal(withPrivate, 'invalid_dpop_proof', 'private jwk');
       expect(withPrivate.json['error_description']).toMatch(/private/);
@@ -548,7 +549,7 @@ describeOnBackends('DPoP (RFC 9449) (%s)', (fx) => {
       const shown = await post('/admin/applications/new', { ...fields, dpop_bound_access_tokens: 'yes' });
       expect(shown.status).toBe(200);
       const clientId = /data-testid="client-id">([^<]+)</.exec(await shown.text())?.[1];
-      expect(clientId).toBeTruthy();
+      expect(clientId).toMatch(/^[A-Za-z0-9_-]{32}$/);
       expect((await fx.server.latchkey.clients.find(clientId!))?.metadata['dpop_bound_access_tokens']).toBe(true);
       expect(await (await agent.fetch(`${fx.server.url}/admin/applications/${clientId}`)).text()).toMatch(/name="dpop_bound_access_tokens" value="yes" checked/);
 

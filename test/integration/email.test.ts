@@ -15,6 +15,7 @@ import { apiLogin as sharedApiLogin, getPage, hiddenFieldsOf, submitForm, type A
 import { authorizationRequest, discover, loginAndExchange, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { startTestServer, testEnv, type TestServer } from '../helpers/server.js';
 import { linkIn, parseMail, startSmtpServer, type ReceivedMail, type TestSmtpServer } from '../helpers/smtp.js';
+import { OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 /**
  * Email verification and password reset over real HTTP, with a real SMTP server in the test
@@ -310,14 +311,14 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
     const pair = await apiLogin(user.username);
     const browser = new UserAgent();
     const oauth = await loginAndExchange(config, browser, { username: user.username, password: PASSWORD });
-    expect(oauth.tokens.refresh_token).toBeTruthy();
+    expect(oauth.tokens.refresh_token).toMatch(OPAQUE_TOKEN);
     const silent = async () => {
       const { url } = await authorizationRequest(config, { prompt: 'none' });
       const location = new URL((await browser.fetch(url)).headers.get('location')!, server.url);
       expect(location.href.startsWith(REDIRECT_URI)).toBe(true);
       return location.searchParams;
     };
-    expect((await silent()).get('code')).toBeTruthy();
+    expect((await silent()).get('code')).toMatch(OPAQUE_TOKEN);
 
     // Two requests, two links: using one kills the other.
     const agent = new UserAgent();

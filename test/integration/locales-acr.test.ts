@@ -9,6 +9,7 @@ import { MFA_ACR, PASSWORD_ACR } from '../../src/oidc/acr.js';
 import { formOf, providerForm, UserAgent } from '../helpers/browserless.js';
 import { authorizationRequest, authorize, discover, loginAndExchange, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { describeOnBackends } from '../helpers/fixture.js';
+import { OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 const XSS = '<script>alert(1)</script>';
 const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
@@ -97,7 +98,7 @@ describeOnBackends('ui_locales and acr_values (%s)', { LOGIN_MAX_FAILURES_PER_AC
       const form = formOf(consent, '/confirm');
       const allowed = await agent.postForm(new URL(form.action, fx.server.url), { csrf: form.csrf, decision: 'allow' });
       const { url } = await agent.follow(new URL(allowed.headers.get('location')!, fx.server.url), isCallback);
-      expect(url.searchParams.get('code')).toBeTruthy();
+      expect(url.searchParams.get('code')).toMatch(OPAQUE_TOKEN);
     });
 
     it('names the claims asked for one by one in the page language', async () => {

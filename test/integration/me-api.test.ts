@@ -5,6 +5,7 @@ import { UserAgent } from '../helpers/browserless.js';
 import { readAnswer, type Answer } from '../helpers/http.js';
 import { apiAuthorization, apiResourceOf, discover, loginAndExchange, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { describeOnBackends } from '../helpers/fixture.js';
+import { ACCESS_TOKEN } from '../helpers/shapes.js';
 
 const NEW_PASSWORD = 'another long passphrase';
 
@@ -152,7 +153,7 @@ describeOnBackends('/api/me/: password, connected applications and sessions over
     expect((await call('POST', '/api/token/', null, { username: user.username, password: NEW_PASSWORD })).status).toBe(200);
     // Mail, which asked, keeps its grant and session; Calendar's tokens and the API refresh token are dead.
     expect((await call('GET', '/auth/me/', mailTokens.access_token)).status).toBe(200);
-    expect((await oidc.refreshTokenGrant(mail, mailTokens.refresh_token!)).access_token).toBeTruthy();
+    expect((await oidc.refreshTokenGrant(mail, mailTokens.refresh_token!)).access_token).toMatch(ACCESS_TOKEN);
     await expect(oidc.refreshTokenGrant(calendar, calendarTokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     expect((await call('POST', '/api/token/refresh/', null, { refresh: apiPair.json['refresh'] })).status).toBe(401);
     const sessions = results(await call('GET', '/api/me/sessions/', mailTokens.access_token));

@@ -11,6 +11,7 @@ import { formOf, UserAgent } from '../helpers/browserless.js';
 import { makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { startOnDatabase } from '../helpers/server.js';
 import { describeOnBackends } from '../helpers/fixture.js';
+import { ACCESS_TOKEN, CLIENT_SECRET, OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 /** A second URI registered for the two-URI client (must not be a prefix match of the first). */
 const REDIRECT_URI_2 = 'http://127.0.0.1:8787/second-callback';
@@ -143,7 +144,7 @@ describeOnBackends('security properties over HTTP (%s)', (fx) => {
     expect(callback.searchParams.get('error'), callback.href).toBeNull();
     expect(callback.searchParams.get('state')).toBe(state);
     const code = callback.searchParams.get('code');
-    expect(code).toBeTruthy();
+    expect(code).toMatch(OPAQUE_TOKEN);
     return { code: code ?? '', verifier, redirectUri, agent };
   }
 
@@ -264,8 +265,8 @@ describeOnBackends('security properties over HTTP (%s)', (fx) => {
       expect(first.status, first.text).toBe(200);
       const accessToken = String(first.json['access_token']);
       const refreshToken = String(first.json['refresh_token']);
-      expect(accessToken).toBeTruthy();
-      expect(refreshToken).toBeTruthy();
+      expect(accessToken).toMatch(ACCESS_TOKEN);
+      expect(refreshToken).toMatch(OPAQUE_TOKEN);
       expect((await userinfo(accessToken)).status).toBe(200);
       expect((await introspect(web, refreshToken)).json['active']).toBe(true);
 
@@ -306,7 +307,7 @@ describeOnBackends('security properties over HTTP (%s)', (fx) => {
       const ok = answers.filter((a) => a.status === 200);
       const refused = answers.filter((a) => a.status !== 200);
       expect(ok, answers.map((a) => `${a.status} ${a.text}`).join('\n')).toHaveLength(1);
-      expect(ok[0]?.json['access_token']).toBeTruthy();
+      expect(ok[0]?.json['access_token']).toMatch(ACCESS_TOKEN);
       expect(refused).toHaveLength(4);
       for (const answer of refused) {
         expect(answer.status, answer.text).toBe(400);
@@ -426,7 +427,7 @@ describeOnBackends('security properties over HTTP (%s)', (fx) => {
       // Control: the client registered for it gets a token.
       const allowed = await backChannel(meta.token_endpoint, { grant_type: 'client_credentials' }, machine);
       expect(allowed.status, allowed.text).toBe(200);
-      expect(allowed.json['access_token']).toBeTruthy();
+      expect(allowed.json['access_token']).toMatch(ACCESS_TOKEN);
     });
 
     it.each(['token', 'id_token', 'id_token token', 'code id_token', 'code token'])(
@@ -524,7 +525,7 @@ describeOnBackends('security properties over HTTP (%s)', (fx) => {
       const attacker = new UserAgent();
       const mine = await openLoginPage(victim);
       const theirs = await openLoginPage(attacker);
-      expect(theirs.form.csrf).toBeTruthy();
+      expect(theirs.form.csrf).toMatch(CLIENT_SECRET);
       expect(theirs.form.csrf).not.toBe(mine.form.csrf);
       const posted = await victim.postForm(new URL(mine.form.action, mine.url), { csrf: theirs.form.csrf, username: login.username, password: login.password });
       expect(posted.status).toBe(403);

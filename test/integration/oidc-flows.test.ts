@@ -3,6 +3,7 @@ import { beforeAll, expect, it } from 'vitest';
 import { formOf, UserAgent } from '../helpers/browserless.js';
 import { authorize, discover, loginAndExchange, makeClient, makeUser, PASSWORD, POST_LOGOUT_URI } from '../helpers/rp.js';
 import { describeOnBackends } from '../helpers/fixture.js';
+import { ACCESS_TOKEN, OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 describeOnBackends('OIDC flows through openid-client (%s)', (fx) => {
   let config: oidc.Configuration;
@@ -32,8 +33,8 @@ describeOnBackends('OIDC flows through openid-client (%s)', (fx) => {
     const claims = tokens.claims();
     expect(claims?.sub).toBe(String(user.id));
     expect(claims?.iss).toBe(fx.server.issuer);
-    expect(tokens.access_token).toBeTruthy();
-    expect(tokens.refresh_token).toBeTruthy();
+    expect(tokens.access_token).toMatch(ACCESS_TOKEN);
+    expect(tokens.refresh_token).toMatch(OPAQUE_TOKEN);
 
     const info = await oidc.fetchUserInfo(config, tokens.access_token, String(user.id));
     expect(info).toMatchObject({
@@ -71,7 +72,7 @@ describeOnBackends('OIDC flows through openid-client (%s)', (fx) => {
     await loginAndExchange(config, agent, { username: user.username, password: PASSWORD });
     // Same browser session: no login page, no consent page, straight to the callback.
     const again = await authorize(config, agent, null, {}, { consent: 'skip' });
-    expect(again.callbackUrl.searchParams.get('code')).toBeTruthy();
+    expect(again.callbackUrl.searchParams.get('code')).toMatch(OPAQUE_TOKEN);
   });
 
   it('reports a denied consent to the client as access_denied', async () => {
@@ -86,7 +87,7 @@ describeOnBackends('OIDC flows through openid-client (%s)', (fx) => {
     const { tokens } = await loginAndExchange(config, new UserAgent(), { username: user.username, password: PASSWORD });
     const first = tokens.refresh_token!;
     const rotated = await oidc.refreshTokenGrant(config, first);
-    expect(rotated.refresh_token).toBeTruthy();
+    expect(rotated.refresh_token).toMatch(OPAQUE_TOKEN);
     expect(rotated.refresh_token).not.toBe(first);
     expect((await oidc.fetchUserInfo(config, rotated.access_token, String(user.id))).sub).toBe(String(user.id));
 
@@ -192,7 +193,7 @@ describeOnBackends('OIDC flows through openid-client (%s)', (fx) => {
 
     await expect(oidc.refreshTokenGrant(config, online.tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     const refreshed = await oidc.refreshTokenGrant(config, offline.tokens.refresh_token!);
-    expect(refreshed.access_token).toBeTruthy();
+    expect(refreshed.access_token).toMatch(ACCESS_TOKEN);
   });
 
   it('gives a person the same sub at every client (subject type public)', async () => {

@@ -23,6 +23,7 @@ import { readAnswer, type Answer } from '../helpers/http.js';
 import { discover, loginAndExchange, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { describeOnBackends } from '../helpers/fixture.js';
+import { ACCESS_TOKEN } from '../helpers/shapes.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SERVER = path.join(ROOT, 'dist/src/server.js');
@@ -207,7 +208,7 @@ describeOnBackends('Prometheus metrics (%s)', (fx) => {
   it('counts tokens by grant type, logins by result, requests and latency by route group', async () => {
     const { client, clientSecret } = await makeClient(fx.server.latchkey, { name: 'Machine', grantTypes: ['client_credentials'], redirectUris: [] });
     const config = await discover(fx.server.issuer, client.clientId, clientSecret);
-    expect((await oidc.clientCredentialsGrant(config)).access_token).toBeTruthy();
+    expect((await oidc.clientCredentialsGrant(config)).access_token).toMatch(ACCESS_TOKEN);
 
     const user = await makeUser(fx.server.latchkey);
     const failed = await postJson(`${fx.server.url}/api/token/`, { username: user.username, password: 'not the password' });
@@ -400,7 +401,7 @@ describe('JSON logs of a real process (sqlite)', () => {
     for (const field of ['access_token', 'refresh_token', 'id_token']) {
       if (typeof legacy.json[field] === 'string') secrets[`legacy_${field}`] = legacy.json[field];
     }
-    expect(secrets['legacy_access_token']).toBeTruthy();
+    expect(secrets['legacy_access_token']).toMatch(ACCESS_TOKEN);
 
     // An authorization-code flow; the client authenticates with its secret in a Basic header.
     const config = await discover(`${url}/o`, clientId, clientSecret);

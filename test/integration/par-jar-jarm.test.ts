@@ -16,6 +16,7 @@ import { oauthError } from '../helpers/oauth-error.js';
 import { readAnswer } from '../helpers/http.js';
 import { discover, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { describeOnBackends } from '../helpers/fixture.js';
+import { ACCESS_TOKEN, OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 type Login = { username: string; password: string };
 type Json = Record<string, unknown>;
@@ -244,7 +245,7 @@ describeOnBackends('PAR, JAR and JARM through openid-client (%s)', (fx) => {
       expect([...url.searchParams.keys()].sort()).toEqual(['client_id', 'request_uri']);
       expect(url.searchParams.get('request_uri')).toMatch(/^urn:ietf:params:oauth:request_uri:[\w-]{20,}$/);
       const { tokens } = await complete(config, url, checks);
-      expect(tokens.access_token).toBeTruthy();
+      expect(tokens.access_token).toMatch(ACCESS_TOKEN);
 
       const again = await authorizationError(url);
       expect(again.error).toBe('invalid_request_uri');
@@ -341,9 +342,9 @@ describeOnBackends('PAR, JAR and JARM through openid-client (%s)', (fx) => {
       const url = await oidc.buildAuthorizationUrlWithJAR(config, params, { key: keys.rs.privateKey, kid: keys.rs.kid });
       expect([...url.searchParams.keys()].sort()).toEqual(['client_id', 'request']);
       const { tokens } = await complete(config, url, checks);
-      expect(tokens.refresh_token).toBeTruthy();
+      expect(tokens.refresh_token).toMatch(OPAQUE_TOKEN);
       // The refresh goes through private_key_jwt as well.
-      expect((await oidc.refreshTokenGrant(config, tokens.refresh_token!)).access_token).toBeTruthy();
+      expect((await oidc.refreshTokenGrant(config, tokens.refresh_token!)).access_token).toMatch(ACCESS_TOKEN);
     });
 
     it('accepts request objects signed with each advertised algorithm', async () => {
@@ -495,7 +496,7 @@ describeOnBackends('PAR, JAR and JARM through openid-client (%s)', (fx) => {
         cause: { message: 'unexpected JWT "alg" header parameter' },
       });
       // The genuine response still redeems: the refusals were about the forgeries.
-      expect((await oidc.authorizationCodeGrant(config, callback, checks)).access_token).toBeTruthy();
+      expect((await oidc.authorizationCodeGrant(config, callback, checks)).access_token).toMatch(ACCESS_TOKEN);
     });
   });
 
@@ -509,7 +510,7 @@ describeOnBackends('PAR, JAR and JARM through openid-client (%s)', (fx) => {
         const config = await relyingParty(clientId, oidc.PrivateKeyJwt(key, options));
         const sent = recordBodies(config);
         const tokens = await oidc.clientCredentialsGrant(config);
-        expect(tokens.access_token, alg).toBeTruthy();
+        expect(tokens.access_token, alg).toMatch(ACCESS_TOKEN);
         const assertion = sent.at(-1)?.get('client_assertion');
         expect(decodeProtectedHeader(assertion!).alg).toBe(alg);
       }
@@ -524,7 +525,7 @@ describeOnBackends('PAR, JAR and JARM through openid-client (%s)', (fx) => {
       }
       const config = await relyingParty(clientId, keyAuth(keys.es));
       const sent = recordBodies(config);
-      expect((await oidc.clientCredentialsGrant(config)).access_token).toBeTruthy();
+      expect((await oidc.clientCredentialsGrant(config)).access_token).toMatch(ACCESS_TOKEN);
       const replay = await fetch(`${fx.server.issuer}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: sent.at(-1)! }).then(readAnswer);
       expect(replay.status).toBe(401);
       expect(replay.json['error']).toBe('invalid_client');
@@ -537,7 +538,7 @@ describeOnBackends('PAR, JAR and JARM through openid-client (%s)', (fx) => {
       expect(client.metadata.token_endpoint_auth_method).toBe('client_secret_post');
       const config = await relyingParty(client.clientId, oidc.ClientSecretPost(clientSecret!));
       const sent = recordBodies(config);
-      expect((await oidc.clientCredentialsGrant(config)).access_token).toBeTruthy();
+      expect((await oidc.clientCredentialsGrant(config)).access_token).toMatch(ACCESS_TOKEN);
       expect(sent.at(-1)?.get('client_secret')).toBe(clientSecret);
       const wrong = await relyingParty(client.clientId, oidc.ClientSecretPost(`${clientSecret}x`));
       expect(await oauthError(oidc.clientCredentialsGrant(wrong))).toBe('invalid_client');
@@ -557,7 +558,7 @@ describeOnBackends('REQUIRE_PAR for the whole server (%s)', { REQUIRE_PAR: 'true
     const user = await makeUser(fx.server.latchkey);
     const { params, checks } = await authParams();
     const browsed = await browse(new UserAgent(), await oidc.buildAuthorizationUrlWithPAR(config, params), { username: user.username, password: PASSWORD });
-    expect((await oidc.authorizationCodeGrant(config, browsed.callback!, checks)).access_token).toBeTruthy();
+    expect((await oidc.authorizationCodeGrant(config, browsed.callback!, checks)).access_token).toMatch(ACCESS_TOKEN);
   });
 
   it('still signs staff into the admin pages (their request is pushed too)', async () => {

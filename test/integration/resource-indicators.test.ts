@@ -7,6 +7,7 @@ import { formOf, UserAgent } from '../helpers/browserless.js';
 import { readAnswer, type Answer } from '../helpers/http.js';
 import { authorizationRequest, authorize, discover, loginAndExchange, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { describeOnBackends } from '../helpers/fixture.js';
+import { OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 /**
  * RFC 8707 resource indicators with RFC 9068 JWT access tokens, through openid-client against
@@ -185,7 +186,7 @@ describeOnBackends('resource indicators and JWT access tokens (%s)', (fx) => {
     it('keeps the resource on refresh', async () => {
       const other = await makeUser(fx.server.latchkey);
       const { tokens } = await loginAndExchange(config, new UserAgent(), { username: other.username, password: PASSWORD }, { scope: 'openid read write', resource: ORDERS });
-      expect(tokens.refresh_token).toBeTruthy();
+      expect(tokens.refresh_token).toMatch(OPAQUE_TOKEN);
       const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
       expect(refreshed.access_token).toMatch(JWT);
       const { payload } = await jwtVerify(refreshed.access_token, jwks, { issuer: fx.server.issuer, audience: ORDERS, typ: 'at+jwt' });
@@ -201,7 +202,7 @@ describeOnBackends('resource indicators and JWT access tokens (%s)', (fx) => {
       const agent = new UserAgent();
       await loginAndExchange(config, agent, { username: other.username, password: PASSWORD }, { scope: 'openid read', resource: ORDERS });
       const again = await authorize(config, agent, null, { scope: 'openid read', resource: ORDERS }, { consent: 'skip' });
-      expect(again.callbackUrl.searchParams.get('code')).toBeTruthy();
+      expect(again.callbackUrl.searchParams.get('code')).toMatch(OPAQUE_TOKEN);
     });
 
     it('refuses an unknown resource at the authorization endpoint', async () => {
@@ -384,7 +385,7 @@ describeOnBackends('resource indicators and JWT access tokens (%s)', (fx) => {
     const tokens = await oidc.clientCredentialsGrant(config, { resource: apiResource, scope: 'users:read' });
     const header = decodeProtectedHeader(tokens.access_token);
     const jwk = keys.find((k) => k.kid === header.kid);
-    expect(jwk).toBeDefined();
+    expect(jwk).toMatchObject({ kid: header.kid, kty: 'RSA' });
     const { payload } = await jwtVerify(tokens.access_token, await importJWK(jwk!, 'RS256'), { issuer: fx.server.issuer, audience: apiResource, typ: 'at+jwt' });
     expect(payload.sub).toBe(clientId);
   });

@@ -80,7 +80,7 @@ describeOnBackends('API resources admin pages (%s)', (fx) => {
     expect(confirm.status).toBe(200);
     expect(confirm.html).toContain('Delete API resource?');
     expect(confirm.html).toContain(identifier);
-    expect(await fx.server.latchkey.resourceService.findByIdentifier(identifier)).toBeDefined();
+    expect(await fx.server.latchkey.resourceService.findByIdentifier(identifier)).toMatchObject({ identifier });
     const deleted = await submit(staff, `/admin/resources/${stored!.id}/delete`, '/delete', {});
     expect(deleted.status).toBe(303);
     expect(deleted.location).toBe('/admin/resources?done=resource-deleted');

@@ -3,6 +3,7 @@ import { beforeAll, expect, it } from 'vitest';
 import { formOf, UserAgent } from '../helpers/browserless.js';
 import { authorizationRequest, authorize, discover, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { describeOnBackends } from '../helpers/fixture.js';
+import { ACCESS_TOKEN } from '../helpers/shapes.js';
 
 /** The hidden inputs of the provider's auto-submitting form_post page. */
 function formPostFields(html: string): { action: string; fields: Record<string, string> } {
@@ -50,7 +51,7 @@ describeOnBackends('authorization response modes and RFC 9207 iss (%s)', (fx) =>
     const asQuery = new URL(REDIRECT_URI);
     for (const [k, v] of fragment) asQuery.searchParams.set(k, v);
     const tokens = await oidc.authorizationCodeGrant(config, asQuery, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce });
-    expect(tokens.access_token).toBeTruthy();
+    expect(tokens.access_token).toMatch(ACCESS_TOKEN);
   });
 
   it('POSTs the response to the redirect URI with response_mode=form_post, under a CSP that allows only its own script', async () => {

@@ -3,6 +3,7 @@ import { beforeAll, expect, it } from 'vitest';
 import { UserAgent } from '../helpers/browserless.js';
 import { authorizationRequest, discover, loginAndExchange, makeClient, makeUser, PASSWORD, POST_LOGOUT_URI, REDIRECT_URI } from '../helpers/rp.js';
 import { describeOnBackends } from '../helpers/fixture.js';
+import { OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 /** Checklist items 7, 10, 11 and 15 not covered elsewhere: entropy, max_age, logout redirects, session ids. */
 describeOnBackends('session and token properties (%s)', (fx) => {
@@ -36,7 +37,7 @@ describeOnBackends('session and token properties (%s)', (fx) => {
     const before = await sessionCookie(agent);
     await loginAndExchange(config, agent, { username: user.username, password: PASSWORD });
     const after = await sessionCookie(agent);
-    expect(after).toBeTruthy();
+    expect(after).toMatch(OPAQUE_TOKEN);
     expect(after).not.toBe(before);
     // The id the browser held before login names no session with an account.
     if (before) {
