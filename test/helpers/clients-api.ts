@@ -4,7 +4,7 @@ import path from 'node:path';
 import { decodeJwt } from 'jose';
 import { beforeAll, expect } from 'vitest';
 import type { User } from '../../src/storage/users.js';
-import type { Answer, ApiRequest } from './http.js';
+import { expectInvalidTokenChallenge, type Answer, type ApiRequest } from './http.js';
 import { apiResourceOf, makeClient, makeUser } from './rp.js';
 import { apiLogin as sharedApiLogin } from './fixture.js';
 import type { ServerFixture } from './fixture.js';
@@ -189,12 +189,7 @@ export function useClientsApi(fx: ServerFixture) {
   }
 
   /** A 401 from our API with the RFC 6750 challenge. */
-  function expectUnauthenticated(answer: Answer): void {
-    expect(answer.status, answer.text).toBe(401);
-    expect(answer.headers.get('www-authenticate') ?? '').toMatch(/^Bearer /);
-    expect(answer.headers.get('www-authenticate') ?? '').toContain('error="invalid_token"');
-    expect(answer.json['error']).toBe('invalid_token');
-  }
+  const expectUnauthenticated = expectInvalidTokenChallenge;
 
   const apiLogin = async (username: string): Promise<string> => (await sharedApiLogin(api, username)).access;
 

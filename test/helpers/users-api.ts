@@ -1,4 +1,4 @@
-import type { Answer, ApiRequest } from './http.js';
+import { expectInvalidTokenChallenge, type Answer, type ApiRequest } from './http.js';
 import { randomBytes } from 'node:crypto';
 import { beforeAll, expect } from 'vitest';
 import type { NewUser, User } from '../../src/storage/users.js';
@@ -137,12 +137,7 @@ export function useUsersApi(fx: ServerFixture) {
   }
 
   /** A 401 from our API with the RFC 6750 challenge. */
-  function expectInvalidToken(answer: Answer): void {
-    expect(answer.status, answer.text).toBe(401);
-    expect(answer.headers.get('www-authenticate') ?? '').toMatch(/^Bearer /);
-    expect(answer.headers.get('www-authenticate') ?? '').toContain('error="invalid_token"');
-    expect(answer.json['error']).toBe('invalid_token');
-  }
+  const expectInvalidToken = expectInvalidTokenChallenge;
 
   /** A client_credentials token; `forApi`: for our REST API with the users scopes, else for no resource. */
   async function clientCredentialsToken({ forApi = true } = {}): Promise<string> {
