@@ -8,6 +8,7 @@ import { BACKENDS, type Backend } from './env.js';
 import { callApi, type Answer, type ApiRequest } from './http.js';
 import { makeUser, PASSWORD } from './rp.js';
 import { startTestServer, type TestServer } from './server.js';
+import { startSmtpServer, type TestSmtpServer } from './smtp.js';
 import { jwtClaims } from './shapes.js';
 
 /** The pair POST /api/token/ answers with. */
@@ -144,6 +145,8 @@ export interface ServerFixture {
   signIn(user: { username: string }, opts?: { password?: string; path?: string; agent?: UserAgent }): Promise<UserAgent>;
   /** Opens `pagePath` and sends its form whose action contains `action`. */
   submit(agent: UserAgent, pagePath: string, action: string, fields?: Record<string, string | string[]>, opts?: SubmitOptions): Promise<PageAnswer>;
+  /** The test SMTP server, with `smtp: true`. */
+  readonly smtp: TestSmtpServer;
   /** GETs a page through `agent`. */
   get(agent: UserAgent, path: string, headers?: Record<string, string>): Promise<PageAnswer>;
   /** POSTs form fields straight to `path`. */
@@ -152,17 +155,30 @@ export interface ServerFixture {
 
 export type ServerEnv = Record<string, string> | (() => Record<string, string>);
 
+export interface FixtureOptions {
+  /** Start a test SMTP server first and give Latchkey its SMTP_URL (the fixture's `smtp`). */
+  smtp?: boolean;
+  /** Passed to createLatchkey. */
+  create?: CreateOptions;
+}
+
 /**
  * Starts a Latchkey with a fresh database on `backend` before the enclosing block's tests
  * (with `env`, which may be a function for values known only in an earlier beforeAll) and
  * stops it after them. The fixture's members work once beforeAll has run.
  */
-export function useServer(backend: Backend, env: ServerEnv = {}, options: CreateOptions = {}): ServerFixture {
+export function useServer(backend: Backend, env: ServerEnv = {}, { smtp: withSmtp = false, create = {} }: FixtureOptions = {}): ServerFixture {
   let running: TestServer | undefined;
+  let mail: TestSmtpServer | undefined;
   beforeAll(async () => {
-    running = await startTestServer(backend, typeof env === 'function' ? env() : env, options);
+    if (withSmtp) mail = await startSmtpServer();
+    const extra = typeof env === 'function' ? env() : env;
+    running = await startTestServer(backend, mail ? { SMTP_URL: mail.url, ...extra } : extra, create);
   });
-  afterAll(async () => running?.stop());
+  afterAll(async () => {
+    await running?.stop();
+    await mail?.stop();
+  });
   const server = (): TestServer => {
     if (!running) throw new Error('the test server is not running (used outside a hook or test?)');
     return running;
@@ -171,6 +187,10 @@ export function useServer(backend: Backend, env: ServerEnv = {}, options: Create
     backend,
     get server() {
       return server();
+    },
+    get smtp() {
+      if (!mail) throw new Error('no SMTP server (useServer without smtp: true, or outside a test)');
+      return mail;
     },
     url: (path = '') => `${server().url}${path}`,
     api: (method, path, opts = {}) => callApi(server().url, method, path, opts),
@@ -188,12 +208,12 @@ export function useServer(backend: Backend, env: ServerEnv = {}, options: Create
  * the backend's name, `body` declares the tests with the fixture.
  */
 export function describeOnBackends(title: string, body: (fx: ServerFixture) => void): void;
-export function describeOnBackends(title: string, env: ServerEnv, body: (fx: ServerFixture) => void, options?: CreateOptions): void;
+export function describeOnBackends(title: string, env: ServerEnv, body: (fx: ServerFixture) => void, options?: FixtureOptions): void;
 export function describeOnBackends(
   title: string,
   envOrBody: ServerEnv | ((fx: ServerFixture) => void),
   maybeBody?: (fx: ServerFixture) => void,
-  options: CreateOptions = {},
+  options: FixtureOptions = {},
 ): void {
   const body = maybeBody ?? (envOrBody as (fx: ServerFixture) => void);
   const env = maybeBody ? (envOrBody as ServerEnv) : {};

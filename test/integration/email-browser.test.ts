@@ -1,12 +1,11 @@
 import path from 'node:path';
 import * as oidc from 'openid-client';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { useChromiumPage } from '../helpers/fixture.js';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describeOnBackends, useChromiumPage } from '../helpers/fixture.js';
 import { useChromium, SCREENSHOTS } from '../helpers/chromium.js';
-import { BACKENDS, browserAvailable } from '../helpers/env.js';
+import { browserAvailable } from '../helpers/env.js';
 import { authorizationRequest, discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { linkIn, startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
+import { linkIn } from '../helpers/smtp.js';
 
 const NEW_PASSWORD = 'my new browser passphrase';
 
@@ -14,22 +13,14 @@ const NEW_PASSWORD = 'my new browser passphrase';
 describe.skipIf(!browserAvailable())('email pages in headless Chromium', () => {
   const browser = useChromium();
 
-  describe.each(BACKENDS)('%s', (backend) => {
-    let smtp: TestSmtpServer;
-    let server: TestServer;
+  describeOnBackends('%s', {}, (fx) => {
     let config: oidc.Configuration;
     const tab = useChromiumPage(browser, { viewport: { width: 800, height: 760 } });
     let consoleErrors: string[];
 
     beforeAll(async () => {
-      smtp = await startSmtpServer();
-      server = await startTestServer(backend, { SMTP_URL: smtp.url });
-      const made = await makeClient(server.latchkey, { name: 'Email Test App' });
-      config = await discover(server.issuer, made.client.clientId, made.clientSecret ?? '');
-    });
-    afterAll(async () => {
-      await server?.stop();
-      await smtp?.stop();
+      const made = await makeClient(fx.server.latchkey, { name: 'Email Test App' });
+      config = await discover(fx.server.issuer, made.client.clientId, made.clientSecret ?? '');
     });
 
     beforeEach(async () => {
@@ -38,17 +29,17 @@ describe.skipIf(!browserAvailable())('email pages in headless Chromium', () => {
       // and used links), so they are left out.
       consoleErrors = [];
       tab.page.on('console', (m) => {
-        const deliberate = /^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text()) && m.location().url.startsWith(server.url);
+        const deliberate = /^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text()) && m.location().url.startsWith(fx.server.url);
         if (m.type() === 'error' && !deliberate) consoleErrors.push(`${m.text()} ${m.location().url}`);
       });
       tab.page.on('pageerror', (e) => void consoleErrors.push(e.message));
     });
 
-    const shot = (name: string) => tab.page.screenshot({ path: path.join(SCREENSHOTS, `${name}-${backend}.png`), fullPage: true });
+    const shot = (name: string) => tab.page.screenshot({ path: path.join(SCREENSHOTS, `${name}-${fx.backend}.png`), fullPage: true });
     const heading = () => tab.page.locator('h1').textContent();
 
     it('forgot password from the login page, link from the mail, new password, then signs in with it', async () => {
-      const user = await makeUser(server.latchkey);
+      const user = await makeUser(fx.server.latchkey);
       const request = await authorizationRequest(config);
       await tab.page.goto(request.url.href);
       await expect.poll(heading).toBe('Sign in');
@@ -62,8 +53,8 @@ describe.skipIf(!browserAvailable())('email pages in headless Chromium', () => {
       expect(await heading()).toBe('Check your email');
       await shot('forgot-password-sent');
 
-      const mail = await smtp.next(user.email!);
-      const link = linkIn(mail.text, `${server.url}/account/password/reset?token=`);
+      const mail = await fx.smtp.next(user.email!);
+      const link = linkIn(mail.text, `${fx.server.url}/account/password/reset?token=`);
       await tab.page.goto(link);
       expect(await heading()).toBe('Choose a new password');
       expect(await tab.page.locator('.lead strong').textContent()).toBe(user.username);
@@ -110,7 +101,7 @@ describe.skipIf(!browserAvailable())('email pages in headless Chromium', () => {
     it('verification link from the registration mail, Verify, verified', async () => {
       const username = `browser_${Math.random().toString(36).slice(2, 8)}`;
       const email = `${username}@example.com`;
-      const created = await fetch(`${server.url}/api/users/`, {
+      const created = await fetch(`${fx.server.url}/api/users/`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ username, email, password: PASSWORD }),
@@ -118,23 +109,23 @@ describe.skipIf(!browserAvailable())('email pages in headless Chromium', () => {
       expect(created.status).toBe(201);
       const id = ((await created.json()) as { id: number }).id;
 
-      const link = linkIn((await smtp.next(email)).text, `${server.url}/account/verify-email?token=`);
+      const link = linkIn((await fx.smtp.next(email)).text, `${fx.server.url}/account/verify-email?token=`);
       await tab.page.goto(link);
       expect(await heading()).toBe('Verify your email address');
       expect(await tab.page.locator('.lead strong').textContent()).toBe(email);
       await shot('verify-email');
-      expect((await server.latchkey.users.findById(id))?.emailVerified).toBe(false);
+      expect((await fx.server.latchkey.users.findById(id))?.emailVerified).toBe(false);
 
       await Promise.all([tab.page.waitForResponse((r) => r.request().method() === 'POST'), tab.page.click('button[type=submit]')]);
       await tab.page.waitForLoadState();
       expect(await heading()).toBe('Email address verified');
       await shot('verify-email-done');
-      expect((await server.latchkey.users.findById(id))?.emailVerified).toBe(true);
+      expect((await fx.server.latchkey.users.findById(id))?.emailVerified).toBe(true);
 
       await tab.page.goto(link);
       expect(await heading()).toBe('Link not valid');
       await shot('verify-email-link-used');
       expect(consoleErrors).toEqual([]);
     });
-  });
+  }, { smtp: true });
 });
