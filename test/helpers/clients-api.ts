@@ -6,12 +6,11 @@ import { beforeAll, expect } from 'vitest';
 import type { User } from '../../src/storage/users.js';
 import { expectInvalidTokenChallenge, type Answer, type ApiRequest } from './http.js';
 import { apiResourceOf, makeClient, makeUser } from './rp.js';
-import { apiLogin as sharedApiLogin } from './fixture.js';
-import type { ServerFixture } from './fixture.js';
+import { apiLogin as sharedApiLogin, type ServerFixture } from './fixture.js';
 
 /**
- * The clients REST API (/api/clients/) and dynamic client registration (RFC 7591 at /o/reg,
- * RFC 7592 at /o/reg/<id>) over real HTTP: who may manage clients, what the API accepts,
+ * Shared by the clients-api-*.test.ts suites. They test the clients REST API (/api/clients/)
+ * and dynamic client registration (RFC 7591 at /o/reg, RFC 7592 at /o/reg/<id>) over real HTTP: who may manage clients, what the API accepts,
  * that a secret is shown exactly once and stored only as its SHA-256, that rotation and
  * deletion take effect at the token endpoint at once, and the registration policy.
  */

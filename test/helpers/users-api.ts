@@ -3,11 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { beforeAll, expect } from 'vitest';
 import type { NewUser, User } from '../../src/storage/users.js';
 import { makeClient, PASSWORD } from './rp.js';
-import { apiLogin as sharedApiLogin, type ApiPair } from './fixture.js';
-import type { ServerFixture } from './fixture.js';
+import { apiLogin as sharedApiLogin, type ApiPair, type ServerFixture } from './fixture.js';
 
 /**
- * The user-management REST API (/api/users/, /auth/me/) over real HTTP, as its clients use
+ * Shared by the users-api-*.test.ts suites. They test the user-management REST API (/api/users/, /auth/me/) over real HTTP, as its clients use
  * it: who may do what, mass assignment, IDOR, pagination/search/ordering, validation,
  * uniqueness, PUT/PATCH semantics, password changes and the revocation they cause.
  */
