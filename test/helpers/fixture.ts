@@ -4,7 +4,8 @@ import type { CreateOptions } from '../../src/app.js';
 import type { User } from '../../src/storage/users.js';
 import { adminLogin } from './admin.js';
 import { formOf, UserAgent } from './browserless.js';
-import { BACKENDS, type Backend } from './env.js';
+import { useChromium } from './chromium.js';
+import { BACKENDS, browserAvailable, type Backend } from './env.js';
 import { callApi, type Answer, type ApiRequest } from './http.js';
 import { makeUser, PASSWORD } from './rp.js';
 import { startTestServer, type TestServer } from './server.js';
@@ -253,4 +254,25 @@ export function useChromiumPage(browser: () => Browser, options: BrowserContextO
       await open(with_);
     },
   };
+}
+
+export interface ChromiumSuiteOptions extends FixtureOptions {
+  env?: ServerEnv;
+  /** Options of each test's browser context (default: an 800×700 viewport). */
+  context?: BrowserContextOptions;
+}
+
+/**
+ * A Chromium suite: skipped when no browser is available, one headless Chromium for it, and
+ * per backend (`title > sqlite`, `title > pg`) a server and a fresh context and page per test.
+ */
+export function describeInChromium(
+  title: string,
+  body: (fx: ServerFixture, tab: ChromiumPage, browser: () => Browser) => void,
+  { env = {}, context, ...fixture }: ChromiumSuiteOptions = {},
+): void {
+  describe.skipIf(!browserAvailable())(title, () => {
+    const browser = useChromium();
+    describeOnBackends('%s', env, (fx) => body(fx, useChromiumPage(browser, context), browser), fixture);
+  });
 }
