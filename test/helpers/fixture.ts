@@ -138,6 +138,8 @@ export interface ServerFixture {
   url(path?: string): string;
   /** One REST call against the server (see callApi). */
   api(method: string, path: string, opts?: ApiRequest): Promise<Answer>;
+  /** One REST call with `token` (if any) as the Bearer token and `json` (if any) as the body. */
+  bearer(method: string, path: string, token?: string | null, json?: unknown): Promise<Answer>;
   /** POST /api/token/ for `username`: expects a pair of JWTs. */
   apiLogin(username: string, password?: string): Promise<ApiPair>;
   /** A user with PASSWORD, straight through the repository. */
@@ -195,6 +197,7 @@ export function useServer(backend: Backend, env: ServerEnv = {}, { smtp: withSmt
     },
     url: (path = '') => `${server().url}${path}`,
     api: (method, path, opts = {}) => callApi(server().url, method, path, opts),
+    bearer: (method, path, token, json) => callApi(server().url, method, path, { token: token ?? undefined, json }),
     apiLogin: (username, password) => apiLogin(server().url, username, password),
     makeUser: (overrides = {}) => makeUser(server().latchkey, overrides),
     signIn: (user, opts) => signIn(server().url, user, opts),

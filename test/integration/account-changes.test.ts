@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import type { User } from '../../src/storage/users.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';
-import { callApi, type Answer } from '../helpers/http.js';
+import { type Answer } from '../helpers/http.js';
 import { makeUser, PASSWORD } from '../helpers/rp.js';
 import { linkIn } from '../helpers/smtp.js';
 import { codeAt, enrollOverRest, wrongCode } from '../helpers/two-factor.js';
@@ -25,8 +25,7 @@ describeOnBackends('account changes need proof of presence; new addresses wait f
   /** Each call comes from its own address (TRUST_PROXY), so only the per-account limits meet. */
   const freshIp = () => `203.0.113.${++ipCounter}`;
 
-  const api = (method: string, path: string, token: string | undefined, json?: unknown) =>
-    callApi(fx.server.url, method, path, { token, json, authorization: undefined });
+  const api = fx.bearer;
 
   async function jwtOf(user: User, password = PASSWORD, otp?: string): Promise<string> {
     const answer = await api('POST', '/api/token/', undefined, { username: user.username, password, ...(otp ? { otp } : {}) });

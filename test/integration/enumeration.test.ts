@@ -24,6 +24,7 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
+// Generous limits (testEnv's defaults) so that nothing here gets locked.
 describeOnBackends('no account enumeration at the password doors (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '1000', LOGIN_MAX_FAILURES_PER_IP: '100000' }, (fx) => {
   let webConfig: oidc.Configuration;
   let basic: string;
@@ -31,7 +32,6 @@ describeOnBackends('no account enumeration at the password doors (%s)', { LOGIN_
   let inactive: User;
 
   beforeAll(async () => {
-    // Generous limits (testEnv's defaults) so that nothing here gets locked.
     const web = await makeClient(fx.server.latchkey, { name: 'Enumeration web app' });
     webConfig = await discover(fx.server.issuer, web.client.clientId, web.clientSecret);
     const legacy = await makeClient(fx.server.latchkey, { name: 'Enumeration legacy app', grantTypes: ['password', 'refresh_token'], redirectUris: [] });

@@ -2,20 +2,20 @@ import * as oidc from 'openid-client';
 import { beforeAll, expect, it } from 'vitest';
 import type { User } from '../../src/storage/users.js';
 import { UserAgent } from '../helpers/browserless.js';
-import { readAnswer, type Answer } from '../helpers/http.js';
+import { type Answer } from '../helpers/http.js';
 import { apiAuthorization, apiResourceOf, discover, loginAndExchange, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { describeOnBackends } from '../helpers/fixture.js';
 import { ACCESS_TOKEN } from '../helpers/shapes.js';
 
 const NEW_PASSWORD = 'another long passphrase';
 
+// Three wrong current passwords lock the account, as three wrong logins would.
 describeOnBackends('/api/me/: password, connected applications and sessions over REST (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }, (fx) => {
   let mail: oidc.Configuration;
   let calendar: oidc.Configuration;
   let service: oidc.Configuration;
 
   beforeAll(async () => {
-    // Three wrong current passwords lock the account, as three wrong logins would.
     // Apps registered for the API scopes these routes need (a userinfo token gets nowhere here).
     const a = await makeClient(fx.server.latchkey, { name: 'Mail', apiScopes: ['account', 'users:read'] });
     const b = await makeClient(fx.server.latchkey, { name: 'Calendar', apiScopes: ['account', 'users:read'] });
@@ -25,12 +25,7 @@ describeOnBackends('/api/me/: password, connected applications and sessions over
     service = await discover(fx.server.issuer, c.client.clientId, c.clientSecret);
   });
 
-  async function call(method: string, path: string, token: string | null, json?: unknown): Promise<Answer> {
-    const headers: Record<string, string> = {};
-    if (token) headers['authorization'] = `Bearer ${token}`;
-    if (json !== undefined) headers['content-type'] = 'application/json';
-    return readAnswer(await fetch(`${fx.server.url}${path}`, { method, headers, ...(json === undefined ? {} : { body: JSON.stringify(json) }) }));
-  }
+  const call = fx.bearer;
 
   /** One person signed in twice: Mail in one browser, Calendar in another. */
   async function twoBrowsers(user: User) {

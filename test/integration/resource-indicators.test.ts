@@ -33,8 +33,7 @@ describeOnBackends('resource indicators and JWT access tokens (%s)', (fx) => {
   /** A registered opaque resource. */
   const LEDGER = 'https://ledger.example.com/';
 
-  const call = async (path: string, token: string): Promise<Answer> =>
-    readAnswer(await fetch(`${fx.server.url}${path}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } }));
+  const call = (path: string, token: string): Promise<Answer> => fx.bearer('GET', path, token);
 
   function expectInvalidToken(answer: Answer, label: string): void {
     expect(answer.status, `${label}: ${answer.text}`).toBe(401);

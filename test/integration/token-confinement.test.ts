@@ -35,7 +35,7 @@ describeOnBackends('every token is confined to what it was issued for (%s)', (fx
   let bob: User;
   let root: User;
 
-  const api = (method: string, path: string, token: string | undefined, json?: unknown) => callApi(fx.server.url, method, path, { token, json });
+  const api = fx.bearer;
 
   /** What a person signing in to `config` with these parameters hands the app. */
   async function tokensFor(person: User, params: Record<string, string>, config = printer) {
