@@ -639,7 +639,7 @@ describeOnBackends('account center pages (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT
     const refused = await post(agent, '/account/delete', { csrf, username: root.username, password: PASSWORD });
     expect(refused.status).toBe(409);
     expect(refused.html).toContain('You are the last superuser');
-    const token = (await (await fetch(url('/api/token/'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(login(root)) })).json()) as { access: string };
+    const token = await fx.apiLogin(root.username);
     // With the password the deletion of one's own account needs: the rule, not the proof, refuses it.
     const overRest = await fetch(url(`/api/users/${root.id}/`), {
       method: 'DELETE',

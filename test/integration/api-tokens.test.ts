@@ -51,30 +51,14 @@ describeOnBackends('REST API tokens, legacy endpoints and the password grant (%s
 
   const answer = readAnswer;
 
-  async function postJson(path: string, body: unknown, bearer?: string): Promise<Answer> {
-    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
-    if (bearer) headers['authorization'] = `Bearer ${bearer}`;
-    return answer(await fetch(`${fx.server.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) }));
-  }
-
-  async function postForm(path: string, fields: Record<string, string>, bearer?: string): Promise<Answer> {
-    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
-    if (bearer) headers['authorization'] = `Bearer ${bearer}`;
-    return answer(await fetch(`${fx.server.url}${path}`, { method: 'POST', headers, body: new URLSearchParams(fields).toString() }));
-  }
-
-  async function me(token: string): Promise<Answer> {
-    return answer(await fetch(`${fx.server.url}/auth/me/`, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } }));
-  }
+  const postJson = (path: string, body: unknown, bearer?: string): Promise<Answer> => fx.api('POST', path, { json: body, token: bearer });
+  const postForm = (path: string, fields: Record<string, string>, bearer?: string): Promise<Answer> => fx.api('POST', path, { form: fields, token: bearer });
+  const me = (token: string): Promise<Answer> => fx.api('GET', '/auth/me/', { token });
 
   const verifyAt = (token: string) => postJson('/api/token/verify/', { token });
   const refreshAt = (refresh: string) => postJson('/api/token/refresh/', { refresh });
 
-  async function obtain(username: string, password = PASSWORD): Promise<Pair> {
-    const res = await postJson('/api/token/', { username, password });
-    expect(res.status, res.text).toBe(200);
-    return res.json as unknown as Pair;
-  }
+  const obtain = (username: string, password = PASSWORD): Promise<Pair> => fx.apiLogin(username, password);
 
   /** The JWKS as published right now at /o/jwks (fresh each call: keys rotate in these tests). */
   async function liveJwks(): Promise<{ keys: JWK[] }> {

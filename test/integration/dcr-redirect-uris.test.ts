@@ -7,7 +7,7 @@
 import { beforeAll, expect, it } from 'vitest';
 import { REGISTRATION_POLICY } from '../../src/oidc/provider.js';
 import { callApi, rawRequest, type Answer } from '../helpers/http.js';
-import { makeUser, PASSWORD } from '../helpers/rp.js';
+import { makeUser } from '../helpers/rp.js';
 import { describeOnBackends } from '../helpers/fixture.js';
 
 type Json = Record<string, unknown>;
@@ -108,10 +108,9 @@ describeOnBackends('dynamic registration refuses http redirect URIs except loopb
 
   it('leaves staff-made clients (/api/clients/) free to use http, for development hosts', async () => {
     const staff = await makeUser(fx.server.latchkey, { isStaff: true });
-    const login = await callApi(fx.server.url, 'POST', '/api/token/', { json: { username: staff.username, password: PASSWORD } });
-    expect(login.status, login.text).toBe(200);
+    const { access } = await fx.apiLogin(staff.username);
     const made = await callApi(fx.server.url, 'POST', '/api/clients/', {
-      token: login.json['access'] as string,
+      token: access,
       json: { client_name: 'Dev App', redirect_uris: ['http://app.local/cb'] },
     });
     expect(made.status, made.text).toBe(201);
