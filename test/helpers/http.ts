@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import http from 'node:http';
 
 /** A response read once: status, headers, raw text and the JSON object it holds (or {}). */
@@ -88,4 +89,12 @@ export async function callApi(baseUrl: string, method: string, path: string, opt
   }
   const url = /^https?:/.test(path) ? path : `${baseUrl}${path}`;
   return readAnswer(await fetch(url, { method, headers, body, redirect: 'manual' }));
+}
+
+/** A 401 from our REST API with the RFC 6750 challenge: `Bearer ...error="invalid_token"` and the same error in the body. */
+export function expectInvalidTokenChallenge(answer: Answer): void {
+  expect(answer.status, answer.text).toBe(401);
+  expect(answer.headers.get('www-authenticate') ?? '').toMatch(/^Bearer /);
+  expect(answer.headers.get('www-authenticate') ?? '').toContain('error="invalid_token"');
+  expect(answer.json['error']).toBe('invalid_token');
 }

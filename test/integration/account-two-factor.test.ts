@@ -1,11 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { User } from '../../src/storage/users.js';
 import { accountLogin } from '../helpers/account.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';
-import { BACKENDS } from '../helpers/env.js';
 import { makeUser, PASSWORD } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
 import { codeAt, wrongCode } from '../helpers/two-factor.js';
+import { describeOnBackends } from '../helpers/fixture.js';
 
 interface Page {
   status: number;
@@ -23,15 +22,8 @@ const secretOf = (html: string) => /<code id="secret">([A-Z2-7]+)<\/code>/.exec(
  * key (codes computed here as an authenticator app would), recovery codes shown once, the
  * next login asks for a code, new recovery codes, turning it off; and the refusals.
  */
-describe.each(BACKENDS)('account center: two-factor authentication (%s)', (backend) => {
-  let server: TestServer;
-
-  beforeAll(async () => {
-    server = await startTestServer(backend);
-  });
-  afterAll(async () => server?.stop());
-
-  const url = (path: string) => `${server.url}${path}`;
+describeOnBackends('account center: two-factor authentication (%s)', (fx) => {
+  const url = (path: string) => `${fx.server.url}${path}`;
   const open = async (agent: UserAgent, path: string) => read(await agent.fetch(url(path)));
 
   /** Sends the form of the two-factor page whose action ends with `action`. */
@@ -42,7 +34,7 @@ describe.each(BACKENDS)('account center: two-factor authentication (%s)', (backe
 
   async function signedIn(user: User): Promise<UserAgent> {
     const agent = new UserAgent();
-    const { html } = await accountLogin(server.url, agent, user.username, PASSWORD);
+    const { html } = await accountLogin(fx.server.url, agent, user.username, PASSWORD);
     expect(h1Of(html)).toBe('Profile');
     return agent;
   }
@@ -56,7 +48,7 @@ describe.each(BACKENDS)('account center: two-factor authentication (%s)', (backe
   }
 
   it('sets up an authenticator app: QR code and key, a wrong code refused, the right one turns it on and shows the recovery codes once', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const agent = await signedIn(user);
     const off = await open(agent, '/account/two-factor');
     expect(off.status).toBe(200);
@@ -73,7 +65,7 @@ describe.each(BACKENDS)('account center: two-factor authentication (%s)', (backe
     expect(wrong.html).toContain('The code is not valid');
     // The same key is shown again: the app already holds it.
     expect(secretOf(wrong.html)).toBe(secret);
-    expect((await server.latchkey.twoFactor.status(user)).enabled).toBe(false);
+    expect((await fx.server.latchkey.twoFactor.status(user)).enabled).toBe(false);
 
     // Starting again with a new key needs the password too; without it the key stays.
     const restartRefused = await send(agent, wrong, '/setup', {});
@@ -86,7 +78,7 @@ describe.each(BACKENDS)('account center: two-factor authentication (%s)', (backe
     const codes = codesOf(done.html);
     expect(codes).toHaveLength(10);
     expect(done.html).toContain('they are not shown again');
-    expect((await server.latchkey.twoFactor.status(user)).enabled).toBe(true);
+    expect((await fx.server.latchkey.twoFactor.status(user)).enabled).toBe(true);
 
     const later = await open(agent, '/account/two-factor');
     expect(later.html).toContain('Two-factor authentication is on since');
@@ -96,7 +88,7 @@ describe.each(BACKENDS)('account center: two-factor authentication (%s)', (backe
   });
 
   it('starts no enrollment without the password or with a wrong one, and counts the wrong one as a failed sign-in', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const agent = await signedIn(user);
     const off = await open(agent, '/account/two-factor');
     expect(off.html).toContain('name="password"');
@@ -113,26 +105,26 @@ describe.each(BACKENDS)('account center: two-factor authentication (%s)', (backe
       expect(page.html).not.toContain('id="qr"');
       expect(page.html).toContain('Set up an authenticator app');
     }
-    expect(await server.latchkey.twoFactor.status(user)).toMatchObject({ enabled: false, pending: false });
-    const failures = await server.latchkey.audit.list({ offset: 0, limit: 50, event: 'login.failure' });
+    expect(await fx.server.latchkey.twoFactor.status(user)).toMatchObject({ enabled: false, pending: false });
+    const failures = await fx.server.latchkey.audit.list({ offset: 0, limit: 50, event: 'login.failure' });
     expect(failures.events.some((e) => e.actor_user_id === user.id)).toBe(true);
 
     // The right one starts it, and is recorded as a confirmation, not a sign-in.
-    const before = await server.latchkey.users.findById(user.id);
+    const before = await fx.server.latchkey.users.findById(user.id);
     const setup = await send(agent, off, '/setup', { password: PASSWORD });
     expect(setup.status, setup.html).toBe(200);
     expect(secretOf(setup.html)).toMatch(/^[A-Z2-7]{16,}$/);
-    expect(await server.latchkey.twoFactor.status(user)).toMatchObject({ enabled: false, pending: true });
-    const confirmed = await server.latchkey.audit.list({ offset: 0, limit: 50, event: 'identity.confirmed' });
+    expect(await fx.server.latchkey.twoFactor.status(user)).toMatchObject({ enabled: false, pending: true });
+    const confirmed = await fx.server.latchkey.audit.list({ offset: 0, limit: 50, event: 'identity.confirmed' });
     expect(confirmed.events.some((e) => e.actor_user_id === user.id)).toBe(true);
-    expect((await server.latchkey.users.findById(user.id))?.lastLogin).toBe(before?.lastLogin);
+    expect((await fx.server.latchkey.users.findById(user.id))?.lastLogin).toBe(before?.lastLogin);
   });
 
   it('asks for the code at the next sign-in, and lets a recovery code in once', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const { recoveryCodes } = await enable(await signedIn(user));
     const agent = new UserAgent();
-    const { html, url: at } = await accountLogin(server.url, agent, user.username, PASSWORD);
+    const { html, url: at } = await accountLogin(fx.server.url, agent, user.username, PASSWORD);
     expect(h1Of(html)).toBe('Two-step verification');
     const form = formOf(html, '/two-factor');
     const posted = await agent.postForm(new URL(form.action, at), { csrf: form.csrf, code: recoveryCodes[0]! });
@@ -143,7 +135,7 @@ describe.each(BACKENDS)('account center: two-factor authentication (%s)', (backe
   });
 
   it('makes new recovery codes for the password and a valid code only; the old ones are gone', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const agent = await signedIn(user);
     const { secret, recoveryCodes } = await enable(agent);
     const page = await open(agent, '/account/two-factor');
@@ -169,12 +161,12 @@ describe.each(BACKENDS)('account center: two-factor authentication (%s)', (backe
     const codes = codesOf(fresh.html);
     expect(codes).toHaveLength(10);
     expect(codes.some((c) => recoveryCodes.includes(c))).toBe(false);
-    const check = await server.latchkey.twoFactor.verify(user, recoveryCodes[2]!, { ip: '127.0.0.1', via: 'test' });
+    const check = await fx.server.latchkey.twoFactor.verify(user, recoveryCodes[2]!, { ip: '127.0.0.1', via: 'test' });
     expect(check.ok).toBe(false);
   });
 
   it('turns off only with the password and a code, each right', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const agent = await signedIn(user);
     const { secret } = await enable(agent);
     const page = await open(agent, '/account/two-factor');
@@ -188,22 +180,22 @@ describe.each(BACKENDS)('account center: two-factor authentication (%s)', (backe
     // Under "Turn off", the form that was sent; not under "new recovery codes" (which asks the same).
     expect(badPassword.html).toContain('<p class="field-error" id="password-error">The password is not correct.</p>');
     expect(badPassword.html).not.toContain('id="regenerate_password-error"');
-    expect((await server.latchkey.twoFactor.status(user)).enabled).toBe(true);
+    expect((await fx.server.latchkey.twoFactor.status(user)).enabled).toBe(true);
 
     const off = await send(agent, page, '/disable', { password: PASSWORD, code: codeAt(secret, 1) });
     expect(off.status, off.html).toBe(303);
     expect(off.location).toBe('/account/two-factor?done=two-factor-off');
     expect((await open(agent, off.location!)).html).toContain('Two-factor authentication is off.');
-    expect((await server.latchkey.twoFactor.status(user)).enabled).toBe(false);
+    expect((await fx.server.latchkey.twoFactor.status(user)).enabled).toBe(false);
   });
 
   it('refuses every form without its CSRF token, and sends anonymous visitors to the login page', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const agent = await signedIn(user);
     const page = await open(agent, '/account/two-factor');
     const forged = await send(agent, page, '/setup', { password: PASSWORD }, 'forged');
     expect(forged.status).toBe(403);
-    expect((await server.latchkey.twoFactor.status(user)).pending).toBe(false);
+    expect((await fx.server.latchkey.twoFactor.status(user)).pending).toBe(false);
 
     const anonymous = await read(await new UserAgent().fetch(url('/account/two-factor')));
     expect(anonymous.status).toBe(302);
@@ -213,7 +205,7 @@ describe.each(BACKENDS)('account center: two-factor authentication (%s)', (backe
   });
 
   it('speaks French to a French browser', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const agent = await signedIn(user);
     const page = await read(await agent.fetch(url('/account/two-factor'), { headers: { 'accept-language': 'fr' } }));
     expect(page.html).toContain('Configurer une application d’authentification');

@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { adminLogin } from '../helpers/admin.js';
-import { formOf, UserAgent } from '../helpers/browserless.js';
-import { BACKENDS } from '../helpers/env.js';
+import { UserAgent } from '../helpers/browserless.js';
 import { makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
 import { codeAt, enrollOverRest, wrongCode } from '../helpers/two-factor.js';
+import { describeOnBackends } from '../helpers/fixture.js';
 
 const FORM_EXPIRED = 'This form has expired';
 
@@ -14,46 +13,14 @@ function testId(html: string, id: string): string | undefined {
   return new RegExp(`data-testid="${id}"[^>]*>([^<]*)<`).exec(html)?.[1];
 }
 
-describe.each(BACKENDS)('admin pages (%s)', (backend) => {
-  let server: TestServer;
+describeOnBackends('admin pages (%s)', (fx) => {
   let staff: UserAgent;
   let superAgent: UserAgent;
   let staffUser: Awaited<ReturnType<typeof makeUser>>;
 
-  const url = (path: string) => `${server.url}${path}`;
+  const url = (path: string) => `${fx.server.url}${path}`;
 
-  async function get(agent: UserAgent, path: string) {
-    const response = await agent.fetch(url(path));
-    return { status: response.status, headers: response.headers, html: await response.text() };
-  }
-
-  /** Reads the form whose action contains `action` on the page at `path`, and posts it with `fields`. */
-  async function submit(agent: UserAgent, path: string, action: string, fields: Record<string, string | string[]>) {
-    const page = await get(agent, path);
-    expect(page.status, `GET ${path}`).toBe(200);
-    const form = formOf(page.html, action);
-    return post(agent, form.action, { csrf: form.csrf, ...fields });
-  }
-
-  async function post(agent: UserAgent, path: string, fields: Record<string, string | string[]>) {
-    const params = new URLSearchParams();
-    for (const [key, value] of Object.entries(fields)) {
-      for (const v of Array.isArray(value) ? value : [value]) params.append(key, v);
-    }
-    const response = await agent.fetch(new URL(path, server.url), {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: params.toString(),
-    });
-    return { status: response.status, headers: response.headers, location: response.headers.get('location'), html: await response.text() };
-  }
-
-  async function signIn(user: { username: string }) {
-    const agent = new UserAgent();
-    const { response } = await adminLogin(server.url, agent, user.username, PASSWORD);
-    expect(response.status).toBe(200);
-    return agent;
-  }
+  const { get, post, submit, signIn } = fx;
 
   async function apiToken(username: string, password: string) {
     const response = await fetch(url('/api/token/'), {
@@ -78,16 +45,14 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
 
   /** A cookie value from an agent's jar (the CSRF cookie holds the token a form must carry). */
   async function cookie(agent: UserAgent, name: string) {
-    return (await agent.jar.getCookies(server.url)).find((c) => c.key === name)?.value ?? '';
+    return (await agent.jar.getCookies(fx.server.url)).find((c) => c.key === name)?.value ?? '';
   }
 
   beforeAll(async () => {
-    server = await startTestServer(backend);
-    staffUser = await makeUser(server.latchkey, { isStaff: true });
+    staffUser = await makeUser(fx.server.latchkey, { isStaff: true });
     staff = await signIn(staffUser);
-    superAgent = await signIn(await makeUser(server.latchkey, { isStaff: true, isSuperuser: true }));
+    superAgent = await signIn(await makeUser(fx.server.latchkey, { isStaff: true, isSuperuser: true }));
   });
-  afterAll(async () => server?.stop());
 
   it('creates, edits, sets the password of and deletes a user', async () => {
     const form = await get(staff, '/admin/users/new');
@@ -104,7 +69,7 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
       is_active: 'on',
     });
     expect(created.status).toBe(303);
-    const user = await server.latchkey.users.findByLogin('grace');
+    const user = await fx.server.latchkey.users.findByLogin('grace');
     expect(user).toMatchObject({ email: 'grace@example.com', firstName: 'Grace', isActive: true, isStaff: false, isSuperuser: false });
     expect(created.location).toBe(`/admin/users/${user!.id}?done=user-created`);
     const after = await get(staff, created.location!);
@@ -144,7 +109,7 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
     expect(edited.status).toBe(303);
     expect(edited.location).toBe(`/admin/users/${user!.id}?done=user-saved`);
     // Staff changing someone else's address set it at once (unverified), without a password of theirs.
-    expect(await server.latchkey.users.findById(user!.id)).toMatchObject({
+    expect(await fx.server.latchkey.users.findById(user!.id)).toMatchObject({
       email: 'grace@navy.example',
       emailVerified: false,
       pendingEmail: null,
@@ -159,7 +124,7 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
     expect(badEdit.status).toBe(400);
     expect(badEdit.html).toContain('Enter a valid email address.');
     expect(badEdit.html).toContain('value="Still typed"');
-    expect(await server.latchkey.users.findById(user!.id)).toMatchObject({ email: 'grace@navy.example', isActive: true });
+    expect(await fx.server.latchkey.users.findById(user!.id)).toMatchObject({ email: 'grace@navy.example', isActive: true });
 
     // Set a password for someone else: no current password asked for.
     const passwordPage = await get(staff, `/admin/users/${user!.id}/password`);
@@ -177,19 +142,19 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
     const confirm = await get(staff, `/admin/users/${user!.id}/delete`);
     expect(confirm.status).toBe(200);
     expect(confirm.html).toContain('Delete user?');
-    expect(await server.latchkey.users.findById(user!.id)).toBeDefined();
+    expect(await fx.server.latchkey.users.findById(user!.id)).toMatchObject({ id: user!.id });
     const deleted = await submit(staff, `/admin/users/${user!.id}/delete`, '/delete', {});
     expect(deleted.status).toBe(303);
     expect(deleted.location).toBe('/admin/users?done=user-deleted');
-    expect(await server.latchkey.users.findById(user!.id)).toBeUndefined();
+    expect(await fx.server.latchkey.users.findById(user!.id)).toBeUndefined();
     expect((await get(staff, deleted.location!)).html).toContain('The user was deleted');
     expect((await get(staff, `/admin/users/${user!.id}`)).status).toBe(404);
   });
 
   it('pages the user list 25 at a time, keeping the search, at paths with and without a trailing slash', async () => {
-    const hash = await server.latchkey.hasher.hash(PASSWORD);
+    const hash = await fx.server.latchkey.hasher.hash(PASSWORD);
     for (let i = 0; i < 30; i++) {
-      await server.latchkey.users.create({ username: `pager_${String(i).padStart(2, '0')}`, email: null, passwordHash: hash });
+      await fx.server.latchkey.users.create({ username: `pager_${String(i).padStart(2, '0')}`, email: null, passwordHash: hash });
     }
     const first = await get(staff, '/admin/users/?search=pager_');
     expect(first.status).toBe(200);
@@ -215,7 +180,7 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
   });
 
   it('asks for your current password when you change your own', async () => {
-    const me = await makeUser(server.latchkey, { isStaff: true });
+    const me = await makeUser(fx.server.latchkey, { isStaff: true });
     const agent = await signIn(me);
     const page = await get(agent, `/admin/users/${me.id}/password`);
     expect(page.html).toContain('name="current_password"');
@@ -242,7 +207,7 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
   });
 
   it('asks for your current password when you change your own email address; the new one waits for verification', async () => {
-    const me = await makeUser(server.latchkey, { isStaff: true });
+    const me = await makeUser(fx.server.latchkey, { isStaff: true });
     const agent = await signIn(me);
     const edit = `/admin/users/${me.id}`;
     const page = await get(agent, edit);
@@ -252,7 +217,7 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
     expect(page.html).not.toContain('name="otp"');
     const newEmail = `moved_${me.username}@example.com`;
     const fields = { username: me.username, email: newEmail, first_name: 'Moved', last_name: me.lastName };
-    const before = await server.latchkey.users.findById(me.id);
+    const before = await fx.server.latchkey.users.findById(me.id);
 
     const missing = await submit(agent, edit, edit, fields);
     expect(missing.status).toBe(400);
@@ -263,29 +228,29 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
     expect(wrong.status).toBe(400);
     expect(wrong.html).toContain('<p class="field-error" id="current_password-error">The current password is not correct.</p>');
     expect(wrong.html).not.toContain('not it at all');
-    expect(await server.latchkey.users.findById(me.id)).toEqual(before);
+    expect(await fx.server.latchkey.users.findById(me.id)).toEqual(before);
 
     const done = await submit(agent, edit, edit, { ...fields, current_password: PASSWORD });
     expect(done.status, done.html).toBe(303);
     expect(done.location).toBe(`${edit}?done=user-saved`);
     // Your own address waits for its link, as in the account center; the old one stays in use, verified.
-    expect(await server.latchkey.users.findById(me.id)).toMatchObject({ firstName: 'Moved', email: me.email, emailVerified: true, pendingEmail: newEmail, isStaff: true });
+    expect(await fx.server.latchkey.users.findById(me.id)).toMatchObject({ firstName: 'Moved', email: me.email, emailVerified: true, pendingEmail: newEmail, isStaff: true });
     expect(await apiToken(newEmail, PASSWORD)).toBe(401);
     expect(await apiToken(me.email!, PASSWORD)).toBe(200);
-    const confirmed = await server.latchkey.audit.list({ offset: 0, limit: 50, event: 'identity.confirmed' });
+    const confirmed = await fx.server.latchkey.audit.list({ offset: 0, limit: 50, event: 'identity.confirmed' });
     expect(confirmed.events.some((e) => e.actor_user_id === me.id)).toBe(true);
 
     // Other fields alone need nothing.
     const renamed = await submit(agent, edit, edit, { ...fields, email: me.email!, first_name: 'Renamed' });
     expect(renamed.status).toBe(303);
-    expect(await server.latchkey.users.findById(me.id)).toMatchObject({ firstName: 'Renamed', email: me.email, pendingEmail: newEmail });
+    expect(await fx.server.latchkey.users.findById(me.id)).toMatchObject({ firstName: 'Renamed', email: me.email, pendingEmail: newEmail });
   });
 
   it('with your two-factor on, your own address and password also need a code', async () => {
-    const me = await makeUser(server.latchkey, { isStaff: true });
+    const me = await makeUser(fx.server.latchkey, { isStaff: true });
     // Signed in before two-factor is on (the sign-in would then ask for a code).
     const agent = await signIn(me);
-    const { secret } = await enrollOverRest(server.url, me.username);
+    const { secret } = await enrollOverRest(fx.server.url, me.username);
     const edit = `/admin/users/${me.id}`;
     expect((await get(agent, edit)).html).toContain('name="otp"');
     expect((await get(agent, `${edit}/password`)).html).toContain('name="otp"');
@@ -301,30 +266,30 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
     const noCodePassword = await submit(agent, `${edit}/password`, '/password', { current_password: PASSWORD, password: 'my new passphrase', password2: 'my new passphrase' });
     expect(noCodePassword.status).toBe(400);
     expect(noCodePassword.html).toContain('id="otp-error">This account uses two-factor authentication');
-    expect(await server.latchkey.users.findById(me.id)).toMatchObject({ email: me.email, pendingEmail: null, passwordHash: me.passwordHash });
+    expect(await fx.server.latchkey.users.findById(me.id)).toMatchObject({ email: me.email, pendingEmail: null, passwordHash: me.passwordHash });
 
     // Enrolling used up the current time step: the next one.
     const done = await submit(agent, edit, edit, { ...fields, otp: codeAt(secret, 1) });
     expect(done.status, done.html).toBe(303);
-    expect(await server.latchkey.users.findById(me.id)).toMatchObject({ email: me.email, pendingEmail: newEmail });
+    expect(await fx.server.latchkey.users.findById(me.id)).toMatchObject({ email: me.email, pendingEmail: newEmail });
   });
 
   it('keeps staff from deleting themselves or changing their own permissions', async () => {
-    const me = await makeUser(server.latchkey, { isStaff: true });
+    const me = await makeUser(fx.server.latchkey, { isStaff: true });
     const agent = await signIn(me);
     const confirm = await get(agent, `/admin/users/${me.id}/delete`);
     expect(confirm.html).toContain('You cannot delete your own account here.');
     const refused = await post(agent, `/admin/users/${me.id}/delete`, { csrf: await cookie(agent, 'lk.csrf') });
     expect(refused.status).toBe(400);
-    expect(await server.latchkey.users.findById(me.id)).toBeDefined();
+    expect(await fx.server.latchkey.users.findById(me.id)).toMatchObject({ id: me.id });
     // Flags left out of the POST do not take your permissions away (the address unchanged: no password needed).
     const forged = await post(agent, `/admin/users/${me.id}`, { csrf: await cookie(agent, 'lk.csrf'), username: me.username, email: me.email!, first_name: 'Me' });
     expect(forged.status).toBe(303);
-    expect(await server.latchkey.users.findById(me.id)).toMatchObject({ firstName: 'Me', isStaff: true, isActive: true });
+    expect(await fx.server.latchkey.users.findById(me.id)).toMatchObject({ firstName: 'Me', isStaff: true, isActive: true });
   });
 
   it('applies the superuser rules: only superusers see, set or manage superusers', async () => {
-    const boss = await makeUser(server.latchkey, { isStaff: true, isSuperuser: true, firstName: 'Boss' });
+    const boss = await makeUser(fx.server.latchkey, { isStaff: true, isSuperuser: true, firstName: 'Boss' });
     // Staff cannot change a superuser: the pages say so and a POST is refused with 403.
     expect((await get(staff, `/admin/users/${boss.id}`)).html).toContain('only a superuser may change them');
     const csrf = await cookie(staff, 'lk.csrf');
@@ -333,24 +298,24 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
     expect(edit.html).toContain('Only a superuser may change or delete a superuser.');
     expect((await post(staff, `/admin/users/${boss.id}/password`, { csrf, password: 'hijacked passphrase', password2: 'hijacked passphrase' })).status).toBe(403);
     expect((await post(staff, `/admin/users/${boss.id}/delete`, { csrf })).status).toBe(403);
-    expect(await server.latchkey.users.findById(boss.id)).toMatchObject({ firstName: 'Boss', passwordHash: boss.passwordHash });
+    expect(await fx.server.latchkey.users.findById(boss.id)).toMatchObject({ firstName: 'Boss', passwordHash: boss.passwordHash });
     // A forged is_superuser from plain staff is refused; nothing is created.
     const forged = await post(staff, '/admin/users/new', { csrf, username: 'sneaky', password: PASSWORD, is_active: 'on', is_superuser: 'on' });
     expect(forged.status).toBe(403);
-    expect(await server.latchkey.users.findByLogin('sneaky')).toBeUndefined();
+    expect(await fx.server.latchkey.users.findByLogin('sneaky')).toBeUndefined();
 
     // A superuser sees the checkbox and may use it.
     const form = await get(superAgent, '/admin/users/new');
     expect(form.html).toContain('name="is_superuser"');
     const made = await submit(superAgent, '/admin/users/new', '/admin/users/new', { username: 'deputy', password: PASSWORD, is_active: 'on', is_staff: 'on', is_superuser: 'on' });
     expect(made.status).toBe(303);
-    expect(await server.latchkey.users.findByLogin('deputy')).toMatchObject({ isStaff: true, isSuperuser: true });
+    expect(await fx.server.latchkey.users.findByLogin('deputy')).toMatchObject({ isStaff: true, isSuperuser: true });
   });
 
   /** Every admin URL, with ids of a real user and a real application. */
   async function everyPage() {
-    const target = await makeUser(server.latchkey);
-    const { client, clientSecret } = await makeClient(server.latchkey, { name: 'Guarded', grantTypes: ['client_credentials'], redirectUris: [] });
+    const target = await makeUser(fx.server.latchkey);
+    const { client, clientSecret } = await makeClient(fx.server.latchkey, { name: 'Guarded', grantTypes: ['client_credentials'], redirectUris: [] });
     const app = encodeURIComponent(client.clientId);
     const gets = [
       '/admin',
@@ -382,11 +347,11 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
       ['/admin/keys/rotate', {}],
     ];
     const snapshot = async () => ({
-      users: await server.latchkey.users.count(),
-      target: await server.latchkey.users.findById(target.id),
-      client: await server.latchkey.clients.find(client.clientId),
-      clients: (await server.latchkey.clients.list()).length,
-      keys: (await server.latchkey.keyStore.list()).map((k) => `${k.kid}:${k.status}`),
+      users: await fx.server.latchkey.users.count(),
+      target: await fx.server.latchkey.users.findById(target.id),
+      client: await fx.server.latchkey.clients.find(client.clientId),
+      clients: (await fx.server.latchkey.clients.list()).length,
+      keys: (await fx.server.latchkey.keyStore.list()).map((k) => `${k.kid}:${k.status}`),
       token: (await clientCredentials(client.clientId, clientSecret!)).status,
     });
     return { gets, posts, snapshot };
@@ -394,8 +359,8 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
 
   it('answers 403 to signed-in non-staff on every page and every form, changing nothing', async () => {
     const plain = new UserAgent();
-    const plainUser = await makeUser(server.latchkey);
-    expect((await adminLogin(server.url, plain, plainUser.username, PASSWORD)).response.status).toBe(403);
+    const plainUser = await makeUser(fx.server.latchkey);
+    expect((await adminLogin(fx.server.url, plain, plainUser.username, PASSWORD)).response.status).toBe(403);
     const { gets, posts, snapshot } = await everyPage();
     for (const path of gets) {
       const page = await get(plain, path);
@@ -426,7 +391,7 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
 
   it('refuses forms without this browser’s CSRF token with 403, changing nothing', async () => {
     const { posts, snapshot } = await everyPage();
-    const other = await signIn(await makeUser(server.latchkey, { isStaff: true }));
+    const other = await signIn(await makeUser(fx.server.latchkey, { isStaff: true }));
     await get(other, '/admin/users/new');
     const foreign = await cookie(other, 'lk.csrf');
     expect(foreign).not.toBe(await cookie(staff, 'lk.csrf'));
@@ -469,7 +434,7 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
     expect(shown.html).toMatch(/class="secret" data-testid="client-secret"/);
 
     // Only the hash is stored; no page shows the secret again.
-    const row = (await server.latchkey.knex('clients').where({ client_id: clientId }).first()) as Record<string, unknown>;
+    const row = (await fx.server.latchkey.knex('clients').where({ client_id: clientId }).first()) as Record<string, unknown>;
     expect(row['client_secret_hash']).toBe(createHash('sha256').update(secret).digest('hex'));
     expect(JSON.stringify(row)).not.toContain(secret);
     for (const path of ['/admin/applications', `/admin/applications/${clientId}`, `/admin/applications/${clientId}/delete`]) {
@@ -491,7 +456,7 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
     expect(edited.status).toBe(303);
     expect(edited.location).toBe(`/admin/applications/${clientId}?done=app-saved`);
     expect((await get(staff, edited.location!)).html).toContain('The application was saved.');
-    expect(await server.latchkey.clients.find(clientId)).toMatchObject({ name: 'Machine two', metadata: { scope: 'openid profile' } });
+    expect(await fx.server.latchkey.clients.find(clientId)).toMatchObject({ name: 'Machine two', metadata: { scope: 'openid profile' } });
     expect((await clientCredentials(clientId, secret)).status).toBe(200);
 
     // Rotation needs the box ticked, then shows the new secret once; the old one stops working.
@@ -512,14 +477,14 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
     expect((await get(staff, `/admin/applications/${clientId}`)).html).not.toContain(newSecret);
 
     // Delete: confirmation, then everything it was issued goes with it.
-    expect((await server.latchkey.knex('oidc_payloads').where({ client_id: clientId })).length).toBeGreaterThan(0);
+    expect((await fx.server.latchkey.knex('oidc_payloads').where({ client_id: clientId })).length).toBeGreaterThan(0);
     const confirm = await get(staff, `/admin/applications/${clientId}/delete`);
     expect(confirm.html).toContain('Delete application?');
     const deleted = await submit(staff, `/admin/applications/${clientId}/delete`, '/delete', {});
     expect(deleted.status).toBe(303);
     expect(deleted.location).toBe('/admin/applications?done=app-deleted');
-    expect(await server.latchkey.clients.find(clientId)).toBeUndefined();
-    expect(await server.latchkey.knex('oidc_payloads').where({ client_id: clientId })).toEqual([]);
+    expect(await fx.server.latchkey.clients.find(clientId)).toBeUndefined();
+    expect(await fx.server.latchkey.knex('oidc_payloads').where({ client_id: clientId })).toEqual([]);
     expect((await clientCredentials(clientId, newSecret)).status).toBe(401);
     expect((await get(staff, `/admin/applications/${clientId}`)).status).toBe(404);
   });
@@ -547,16 +512,16 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
     expect(none.status).toBe(400);
     expect(none.html).toContain('Choose at least one grant type.');
     expect(none.html).toContain('A name is required.');
-    expect((await server.latchkey.clients.list()).filter((c) => c.name === 'Bad')).toEqual([]);
+    expect((await fx.server.latchkey.clients.list()).filter((c) => c.name === 'Bad')).toEqual([]);
 
     // A switch to public drops the secret; back to confidential shows a new one once.
-    const { client, clientSecret } = await makeClient(server.latchkey, { name: 'Switcher' });
+    const { client, clientSecret } = await makeClient(fx.server.latchkey, { name: 'Switcher' });
     const id = client.clientId;
     const fields = { name: 'Switcher', redirect_uris: 'http://127.0.0.1:8787/callback', grant_types: ['authorization_code'], scope: 'openid' };
     const toPublic = await submit(staff, `/admin/applications/${id}`, `/admin/applications/${id}`, { ...fields, client_type: 'public' });
     expect(toPublic.status).toBe(303);
     expect(toPublic.location).toContain('done=app-public');
-    expect((await server.latchkey.clients.find(id))?.isPublic).toBe(true);
+    expect((await fx.server.latchkey.clients.find(id))?.isPublic).toBe(true);
     const toConfidential = await submit(staff, `/admin/applications/${id}`, `/admin/applications/${id}`, { ...fields, client_type: 'confidential' });
     expect(toConfidential.status).toBe(200);
     const again = testId(toConfidential.html, 'client-secret');
@@ -573,23 +538,23 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
     expect(view.html).toContain('built-in application');
     expect(view.html).not.toContain('action="/admin/applications/latchkey-admin"');
     const csrf = await cookie(staff, 'lk.csrf');
-    const before = await server.latchkey.clients.find('latchkey-admin');
+    const before = await fx.server.latchkey.clients.find('latchkey-admin');
     const edit = await post(staff, '/admin/applications/latchkey-admin', { csrf, name: 'Mine', grant_types: 'authorization_code', client_type: 'public', scope: 'openid' });
     expect(edit.status).toBe(403);
     expect((await post(staff, '/admin/applications/latchkey-admin/delete', { csrf })).status).toBe(403);
     expect((await post(staff, '/admin/applications/latchkey-first-party/rotate-secret', { csrf, confirm: 'yes' })).status).not.toBe(200);
-    expect(await server.latchkey.clients.find('latchkey-admin')).toEqual(before);
+    expect(await fx.server.latchkey.clients.find('latchkey-admin')).toEqual(before);
   });
 
   it('rotates the signing keys: the new keys are published at /o/jwks at once', async () => {
     const jwks = async () => ((await (await fetch(url('/o/jwks'))).json()) as { keys: Array<{ kid: string }> }).keys.map((k) => k.kid);
-    const before = (await server.latchkey.keyStore.list()).filter((k) => k.status === 'current').map((k) => k.kid);
+    const before = (await fx.server.latchkey.keyStore.list()).filter((k) => k.status === 'current').map((k) => k.kid);
     const page = await get(staff, '/admin/keys');
     for (const kid of before) expect(page.html).toContain(kid);
     const rotated = await submit(staff, '/admin/keys', '/admin/keys/rotate', {});
     expect(rotated.status).toBe(303);
     expect(rotated.location).toBe('/admin/keys?done=keys-rotated');
-    const current = (await server.latchkey.keyStore.list()).filter((k) => k.status === 'current').map((k) => k.kid);
+    const current = (await fx.server.latchkey.keyStore.list()).filter((k) => k.status === 'current').map((k) => k.kid);
     expect(current).toHaveLength(before.length);
     for (const kid of current) expect(before).not.toContain(kid);
     const published = await jwks();
@@ -602,7 +567,7 @@ describe.each(BACKENDS)('admin pages (%s)', (backend) => {
   });
 
   it('escapes what people typed, and shows only fixed notices', async () => {
-    const evil = await makeUser(server.latchkey, { firstName: '<script>alert(1)</script>', lastName: '"><img src=x onerror=alert(2)>' });
+    const evil = await makeUser(fx.server.latchkey, { firstName: '<script>alert(1)</script>', lastName: '"><img src=x onerror=alert(2)>' });
     for (const path of [`/admin/users?search=${evil.username}`, `/admin/users/${evil.id}`, `/admin/users/${evil.id}/delete`]) {
       const page = await get(staff, path);
       expect(page.status, path).toBe(200);

@@ -5,13 +5,12 @@
  * /api/token/verify/, /api/token/refresh/ and as a bearer token (/auth/me/). Tokens issued
  * afterwards work. Over a real server on each backend.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { User } from '../../src/storage/users.js';
 import { signWithServerKey, simplejwtAccessClaims, storeHashOfCost } from '../helpers/api-jwt.js';
-import { BACKENDS } from '../helpers/env.js';
-import { callApi, type Answer } from '../helpers/http.js';
+import { type Answer } from '../helpers/http.js';
 import { makeUser, PASSWORD } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
 
 const NEW_PASSWORD = 'another long enough passphrase';
 
@@ -20,24 +19,16 @@ interface Pair {
   refresh: string;
 }
 
-describe.each(BACKENDS)('API JWTs die with the password, deactivation and deletion (%s)', (backend) => {
-  let server: TestServer;
+describeOnBackends('API JWTs die with the password, deactivation and deletion (%s)', (fx) => {
   let staffToken: string;
 
-  const call = (method: string, path: string, opts: Parameters<typeof callApi>[3] = {}) => callApi(server.url, method, path, opts);
-
-  async function obtain(username: string, password = PASSWORD): Promise<Pair> {
-    const answer = await call('POST', '/api/token/', { json: { username, password } });
-    expect(answer.status, answer.text).toBe(200);
-    return answer.json as unknown as Pair;
-  }
+  const call = fx.api;
+  const obtain = (username: string, password = PASSWORD): Promise<Pair> => fx.apiLogin(username, password);
 
   beforeAll(async () => {
-    server = await startTestServer(backend);
-    const staff = await makeUser(server.latchkey, { isStaff: true });
+    const staff = await makeUser(fx.server.latchkey, { isStaff: true });
     staffToken = (await obtain(staff.username)).access;
   });
-  afterAll(async () => server?.stop());
 
   /** 401 invalid_token, with simplejwt's `detail` and `code` next to ours. */
   function expectInvalidToken(answer: Answer, label: string): void {
@@ -73,7 +64,7 @@ describe.each(BACKENDS)('API JWTs die with the password, deactivation and deleti
   }
 
   it('a password change through PATCH /api/users/<id>/ (current_password) ends the tokens issued before it', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const before = await obtain(user.username);
     const spare = await obtain(user.username);
     const changed = await call('PATCH', `/api/users/${user.id}/`, { token: before.access, json: { current_password: PASSWORD, password: NEW_PASSWORD } });
@@ -85,7 +76,7 @@ describe.each(BACKENDS)('API JWTs die with the password, deactivation and deleti
   });
 
   it('a password change through POST /api/me/password/ ends the tokens issued before it, the caller\'s own too', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const before = await obtain(user.username);
     const other = await obtain(user.username);
     const changed = await call('POST', '/api/me/password/', { token: before.access, json: { current_password: PASSWORD, new_password: NEW_PASSWORD } });
@@ -97,16 +88,16 @@ describe.each(BACKENDS)('API JWTs die with the password, deactivation and deleti
   });
 
   it('a password reset (the mailed link\'s path, no current password) ends the tokens issued before it', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const before = await obtain(user.username);
-    await server.latchkey.userService.resetPassword({ user: null, ip: '127.0.0.1' }, user, NEW_PASSWORD);
+    await fx.server.latchkey.userService.resetPassword({ user: null, ip: '127.0.0.1' }, user, NEW_PASSWORD);
 
     await expectDead(before, 'after a password reset');
     await expectAlive(await obtain(user.username, NEW_PASSWORD), user, 'issued after the reset');
   });
 
   it('a staff-set password (PATCH /api/users/<id>/ by staff) ends the user\'s tokens; the staff token is unaffected', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const before = await obtain(user.username);
     const changed = await call('PATCH', `/api/users/${user.id}/`, { token: staffToken, json: { password: NEW_PASSWORD } });
     expect(changed.status, changed.text).toBe(200);
@@ -116,7 +107,7 @@ describe.each(BACKENDS)('API JWTs die with the password, deactivation and deleti
   });
 
   it('deactivation by staff ends the tokens, and reactivation does not revive them', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const before = await obtain(user.username);
     const deactivated = await call('PATCH', `/api/users/${user.id}/`, { token: staffToken, json: { is_active: false } });
     expect(deactivated.status, deactivated.text).toBe(200);
@@ -129,16 +120,16 @@ describe.each(BACKENDS)('API JWTs die with the password, deactivation and deleti
   });
 
   it('deactivation straight in the repository (users.setActive) is enough too', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const before = await obtain(user.username);
-    await server.latchkey.users.setActive(user.id, false);
-    await server.latchkey.users.setActive(user.id, true);
+    await fx.server.latchkey.users.setActive(user.id, false);
+    await fx.server.latchkey.users.setActive(user.id, true);
     await expectDead(before, 'after setActive(false) and setActive(true)');
     await expectAlive(await obtain(user.username), user, 'issued after');
   });
 
   it('deletion ends the tokens', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const before = await obtain(user.username);
     const removed = await call('DELETE', `/api/users/${user.id}/`, { token: staffToken });
     expect(removed.status, removed.text).toBe(204);
@@ -146,7 +137,7 @@ describe.each(BACKENDS)('API JWTs die with the password, deactivation and deleti
   });
 
   it('a profile change (no password, still active) leaves the tokens alone', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const before = await obtain(user.username);
     const changed = await call('PATCH', `/api/users/${user.id}/`, { token: before.access, json: { first_name: 'Grace' } });
     expect(changed.status, changed.text).toBe(200);
@@ -154,25 +145,25 @@ describe.each(BACKENDS)('API JWTs die with the password, deactivation and deleti
   });
 
   it('a login that upgrades the password hash (BCRYPT_COST changed) hands out tokens that work', async () => {
-    const user = await makeUser(server.latchkey);
-    await storeHashOfCost(server.latchkey, user.id, PASSWORD, 11);
+    const user = await makeUser(fx.server.latchkey);
+    await storeHashOfCost(fx.server.latchkey, user.id, PASSWORD, 11);
     // This login rehashes at cost 10, which replaces the stamp; the pair must carry the new one.
     const pair = await obtain(user.username);
-    expect((await server.latchkey.users.findById(user.id))?.passwordHash).toMatch(/^bcrypt_sha256\$\$2b\$10\$/);
+    expect((await fx.server.latchkey.users.findById(user.id))?.passwordHash).toMatch(/^bcrypt_sha256\$\$2b\$10\$/);
     await expectAlive(pair, user, 'issued by the login that rehashed');
   });
 
   describe('tokens issued before the upgrade (no auth_stamp claim)', () => {
     /** An access JWT as the previous release minted it, signed with the server's current key. */
-    const legacyAccessToken = (user: User) => signWithServerKey(server.latchkey, simplejwtAccessClaims(server.latchkey, user));
+    const legacyAccessToken = (user: User) => signWithServerKey(fx.server.latchkey, simplejwtAccessClaims(fx.server.latchkey, user));
 
     it('work while the password is unchanged, and die with the first change', async () => {
-      const user = await makeUser(server.latchkey);
+      const user = await makeUser(fx.server.latchkey);
       const legacy = await legacyAccessToken(user);
       expect((await call('POST', '/api/token/verify/', { json: { token: legacy } })).status).toBe(200);
       expect((await call('GET', '/auth/me/', { token: legacy })).status).toBe(200);
 
-      await server.latchkey.users.setPasswordHash(user.id, await server.latchkey.hasher.hash(NEW_PASSWORD));
+      await fx.server.latchkey.users.setPasswordHash(user.id, await fx.server.latchkey.hasher.hash(NEW_PASSWORD));
       expectInvalidToken(await call('POST', '/api/token/verify/', { json: { token: legacy } }), 'legacy token at verify');
       expectInvalidToken(await call('GET', '/auth/me/', { token: legacy }), 'legacy token at /auth/me/');
     });

@@ -19,13 +19,13 @@ import {
   type JWTPayload,
 } from 'jose';
 import * as oidc from 'openid-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { RETIRED_KEY_RETENTION_MS } from '../../src/oidc/ttl.js';
 import type { User } from '../../src/storage/users.js';
 import { serverSigningJwk as serverJwk, signWithServerKey as signServer, simplejwtAccessClaims } from '../helpers/api-jwt.js';
-import { BACKENDS } from '../helpers/env.js';
 import { discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
+import { ACCESS_TOKEN, CLIENT_SECRET, JWT, OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 const FIRST_PARTY = 'latchkey-first-party';
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
@@ -38,50 +38,31 @@ interface Pair {
 const b64json = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
-describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password grant (%s)', (backend) => {
-  let server: TestServer;
+describeOnBackends('REST API tokens, legacy endpoints and the password grant (%s)', (fx) => {
   let issuer: string;
   let audience: string;
 
   beforeAll(async () => {
-    server = await startTestServer(backend);
-    issuer = server.issuer;
-    audience = `${server.url}/api`;
+    issuer = fx.server.issuer;
+    audience = `${fx.server.url}/api`;
   });
-  afterAll(async () => server?.stop());
 
   // ---------------------------------------------------------------- helpers
 
   const answer = readAnswer;
 
-  async function postJson(path: string, body: unknown, bearer?: string): Promise<Answer> {
-    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
-    if (bearer) headers['authorization'] = `Bearer ${bearer}`;
-    return answer(await fetch(`${server.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) }));
-  }
-
-  async function postForm(path: string, fields: Record<string, string>, bearer?: string): Promise<Answer> {
-    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
-    if (bearer) headers['authorization'] = `Bearer ${bearer}`;
-    return answer(await fetch(`${server.url}${path}`, { method: 'POST', headers, body: new URLSearchParams(fields).toString() }));
-  }
-
-  async function me(token: string): Promise<Answer> {
-    return answer(await fetch(`${server.url}/auth/me/`, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } }));
-  }
+  const postJson = (path: string, body: unknown, bearer?: string): Promise<Answer> => fx.api('POST', path, { json: body, token: bearer });
+  const postForm = (path: string, fields: Record<string, string>, bearer?: string): Promise<Answer> => fx.api('POST', path, { form: fields, token: bearer });
+  const me = (token: string): Promise<Answer> => fx.api('GET', '/auth/me/', { token });
 
   const verifyAt = (token: string) => postJson('/api/token/verify/', { token });
   const refreshAt = (refresh: string) => postJson('/api/token/refresh/', { refresh });
 
-  async function obtain(username: string, password = PASSWORD): Promise<Pair> {
-    const res = await postJson('/api/token/', { username, password });
-    expect(res.status, res.text).toBe(200);
-    return res.json as unknown as Pair;
-  }
+  const obtain = (username: string, password = PASSWORD): Promise<Pair> => fx.apiLogin(username, password);
 
   /** The JWKS as published right now at /o/jwks (fresh each call: keys rotate in these tests). */
   async function liveJwks(): Promise<{ keys: JWK[] }> {
-    const res = await fetch(`${server.url}/o/jwks`);
+    const res = await fetch(`${fx.server.url}/o/jwks`);
     expect(res.status).toBe(200);
     return (await res.json()) as { keys: JWK[] };
   }
@@ -90,14 +71,13 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
     return jwtVerify(token, createLocalJWKSet(await liveJwks()), { issuer, audience, typ, algorithms: ['RS256'] });
   }
 
-  const validClaims = (user: User): JWTPayload => simplejwtAccessClaims(server.latchkey, user);
+  const validClaims = (user: User): JWTPayload => simplejwtAccessClaims(fx.server.latchkey, user);
 
   async function signWith(key: CryptoKey | Uint8Array, claims: JWTPayload, header: JWTHeaderParameters): Promise<string> {
     return new SignJWT(claims).setProtectedHeader(header).sign(key);
   }
 
-  const signWithServerKey = (claims: JWTPayload, header: Partial<JWTHeaderParameters> = {}) => signServer(server.latchkey, claims, header);
-
+  const signWithServerKey = (claims: JWTPayload, header: Partial<JWTHeaderParameters> = {}) => signServer(fx.server.latchkey, claims, header);
 
   async function expectRefusedAtMe(token: string, label: string): Promise<void> {
     const res = await me(token);
@@ -118,7 +98,7 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
   // ---------------------------------------------------------------- 1. happy path
 
   it('issues an access/refresh pair that verifies against the live /o/jwks', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const res = await postJson('/api/token/', { username: user.username, password: PASSWORD });
     expect(res.status, res.text).toBe(200);
     expect(Object.keys(res.json).sort()).toEqual(['access', 'refresh']);
@@ -127,7 +107,7 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
 
     const jwks = await liveJwks();
     for (const key of jwks.keys) for (const member of PRIVATE_MEMBERS) expect(key, `published ${member}`).not.toHaveProperty(member);
-    const currentKid = serverJwk(server.latchkey).kid;
+    const currentKid = serverJwk(fx.server.latchkey).kid;
     expect(jwks.keys.map((k) => k.kid)).toContain(currentKid);
 
     const a = await verifyWithLiveJwks(access, 'at+jwt');
@@ -173,14 +153,14 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
     let ownKey: CryptoKey;
 
     beforeAll(async () => {
-      victim = await makeUser(server.latchkey);
-      other = await makeUser(server.latchkey, { isStaff: true });
+      victim = await makeUser(fx.server.latchkey);
+      other = await makeUser(fx.server.latchkey, { isStaff: true });
       genuine = await obtain(victim.username);
       ({ privateKey: ownKey } = await generateKeyPair('RS256', { extractable: true }));
     });
 
     async function publishedRsaKey(): Promise<JWK> {
-      const kid = serverJwk(server.latchkey).kid;
+      const kid = serverJwk(fx.server.latchkey).kid;
       const jwk = (await liveJwks()).keys.find((k) => k.kid === kid);
       if (!jwk) throw new Error('current RS256 key is not published');
       return jwk;
@@ -209,7 +189,7 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
       [
         'alg=none, no signature',
         async () => {
-          const header = { alg: 'none', typ: 'at+jwt', kid: serverJwk(server.latchkey).kid };
+          const header = { alg: 'none', typ: 'at+jwt', kid: serverJwk(fx.server.latchkey).kid };
           return `${b64json(header)}.${b64json(validClaims(victim))}.`;
         },
       ],
@@ -248,7 +228,7 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
       ],
       [
         'foreign RSA key claiming the kid of the real published key',
-        async () => signWith(ownKey, validClaims(victim), { alg: 'RS256', typ: 'at+jwt', kid: serverJwk(server.latchkey).kid! }),
+        async () => signWith(ownKey, validClaims(victim), { alg: 'RS256', typ: 'at+jwt', kid: serverJwk(fx.server.latchkey).kid! }),
       ],
       [
         'foreign RSA key, no kid at all',
@@ -261,7 +241,7 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
           return signWithServerKey({ ...validClaims(victim), iat, exp: iat + 300 });
         },
       ],
-      ['wrong aud (server key)', async () => signWithServerKey({ ...validClaims(victim), aud: `${server.url}/o` })],
+      ['wrong aud (server key)', async () => signWithServerKey({ ...validClaims(victim), aud: `${fx.server.url}/o` })],
       ['wrong iss (server key)', async () => signWithServerKey({ ...validClaims(victim), iss: 'https://evil.example/o' })],
       ["typ 'JWT' (server key)", async () => signWithServerKey(validClaims(victim), { typ: 'JWT' })],
       ['typ refresh+jwt (server key)', async () => signWithServerKey(validClaims(victim), { typ: 'refresh+jwt' })],
@@ -301,7 +281,7 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
     });
 
     it('refuses a missing or malformed Authorization header with a Bearer challenge', async () => {
-      const none = await answer(await fetch(`${server.url}/auth/me/`));
+      const none = await answer(await fetch(`${fx.server.url}/auth/me/`));
       expect(none.status).toBe(401);
       expect(none.headers.get('www-authenticate') ?? '').toMatch(/^Bearer error="invalid_token"/);
       await expectRefusedAtMe('not.a.jwt', 'garbage JWT shape');
@@ -313,7 +293,7 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
 
   describe('refresh rotation', () => {
     it('rotates: new pair, new refresh jti, same user', async () => {
-      const user = await makeUser(server.latchkey);
+      const user = await makeUser(fx.server.latchkey);
       const first = await obtain(user.username);
       const res = await refreshAt(first.refresh);
       expect(res.status, res.text).toBe(200);
@@ -328,7 +308,7 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
     });
 
     it('treats a replayed refresh token as theft: 401 and the whole family is revoked', async () => {
-      const user = await makeUser(server.latchkey);
+      const user = await makeUser(fx.server.latchkey);
       const first = await obtain(user.username);
       const rotated = await refreshAt(first.refresh);
       expect(rotated.status).toBe(200);
@@ -345,7 +325,7 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
     });
 
     it('lets exactly one of two concurrent refreshes of one token win', async () => {
-      const user = await makeUser(server.latchkey);
+      const user = await makeUser(fx.server.latchkey);
       const pair = await obtain(user.username);
       const results = await Promise.all([refreshAt(pair.refresh), refreshAt(pair.refresh)]);
       const statuses = results.map((r) => r.status).sort();
@@ -355,7 +335,7 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
     it('a concurrent reuse is a reuse: the winner of the race gets no refresh token that outlives the revocation', async () => {
       // Repeated a few times: the outcome must not depend on which request reaches the database first.
       for (let round = 0; round < 5; round++) {
-        const user = await makeUser(server.latchkey);
+        const user = await makeUser(fx.server.latchkey);
         const pair = await obtain(user.username);
         const results = await Promise.all([refreshAt(pair.refresh), refreshAt(pair.refresh)]);
         const winner = results.find((r) => r.status === 200);
@@ -366,20 +346,20 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
     });
 
     it('refuses a refresh for a user deactivated meanwhile', async () => {
-      const user = await makeUser(server.latchkey);
+      const user = await makeUser(fx.server.latchkey);
       const pair = await obtain(user.username);
-      await server.latchkey.users.setActive(user.id, false);
+      await fx.server.latchkey.users.setActive(user.id, false);
       const res = await refreshAt(pair.refresh);
       expect(res.status, res.text).toBe(401);
       expect(res.json['error']).toBe('invalid_token');
       await expectRefusedAtMe(pair.access, 'access JWT of a deactivated user');
       // Reactivated: still nothing from that refresh token (it was spent on the refused attempt or revoked).
-      await server.latchkey.users.setActive(user.id, true);
-      expect((await obtain(user.username)).access).toBeTruthy();
+      await fx.server.latchkey.users.setActive(user.id, true);
+      expect((await obtain(user.username)).access).toMatch(JWT);
     });
 
     it('refuses access JWTs, garbage and foreign-signed tokens as refresh tokens', async () => {
-      const user = await makeUser(server.latchkey);
+      const user = await makeUser(fx.server.latchkey);
       const pair = await obtain(user.username);
       expect((await refreshAt(pair.access)).status).toBe(401);
       expect((await refreshAt('not.a.jwt')).status).toBe(401);
@@ -395,8 +375,8 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
   // ---------------------------------------------------------------- 5. identical credential failures
 
   it('answers wrong password, unknown user and inactive user identically at /api/token/ and /users/login/', async () => {
-    const active = await makeUser(server.latchkey);
-    const inactive = await makeUser(server.latchkey, { isActive: false });
+    const active = await makeUser(fx.server.latchkey);
+    const inactive = await makeUser(fx.server.latchkey, { isActive: false });
     const attempts = [
       { username: active.username, password: 'not the right passphrase' },
       { username: `nobody_${randomBytes(4).toString('hex')}`, password: PASSWORD },
@@ -448,7 +428,7 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
       const username = fresh();
       const mismatch = await postForm('/users/register/', { username, password: PASSWORD, confirm_password: `${PASSWORD}!` });
       expect(mismatch.status, mismatch.text).toBe(400);
-      expect(await server.latchkey.users.findByLogin(username)).toBeUndefined();
+      expect(await fx.server.latchkey.users.findByLogin(username)).toBeUndefined();
 
       const ok = await postForm('/users/register/', { username, password: PASSWORD, confirm_password: PASSWORD });
       expect(ok.status, ok.text).toBe(201);
@@ -458,7 +438,7 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
       const short = fresh();
       const tooShort = await postForm('/users/register/', { username: short, password: 'short', confirm_password: 'short' });
       expect(tooShort.status, tooShort.text).toBe(400);
-      expect(await server.latchkey.users.findByLogin(short)).toBeUndefined();
+      expect(await fx.server.latchkey.users.findByLogin(short)).toBeUndefined();
     });
 
     it('ignores is_active from anonymous callers and honours it from staff', async () => {
@@ -471,9 +451,9 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
       });
       expect(anonymous.status, anonymous.text).toBe(201);
       expect(anonymous.json['is_active']).toBe(true);
-      expect((await server.latchkey.users.findByLogin(anonymousName))?.isActive).toBe(true);
+      expect((await fx.server.latchkey.users.findByLogin(anonymousName))?.isActive).toBe(true);
 
-      const staff = await makeUser(server.latchkey, { isStaff: true });
+      const staff = await makeUser(fx.server.latchkey, { isStaff: true });
       const { access } = await obtain(staff.username);
       const staffName = fresh();
       const byStaff = await postForm(
@@ -483,11 +463,11 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
       );
       expect(byStaff.status, byStaff.text).toBe(201);
       expect(byStaff.json['is_active']).toBe(false);
-      expect((await server.latchkey.users.findByLogin(staffName))?.isActive).toBe(false);
+      expect((await fx.server.latchkey.users.findByLogin(staffName))?.isActive).toBe(false);
       expect((await postJson('/api/token/', { username: staffName, password: PASSWORD })).status).toBe(401);
 
       // A non-staff bearer is as good as anonymous here.
-      const plain = await makeUser(server.latchkey);
+      const plain = await makeUser(fx.server.latchkey);
       const plainAccess = (await obtain(plain.username)).access;
       const plainName = fresh();
       const byPlain = await postForm(
@@ -510,7 +490,7 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
     });
 
     it('logs in with the username and with the email; the tokens work at userinfo and introspection', async () => {
-      const user = await makeUser(server.latchkey);
+      const user = await makeUser(fx.server.latchkey);
       const logins: Array<Record<string, string>> = [{ username: user.username }, { email: user.email! }];
       for (const login of logins) {
         const res = await postForm('/users/login/', { ...login, password: PASSWORD });
@@ -540,22 +520,22 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
     });
 
     it('refreshes at /o/token as the public client', async () => {
-      const user = await makeUser(server.latchkey);
+      const user = await makeUser(fx.server.latchkey);
       const login = await postForm('/users/login/', { username: user.username, password: PASSWORD });
       expect(login.status, login.text).toBe(200);
       const first = login.json as unknown as { access_token: string; refresh_token: string };
 
       const refreshed = await oidc.refreshTokenGrant(config, first.refresh_token);
-      expect(refreshed.access_token).toBeTruthy();
+      expect(refreshed.access_token).toMatch(ACCESS_TOKEN);
       expect(refreshed.access_token).not.toBe(first.access_token);
-      expect(refreshed.refresh_token).toBeTruthy();
+      expect(refreshed.refresh_token).toMatch(OPAQUE_TOKEN);
       expect(refreshed.refresh_token).not.toBe(first.refresh_token);
       expect((await oidc.fetchUserInfo(config, refreshed.access_token, String(user.id))).sub).toBe(String(user.id));
       expect(await oidc.tokenIntrospection(config, refreshed.access_token)).toMatchObject({ active: true, client_id: FIRST_PARTY });
     });
 
     it('revokes at /o/token/revocation as the public client', async () => {
-      const user = await makeUser(server.latchkey);
+      const user = await makeUser(fx.server.latchkey);
       const login = await postForm('/users/login/', { username: user.username, password: PASSWORD });
       const tokens = login.json as unknown as { access_token: string; refresh_token: string };
       expect((await oidc.tokenIntrospection(config, tokens.access_token)).active).toBe(true);
@@ -570,7 +550,7 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
     });
 
     it('refuses a scope the first-party client is not allowed', async () => {
-      const user = await makeUser(server.latchkey);
+      const user = await makeUser(fx.server.latchkey);
       const res = await postForm('/users/login/', { username: user.username, password: PASSWORD, scope: 'openid admin' });
       expect(res.status, res.text).toBe(400);
       expect(res.json['error']).toBe('invalid_scope');
@@ -581,13 +561,13 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
 
   describe('grant_type=password at /o/token', () => {
     it('issues tokens to a confidential client allowed the grant; userinfo works', async () => {
-      const user = await makeUser(server.latchkey);
-      const made = await makeClient(server.latchkey, { grantTypes: ['password', 'refresh_token'], redirectUris: [] });
-      expect(made.clientSecret).toBeTruthy();
+      const user = await makeUser(fx.server.latchkey);
+      const made = await makeClient(fx.server.latchkey, { grantTypes: ['password', 'refresh_token'], redirectUris: [] });
+      expect(made.clientSecret).toMatch(CLIENT_SECRET);
       const config = await discover(issuer, made.client.clientId, made.clientSecret);
 
       const tokens = await oidc.genericGrantRequest(config, 'password', { username: user.username, password: PASSWORD, scope: 'openid profile' });
-      expect(tokens.access_token).toBeTruthy();
+      expect(tokens.access_token).toMatch(ACCESS_TOKEN);
       expect(tokens.token_type.toLowerCase()).toBe('bearer');
       expect(tokens.scope?.split(' ').sort()).toEqual(['openid', 'profile']);
       const info = await oidc.fetchUserInfo(config, tokens.access_token, String(user.id));
@@ -605,8 +585,8 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
     });
 
     it('refuses the grant for a client whose grant_types do not include it', async () => {
-      const user = await makeUser(server.latchkey);
-      const made = await makeClient(server.latchkey, { grantTypes: ['authorization_code', 'refresh_token'] });
+      const user = await makeUser(fx.server.latchkey);
+      const made = await makeClient(fx.server.latchkey, { grantTypes: ['authorization_code', 'refresh_token'] });
       const config = await discover(issuer, made.client.clientId, made.clientSecret);
       const error = await oidc
         .genericGrantRequest(config, 'password', { username: user.username, password: PASSWORD, scope: 'openid' })
@@ -637,30 +617,30 @@ describe.each(BACKENDS)('REST API tokens, legacy endpoints and the password gran
     });
 
     it('refuses a scope outside the client\'s allowed scope with invalid_scope', async () => {
-      const user = await makeUser(server.latchkey);
-      const made = await makeClient(server.latchkey, { grantTypes: ['password', 'refresh_token'], redirectUris: [], scope: 'openid profile' });
+      const user = await makeUser(fx.server.latchkey);
+      const made = await makeClient(fx.server.latchkey, { grantTypes: ['password', 'refresh_token'], redirectUris: [], scope: 'openid profile' });
       const config = await discover(issuer, made.client.clientId, made.clientSecret);
       await expect(
         oidc.genericGrantRequest(config, 'password', { username: user.username, password: PASSWORD, scope: 'openid email' }),
       ).rejects.toMatchObject({ error: 'invalid_scope' });
       // Positive control: the allowed scope passes.
       const ok = await oidc.genericGrantRequest(config, 'password', { username: user.username, password: PASSWORD, scope: 'openid profile' });
-      expect(ok.access_token).toBeTruthy();
+      expect(ok.access_token).toMatch(ACCESS_TOKEN);
     });
   });
 
   // ---------------------------------------------------------------- 4. key rotation (last: it changes the keys)
 
   it('keeps tokens issued before a key rotation valid and signs new ones with the new key', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const before = await obtain(user.username);
     const oldKid = decodeProtectedHeader(before.access).kid;
-    expect(oldKid).toBe(serverJwk(server.latchkey).kid);
+    expect(oldKid).toBe(serverJwk(fx.server.latchkey).kid);
 
-    const rotation = await server.latchkey.keyStore.rotate(RETIRED_KEY_RETENTION_MS);
+    const rotation = await fx.server.latchkey.keyStore.rotate(RETIRED_KEY_RETENTION_MS);
     expect(rotation.retired).toContain(oldKid);
-    expect(await server.latchkey.host.refresh()).toBe(true);
-    const newKid = serverJwk(server.latchkey).kid;
+    expect(await fx.server.latchkey.host.refresh()).toBe(true);
+    const newKid = serverJwk(fx.server.latchkey).kid;
     expect(newKid).not.toBe(oldKid);
     expect(rotation.added).toContain(newKid);
 

@@ -4,15 +4,14 @@
  * password, client secret or token value ever reaches it.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import type { User } from '../../src/storage/users.js';
 import { adminLogin } from '../helpers/admin.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';
-import { BACKENDS } from '../helpers/env.js';
-import { callApi, type Answer, type ApiRequest } from '../helpers/http.js';
+import { type Answer } from '../helpers/http.js';
 import { makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
 import type { AuditEvent } from '../../src/core/audit/audit-log.js';
+import { describeOnBackends, type ApiPair } from '../helpers/fixture.js';
 
 
 interface AuditPage {
@@ -26,26 +25,21 @@ const WRONG = `wrong passphrase ${randomBytes(4).toString('hex')}`;
 const NEW_PASSWORD = `a brand new passphrase ${randomBytes(4).toString('hex')}`;
 const LOCAL_IP = /^(::ffff:)?127\.0\.0\.1$|^::1$/;
 
-describe.each(BACKENDS)('security audit log over HTTP (%s)', (backend) => {
-  let server: TestServer;
+describeOnBackends('security audit log over HTTP (%s)', (fx) => {
   let staff: User;
   let staffToken: string;
   /** Every password, secret and token value this suite used or was given. */
   const secrets = new Set<string>([PASSWORD, WRONG, NEW_PASSWORD]);
 
   beforeAll(async () => {
-    server = await startTestServer(backend);
-    staff = await makeUser(server.latchkey, { isStaff: true });
+    staff = await makeUser(fx.server.latchkey, { isStaff: true });
     staffToken = (await apiLogin(staff.username, PASSWORD)).access;
   });
-  afterAll(async () => server?.stop());
 
-  const call = (method: string, path: string, opts: ApiRequest = {}): Promise<Answer> => callApi(server.url, method, path, opts);
+  const call = fx.api;
 
-  async function apiLogin(username: string, password: string): Promise<{ access: string; refresh: string }> {
-    const answer = await call('POST', '/api/token/', { json: { username, password } });
-    expect(answer.status, answer.text).toBe(200);
-    const pair = answer.json as { access: string; refresh: string };
+  async function apiLogin(username: string, password: string): Promise<ApiPair> {
+    const pair = await fx.apiLogin(username, password);
     secrets.add(pair.access);
     secrets.add(pair.refresh);
     return pair;
@@ -97,7 +91,7 @@ describe.each(BACKENDS)('security audit log over HTTP (%s)', (backend) => {
     const bad = await call('GET', '/api/audit/', { token: 'not-a-token' });
     expect(bad.status).toBe(401);
 
-    const plain = await makeUser(server.latchkey);
+    const plain = await makeUser(fx.server.latchkey);
     const plainToken = (await apiLogin(plain.username, PASSWORD)).access;
     const refused = await call('GET', '/api/audit/', { token: plainToken });
     expect(refused.status).toBe(403);
@@ -107,7 +101,7 @@ describe.each(BACKENDS)('security audit log over HTTP (%s)', (backend) => {
 
   it('pages like Django REST framework for staff: count, next, previous, results (newest first)', async () => {
     // Enough events for three pages of two.
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     for (let i = 0; i < 3; i++) await apiLogin(user.username, PASSWORD);
 
     const { page: first } = await auditPage('?page_size=2');
@@ -129,7 +123,7 @@ describe.each(BACKENDS)('security audit log over HTTP (%s)', (backend) => {
 
   it('records sign-ins, account, client, token and key events with actor and IP, and never a secret', async () => {
     // --- sign-in success and failure
-    const alice = await makeUser(server.latchkey);
+    const alice = await makeUser(fx.server.latchkey);
     const pair = await apiLogin(alice.username, PASSWORD);
     const success = await findEvent('login.success', (e) => e.actor_user_id === alice.id);
     expectWhoAndWhere(success, alice.username, alice.id);
@@ -159,7 +153,7 @@ describe.each(BACKENDS)('security audit log over HTTP (%s)', (backend) => {
     await apiLogin(alice.username, NEW_PASSWORD);
 
     // --- a deletion by staff
-    const bob = await makeUser(server.latchkey);
+    const bob = await makeUser(fx.server.latchkey);
     expect((await call('DELETE', `/api/users/${bob.id}/`, { token: staffToken })).status).toBe(204);
     const deleted = await findEvent('user.deleted', (e) => e.target_id === String(bob.id));
     expectWhoAndWhere(deleted, staff.username, staff.id);
@@ -225,12 +219,12 @@ describe.each(BACKENDS)('security audit log over HTTP (%s)', (backend) => {
 
     // --- a key rotation from the admin pages
     const agent = new UserAgent();
-    const signedIn = await adminLogin(server.url, agent, staff.username, PASSWORD);
+    const signedIn = await adminLogin(fx.server.url, agent, staff.username, PASSWORD);
     expect(signedIn.response.status).toBe(200);
-    const keysPage = await agent.fetch(`${server.url}/admin/keys`);
+    const keysPage = await agent.fetch(`${fx.server.url}/admin/keys`);
     expect(keysPage.status).toBe(200);
     const form = formOf(await keysPage.text(), '/admin/keys/rotate');
-    const rotation = await agent.postForm(new URL(form.action, `${server.url}/admin/keys`), { csrf: form.csrf });
+    const rotation = await agent.postForm(new URL(form.action, `${fx.server.url}/admin/keys`), { csrf: form.csrf });
     expect(rotation.status).toBe(303);
     const keysRotated = (await eventsOf('keys.rotated'))[0];
     expect(keysRotated).toBeDefined();
@@ -249,7 +243,7 @@ describe.each(BACKENDS)('security audit log over HTTP (%s)', (backend) => {
 
     // --- the whole log, every page, holds none of the secrets
     const texts: string[] = [];
-    let next: string | null = `${server.url}/api/audit/?page_size=100`;
+    let next: string | null = `${fx.server.url}/api/audit/?page_size=100`;
     let total = 0;
     while (next) {
       const answer = await call('GET', next, { token: staffToken });

@@ -17,6 +17,7 @@ import { BACKENDS } from '../helpers/env.js';
 import { readAnswer, type Answer } from '../helpers/http.js';
 import { authorizationRequest, discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { startOnDatabase, startTestServer, type TestServer } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
 
 const WRONG = 'certainly not the passphrase';
 const LOCK_MESSAGE = 'Too many failed sign-in attempts';
@@ -145,18 +146,15 @@ async function apiToken(base: string, username: string, password: string): Promi
   );
 }
 
-describe.each(BACKENDS)('brute-force limits per account (%s)', (backend) => {
-  let server: TestServer;
+describeOnBackends('brute-force limits per account (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3', LOGIN_MAX_FAILURES_PER_IP: '1000' }, (fx) => {
   let doors: Doors;
 
   beforeAll(async () => {
-    server = await startTestServer(backend, { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3', LOGIN_MAX_FAILURES_PER_IP: '1000' });
-    doors = await doorsOf(server);
+    doors = await doorsOf(fx.server);
   });
-  afterAll(async () => server?.stop());
 
   /** A staff member (so the admin login can succeed too) with PASSWORD. */
-  const staffUser = () => makeUser(server.latchkey, { isStaff: true });
+  const staffUser = () => makeUser(fx.server.latchkey, { isStaff: true });
 
   describe.each(DOORS)('at the %s', (door) => {
     it('answers 429 with Retry-After to the 4th attempt after 3 wrong passwords, even with the right password', async () => {
@@ -288,10 +286,10 @@ describe.each(BACKENDS)('brute-force limits per account (%s)', (backend) => {
     await doors.expectLocked('/api/token/', user.username);
 
     const reader = await staffUser();
-    const login = await apiToken(server.url, reader.username, PASSWORD);
+    const login = await apiToken(fx.server.url, reader.username, PASSWORD);
     expect(login.status).toBe(200);
     const res = await readAnswer(
-      await fetch(`${server.url}/api/audit/?event=login.lockout&page_size=100`, {
+      await fetch(`${fx.server.url}/api/audit/?event=login.lockout&page_size=100`, {
         headers: { authorization: `Bearer ${String(login.json['access'])}`, accept: 'application/json' },
       }),
     );
@@ -308,7 +306,7 @@ describe.each(BACKENDS)('brute-force limits per account (%s)', (backend) => {
 
     // The refused attempt while locked is recorded too.
     const throttled = await readAnswer(
-      await fetch(`${server.url}/api/audit/?event=login.throttled&page_size=100`, {
+      await fetch(`${fx.server.url}/api/audit/?event=login.throttled&page_size=100`, {
         headers: { authorization: `Bearer ${String(login.json['access'])}`, accept: 'application/json' },
       }),
     );
@@ -316,18 +314,15 @@ describe.each(BACKENDS)('brute-force limits per account (%s)', (backend) => {
   });
 });
 
-describe.each(BACKENDS)('brute-force limits per IP (%s)', (backend) => {
-  let server: TestServer;
+describeOnBackends('brute-force limits per IP (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '1000', LOGIN_MAX_FAILURES_PER_IP: '5' }, (fx) => {
   let doors: Doors;
 
   beforeAll(async () => {
-    server = await startTestServer(backend, { LOGIN_MAX_FAILURES_PER_ACCOUNT: '1000', LOGIN_MAX_FAILURES_PER_IP: '5' });
-    doors = await doorsOf(server);
+    doors = await doorsOf(fx.server);
   });
-  afterAll(async () => server?.stop());
 
   it('locks the address for everyone after 5 failures spread over 5 unknown usernames', async () => {
-    const valid = await makeUser(server.latchkey, { isStaff: true });
+    const valid = await makeUser(fx.server.latchkey, { isStaff: true });
     for (let i = 0; i < 4; i++) await doors.expectFailure(DOORS[i % 4]!, unknownName());
     // Four failures: below the limit, a valid user still signs in (which clears no IP counter).
     await doors.expectOk('/api/token/', valid.username);
@@ -337,14 +332,7 @@ describe.each(BACKENDS)('brute-force limits per IP (%s)', (backend) => {
   });
 });
 
-describe.each(BACKENDS)('brute-force limits behind a trusted proxy (%s)', (backend) => {
-  let server: TestServer;
-
-  beforeAll(async () => {
-    server = await startTestServer(backend, { TRUST_PROXY: '1', LOGIN_MAX_FAILURES_PER_ACCOUNT: '1000', LOGIN_MAX_FAILURES_PER_IP: '5' });
-  });
-  afterAll(async () => server?.stop());
-
+describeOnBackends('brute-force limits behind a trusted proxy (%s)', { TRUST_PROXY: '1', LOGIN_MAX_FAILURES_PER_ACCOUNT: '1000', LOGIN_MAX_FAILURES_PER_IP: '5' }, (fx) => {
   /**
    * /api/token/ as it arrives through a TLS-terminating proxy that appends the address it
    * saw to X-Forwarded-For (nginx's $proxy_add_x_forwarded_for, cloud load balancers): the
@@ -352,7 +340,7 @@ describe.each(BACKENDS)('brute-force limits behind a trusted proxy (%s)', (backe
    */
   async function viaProxy(clientAddress: string, spoofed: string | null, username: string, password: string): Promise<Answer> {
     return readAnswer(
-      await fetch(`${server.url}/api/token/`, {
+      await fetch(`${fx.server.url}/api/token/`, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -365,7 +353,7 @@ describe.each(BACKENDS)('brute-force limits behind a trusted proxy (%s)', (backe
   }
 
   it('limits the real client address, not what the client writes into X-Forwarded-For', async () => {
-    const valid = await makeUser(server.latchkey);
+    const valid = await makeUser(fx.server.latchkey);
     const attacker = '203.0.113.7';
     expect((await viaProxy(attacker, null, valid.username, PASSWORD)).status).toBe(200);
     for (let i = 1; i <= 5; i++) {
@@ -478,14 +466,8 @@ describe.each(BACKENDS)('brute-force state lives in the database (%s)', (backend
  * arrive at once. Production limits (5 per account, 50 per IP); behind a trusted proxy so
  * that each test speaks from an address of its own.
  */
-describe.each(BACKENDS)('brute-force limits under simultaneous attempts (%s)', (backend) => {
-  let server: TestServer;
+describeOnBackends('brute-force limits under simultaneous attempts (%s)', { TRUST_PROXY: '1', LOGIN_MAX_FAILURES_PER_ACCOUNT: '5', LOGIN_MAX_FAILURES_PER_IP: '50' }, (fx) => {
   let lastOctet = 0;
-
-  beforeAll(async () => {
-    server = await startTestServer(backend, { TRUST_PROXY: '1', LOGIN_MAX_FAILURES_PER_ACCOUNT: '5', LOGIN_MAX_FAILURES_PER_IP: '50' });
-  });
-  afterAll(async () => server?.stop());
 
   /** A client address no other test uses. */
   const newAddress = () => `198.51.100.${++lastOctet}`;
@@ -493,7 +475,7 @@ describe.each(BACKENDS)('brute-force limits under simultaneous attempts (%s)', (
   /** POST /api/token/ from `address` (as the proxy reports it). */
   async function tokenFrom(address: string, username: string, password: string): Promise<Answer> {
     return readAnswer(
-      await fetch(`${server.url}/api/token/`, {
+      await fetch(`${fx.server.url}/api/token/`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json', 'x-forwarded-for': address },
         body: JSON.stringify({ username, password }),
@@ -505,13 +487,13 @@ describe.each(BACKENDS)('brute-force limits under simultaneous attempts (%s)', (
   const tally = (statuses: number[]) => statuses.reduce<Record<number, number>>((t, s) => ({ ...t, [s]: (t[s] ?? 0) + 1 }), {});
 
   async function rowOf(scope: 'account' | 'ip', key: string) {
-    const row = (await server.latchkey.knex('auth_failures').where({ scope, key }).first()) as Record<string, unknown> | undefined;
+    const row = (await fx.server.latchkey.knex('auth_failures').where({ scope, key }).first()) as Record<string, unknown> | undefined;
     return row && { failures: Number(row['failures']), pending: Number(row['pending']), locked: row['locked_until'] !== null && Number(row['locked_until']) > Date.now() };
   }
 
   it('signs in 55 simultaneous right passwords from one address (11 accounts x 5), and leaves the address unlocked', async () => {
     const address = newAddress();
-    const users = await Promise.all(Array.from({ length: 11 }, () => makeUser(server.latchkey)));
+    const users = await Promise.all(Array.from({ length: 11 }, () => makeUser(fx.server.latchkey)));
     const answers = await Promise.all(users.flatMap((u) => Array.from({ length: 5 }, () => tokenFrom(address, u.username, PASSWORD))));
     expect(tally(statusesOf(answers))).toEqual({ 200: 55 });
     expect(await rowOf('ip', address)).toEqual({ failures: 0, pending: 0, locked: false });
@@ -521,7 +503,7 @@ describe.each(BACKENDS)('brute-force limits under simultaneous attempts (%s)', (
 
   it('signs in 8 simultaneous right passwords to one account (limit 5)', async () => {
     const address = newAddress();
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const answers = await Promise.all(Array.from({ length: 8 }, () => tokenFrom(address, user.username, PASSWORD)));
     expect(tally(statusesOf(answers))).toEqual({ 200: 8 });
     expect(await rowOf('account', `user:${user.id}`)).toEqual({ failures: 0, pending: 0, locked: false });
@@ -529,7 +511,7 @@ describe.each(BACKENDS)('brute-force limits under simultaneous attempts (%s)', (
 
   it('checks exactly 5 of 20 simultaneous wrong passwords (the rest 429), then refuses the right one', async () => {
     const address = newAddress();
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const answers = await Promise.all(Array.from({ length: 20 }, () => tokenFrom(address, user.username, WRONG)));
     expect(tally(statusesOf(answers))).toEqual({ 401: 5, 429: 15 });
     const locked = await tokenFrom(address, user.username, PASSWORD);
@@ -540,8 +522,8 @@ describe.each(BACKENDS)('brute-force limits under simultaneous attempts (%s)', (
 
   it('locks an account at exactly 5 wrong passwords while another account signs in alongside from the same address', async () => {
     const address = newAddress();
-    const victim = await makeUser(server.latchkey);
-    const bystander = await makeUser(server.latchkey);
+    const victim = await makeUser(fx.server.latchkey);
+    const bystander = await makeUser(fx.server.latchkey);
     const wrong = Array.from({ length: 20 }, () => tokenFrom(address, victim.username, WRONG));
     const right = Array.from({ length: 10 }, () => tokenFrom(address, bystander.username, PASSWORD));
     const [guesses, logins] = await Promise.all([Promise.all(wrong), Promise.all(right)]);
@@ -553,7 +535,7 @@ describe.each(BACKENDS)('brute-force limits under simultaneous attempts (%s)', (
 
   it('locks an address at exactly 50 wrong passwords among simultaneous right ones', async () => {
     const address = newAddress();
-    const users = await Promise.all(Array.from({ length: 4 }, () => makeUser(server.latchkey)));
+    const users = await Promise.all(Array.from({ length: 4 }, () => makeUser(fx.server.latchkey)));
     // Unknown names: each a counter of its own, so only the address's limit applies.
     const wrong = Array.from({ length: 70 }, () => tokenFrom(address, unknownName(), WRONG));
     const right = users.flatMap((u) => Array.from({ length: 5 }, () => tokenFrom(address, u.username, PASSWORD)));
@@ -567,8 +549,8 @@ describe.each(BACKENDS)('brute-force limits under simultaneous attempts (%s)', (
 
   it('does not let slots left taken by a dead process block sign-ins once they have run out', async () => {
     const address = newAddress();
-    const user = await makeUser(server.latchkey);
-    const knex = server.latchkey.knex;
+    const user = await makeUser(fx.server.latchkey);
+    const knex = fx.server.latchkey.knex;
     const now = Date.now();
     // Every slot of the account and of the address, taken by checks that never ended.
     const leaked = (scope: string, key: string, pending: number) => ({ scope, key, failures: 0, window_start: now, locked_until: null, pending, pending_until: now - 1 });
@@ -581,9 +563,9 @@ describe.each(BACKENDS)('brute-force limits under simultaneous attempts (%s)', (
 
   it('still signs in through the one slot that slots taken by a dead process leave before they run out', async () => {
     const address = newAddress();
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const now = Date.now();
-    await server.latchkey
+    await fx.server.latchkey
       .knex('auth_failures')
       .insert({ scope: 'account', key: `user:${user.id}`, failures: 0, window_start: now, locked_until: null, pending: 4, pending_until: now + 60_000 });
     const answers = await Promise.all(Array.from({ length: 3 }, () => tokenFrom(address, user.username, PASSWORD)));

@@ -12,6 +12,7 @@ import { freshDatabase, type TestDatabase } from '../helpers/database.js';
 import { BACKENDS } from '../helpers/env.js';
 import { authorize, discover, loginAndExchange, makeClient, REDIRECT_URI } from '../helpers/rp.js';
 import { startOnDatabase } from '../helpers/server.js';
+import { ACCESS_TOKEN, CLIENT_SECRET } from '../helpers/shapes.js';
 
 /**
  * Drives the compiled CLI (dist/src/cli/main.js) as an operator would: a separate process,
@@ -223,7 +224,7 @@ describe.each(BACKENDS)('CLI as a separate process (%s)', (backend) => {
       expect(clients.map((x) => x.client_id).sort()).toEqual([a.client_id, b.client_id, c.client_id].sort());
       expect(clients.map((x) => x.name).sort()).toEqual(['First', 'Machine', 'Second']);
       for (const secret of [a.client_secret, c.client_secret]) {
-        expect(secret).toBeTruthy();
+        expect(secret).toMatch(CLIENT_SECRET);
         expect(raw).not.toContain(secret);
       }
       expect(allKeys(clients).filter((k) => /secret|hash/i.test(k))).toEqual([]);
@@ -231,14 +232,14 @@ describe.each(BACKENDS)('CLI as a separate process (%s)', (backend) => {
 
     it('creates a client_credentials client whose printed credentials work against a real server', async () => {
       const created = await createClient('--name', 'Machine', '--grant-type', 'client_credentials');
-      expect(created.client_secret).toBeTruthy();
+      expect(created.client_secret).toMatch(CLIENT_SECRET);
       const { clients } = await listClients();
       expect(clients[0]?.grant_types).toEqual(['client_credentials']);
 
       running = await startOnDatabase(db);
       const config = await discover(running.issuer, created.client_id, created.client_secret ?? '');
       const tokens = await oidc.clientCredentialsGrant(config);
-      expect(tokens.access_token).toBeTruthy();
+      expect(tokens.access_token).toMatch(ACCESS_TOKEN);
       expect(tokens.token_type.toLowerCase()).toBe('bearer');
 
       // The grant checks the secret: a wrong one is refused.
@@ -328,7 +329,7 @@ describe.each(BACKENDS)('CLI as a separate process (%s)', (backend) => {
       // A token signed before the rotation still verifies against what is published now.
       await expect(
         jwtVerify(oldIdToken, createLocalJWKSet({ keys: published }), { issuer: server.issuer, audience: created.client_id }),
-      ).resolves.toBeTruthy();
+      ).resolves.toMatchObject({ payload: { iss: server.issuer, aud: created.client_id } });
 
       // A fresh sign-in is signed with a new key.
       const config = await discover(server.issuer, created.client_id, created.client_secret ?? '');

@@ -12,14 +12,15 @@ import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminLogin } from '../helpers/admin.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';
 import { BACKENDS } from '../helpers/env.js';
+import { signIn, submitForm } from '../helpers/fixture.js';
 import { oauthError } from '../helpers/oauth-error.js';
 import { readAnswer, type Answer } from '../helpers/http.js';
 import { runProcess, type ProcessResult } from '../helpers/process.js';
 import { makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { ACCESS_TOKEN } from '../helpers/shapes.js';
 
 type Json = Record<string, unknown>;
 
@@ -112,7 +113,7 @@ describe.each(BACKENDS)('client authentication and key metadata: CLI, REST, admi
       });
       const listed = JSON.parse((await cli('client', 'list', '--json')).stdout) as Json[];
       expect(listed.find((c) => c['client_id'] === created['client_id'])).toMatchObject({ public: false, token_endpoint_auth_method: 'private_key_jwt' });
-      expect(await keyGrant(String(created['client_id']))).toBeTruthy();
+      expect(await keyGrant(String(created['client_id']))).toMatch(ACCESS_TOKEN);
     });
 
     it('registers with --jwks-uri, client_secret_post, and none', async () => {
@@ -185,7 +186,7 @@ describe.each(BACKENDS)('client authentication and key metadata: CLI, REST, admi
         require_signed_request_object: true,
       });
       const id = String(created.json['client_id']);
-      expect(await keyGrant(id)).toBeTruthy();
+      expect(await keyGrant(id)).toMatch(ACCESS_TOKEN);
       const listed = await api('GET', '/api/clients/?page_size=100');
       expect((listed.json['results'] as Json[]).find((c) => c['client_id'] === id)).toMatchObject({ client_type: 'confidential' });
     });
@@ -234,7 +235,7 @@ describe.each(BACKENDS)('client authentication and key metadata: CLI, REST, admi
       expect(toUri.json).toMatchObject({ jwks: null, jwks_uri: 'https://keys.example.com/jwks.json' });
       const backToJwks = await api('PATCH', `/api/clients/${id}/`, { jwks: jwks(), jwks_uri: null });
       expect(backToJwks.json).toMatchObject({ jwks: jwks(), jwks_uri: null });
-      expect(await keyGrant(id)).toBeTruthy();
+      expect(await keyGrant(id)).toMatch(ACCESS_TOKEN);
 
       // To a secret: one is made and shown once; the key no longer authenticates.
       const toSecret = await api('PATCH', `/api/clients/${id}/`, { token_endpoint_auth_method: 'client_secret_basic' });
@@ -248,7 +249,7 @@ describe.each(BACKENDS)('client authentication and key metadata: CLI, REST, admi
       expect(toKey.status, toKey.text).toBe(200);
       expect(toKey.json['client_secret']).toBeUndefined();
       expect(await server.latchkey.clients.find(id)).toMatchObject({ isPublic: false, hasSecret: false });
-      expect(await keyGrant(id)).toBeTruthy();
+      expect(await keyGrant(id)).toMatch(ACCESS_TOKEN);
 
       // A requirement switched off goes away.
       await api('PATCH', `/api/clients/${id}/`, { require_pushed_authorization_requests: true });
@@ -263,18 +264,10 @@ describe.each(BACKENDS)('client authentication and key metadata: CLI, REST, admi
     let agent: UserAgent;
     beforeAll(async () => {
       const staff = await makeUser(server.latchkey, { isStaff: true });
-      agent = new UserAgent();
-      expect((await adminLogin(server.url, agent, staff.username, PASSWORD)).response.status).toBe(200);
+      agent = await signIn(server.url, staff);
     });
 
-    async function submit(pagePath: string, action: string, fields: Record<string, string | string[]>) {
-      const page = await agent.fetch(`${server.url}${pagePath}`);
-      const form = formOf(await page.text(), action);
-      const body = new URLSearchParams();
-      for (const [k, v] of Object.entries({ csrf: form.csrf, ...fields })) for (const one of Array.isArray(v) ? v : [v]) body.append(k, one);
-      const response = await agent.fetch(new URL(form.action, server.url), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString() });
-      return { status: response.status, location: response.headers.get('location'), html: await response.text() };
-    }
+    const submit = (pagePath: string, action: string, fields: Record<string, string | string[]>) => submitForm(agent, server.url, pagePath, action, fields);
 
     const appFields = (extra: Record<string, string | string[]> = {}) => ({
       name: `Keyed app ${randomBytes(3).toString('hex')}`,
@@ -298,7 +291,7 @@ describe.each(BACKENDS)('client authentication and key metadata: CLI, REST, admi
       const id = /data-testid="client-id"[^>]*>([^<]*)</.exec(shown.html)?.[1] ?? '';
       const stored = await server.latchkey.clients.find(id);
       expect(stored).toMatchObject({ isPublic: false, hasSecret: false, metadata: { token_endpoint_auth_method: 'private_key_jwt', jwks: jwks(), require_pushed_authorization_requests: true } });
-      expect(await keyGrant(id)).toBeTruthy();
+      expect(await keyGrant(id)).toMatch(ACCESS_TOKEN);
 
       const edit = await (await agent.fetch(`${server.url}/admin/applications/${id}`)).text();
       expect(edit).toMatch(/<option value="private_key_jwt" selected>/);

@@ -4,12 +4,11 @@
  * initial access token could otherwise register a client whose codes travel unprotected.
  * Staff-made clients (/api/clients/) may still use http, for development hosts.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { REGISTRATION_POLICY } from '../../src/oidc/provider.js';
-import { BACKENDS } from '../helpers/env.js';
 import { callApi, rawRequest, type Answer } from '../helpers/http.js';
-import { makeUser, PASSWORD } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { makeUser } from '../helpers/rp.js';
+import { describeOnBackends } from '../helpers/fixture.js';
 
 type Json = Record<string, unknown>;
 
@@ -24,19 +23,16 @@ const REFUSED_REDIRECTS = [
 
 const ACCEPTED_REDIRECTS = ['http://127.0.0.1:8080/cb', 'http://127.1.2.3/cb', 'http://localhost/cb', 'http://[::1]/cb', 'https://app.example.com/cb'];
 
-describe.each(BACKENDS)('dynamic registration refuses http redirect URIs except loopback (%s)', (backend) => {
-  let server: TestServer;
+describeOnBackends('dynamic registration refuses http redirect URIs except loopback (%s)', (fx) => {
   let iat: string;
 
   beforeAll(async () => {
-    server = await startTestServer(backend);
     // What `cli iat create` makes: an initial access token carrying our registration policy.
-    iat = await new server.latchkey.host.provider.InitialAccessToken({ policies: [REGISTRATION_POLICY] }).save();
+    iat = await new fx.server.latchkey.host.provider.InitialAccessToken({ policies: [REGISTRATION_POLICY] }).save();
   });
-  afterAll(async () => server?.stop());
 
-  const register = (metadata: Json) => callApi(server.url, 'POST', `${server.issuer}/reg`, { token: iat, json: metadata });
-  const clientCount = async () => Number(((await server.latchkey.knex('clients').count({ n: '*' }).first()) as { n: number | string }).n);
+  const register = (metadata: Json) => callApi(fx.server.url, 'POST', `${fx.server.issuer}/reg`, { token: iat, json: metadata });
+  const clientCount = async () => Number(((await fx.server.latchkey.knex('clients').count({ n: '*' }).first()) as { n: number | string }).n);
   const webClient = (redirectUris: string[], extra: Json = {}): Json => ({
     client_name: 'Registered',
     redirect_uris: redirectUris,
@@ -87,35 +83,34 @@ describe.each(BACKENDS)('dynamic registration refuses http redirect URIs except 
     let rat = created.json['registration_access_token'] as string;
     const current = (({ registration_access_token: _rat, registration_client_uri: _uri, client_secret_expires_at: _exp, client_id_issued_at: _at, client_secret: _secret, ...rest }) => rest)(created.json);
 
-    const refused = await callApi(server.url, 'PUT', uri, { token: rat, json: { ...current, redirect_uris: ['http://example.com/cb'] } });
+    const refused = await callApi(fx.server.url, 'PUT', uri, { token: rat, json: { ...current, redirect_uris: ['http://example.com/cb'] } });
     expectRefused(refused, 'PUT http://example.com/cb');
-    const unchanged = await callApi(server.url, 'GET', uri, { token: rat });
+    const unchanged = await callApi(fx.server.url, 'GET', uri, { token: rat });
     expect(unchanged.status, unchanged.text).toBe(200);
     expect(unchanged.json['redirect_uris']).toEqual(['https://app.example.com/cb']);
 
-    const accepted = await callApi(server.url, 'PUT', uri, { token: rat, json: { ...current, redirect_uris: ['http://127.0.0.1:9000/cb'] } });
+    const accepted = await callApi(fx.server.url, 'PUT', uri, { token: rat, json: { ...current, redirect_uris: ['http://127.0.0.1:9000/cb'] } });
     expect(accepted.status, accepted.text).toBe(200);
     expect(accepted.json['redirect_uris']).toEqual(['http://127.0.0.1:9000/cb']);
     rat = (accepted.json['registration_access_token'] as string | undefined) ?? rat;
-    expect((await callApi(server.url, 'GET', uri, { token: rat })).json['redirect_uris']).toEqual(['http://127.0.0.1:9000/cb']);
+    expect((await callApi(fx.server.url, 'GET', uri, { token: rat })).json['redirect_uris']).toEqual(['http://127.0.0.1:9000/cb']);
   });
 
   it('names PUBLIC_URL in registration_client_uri whatever Host the registrant sent', async () => {
-    const answer = await rawRequest(`http://127.0.0.1:${server.port}`, '/o/reg', {
+    const answer = await rawRequest(`http://127.0.0.1:${fx.server.port}`, '/o/reg', {
       method: 'POST',
       headers: { host: 'evil.example', 'x-forwarded-host': 'evil.example', authorization: `Bearer ${iat}`, 'content-type': 'application/json' },
       body: JSON.stringify(webClient(['https://app.example.com/cb'])),
     });
     expect(answer.status, answer.text).toBe(201);
-    expect(answer.json['registration_client_uri']).toBe(`${server.issuer}/reg/${String(answer.json['client_id'])}`);
+    expect(answer.json['registration_client_uri']).toBe(`${fx.server.issuer}/reg/${String(answer.json['client_id'])}`);
   });
 
   it('leaves staff-made clients (/api/clients/) free to use http, for development hosts', async () => {
-    const staff = await makeUser(server.latchkey, { isStaff: true });
-    const login = await callApi(server.url, 'POST', '/api/token/', { json: { username: staff.username, password: PASSWORD } });
-    expect(login.status, login.text).toBe(200);
-    const made = await callApi(server.url, 'POST', '/api/clients/', {
-      token: login.json['access'] as string,
+    const staff = await makeUser(fx.server.latchkey, { isStaff: true });
+    const { access } = await fx.apiLogin(staff.username);
+    const made = await callApi(fx.server.url, 'POST', '/api/clients/', {
+      token: access,
       json: { client_name: 'Dev App', redirect_uris: ['http://app.local/cb'] },
     });
     expect(made.status, made.text).toBe(201);

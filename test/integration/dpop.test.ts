@@ -14,6 +14,8 @@ import { readAnswer, type Answer } from '../helpers/http.js';
 import { runProcess, type ProcessResult } from '../helpers/process.js';
 import { apiAuthorization, apiResourceOf, authorize, discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { startOnDatabase, startTestServer, type TestServer } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
+import { OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 /**
  * DPoP (RFC 9449) end to end: tokens bound to a client key at /o/token (openid-client's
@@ -81,24 +83,21 @@ async function challengeOf(promise: Promise<unknown>): Promise<{ scheme: string;
   return error.cause![0]!;
 }
 
-describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
-  let server: TestServer;
+describeOnBackends('DPoP (RFC 9449) (%s)', (fx) => {
   /** Confidential client: authorization_code, refresh_token, client_credentials; API scope users:read. */
   let config: oidc.Configuration;
   /** Public client (PKCE, no secret): its refresh tokens are bound too. */
   let publicConfig: oidc.Configuration;
   let user: Awaited<ReturnType<typeof makeUser>>;
-  const meUrl = () => `${server.url}/auth/me/`;
+  const meUrl = () => `${fx.server.url}/auth/me/`;
 
   beforeAll(async () => {
-    server = await startTestServer(backend);
-    const confidential = await makeClient(server.latchkey, { grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'], apiScopes: ['users:read'] });
-    config = await discover(server.issuer, confidential.client.clientId, confidential.clientSecret);
-    const pub = await makeClient(server.latchkey, { name: 'Public App', isPublic: true });
-    publicConfig = await discover(server.issuer, pub.client.clientId, null);
-    user = await makeUser(server.latchkey);
+    const confidential = await makeClient(fx.server.latchkey, { grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'], apiScopes: ['users:read'] });
+    config = await discover(fx.server.issuer, confidential.client.clientId, confidential.clientSecret);
+    const pub = await makeClient(fx.server.latchkey, { name: 'Public App', isPublic: true });
+    publicConfig = await discover(fx.server.issuer, pub.client.clientId, null);
+    user = await makeUser(fx.server.latchkey);
   });
-  afterAll(async () => server?.stop());
 
   /**
    * Login and consent over HTTP, then the code exchange through openid-client with `options`;
@@ -154,7 +153,7 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
     it('refuses the same token at userinfo as a Bearer token', async () => {
       const challenge = await challengeOf(oidc.fetchUserInfo(config, tokens.access_token, String(user.id)));
       expect(challenge).toMatchObject({ scheme: 'dpop', parameters: { error: 'invalid_token' } });
-      const raw = await fetch(`${server.issuer}/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+      const raw = await fetch(`${fx.server.issuer}/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
       expect(raw.status).toBe(401);
     });
 
@@ -165,7 +164,7 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
     });
 
     it('refuses a userinfo proof used twice, also when both arrive at once', async () => {
-      const userinfo = `${server.issuer}/me`;
+      const userinfo = `${fx.server.issuer}/me`;
       const proof = await signProof(key, { ...claimsFor(tokens.access_token), htu: userinfo });
       const call = () => fetch(userinfo, { headers: { authorization: `DPoP ${tokens.access_token}`, dpop: proof } });
       expect((await call()).status).toBe(200);
@@ -184,13 +183,13 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
     let token: string;
     beforeAll(async () => {
       key = await newKey();
-      token = (await codeFlow(config, { DPoP: oidc.getDPoPHandle(config, key) }, apiAuthorization(server.latchkey, ['users:read']))).access_token;
-      expect(decodeJwt(token)).toMatchObject({ sub: String(user.id), aud: apiResourceOf(server.latchkey), scope: 'users:read', cnf: { jkt: key.jkt } });
+      token = (await codeFlow(config, { DPoP: oidc.getDPoPHandle(config, key) }, apiAuthorization(fx.server.latchkey, ['users:read']))).access_token;
+      expect(decodeJwt(token)).toMatchObject({ sub: String(user.id), aud: apiResourceOf(fx.server.latchkey), scope: 'users:read', cnf: { jkt: key.jkt } });
     });
 
     /** `method path` with the token in the DPoP scheme and a fresh proof for exactly that request (none: `proof: null`). */
     async function call(method: string, path: string, { json, proof }: { json?: unknown; proof?: null } = {}): Promise<Answer> {
-      const url = `${server.url}${path}`;
+      const url = `${fx.server.url}${path}`;
       const headers: Record<string, string> = { authorization: `DPoP ${token}`, accept: 'application/json' };
       if (proof !== null) headers['dpop'] = await signProof(key, { jti: randomBytes(16).toString('base64url'), htm: method, htu: url, iat: nowSeconds(), ath: sha256(token) });
       if (json !== undefined) headers['content-type'] = 'application/json';
@@ -205,24 +204,24 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
     });
 
     it("gets 403 insufficient_scope with a DPoP challenge where it lacks the route's scope, and changes nothing", async () => {
-      const before = await server.latchkey.users.findById(user.id);
+      const before = await fx.server.latchkey.users.findById(user.id);
       expectDpopInsufficientScope(await call('PATCH', `/api/users/${user.id}/`, { json: { first_name: 'Mallory' } }), 'users:write', 'PATCH own record with users:read');
       expectDpopInsufficientScope(await call('POST', '/api/me/two-factor/enroll/', { json: { password: PASSWORD } }), 'account', 'enroll with users:read');
       expectDpopInsufficientScope(await call('GET', '/api/clients/'), 'admin', 'list clients with users:read');
-      expect(await server.latchkey.users.findById(user.id)).toEqual(before);
-      expect(await server.latchkey.twoFactor.status(user)).toMatchObject({ enabled: false, pending: false });
+      expect(await fx.server.latchkey.users.findById(user.id)).toEqual(before);
+      expect(await fx.server.latchkey.twoFactor.status(user)).toMatchObject({ enabled: false, pending: false });
 
       // Unproven, the same request is 401: the proof is checked before the scope.
       expectDpopRefusal(await call('PATCH', `/api/users/${user.id}/`, { json: { first_name: 'Mallory' }, proof: null }), 'invalid_dpop_proof', 'PATCH without a proof');
       const asBearer = await readAnswer(
-        await fetch(`${server.url}/api/users/${user.id}/`, {
+        await fetch(`${fx.server.url}/api/users/${user.id}/`, {
           method: 'PATCH',
           headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
           body: JSON.stringify({ first_name: 'Mallory' }),
         }),
       );
       expectDpopRefusal(asBearer, 'invalid_token', 'PATCH as a Bearer token');
-      expect(await server.latchkey.users.findById(user.id)).toEqual(before);
+      expect(await fx.server.latchkey.users.findById(user.id)).toEqual(before);
     });
 
     it('a DPoP-bound sign-in (userinfo) token gets the same 403 in the DPoP scheme, outside GET /auth/me/', async () => {
@@ -230,7 +229,7 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
       const userinfoToken = (await codeFlow(config, { DPoP: oidc.getDPoPHandle(config, signIn) })).access_token;
       const proof = async (method: string, url: string) =>
         signProof(signIn, { jti: randomBytes(16).toString('base64url'), htm: method, htu: url, iat: nowSeconds(), ath: sha256(userinfoToken) });
-      const usersUrl = `${server.url}/api/users/`;
+      const usersUrl = `${fx.server.url}/api/users/`;
       const listed = await readAnswer(await fetch(usersUrl, { headers: { authorization: `DPoP ${userinfoToken}`, dpop: await proof('GET', usersUrl) } }));
       expectDpopInsufficientScope(listed, 'users:read', 'list users with a userinfo token');
       expect((await me(userinfoToken, { proof: await proof('GET', meUrl()) })).status).toBe(200);
@@ -244,7 +243,7 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
       const tokens = await codeFlow(publicConfig, { DPoP });
       expect(tokens.token_type.toLowerCase()).toBe('dpop');
       const refreshToken = tokens.refresh_token!;
-      expect(refreshToken).toBeTruthy();
+      expect(refreshToken).toMatch(OPAQUE_TOKEN);
 
       await expect(
         oidc.refreshTokenGrant(publicConfig, refreshToken, undefined, { DPoP: oidc.getDPoPHandle(publicConfig, await newKey()) }),
@@ -319,17 +318,17 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
     it('records each proof jti in oidc_payloads until its iat window has passed, and the sweeper removes it', async () => {
       const claims = claimsFor(token);
       expect((await me(token, { proof: await signProof(key, claims) })).status).toBe(200);
-      const row = (await server.latchkey.knex('oidc_payloads').where({ model: API_DPOP_PROOF_MODEL, id: sha256(`${key.jkt}${claims.jti}`) }).first()) as
+      const row = (await fx.server.latchkey.knex('oidc_payloads').where({ model: API_DPOP_PROOF_MODEL, id: sha256(`${key.jkt}${claims.jti}`) }).first()) as
         | { expires_at: number | string }
         | undefined;
       expect(row).toBeDefined();
       const expiresAt = Number(row!.expires_at);
       expect(expiresAt).toBeGreaterThanOrEqual((claims.iat + 60) * 1000);
       expect(expiresAt).toBeLessThanOrEqual((claims.iat + 62) * 1000);
-      const stored = () => server.latchkey.knex('oidc_payloads').where({ model: API_DPOP_PROOF_MODEL, id: sha256(`${key.jkt}${claims.jti}`) }).first();
-      await sweepExpired(server.latchkey.knex, expiresAt - 1);
+      const stored = () => fx.server.latchkey.knex('oidc_payloads').where({ model: API_DPOP_PROOF_MODEL, id: sha256(`${key.jkt}${claims.jti}`) }).first();
+      await sweepExpired(fx.server.latchkey.knex, expiresAt - 1);
       expect(await stored()).toBeDefined();
-      await sweepExpired(server.latchkey.knex, expiresAt);
+      await sweepExpired(fx.server.latchkey.knex, expiresAt);
       expect(await stored()).toBeUndefined();
     });
 
@@ -338,8 +337,8 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
         expectDpopRefusal(await me(token, { proof: await signProof(key, claimsFor(token, overrides)) }), 'invalid_dpop_proof', label);
       await refuse({ htm: 'POST' }, 'htm POST');
       await refuse({ htm: 'get' }, 'htm lower-case');
-      await refuse({ htu: `${server.url}/auth/me/other` }, 'htu other path');
-      await refuse({ htu: `${server.url}/api/users/` }, 'htu other route');
+      await refuse({ htu: `${fx.server.url}/auth/me/other` }, 'htu other path');
+      await refuse({ htu: `${fx.server.url}/api/users/` }, 'htu other route');
       await refuse({ htu: meUrl().replace('localhost', '127.0.0.1') }, 'htu other host');
       await refuse({ htu: meUrl().replace('http:', 'https:') }, 'htu other scheme');
       await refuse({ htu: 'not a url' }, 'htu not a URL');
@@ -370,7 +369,7 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
 
       expectDpopRefusal(await me(token, { proof: await signProof(key, claims(), { typ: 'JWT' }) }), 'invalid_dpop_proof', 'typ JWT');
       const privateJwk = await exportJWK(key.privateKey);
-      expect(privateJwk.d).toBeTruthy();
+      expect(privateJwk.d).toMatch(/^[A-Za-z0-9_-]{43}$/);
       const withPrivate = await me(token, { proof: await signProof(key, claims(), { jwk: privateJwk }) });
       expectDpopRefusal(withPrivate, 'invalid_dpop_proof', 'private jwk');
       expect(withPrivate.json['error_description']).toMatch(/private/);
@@ -395,7 +394,7 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
       expectDpopRefusal(await me(bearer, { proof: await signProof(key, claimsFor(bearer)) }), 'invalid_token', 'DPoP scheme, bearer token');
 
       const api = await readAnswer(
-        await fetch(`${server.url}/api/token/`, {
+        await fetch(`${fx.server.url}/api/token/`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ username: user.username, password: PASSWORD }),
@@ -416,9 +415,9 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
     it('issues a bound token for our API that it accepts only with a proof from the key', async () => {
       const key = await newKey();
       const DPoP = oidc.getDPoPHandle(config, key);
-      const tokens = await oidc.clientCredentialsGrant(config, { scope: 'users:read', resource: apiResourceOf(server.latchkey) }, { DPoP });
+      const tokens = await oidc.clientCredentialsGrant(config, { scope: 'users:read', resource: apiResourceOf(fx.server.latchkey) }, { DPoP });
       expect(tokens.token_type.toLowerCase()).toBe('dpop');
-      expect(decodeJwt(tokens.access_token)).toMatchObject({ aud: apiResourceOf(server.latchkey), scope: 'users:read', cnf: { jkt: key.jkt } });
+      expect(decodeJwt(tokens.access_token)).toMatchObject({ aud: apiResourceOf(fx.server.latchkey), scope: 'users:read', cnf: { jkt: key.jkt } });
 
       // Authenticated, with the route's scope, as the client alone (no user, hence 403), not 401.
       const ok = await oidc.fetchProtectedResource(config, tokens.access_token, new URL(meUrl()), 'GET', null, undefined, { DPoP });
@@ -458,8 +457,8 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
         new SignJWT({ jti: randomBytes(16).toString('base64url'), iat: nowSeconds(), ...claims } as JWTPayload)
           .setProtectedHeader({ alg, typ: 'dpop+jwt', jwk })
           .sign(pair.privateKey);
-      const made = await makeClient(server.latchkey, { name: `DPoP ${alg}`, grantTypes: ['client_credentials'], redirectUris: [], apiScopes: ['users:read'] });
-      const tokenEndpoint = `${server.issuer}/token`;
+      const made = await makeClient(fx.server.latchkey, { name: `DPoP ${alg}`, grantTypes: ['client_credentials'], redirectUris: [], apiScopes: ['users:read'] });
+      const tokenEndpoint = `${fx.server.issuer}/token`;
       const issued = await readAnswer(
         await fetch(tokenEndpoint, {
           method: 'POST',
@@ -468,7 +467,7 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
             'content-type': 'application/x-www-form-urlencoded',
             dpop: await proof({ htm: 'POST', htu: tokenEndpoint }),
           },
-          body: new URLSearchParams({ grant_type: 'client_credentials', resource: apiResourceOf(server.latchkey), scope: 'users:read' }).toString(),
+          body: new URLSearchParams({ grant_type: 'client_credentials', resource: apiResourceOf(fx.server.latchkey), scope: 'users:read' }).toString(),
         }),
       );
       expect(issued.status, issued.text).toBe(200);
@@ -484,12 +483,12 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
 
   describe('clients registered with dpop_bound_access_tokens', () => {
     it('get no token without a proof (client_credentials and code flow)', async () => {
-      const made = await makeClient(server.latchkey, {
+      const made = await makeClient(fx.server.latchkey, {
         name: 'Bound App',
         grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
         dpopBoundAccessTokens: true,
       });
-      const bound = await discover(server.issuer, made.client.clientId, made.clientSecret);
+      const bound = await discover(fx.server.issuer, made.client.clientId, made.clientSecret);
       await expect(oidc.clientCredentialsGrant(bound, { scope: '' })).rejects.toMatchObject({ error: 'invalid_grant' });
       const DPoP = oidc.getDPoPHandle(bound, await newKey());
       expect((await oidc.clientCredentialsGrant(bound, { scope: '' }, { DPoP })).token_type.toLowerCase()).toBe('dpop');
@@ -499,9 +498,9 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
     });
 
     it('is a field of the clients REST API', async () => {
-      const staff = await makeUser(server.latchkey, { isStaff: true });
+      const staff = await makeUser(fx.server.latchkey, { isStaff: true });
       const login = await readAnswer(
-        await fetch(`${server.url}/api/token/`, {
+        await fetch(`${fx.server.url}/api/token/`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ username: staff.username, password: PASSWORD }),
@@ -509,7 +508,7 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
       );
       const api = async (method: string, url: string, json?: unknown) =>
         readAnswer(
-          await fetch(`${server.url}${url}`, {
+          await fetch(`${fx.server.url}${url}`, {
             method,
             headers: { authorization: `Bearer ${String(login.json['access'])}`, 'content-type': 'application/json' },
             ...(json === undefined ? {} : { body: JSON.stringify(json) }),
@@ -519,7 +518,7 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
       expect(created.status, created.text).toBe(201);
       expect(created.json['dpop_bound_access_tokens']).toBe(true);
       const id = String(created.json['client_id']);
-      const bound = await discover(server.issuer, id, String(created.json['client_secret']));
+      const bound = await discover(fx.server.issuer, id, String(created.json['client_secret']));
       await expect(oidc.clientCredentialsGrant(bound, { scope: '' })).rejects.toMatchObject({ error: 'invalid_grant' });
 
       const off = await api('PATCH', `/api/clients/${id}/`, { dpop_bound_access_tokens: false });
@@ -534,29 +533,29 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
     });
 
     it('is a checkbox on the admin application form', async () => {
-      const staff = await makeUser(server.latchkey, { isStaff: true });
+      const staff = await makeUser(fx.server.latchkey, { isStaff: true });
       const agent = new UserAgent();
-      const signedIn = await adminLogin(server.url, agent, staff.username, PASSWORD);
+      const signedIn = await adminLogin(fx.server.url, agent, staff.username, PASSWORD);
       expect(signedIn.response.status).toBe(200);
       const post = async (pagePath: string, fields: Record<string, string | string[]>) => {
-        const page = await (await agent.fetch(`${server.url}${pagePath}`)).text();
+        const page = await (await agent.fetch(`${fx.server.url}${pagePath}`)).text();
         expect(page).toContain('name="dpop_bound_access_tokens"');
         const form = formOf(page, pagePath);
         const body = new URLSearchParams();
         for (const [k, v] of Object.entries({ csrf: form.csrf, ...fields })) for (const one of [v].flat()) body.append(k, one);
-        return agent.fetch(new URL(form.action, server.url), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString() });
+        return agent.fetch(new URL(form.action, fx.server.url), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString() });
       };
       const fields = { name: 'Form bound', grant_types: ['client_credentials'], client_type: 'confidential', scope: 'openid', redirect_uris: '', post_logout_redirect_uris: '' };
       const shown = await post('/admin/applications/new', { ...fields, dpop_bound_access_tokens: 'yes' });
       expect(shown.status).toBe(200);
       const clientId = /data-testid="client-id">([^<]+)</.exec(await shown.text())?.[1];
-      expect(clientId).toBeTruthy();
-      expect((await server.latchkey.clients.find(clientId!))?.metadata['dpop_bound_access_tokens']).toBe(true);
-      expect(await (await agent.fetch(`${server.url}/admin/applications/${clientId}`)).text()).toMatch(/name="dpop_bound_access_tokens" value="yes" checked/);
+      expect(clientId).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      expect((await fx.server.latchkey.clients.find(clientId!))?.metadata['dpop_bound_access_tokens']).toBe(true);
+      expect(await (await agent.fetch(`${fx.server.url}/admin/applications/${clientId}`)).text()).toMatch(/name="dpop_bound_access_tokens" value="yes" checked/);
 
       const saved = await post(`/admin/applications/${clientId}`, fields);
       expect(saved.status).toBe(303);
-      expect((await server.latchkey.clients.find(clientId!))?.metadata['dpop_bound_access_tokens']).toBe(false);
+      expect((await fx.server.latchkey.clients.find(clientId!))?.metadata['dpop_bound_access_tokens']).toBe(false);
     });
   });
 
@@ -565,7 +564,7 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
     beforeAll(async () => {
       // A second Latchkey on the same database and public URL (behind a proxy, so the
       // provider sees that URL too), as a load balancer would put it next to the first.
-      other = await startOnDatabase(server.db, { PUBLIC_URL: server.url, TRUST_PROXY: '1' });
+      other = await startOnDatabase(fx.server.db, { PUBLIC_URL: fx.server.url, TRUST_PROXY: '1' });
     });
     afterAll(async () => other?.close(1000));
 
@@ -573,8 +572,8 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
       const key = await newKey();
       const token = (await codeFlow(config, { DPoP: oidc.getDPoPHandle(config, key) })).access_token;
       const atOther = (url: string, proof: string) =>
-        fetch(url.replace(server.url, `http://127.0.0.1:${other.port}`), {
-          headers: { authorization: `DPoP ${token}`, dpop: proof, 'x-forwarded-host': new URL(server.url).host, 'x-forwarded-proto': 'http' },
+        fetch(url.replace(fx.server.url, `http://127.0.0.1:${other.port}`), {
+          headers: { authorization: `DPoP ${token}`, dpop: proof, 'x-forwarded-host': new URL(fx.server.url).host, 'x-forwarded-proto': 'http' },
         });
 
       const apiProof = await signProof(key, claimsFor(token));
@@ -582,7 +581,7 @@ describe.each(BACKENDS)('DPoP (RFC 9449) (%s)', (backend) => {
       expect((await atOther(meUrl(), apiProof)).status).toBe(401);
       expect((await atOther(meUrl(), await signProof(key, claimsFor(token)))).status).toBe(200);
 
-      const userinfo = `${server.issuer}/me`;
+      const userinfo = `${fx.server.issuer}/me`;
       const infoProof = await signProof(key, { ...claimsFor(token), htu: userinfo });
       expect((await fetch(userinfo, { headers: { authorization: `DPoP ${token}`, dpop: infoProof } })).status).toBe(200);
       expect((await atOther(userinfo, infoProof)).status).toBe(401);

@@ -5,15 +5,17 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import * as oidc from 'openid-client';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { startLatchkey } from '../../src/start.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';
 import { freshDatabase } from '../helpers/database.js';
 import { BACKENDS } from '../helpers/env.js';
-import { readAnswer, type Answer } from '../helpers/http.js';
+import { callApi, type Answer, type ApiRequest } from '../helpers/http.js';
+import { describeOnBackends, apiLogin as sharedApiLogin, getPage, hiddenFieldsOf, submitForm, type ApiPair } from '../helpers/fixture.js';
 import { authorizationRequest, discover, loginAndExchange, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
-import { startTestServer, testEnv, type TestServer } from '../helpers/server.js';
-import { linkIn, parseMail, startSmtpServer, type ReceivedMail, type TestSmtpServer } from '../helpers/smtp.js';
+import { startTestServer, testEnv } from '../helpers/server.js';
+import { linkIn, parseMail, type ReceivedMail } from '../helpers/smtp.js';
+import { OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 /**
  * Email verification and password reset over real HTTP, with a real SMTP server in the test
@@ -27,39 +29,22 @@ const INVALID_LINK = 'invalid, was already used, or has expired';
 let counter = 0;
 const unique = (prefix: string) => `${prefix}_${process.pid}_${++counter}_${Math.random().toString(36).slice(2, 6)}`;
 
-describe.each(BACKENDS)('email verification and password reset (%s)', (backend) => {
-  let smtp: TestSmtpServer;
-  let server: TestServer;
+describeOnBackends('email verification and password reset (%s)', { TRUST_PROXY: '1' }, (fx) => {
   let config: oidc.Configuration;
   /** Each test sends its reset requests from its own address (TRUST_PROXY), so per-IP limits never mix. */
   let ipCounter = 0;
   const freshIp = () => `198.51.100.${++ipCounter}`;
 
   beforeAll(async () => {
-    smtp = await startSmtpServer();
-    server = await startTestServer(backend, { SMTP_URL: smtp.url, TRUST_PROXY: '1' });
-    const made = await makeClient(server.latchkey);
-    config = await discover(server.issuer, made.client.clientId, made.clientSecret ?? '');
-  });
-  afterAll(async () => {
-    await server?.stop();
-    await smtp?.stop();
+    const made = await makeClient(fx.server.latchkey);
+    config = await discover(fx.server.issuer, made.client.clientId, made.clientSecret ?? '');
   });
 
-  async function api(method: string, route: string, { json, token }: { json?: unknown; token?: string } = {}): Promise<Answer> {
-    const headers: Record<string, string> = {};
-    if (json !== undefined) headers['content-type'] = 'application/json';
-    if (token) headers['authorization'] = `Bearer ${token}`;
-    return readAnswer(await fetch(new URL(route, server.url), { method, headers, ...(json !== undefined ? { body: JSON.stringify(json) } : {}) }));
-  }
+  const api = (method: string, route: string, opts: ApiRequest = {}): Promise<Answer> => callApi(fx.server.url, method, route, opts);
 
   const tokenAnswer = (username: string, password: string) => api('POST', '/api/token/', { json: { username, password } });
 
-  async function apiLogin(username: string, password = PASSWORD): Promise<{ access: string; refresh: string }> {
-    const answer = await tokenAnswer(username, password);
-    expect(answer.status, answer.text).toBe(200);
-    return answer.json as { access: string; refresh: string };
-  }
+  const apiLogin = (username: string, password = PASSWORD): Promise<ApiPair> => sharedApiLogin(fx.server.url, username, password);
 
   /** The user as the API shows it to themself. */
   async function userJson(username: string, id: number, password = PASSWORD): Promise<Record<string, unknown>> {
@@ -79,51 +64,31 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
     return { id: Number(answer.json['id']), username, email };
   }
 
-  const verifyLinkOf = (mail: ReceivedMail) => linkIn(mail.text, `${server.url}/account/verify-email?token=`);
-  const resetLinkOf = (mail: ReceivedMail) => linkIn(mail.text, `${server.url}/account/password/reset?token=`);
+  const verifyLinkOf = (mail: ReceivedMail) => linkIn(mail.text, `${fx.server.url}/account/verify-email?token=`);
+  const resetLinkOf = (mail: ReceivedMail) => linkIn(mail.text, `${fx.server.url}/account/password/reset?token=`);
 
-  async function get(agent: UserAgent, url: string): Promise<{ status: number; html: string; headers: Headers }> {
-    const response = await agent.fetch(url);
-    return { status: response.status, html: await response.text(), headers: response.headers };
-  }
+  const get = (agent: UserAgent, url: string) => getPage(agent, url, url);
 
   /** Presses the form on a page (a GET of `url`) with `fields` added. */
-  async function submit(agent: UserAgent, url: string, action: string, fields: Record<string, string> = {}, ip?: string) {
-    const page = await get(agent, url);
-    expect(page.status, page.html).toBe(200);
-    const form = formOf(page.html, action);
-    const response = await agent.fetch(new URL(form.action, url), {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(ip ? { 'x-forwarded-for': ip } : {}) },
-      body: new URLSearchParams({ csrf: form.csrf, ...hiddenFields(page.html, action), ...fields }).toString(),
-    });
-    return { status: response.status, html: await response.text(), headers: response.headers };
-  }
+  const submit = (agent: UserAgent, url: string, action: string, fields: Record<string, string> = {}, ip?: string) =>
+    submitForm(agent, url, url, action, fields, { hidden: true, postHeaders: ip ? { 'x-forwarded-for': ip } : {} });
 
-  /** The hidden inputs (other than csrf) of the form whose action contains `action`. */
-  function hiddenFields(html: string, action: string): Record<string, string> {
-    const form = [...html.matchAll(/<form[^>]*action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/g)].find((f) => f[1]?.includes(action));
-    const fields: Record<string, string> = {};
-    for (const input of (form?.[2] ?? '').matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
-      if (input[1] !== 'csrf') fields[input[1]!] = input[2]!.replace(/&amp;/g, '&');
-    }
-    return fields;
-  }
+  const hiddenFields = hiddenFieldsOf;
 
   const forgot = (agent: UserAgent, email: string, ip = freshIp()) =>
-    submit(agent, `${server.url}/account/password/forgot`, '/account/password/forgot', { email }, ip);
+    submit(agent, `${fx.server.url}/account/password/forgot`, '/account/password/forgot', { email }, ip);
 
   const auditEvents = async (event: string, userId: number) =>
-    server.latchkey.knex('audit_events').where({ event, target_id: String(userId) }).select('details');
+    fx.server.latchkey.knex('audit_events').where({ event, target_id: String(userId) }).select('details');
 
   // ------------------------------------------------------------------ verification
 
   it('mails a verification link on registration; opening it does not verify, pressing Verify does, once', async () => {
     const user = await register();
-    const mail = await smtp.next(user.email);
+    const mail = await fx.smtp.next(user.email);
     expect(mail.subject).toBe('Confirm your email address');
-    expect(mail.envelopeFrom).toBe(`no-reply@${new URL(server.url).hostname}`);
-    expect(mail.headers.get('from')).toContain(`<no-reply@${new URL(server.url).hostname}>`);
+    expect(mail.envelopeFrom).toBe(`no-reply@${new URL(fx.server.url).hostname}`);
+    expect(mail.headers.get('from')).toContain(`<no-reply@${new URL(fx.server.url).hostname}>`);
     expect(mail.text).toContain(user.username);
     expect(mail.text).toContain('24 hours');
     const link = verifyLinkOf(mail);
@@ -131,7 +96,7 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
     // Only a hash of the token is stored.
     const token = new URL(link).searchParams.get('token')!;
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    const rows = await server.latchkey.knex('email_tokens').where({ user_id: user.id });
+    const rows = await fx.server.latchkey.knex('email_tokens').where({ user_id: user.id });
     expect(rows).toHaveLength(1);
     expect(JSON.stringify(rows)).not.toContain(token);
     expect(rows[0]).toMatchObject({ purpose: 'verify_email', email: user.email });
@@ -158,8 +123,8 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
     const again = await get(agent, link);
     expect(again.status).toBe(400);
     expect(again.html).toContain(INVALID_LINK);
-    const csrf = formOf((await get(agent, `${server.url}/account/password/forgot`)).html, '/forgot').csrf;
-    const replay = await agent.postForm(`${server.url}/account/verify-email`, { csrf, token });
+    const csrf = formOf((await get(agent, `${fx.server.url}/account/password/forgot`)).html, '/forgot').csrf;
+    const replay = await agent.postForm(`${fx.server.url}/account/verify-email`, { csrf, token });
     expect(replay.status).toBe(400);
     expect(await replay.text()).toContain(INVALID_LINK);
   });
@@ -167,25 +132,25 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
   it('also mails a verification link on /users/register/', async () => {
     const username = unique('legacy');
     const email = `${username}@example.com`;
-    const response = await fetch(`${server.url}/users/register/`, {
+    const response = await fetch(`${fx.server.url}/users/register/`, {
       method: 'POST',
       body: new URLSearchParams({ username, email, password: PASSWORD, confirm_password: PASSWORD }),
     });
     expect(response.status).toBe(201);
-    expect(verifyLinkOf(await smtp.next(email))).toContain('token=');
+    expect(verifyLinkOf(await fx.smtp.next(email))).toContain('token=');
   });
 
   it('refuses a verification POST without the right CSRF token, and the link still works afterwards', async () => {
     const user = await register();
-    const link = verifyLinkOf(await smtp.next(user.email));
+    const link = verifyLinkOf(await fx.smtp.next(user.email));
     const agent = new UserAgent();
     await get(agent, link);
     const token = new URL(link).searchParams.get('token')!;
-    const forged = await agent.postForm(`${server.url}/account/verify-email`, { csrf: 'x'.repeat(43), token });
+    const forged = await agent.postForm(`${fx.server.url}/account/verify-email`, { csrf: 'x'.repeat(43), token });
     expect(forged.status).toBe(403);
     expect(await forged.text()).toContain('This form has expired');
     // From another browser (no CSRF cookie) too.
-    const other = await new UserAgent().postForm(`${server.url}/account/verify-email`, { csrf: 'x'.repeat(43), token });
+    const other = await new UserAgent().postForm(`${fx.server.url}/account/verify-email`, { csrf: 'x'.repeat(43), token });
     expect(other.status).toBe(403);
     expect((await userJson(user.username, user.id))['email_verified']).toBe(false);
     expect((await submit(agent, link, '/account/verify-email')).status).toBe(200);
@@ -194,19 +159,19 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
 
   it('refuses an expired verification link', async () => {
     const user = await register();
-    const link = verifyLinkOf(await smtp.next(user.email));
-    await server.latchkey.knex('email_tokens').where({ user_id: user.id }).update({ expires_at: Date.now() - 1 });
+    const link = verifyLinkOf(await fx.smtp.next(user.email));
+    await fx.server.latchkey.knex('email_tokens').where({ user_id: user.id }).update({ expires_at: Date.now() - 1 });
     const agent = new UserAgent();
     const page = await get(agent, link);
     expect(page.status).toBe(400);
     expect(page.html).toContain(INVALID_LINK);
-    const csrf = formOf((await get(agent, `${server.url}/account/password/forgot`)).html, '/forgot').csrf;
-    const posted = await agent.postForm(`${server.url}/account/verify-email`, { csrf, token: new URL(link).searchParams.get('token')! });
+    const csrf = formOf((await get(agent, `${fx.server.url}/account/password/forgot`)).html, '/forgot').csrf;
+    const posted = await agent.postForm(`${fx.server.url}/account/verify-email`, { csrf, token: new URL(link).searchParams.get('token')! });
     expect(posted.status).toBe(400);
     expect((await userJson(user.username, user.id))['email_verified']).toBe(false);
     // The sweep deletes expired tokens.
-    await server.latchkey.sweep();
-    expect(await server.latchkey.knex('email_tokens').where({ user_id: user.id })).toHaveLength(0);
+    await fx.server.latchkey.sweep();
+    expect(await fx.server.latchkey.knex('email_tokens').where({ user_id: user.id })).toHaveLength(0);
   });
 
   /** A person's own change of address over REST, with the proof it needs: the new one waits, pending. */
@@ -225,21 +190,21 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
 
   it('an earlier link still verifies the old address while it is current; the new link makes the pending one the account\'s', async () => {
     const user = await register();
-    const oldLink = verifyLinkOf(await smtp.next(user.email));
+    const oldLink = verifyLinkOf(await fx.smtp.next(user.email));
     const newEmail = `new.${user.email}`;
     await changeOwnEmail(user, newEmail);
 
     // The verification link goes to the new address; the old one gets a notice, with no link to verify anything.
-    const toNew = await smtp.next(newEmail);
+    const toNew = await fx.smtp.next(newEmail);
     expect(toNew.subject).toBe('Confirm your email address');
     const newLink = verifyLinkOf(toNew);
-    const notice = await smtp.next(user.email);
+    const notice = await fx.smtp.next(user.email);
     expect(notice.subject).toBe('Your email address is being changed');
     expect(notice.text).toContain(newEmail);
     expect(notice.text).not.toContain('/account/verify-email');
-    await server.latchkey.background.settled();
-    expect(smtp.to(user.email)).toHaveLength(2);
-    expect(smtp.to(newEmail)).toHaveLength(1);
+    await fx.server.latchkey.background.settled();
+    expect(fx.smtp.to(user.email)).toHaveLength(2);
+    expect(fx.smtp.to(newEmail)).toHaveLength(1);
 
     // Each link names the address it verifies.
     const agent = new UserAgent();
@@ -263,10 +228,10 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
 
   it('refuses a link sent to an earlier address once the account has switched to the new one', async () => {
     const user = await register();
-    const oldLink = verifyLinkOf(await smtp.next(user.email));
+    const oldLink = verifyLinkOf(await fx.smtp.next(user.email));
     const newEmail = `new.${user.email}`;
     await changeOwnEmail(user, newEmail);
-    const newLink = verifyLinkOf(await smtp.next(newEmail));
+    const newLink = verifyLinkOf(await fx.smtp.next(newEmail));
 
     const agent = new UserAgent();
     expect((await submit(agent, newLink, '/account/verify-email')).status).toBe(200);
@@ -281,15 +246,15 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
 
   it('refuses a link sent to an earlier address after staff changed it, and mails the new address', async () => {
     const user = await register();
-    const oldLink = verifyLinkOf(await smtp.next(user.email));
-    const staff = await makeUser(server.latchkey, { isStaff: true });
+    const oldLink = verifyLinkOf(await fx.smtp.next(user.email));
+    const staff = await makeUser(fx.server.latchkey, { isStaff: true });
     const { access } = await apiLogin(staff.username);
     const newEmail = `staff.${user.email}`;
     // Staff set another person's address directly (no proof needed), unverified and not pending.
     const changed = await api('PATCH', `/api/users/${user.id}/`, { token: access, json: { email: newEmail } });
     expect(changed.status, changed.text).toBe(200);
     expect(changed.json).toMatchObject({ email: newEmail, email_verified: false, pending_email: null });
-    const newLink = verifyLinkOf(await smtp.next(newEmail));
+    const newLink = verifyLinkOf(await fx.smtp.next(newEmail));
 
     const agent = new UserAgent();
     const refused = await submit(agent, oldLink, '/account/verify-email');
@@ -304,7 +269,7 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
 
   it('answers unknown or malformed verification tokens with the invalid page', async () => {
     for (const token of ['', 'short', 'A'.repeat(43), '<script>']) {
-      const page = await get(new UserAgent(), `${server.url}/account/verify-email?token=${encodeURIComponent(token)}`);
+      const page = await get(new UserAgent(), `${fx.server.url}/account/verify-email?token=${encodeURIComponent(token)}`);
       expect(page.status, token).toBe(400);
       expect(page.html).toContain(INVALID_LINK);
       expect(page.html).not.toContain('<script>');
@@ -314,7 +279,7 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
   // ------------------------------------------------------------------ password reset
 
   it('answers a reset request for an unknown address with the identical page and sends nothing', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const unknown = `${unique('nobody')}@example.com`;
     const agent = new UserAgent();
     const forUnknown = await forgot(agent, unknown);
@@ -326,35 +291,35 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
     expect(forKnown.html).not.toContain(user.email!);
     expect(forUnknown.headers.get('cache-control')).toBe('no-store');
 
-    await server.latchkey.background.settled();
-    expect(smtp.to(unknown)).toHaveLength(0);
-    expect(smtp.to(user.email!)).toHaveLength(1);
-    expect((await smtp.next(user.email!)).subject).toBe('Reset your password');
+    await fx.server.latchkey.background.settled();
+    expect(fx.smtp.to(unknown)).toHaveLength(0);
+    expect(fx.smtp.to(user.email!)).toHaveLength(1);
+    expect((await fx.smtp.next(user.email!)).subject).toBe('Reset your password');
   });
 
   it('resets the password: the old one stops working, and every session and token from before dies', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     // Before: an API token pair, and a browser signed in through OpenID Connect with a refresh token.
     const pair = await apiLogin(user.username);
     const browser = new UserAgent();
     const oauth = await loginAndExchange(config, browser, { username: user.username, password: PASSWORD });
-    expect(oauth.tokens.refresh_token).toBeTruthy();
+    expect(oauth.tokens.refresh_token).toMatch(OPAQUE_TOKEN);
     const silent = async () => {
       const { url } = await authorizationRequest(config, { prompt: 'none' });
-      const location = new URL((await browser.fetch(url)).headers.get('location')!, server.url);
+      const location = new URL((await browser.fetch(url)).headers.get('location')!, fx.server.url);
       expect(location.href.startsWith(REDIRECT_URI)).toBe(true);
       return location.searchParams;
     };
-    expect((await silent()).get('code')).toBeTruthy();
+    expect((await silent()).get('code')).toMatch(OPAQUE_TOKEN);
 
     // Two requests, two links: using one kills the other.
     const agent = new UserAgent();
     await forgot(agent, user.email!);
     await forgot(agent, user.email!);
-    const link = resetLinkOf(await smtp.next(user.email!));
-    const otherLink = resetLinkOf(await smtp.next(user.email!));
+    const link = resetLinkOf(await fx.smtp.next(user.email!));
+    const otherLink = resetLinkOf(await fx.smtp.next(user.email!));
     expect(link).not.toBe(otherLink);
-    const row = await server.latchkey.knex('email_tokens').where({ user_id: user.id, purpose: 'reset_password' }).first();
+    const row = await fx.server.latchkey.knex('email_tokens').where({ user_id: user.id, purpose: 'reset_password' }).first();
     expect(Number(row.expires_at) - Number(row.created_at)).toBe(30 * 60 * 1000);
 
     const page = await get(agent, link);
@@ -383,7 +348,7 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
     // Everything from before the reset is dead: API refresh token, OAuth tokens, the browser session.
     expect((await api('POST', '/api/token/refresh/', { json: { refresh: pair.refresh } })).status).toBe(401);
     await expect(oidc.refreshTokenGrant(config, oauth.tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
-    expect((await api('GET', `${server.issuer}/me`, { token: oauth.tokens.access_token })).status).toBe(401);
+    expect((await api('GET', `${fx.server.issuer}/me`, { token: oauth.tokens.access_token })).status).toBe(401);
     expect((await silent()).get('error')).toBe('login_required');
 
     // Both links are used up now.
@@ -393,8 +358,8 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
       expect(again.html).toContain(INVALID_LINK);
       expect(again.html).toContain('href="/account/password/forgot"');
     }
-    const csrf = formOf((await get(agent, `${server.url}/account/password/forgot`)).html, '/forgot').csrf;
-    const replay = await agent.postForm(`${server.url}/account/password/reset`, {
+    const csrf = formOf((await get(agent, `${fx.server.url}/account/password/forgot`)).html, '/forgot').csrf;
+    const replay = await agent.postForm(`${fx.server.url}/account/password/reset`, {
       csrf,
       token: new URL(link).searchParams.get('token')!,
       password: 'an attacker passphrase here',
@@ -406,14 +371,14 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
   });
 
   it('lets exactly one of two parallel uses of a reset link through', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const agent = new UserAgent();
     await forgot(agent, user.email!);
-    const link = resetLinkOf(await smtp.next(user.email!));
+    const link = resetLinkOf(await fx.smtp.next(user.email!));
     const page = await get(agent, link);
     const { csrf } = formOf(page.html, '/account/password/reset');
     const token = new URL(link).searchParams.get('token')!;
-    const attempt = (password: string) => agent.postForm(`${server.url}/account/password/reset`, { csrf, token, password, confirm_password: password });
+    const attempt = (password: string) => agent.postForm(`${fx.server.url}/account/password/reset`, { csrf, token, password, confirm_password: password });
     const results = await Promise.all([attempt('first parallel passphrase'), attempt('second parallel passphrase')]);
     expect(results.map((r) => r.status).sort()).toEqual([200, 400]);
     const winner = results[0]!.status === 200 ? 'first parallel passphrase' : 'second parallel passphrase';
@@ -421,17 +386,17 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
   });
 
   it('refuses an expired reset link and leaves the password alone', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const agent = new UserAgent();
     await forgot(agent, user.email!);
-    const link = resetLinkOf(await smtp.next(user.email!));
+    const link = resetLinkOf(await fx.smtp.next(user.email!));
     const form = formOf((await get(agent, link)).html, '/account/password/reset');
-    await server.latchkey.knex('email_tokens').where({ user_id: user.id }).update({ expires_at: Date.now() - 1 });
+    await fx.server.latchkey.knex('email_tokens').where({ user_id: user.id }).update({ expires_at: Date.now() - 1 });
 
     const page = await get(agent, link);
     expect(page.status).toBe(400);
     expect(page.html).toContain(INVALID_LINK);
-    const posted = await agent.postForm(`${server.url}/account/password/reset`, {
+    const posted = await agent.postForm(`${fx.server.url}/account/password/reset`, {
       csrf: form.csrf,
       token: new URL(link).searchParams.get('token')!,
       password: NEW_PASSWORD,
@@ -443,30 +408,30 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
   });
 
   it('refuses a reset link after the account moved to another address', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const agent = new UserAgent();
     await forgot(agent, user.email!);
-    const link = resetLinkOf(await smtp.next(user.email!));
-    await server.latchkey.users.update(user.id, { email: `moved.${user.email}` });
+    const link = resetLinkOf(await fx.smtp.next(user.email!));
+    await fx.server.latchkey.users.update(user.id, { email: `moved.${user.email}` });
     expect((await get(agent, link)).status).toBe(400);
     await apiLogin(user.username, PASSWORD);
   });
 
   it('sends no reset mail to an inactive user, with the same answer', async () => {
-    const user = await makeUser(server.latchkey, { isActive: false });
+    const user = await makeUser(fx.server.latchkey, { isActive: false });
     const answer = await forgot(new UserAgent(), user.email!);
     expect(answer.status).toBe(200);
     expect(answer.html).toContain('Check your email');
-    await server.latchkey.background.settled();
-    expect(smtp.to(user.email!)).toHaveLength(0);
+    await fx.server.latchkey.background.settled();
+    expect(fx.smtp.to(user.email!)).toHaveLength(0);
     expect(await auditEvents('password_reset.requested', user.id)).toEqual([{ details: JSON.stringify({ mail_sent: false, reason: 'inactive' }) }]);
   });
 
   it('refuses a reset request without the right CSRF token, and re-renders invalid addresses', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const agent = new UserAgent();
-    await get(agent, `${server.url}/account/password/forgot`);
-    const forged = await agent.postForm(`${server.url}/account/password/forgot`, { csrf: 'x'.repeat(43), email: user.email! });
+    await get(agent, `${fx.server.url}/account/password/forgot`);
+    const forged = await agent.postForm(`${fx.server.url}/account/password/forgot`, { csrf: 'x'.repeat(43), email: user.email! });
     expect(forged.status).toBe(403);
     const html = await forged.text();
     expect(html).toContain('This form has expired');
@@ -474,12 +439,12 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
     const bad = await forgot(agent, 'not an address');
     expect(bad.status).toBe(400);
     expect(bad.html).toContain('Enter a valid email address.');
-    await server.latchkey.background.settled();
-    expect(smtp.to(user.email!)).toHaveLength(0);
+    await fx.server.latchkey.background.settled();
+    expect(fx.smtp.to(user.email!)).toHaveLength(0);
   });
 
   it('limits reset requests per address and per IP, the same way for unknown addresses', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const unknown = `${unique('ghost')}@example.com`;
     const agent = new UserAgent();
     const answers: Record<string, Array<{ status: number; html: string; headers: Headers }>> = { known: [], unknown: [] };
@@ -493,8 +458,8 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
     expect(known.headers.get('retry-after')).toBe(ghost.headers.get('retry-after'));
     expect(known.html).toContain('Too many requests');
     expect(known.html.replace(user.email!, 'ADDRESS')).toBe(ghost.html.replace(unknown, 'ADDRESS'));
-    await server.latchkey.background.settled();
-    expect(smtp.to(user.email!)).toHaveLength(3);
+    await fx.server.latchkey.background.settled();
+    expect(fx.smtp.to(user.email!)).toHaveLength(3);
 
     // Per IP: 20 requests for 20 addresses, then the 21st is refused whatever the address.
     const ip = freshIp();
@@ -505,7 +470,7 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
   });
 
   it('keeps the interaction uid so the person can go back to signing in', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const agent = new UserAgent();
     const { url } = await authorizationRequest(config);
     const { response, url: loginUrl } = await agent.follow(url);
@@ -513,20 +478,20 @@ describe.each(BACKENDS)('email verification and password reset (%s)', (backend) 
     const login = await response.text();
     expect(login).toContain(`href="/account/password/forgot?uid=${uid}"`);
 
-    const forgotUrl = `${server.url}/account/password/forgot?uid=${uid}`;
+    const forgotUrl = `${fx.server.url}/account/password/forgot?uid=${uid}`;
     expect((await get(agent, forgotUrl)).html).toContain(`href="/interaction/${uid}"`);
     const sent = await submit(agent, forgotUrl, '/account/password/forgot', { email: user.email! }, freshIp());
     expect(sent.html).toContain(`href="/interaction/${uid}"`);
-    const link = resetLinkOf(await smtp.next(user.email!));
+    const link = resetLinkOf(await fx.smtp.next(user.email!));
     expect(new URL(link).searchParams.get('uid')).toBe(uid);
     const done = await submit(agent, link, '/account/password/reset', { password: NEW_PASSWORD, confirm_password: NEW_PASSWORD });
     expect(done.html).toContain(`href="/interaction/${uid}"`);
     // A uid that is not one is dropped, never echoed into a link.
-    const odd = await get(agent, `${server.url}/account/password/forgot?uid=${encodeURIComponent('"><script>')}`);
+    const odd = await get(agent, `${fx.server.url}/account/password/forgot?uid=${encodeURIComponent('"><script>')}`);
     expect(odd.html).not.toContain('/interaction/');
     expect(odd.html).not.toContain('<script>');
   });
-});
+}, { smtp: true });
 
 describe.each(BACKENDS)('mail without SMTP_URL: the outbox (%s)', (backend) => {
   it('writes each mail as an .eml file, logs where, and never logs a token', async () => {

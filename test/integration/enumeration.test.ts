@@ -6,13 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type * as oidc from 'openid-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { User } from '../../src/storage/users.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';
-import { BACKENDS } from '../helpers/env.js';
 import { readAnswer, type Answer } from '../helpers/http.js';
 import { authorizationRequest, discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
 
 const WRONG = 'certainly not the passphrase';
 type Door = 'login page' | '/api/token/' | '/users/login/' | 'password grant';
@@ -25,24 +24,21 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-describe.each(BACKENDS)('no account enumeration at the password doors (%s)', (backend) => {
-  let server: TestServer;
+// Generous limits (testEnv's defaults) so that nothing here gets locked.
+describeOnBackends('no account enumeration at the password doors (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '1000', LOGIN_MAX_FAILURES_PER_IP: '100000' }, (fx) => {
   let webConfig: oidc.Configuration;
   let basic: string;
   let active: User;
   let inactive: User;
 
   beforeAll(async () => {
-    // Generous limits (testEnv's defaults) so that nothing here gets locked.
-    server = await startTestServer(backend, { LOGIN_MAX_FAILURES_PER_ACCOUNT: '1000', LOGIN_MAX_FAILURES_PER_IP: '100000' });
-    const web = await makeClient(server.latchkey, { name: 'Enumeration web app' });
-    webConfig = await discover(server.issuer, web.client.clientId, web.clientSecret);
-    const legacy = await makeClient(server.latchkey, { name: 'Enumeration legacy app', grantTypes: ['password', 'refresh_token'], redirectUris: [] });
+    const web = await makeClient(fx.server.latchkey, { name: 'Enumeration web app' });
+    webConfig = await discover(fx.server.issuer, web.client.clientId, web.clientSecret);
+    const legacy = await makeClient(fx.server.latchkey, { name: 'Enumeration legacy app', grantTypes: ['password', 'refresh_token'], redirectUris: [] });
     basic = `Basic ${Buffer.from(`${legacy.client.clientId}:${legacy.clientSecret}`).toString('base64')}`;
-    active = await makeUser(server.latchkey);
-    inactive = await makeUser(server.latchkey, { isActive: false });
+    active = await makeUser(fx.server.latchkey);
+    inactive = await makeUser(fx.server.latchkey, { isActive: false });
   });
-  afterAll(async () => server?.stop());
 
   /** Username and password for one case; unknown names are fresh each time. */
   function credentials(which: Case): { username: string; password: string } {
@@ -67,21 +63,21 @@ describe.each(BACKENDS)('no account enumeration at the password doors (%s)', (ba
       }
       case '/api/token/':
         return () =>
-          fetch(`${server.url}/api/token/`, {
+          fetch(`${fx.server.url}/api/token/`, {
             method: 'POST',
             headers: { 'content-type': 'application/json', accept: 'application/json' },
             body: JSON.stringify({ username, password }),
           });
       case '/users/login/':
         return () =>
-          fetch(`${server.url}/users/login/`, {
+          fetch(`${fx.server.url}/users/login/`, {
             method: 'POST',
             headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
             body: new URLSearchParams({ username, password }).toString(),
           });
       case 'password grant':
         return () =>
-          fetch(`${server.issuer}/token`, {
+          fetch(`${fx.server.issuer}/token`, {
             method: 'POST',
             headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', authorization: basic },
             body: new URLSearchParams({ grant_type: 'password', username, password, scope: 'openid' }).toString(),

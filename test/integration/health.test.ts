@@ -2,25 +2,20 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, PG_ADMIN_URL } from '../helpers/env.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
 
-describe.each(BACKENDS)('health and static pages (%s)', (backend) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer(backend);
-  });
-  afterAll(async () => server?.stop());
-
+describeOnBackends('health and static pages (%s)', (fx) => {
   it('answers 200 {"status":"ok"} while the database answers', async () => {
-    const response = await fetch(`${server.url}/health`);
+    const response = await fetch(`${fx.server.url}/health`);
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ status: 'ok' });
   });
 
   it('serves the stylesheet and points / at discovery', async () => {
-    const css = await fetch(`${server.url}/static/latchkey.css`);
+    const css = await fetch(`${fx.server.url}/static/latchkey.css`);
     expect(css.status).toBe(200);
     expect(css.headers.get('content-type')).toContain('text/css');
-    const root = await fetch(`${server.url}/`, { redirect: 'manual' });
+    const root = await fetch(`${fx.server.url}/`, { redirect: 'manual' });
     expect(root.headers.get('location')).toBe('/o/.well-known/openid-configuration');
   });
 });

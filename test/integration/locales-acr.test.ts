@@ -4,12 +4,12 @@
  * how the person signed in. Discovery advertises exactly these.
  */
 import * as oidc from 'openid-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { MFA_ACR, PASSWORD_ACR } from '../../src/oidc/acr.js';
 import { formOf, providerForm, UserAgent } from '../helpers/browserless.js';
-import { BACKENDS } from '../helpers/env.js';
 import { authorizationRequest, authorize, discover, loginAndExchange, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
+import { OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 const XSS = '<script>alert(1)</script>';
 const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
@@ -32,16 +32,13 @@ const langOf = (html: string) => /<html lang="([^"]*)"/.exec(html)?.[1];
 const h1Of = (html: string) => /<h1>([^<]*)<\/h1>/.exec(html)?.[1];
 const alertOf = (html: string) => /<p class="alert" role="alert">([^<]*)<\/p>/.exec(html)?.[1];
 
-describe.each(BACKENDS)('ui_locales and acr_values (%s)', (backend) => {
-  let server: TestServer;
+describeOnBackends('ui_locales and acr_values (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: String(LOCKOUT_AFTER) }, (fx) => {
   let config: oidc.Configuration;
 
   beforeAll(async () => {
-    server = await startTestServer(backend, { LOGIN_MAX_FAILURES_PER_ACCOUNT: String(LOCKOUT_AFTER) });
-    const made = await makeClient(server.latchkey, { name: 'Locale App' });
-    config = await discover(server.issuer, made.client.clientId, made.clientSecret);
+    const made = await makeClient(fx.server.latchkey, { name: 'Locale App' });
+    config = await discover(fx.server.issuer, made.client.clientId, made.clientSecret);
   });
-  afterAll(async () => server?.stop());
 
   const isCallback = (u: URL) => u.href.startsWith(REDIRECT_URI);
 
@@ -77,7 +74,7 @@ describe.each(BACKENDS)('ui_locales and acr_values (%s)', (backend) => {
 
   describe('ui_locales', () => {
     it('renders the login and consent pages in French for ui_locales=fr', async () => {
-      const user = await makeUser(server.latchkey);
+      const user = await makeUser(fx.server.latchkey);
       const agent = new UserAgent();
       const login = await openLogin(agent, { ui_locales: 'fr' });
       expect(langOf(login.html)).toBe('fr');
@@ -99,13 +96,13 @@ describe.each(BACKENDS)('ui_locales and acr_values (%s)', (backend) => {
 
       // The French pages finish the flow like the English ones.
       const form = formOf(consent, '/confirm');
-      const allowed = await agent.postForm(new URL(form.action, server.url), { csrf: form.csrf, decision: 'allow' });
-      const { url } = await agent.follow(new URL(allowed.headers.get('location')!, server.url), isCallback);
-      expect(url.searchParams.get('code')).toBeTruthy();
+      const allowed = await agent.postForm(new URL(form.action, fx.server.url), { csrf: form.csrf, decision: 'allow' });
+      const { url } = await agent.follow(new URL(allowed.headers.get('location')!, fx.server.url), isCallback);
+      expect(url.searchParams.get('code')).toMatch(OPAQUE_TOKEN);
     });
 
     it('names the claims asked for one by one in the page language', async () => {
-      const user = await makeUser(server.latchkey);
+      const user = await makeUser(fx.server.latchkey);
       const agent = new UserAgent();
       const claims = JSON.stringify({ id_token: { email: null, given_name: null } });
       const consent = await signIn(agent, await openLogin(agent, { ui_locales: 'fr', scope: 'openid', claims }), user.username);
@@ -152,8 +149,8 @@ describe.each(BACKENDS)('ui_locales and acr_values (%s)', (backend) => {
     });
 
     it('still escapes the client name and login_hint in French', async () => {
-      const hostile = await makeClient(server.latchkey, { name: `Evil ${XSS}` });
-      const hostileConfig = await discover(server.issuer, hostile.client.clientId, hostile.clientSecret);
+      const hostile = await makeClient(fx.server.latchkey, { name: `Evil ${XSS}` });
+      const hostileConfig = await discover(fx.server.issuer, hostile.client.clientId, hostile.clientSecret);
       const hint = `"><img src=x onerror=alert(1)>${XSS}`;
       const { html } = await openLogin(new UserAgent(), { ui_locales: 'fr', login_hint: hint }, hostileConfig);
       expect(langOf(html)).toBe('fr');
@@ -163,7 +160,7 @@ describe.each(BACKENDS)('ui_locales and acr_values (%s)', (backend) => {
     });
 
     it('says in French that the password is wrong, and that the account is locked', async () => {
-      const user = await makeUser(server.latchkey);
+      const user = await makeUser(fx.server.latchkey);
       const agent = new UserAgent();
       const login = await openLogin(agent, { ui_locales: 'fr' });
       const attempt = () => agent.postForm(new URL(login.form.action, login.at), { csrf: login.form.csrf, username: user.username, password: 'not the passphrase' });
@@ -194,7 +191,7 @@ describe.each(BACKENDS)('ui_locales and acr_values (%s)', (backend) => {
     });
 
     it('shows the expired sign-in and the provider error pages in the person’s language', async () => {
-      const expired = await new LanguageAgent('fr-FR').fetch(`${server.url}/interaction/no-such-interaction`);
+      const expired = await new LanguageAgent('fr-FR').fetch(`${fx.server.url}/interaction/no-such-interaction`);
       const expiredHtml = await expired.text();
       expect(expired.status).toBe(400);
       expect(langOf(expiredHtml)).toBe('fr');
@@ -215,7 +212,7 @@ describe.each(BACKENDS)('ui_locales and acr_values (%s)', (backend) => {
     });
 
     it('asks to sign out in the language of the logout request', async () => {
-      const user = await makeUser(server.latchkey);
+      const user = await makeUser(fx.server.latchkey);
       const agent = new UserAgent();
       const { tokens } = await loginAndExchange(config, agent, { username: user.username, password: PASSWORD });
       const end = oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, ui_locales: 'fr-CA' });
@@ -226,24 +223,24 @@ describe.each(BACKENDS)('ui_locales and acr_values (%s)', (backend) => {
 
       // The signed-out page comes after the session is gone: it follows the browser's language.
       const form = providerForm(page, 'op.logoutForm');
-      const confirmed = await agent.postForm(new URL(form.action, server.url), { ...form.fields, logout: 'yes' });
+      const confirmed = await agent.postForm(new URL(form.action, fx.server.url), { ...form.fields, logout: 'yes' });
       expect(confirmed.status).toBe(303);
-      const done = await agent.fetch(new URL(confirmed.headers.get('location')!, server.url), { headers: { 'accept-language': 'fr' } });
+      const done = await agent.fetch(new URL(confirmed.headers.get('location')!, fx.server.url), { headers: { 'accept-language': 'fr' } });
       const doneHtml = await done.text();
       expect(langOf(doneHtml)).toBe('fr');
       expect(h1Of(doneHtml)).toBe('Déconnecté');
     });
 
     it('speaks French on the device pages when the device asked for ui_locales=fr', async () => {
-      const user = await makeUser(server.latchkey);
-      const tv = await makeClient(server.latchkey, { name: 'Télé du salon', isPublic: true, redirectUris: [], grantTypes: [DEVICE_CODE] });
-      const tvConfig = await discover(server.issuer, tv.client.clientId, null);
+      const user = await makeUser(fx.server.latchkey);
+      const tv = await makeClient(fx.server.latchkey, { name: 'Télé du salon', isPublic: true, redirectUris: [], grantTypes: [DEVICE_CODE] });
+      const tvConfig = await discover(fx.server.issuer, tv.client.clientId, null);
       const device = await oidc.initiateDeviceAuthorization(tvConfig, { scope: 'openid', ui_locales: 'fr' });
       const polling = oidc.pollDeviceAuthorizationGrant(tvConfig, device);
 
       // The code entry page knows nothing of the device yet: it goes by the browser.
       const agent = new LanguageAgent('fr');
-      const input = await (await agent.fetch(`${server.issuer}/device`)).text();
+      const input = await (await agent.fetch(`${fx.server.issuer}/device`)).text();
       expect(langOf(input)).toBe('fr');
       expect(input).toContain('Saisissez le code affiché sur votre appareil.');
       expect(input).toContain('placeholder="Saisir le code"');
@@ -251,13 +248,13 @@ describe.each(BACKENDS)('ui_locales and acr_values (%s)', (backend) => {
 
       // From here on the device's own ui_locales decides, whatever the browser says.
       const english = new LanguageAgent('en');
-      const entry = providerForm(await (await english.fetch(`${server.issuer}/device`)).text(), 'op.deviceInputForm');
-      const confirmPage = await (await english.postForm(new URL(entry.action, server.url), { ...entry.fields, user_code: device.user_code })).text();
+      const entry = providerForm(await (await english.fetch(`${fx.server.issuer}/device`)).text(), 'op.deviceInputForm');
+      const confirmPage = await (await english.postForm(new URL(entry.action, fx.server.url), { ...entry.fields, user_code: device.user_code })).text();
       expect(langOf(confirmPage)).toBe('fr');
       expect(h1Of(confirmPage)).toBe('Connecter Télé du salon\u00a0?');
       const confirm = providerForm(confirmPage, 'op.deviceConfirmForm');
-      const confirmed = await english.postForm(new URL(confirm.action, server.url), confirm.fields);
-      let { response, url } = await english.follow(new URL(confirmed.headers.get('location')!, server.url));
+      const confirmed = await english.postForm(new URL(confirm.action, fx.server.url), confirm.fields);
+      let { response, url } = await english.follow(new URL(confirmed.headers.get('location')!, fx.server.url));
       const login = await response.text();
       expect(h1Of(login)).toBe('Se connecter');
       const loginForm = formOf(login, '/login');
@@ -280,15 +277,15 @@ describe.each(BACKENDS)('ui_locales and acr_values (%s)', (backend) => {
 
     it('says in French that a device code is wrong', async () => {
       const agent = new LanguageAgent('fr');
-      const entry = providerForm(await (await agent.fetch(`${server.issuer}/device`)).text(), 'op.deviceInputForm');
-      const page = await (await agent.postForm(new URL(entry.action, server.url), { ...entry.fields, user_code: 'BBBB-BBBB' })).text();
+      const entry = providerForm(await (await agent.fetch(`${fx.server.issuer}/device`)).text(), 'op.deviceInputForm');
+      const page = await (await agent.postForm(new URL(entry.action, fx.server.url), { ...entry.fields, user_code: 'BBBB-BBBB' })).text();
       expect(langOf(page)).toBe('fr');
       expect(alertOf(page)).toBe('Ce code n’est pas valide, ou il a expiré ou déjà servi. Vérifiez le code et réessayez.');
     });
   });
 
   describe('acr_values', () => {
-    const login = async () => ({ username: (await makeUser(server.latchkey)).username, password: PASSWORD });
+    const login = async () => ({ username: (await makeUser(fx.server.latchkey)).username, password: PASSWORD });
 
     it('puts the password acr and amr into the ID token when acr_values asks for it', async () => {
       const { tokens } = await loginAndExchange(config, new UserAgent(), await login(), { acr_values: PASSWORD_ACR });

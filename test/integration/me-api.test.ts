@@ -1,46 +1,38 @@
 import * as oidc from 'openid-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import type { User } from '../../src/storage/users.js';
 import { UserAgent } from '../helpers/browserless.js';
-import { BACKENDS } from '../helpers/env.js';
-import { readAnswer, type Answer } from '../helpers/http.js';
+import { type Answer } from '../helpers/http.js';
 import { apiAuthorization, apiResourceOf, discover, loginAndExchange, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
+import { ACCESS_TOKEN } from '../helpers/shapes.js';
 
 const NEW_PASSWORD = 'another long passphrase';
 
-describe.each(BACKENDS)('/api/me/: password, connected applications and sessions over REST (%s)', (backend) => {
-  let server: TestServer;
+// Three wrong current passwords lock the account, as three wrong logins would.
+describeOnBackends('/api/me/: password, connected applications and sessions over REST (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }, (fx) => {
   let mail: oidc.Configuration;
   let calendar: oidc.Configuration;
   let service: oidc.Configuration;
 
   beforeAll(async () => {
-    // Three wrong current passwords lock the account, as three wrong logins would.
-    server = await startTestServer(backend, { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' });
     // Apps registered for the API scopes these routes need (a userinfo token gets nowhere here).
-    const a = await makeClient(server.latchkey, { name: 'Mail', apiScopes: ['account', 'users:read'] });
-    const b = await makeClient(server.latchkey, { name: 'Calendar', apiScopes: ['account', 'users:read'] });
-    const c = await makeClient(server.latchkey, { name: 'Batch job', grantTypes: ['client_credentials'], redirectUris: [], apiScopes: ['account'] });
-    mail = await discover(server.issuer, a.client.clientId, a.clientSecret);
-    calendar = await discover(server.issuer, b.client.clientId, b.clientSecret);
-    service = await discover(server.issuer, c.client.clientId, c.clientSecret);
+    const a = await makeClient(fx.server.latchkey, { name: 'Mail', apiScopes: ['account', 'users:read'] });
+    const b = await makeClient(fx.server.latchkey, { name: 'Calendar', apiScopes: ['account', 'users:read'] });
+    const c = await makeClient(fx.server.latchkey, { name: 'Batch job', grantTypes: ['client_credentials'], redirectUris: [], apiScopes: ['account'] });
+    mail = await discover(fx.server.issuer, a.client.clientId, a.clientSecret);
+    calendar = await discover(fx.server.issuer, b.client.clientId, b.clientSecret);
+    service = await discover(fx.server.issuer, c.client.clientId, c.clientSecret);
   });
-  afterAll(async () => server?.stop());
 
-  async function call(method: string, path: string, token: string | null, json?: unknown): Promise<Answer> {
-    const headers: Record<string, string> = {};
-    if (token) headers['authorization'] = `Bearer ${token}`;
-    if (json !== undefined) headers['content-type'] = 'application/json';
-    return readAnswer(await fetch(`${server.url}${path}`, { method, headers, ...(json === undefined ? {} : { body: JSON.stringify(json) }) }));
-  }
+  const call = fx.bearer;
 
   /** One person signed in twice: Mail in one browser, Calendar in another. */
   async function twoBrowsers(user: User) {
     const login = { username: user.username, password: PASSWORD };
     const laptop = new UserAgent();
     const phone = new UserAgent();
-    const params = apiAuthorization(server.latchkey, ['account', 'users:read']);
+    const params = apiAuthorization(fx.server.latchkey, ['account', 'users:read']);
     const inMail = await loginAndExchange(mail, laptop, login, params);
     const inCalendar = await loginAndExchange(calendar, phone, login, params);
     return { laptop, phone, mailTokens: inMail.tokens, calendarTokens: inCalendar.tokens };
@@ -49,7 +41,7 @@ describe.each(BACKENDS)('/api/me/: password, connected applications and sessions
   const results = (answer: Answer) => answer.json['results'] as Array<Record<string, unknown>>;
 
   it('answers 401 without a token and 403 to a token that acts for no person, on every route', async () => {
-    const clientToken = (await oidc.clientCredentialsGrant(service, { resource: apiResourceOf(server.latchkey), scope: 'account' })).access_token;
+    const clientToken = (await oidc.clientCredentialsGrant(service, { resource: apiResourceOf(fx.server.latchkey), scope: 'account' })).access_token;
     const routes: Array<[string, string, unknown?]> = [
       ['GET', '/api/me/grants/'],
       ['DELETE', '/api/me/grants/x/'],
@@ -69,7 +61,7 @@ describe.each(BACKENDS)('/api/me/: password, connected applications and sessions
   });
 
   it('lists the applications the person allowed, and revokes one with its tokens', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const { mailTokens, calendarTokens } = await twoBrowsers(user);
     const listed = await call('GET', '/api/me/grants', mailTokens.access_token);
     expect(listed.status, listed.text).toBe(200);
@@ -94,8 +86,8 @@ describe.each(BACKENDS)('/api/me/: password, connected applications and sessions
   });
 
   it("cannot see or revoke another person's grants or sessions (404, nothing changes)", async () => {
-    const alice = await makeUser(server.latchkey);
-    const mallory = await makeUser(server.latchkey);
+    const alice = await makeUser(fx.server.latchkey);
+    const mallory = await makeUser(fx.server.latchkey);
     const aliceTokens = (await twoBrowsers(alice)).mailTokens;
     const malloryTokens = (await twoBrowsers(mallory)).mailTokens;
     const aliceGrant = results(await call('GET', '/api/me/grants', aliceTokens.access_token))[0]!;
@@ -110,7 +102,7 @@ describe.each(BACKENDS)('/api/me/: password, connected applications and sessions
   });
 
   it('lists login sessions, marks the current one, and signs another one out', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const { phone, mailTokens, calendarTokens } = await twoBrowsers(user);
     const listed = await call('GET', '/api/me/sessions/', mailTokens.access_token);
     expect(listed.status, listed.text).toBe(200);
@@ -121,7 +113,7 @@ describe.each(BACKENDS)('/api/me/: password, connected applications and sessions
     expect(current[0]!['applications']).toEqual([expect.objectContaining({ client_name: 'Mail' })]);
     expect(current[0]!['methods']).toEqual(['pwd']);
     // Session ids are not the cookie values that would let someone take a session over.
-    const cookies = (await phone.jar.getCookies(server.url)).map((c) => c.value);
+    const cookies = (await phone.jar.getCookies(fx.server.url)).map((c) => c.value);
     for (const session of sessions) expect(cookies).not.toContain(session['id']);
 
     const other = sessions.find((s) => s['current'] === false)!;
@@ -141,7 +133,7 @@ describe.each(BACKENDS)('/api/me/: password, connected applications and sessions
   });
 
   it('changes the password: the caller keeps working, every other session and token ends', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const { mailTokens, calendarTokens } = await twoBrowsers(user);
     const apiPair = await call('POST', '/api/token/', null, { username: user.username, password: PASSWORD });
     expect(apiPair.status).toBe(200);
@@ -156,17 +148,17 @@ describe.each(BACKENDS)('/api/me/: password, connected applications and sessions
     expect((await call('POST', '/api/token/', null, { username: user.username, password: NEW_PASSWORD })).status).toBe(200);
     // Mail, which asked, keeps its grant and session; Calendar's tokens and the API refresh token are dead.
     expect((await call('GET', '/auth/me/', mailTokens.access_token)).status).toBe(200);
-    expect((await oidc.refreshTokenGrant(mail, mailTokens.refresh_token!)).access_token).toBeTruthy();
+    expect((await oidc.refreshTokenGrant(mail, mailTokens.refresh_token!)).access_token).toMatch(ACCESS_TOKEN);
     await expect(oidc.refreshTokenGrant(calendar, calendarTokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     expect((await call('POST', '/api/token/refresh/', null, { refresh: apiPair.json['refresh'] })).status).toBe(401);
     const sessions = results(await call('GET', '/api/me/sessions/', mailTokens.access_token));
     expect(sessions.map((s) => s['current'])).toEqual([true]);
-    const audit = await server.latchkey.audit.list({ offset: 0, limit: 100, event: 'user.password_changed' });
+    const audit = await fx.server.latchkey.audit.list({ offset: 0, limit: 100, event: 'user.password_changed' });
     expect(audit.events.some((e) => e.target_id === String(user.id) && e.actor === user.username)).toBe(true);
   });
 
   it('refuses bad input with one message per field and changes nothing', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const { mailTokens } = await twoBrowsers(user);
     const cases: Array<[unknown, string[]]> = [
       [{}, ['current_password', 'new_password']],
@@ -187,7 +179,7 @@ describe.each(BACKENDS)('/api/me/: password, connected applications and sessions
   });
 
   it('counts wrong current passwords like failed logins: the account locks (429 with Retry-After)', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const { mailTokens } = await twoBrowsers(user);
     const wrong = { current_password: 'wrong guess number', new_password: NEW_PASSWORD };
     for (let i = 0; i < 3; i++) expect((await call('POST', '/api/me/password/', mailTokens.access_token, wrong)).status).toBe(400);
@@ -196,6 +188,6 @@ describe.each(BACKENDS)('/api/me/: password, connected applications and sessions
     expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(locked.json['error']).toBe('too_many_requests');
     // The right password was not accepted while locked: it still is the old one.
-    expect(await server.latchkey.hasher.verify(PASSWORD, (await server.latchkey.users.findById(String(user.id)))!.passwordHash)).toBe(true);
+    expect(await fx.server.latchkey.hasher.verify(PASSWORD, (await fx.server.latchkey.users.findById(String(user.id)))!.passwordHash)).toBe(true);
   });
 });

@@ -19,6 +19,7 @@ import { UserAgent } from '../helpers/browserless.js';
 import { freshDatabase, type TestDatabase } from '../helpers/database.js';
 import { BACKENDS } from '../helpers/env.js';
 import { authorize, discover, REDIRECT_URI } from '../helpers/rp.js';
+import { ACCESS_TOKEN, JWT, OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SERVER = path.join(ROOT, 'dist/src/server.js');
@@ -242,7 +243,7 @@ describe.skipIf(!BACKENDS.includes('pg'))('two processes on one PostgreSQL behin
     expect(viaA.requests.map((r) => r.backend)).toEqual(viaA.requests.map(() => 'A'));
     expect(viaA.requests.some((r) => r.method === 'POST' && r.path.endsWith('/login'))).toBe(true);
     const code = viaA.value.callbackUrl.searchParams.get('code');
-    expect(code).toBeTruthy();
+    expect(code).toMatch(OPAQUE_TOKEN);
 
     // ---- that code redeemed through B
     const exchanged = await routedTo('B', () =>
@@ -255,10 +256,10 @@ describe.skipIf(!BACKENDS.includes('pg'))('two processes on one PostgreSQL behin
     );
     expect(exchanged.requests).toEqual([expect.objectContaining({ backend: 'B', method: 'POST', path: '/o/token', status: 200 })]);
     const tokens = exchanged.value;
-    expect(tokens.access_token).toBeTruthy();
-    expect(tokens.refresh_token).toBeTruthy();
+    expect(tokens.access_token).toMatch(ACCESS_TOKEN);
+    expect(tokens.refresh_token).toMatch(OPAQUE_TOKEN);
     const oldIdToken = tokens.id_token ?? '';
-    expect(oldIdToken).toBeTruthy();
+    expect(oldIdToken).toMatch(JWT);
     const sub = tokens.claims()?.sub ?? '';
     expect(sub).toMatch(/^\d+$/);
 
@@ -267,7 +268,7 @@ describe.skipIf(!BACKENDS.includes('pg'))('two processes on one PostgreSQL behin
     expect(sso.requests.length).toBeGreaterThan(0);
     expect(sso.requests.every((r) => r.backend === 'B')).toBe(true);
     expect(sso.requests.some((r) => r.path.endsWith('/login'))).toBe(false);
-    expect(sso.value.callbackUrl.searchParams.get('code')).toBeTruthy();
+    expect(sso.value.callbackUrl.searchParams.get('code')).toMatch(OPAQUE_TOKEN);
 
     // ---- the access token issued by B is accepted by A
     const info = await routedTo('A', () => oidc.fetchUserInfo(config, tokens.access_token, sub));
@@ -277,7 +278,7 @@ describe.skipIf(!BACKENDS.includes('pg'))('two processes on one PostgreSQL behin
     // ---- a refresh token rotated at B is refused at A
     const refreshed = await routedTo('B', () => oidc.refreshTokenGrant(config, tokens.refresh_token ?? ''));
     expect(refreshed.requests).toEqual([expect.objectContaining({ backend: 'B', path: '/o/token', status: 200 })]);
-    expect(refreshed.value.refresh_token).toBeTruthy();
+    expect(refreshed.value.refresh_token).toMatch(OPAQUE_TOKEN);
     expect(refreshed.value.refresh_token).not.toBe(tokens.refresh_token);
     front.use('A');
     const from = front.log.length;

@@ -5,12 +5,13 @@
  */
 import { readAnswer, type Answer } from '../helpers/http.js';
 import * as oidc from 'openid-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createViews } from '../../src/web/http/views.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';
-import { BACKENDS } from '../helpers/env.js';
 import { makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
-import { startOnDatabase, startTestServer, type TestServer } from '../helpers/server.js';
+import { startOnDatabase } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
+import { ACCESS_TOKEN, CLIENT_SECRET, OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 /** A second URI registered for the two-URI client (must not be a prefix match of the first). */
 const REDIRECT_URI_2 = 'http://127.0.0.1:8787/second-callback';
@@ -54,8 +55,7 @@ async function backChannel(url: string, fields: Record<string, string>, auth?: R
   return readAnswer(await fetch(url, { method: 'POST', headers, body: new URLSearchParams(fields).toString(), redirect: 'manual' }));
 }
 
-describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {
-  let server: TestServer;
+describeOnBackends('security properties over HTTP (%s)', (fx) => {
   let meta: Metadata;
   /** Confidential; only REDIRECT_URI; authorization_code + refresh_token. */
   let web: RegisteredClient;
@@ -69,22 +69,20 @@ describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {
   let machine: RegisteredClient;
 
   const register = async (input: Parameters<typeof makeClient>[1]): Promise<RegisteredClient> => {
-    const made = await makeClient(server.latchkey, input);
+    const made = await makeClient(fx.server.latchkey, input);
     return { id: made.client.clientId, secret: made.clientSecret };
   };
 
   beforeAll(async () => {
-    server = await startTestServer(backend);
     web = await register({ name: 'Web App' });
     other = await register({ name: 'Other App' });
     twoUris = await register({ name: 'Two URIs', redirectUris: [REDIRECT_URI, REDIRECT_URI_2] });
     pub = await register({ name: 'Public App', isPublic: true });
     machine = await register({ name: 'Machine', redirectUris: [], grantTypes: ['client_credentials'] });
-    const discovery = await fetch(`${server.issuer}/.well-known/openid-configuration`);
+    const discovery = await fetch(`${fx.server.issuer}/.well-known/openid-configuration`);
     expect(discovery.status).toBe(200);
     meta = (await discovery.json()) as Metadata;
   });
-  afterAll(async () => server?.stop());
 
   // ---------------------------------------------------------------- helpers over `server`
 
@@ -146,7 +144,7 @@ describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {
     expect(callback.searchParams.get('error'), callback.href).toBeNull();
     expect(callback.searchParams.get('state')).toBe(state);
     const code = callback.searchParams.get('code');
-    expect(code).toBeTruthy();
+    expect(code).toMatch(OPAQUE_TOKEN);
     return { code: code ?? '', verifier, redirectUri, agent };
   }
 
@@ -176,7 +174,7 @@ describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {
     backChannel(meta.token_endpoint, { grant_type: 'refresh_token', refresh_token: refreshToken }, client);
 
   async function newLogin(overrides: Parameters<typeof makeUser>[1] = {}): Promise<Login & { id: number }> {
-    const user = await makeUser(server.latchkey, overrides);
+    const user = await makeUser(fx.server.latchkey, overrides);
     return { id: user.id, username: user.username, password: PASSWORD };
   }
 
@@ -219,7 +217,7 @@ describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {
       const { challenge } = await pkce();
       const response = await new UserAgent().fetch(authUrl(web.id, challenge));
       expect(response.status).toBe(303);
-      expect(new URL(response.headers.get('location') ?? '', server.url).pathname).toMatch(/^\/interaction\//);
+      expect(new URL(response.headers.get('location') ?? '', fx.server.url).pathname).toMatch(/^\/interaction\//);
     });
 
     const variants: Array<[string, string | undefined]> = [
@@ -267,8 +265,8 @@ describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {
       expect(first.status, first.text).toBe(200);
       const accessToken = String(first.json['access_token']);
       const refreshToken = String(first.json['refresh_token']);
-      expect(accessToken).toBeTruthy();
-      expect(refreshToken).toBeTruthy();
+      expect(accessToken).toMatch(ACCESS_TOKEN);
+      expect(refreshToken).toMatch(OPAQUE_TOKEN);
       expect((await userinfo(accessToken)).status).toBe(200);
       expect((await introspect(web, refreshToken)).json['active']).toBe(true);
 
@@ -292,7 +290,7 @@ describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {
       // Two servers on one database model replicas behind a load balancer. The race really
       // happens on PostgreSQL; better-sqlite3 is synchronous, so within one process a request's
       // read and consume of the code never interleave with another request's.
-      const second = servers === 2 ? await startOnDatabase(server.db, { PUBLIC_URL: server.url }) : undefined;
+      const second = servers === 2 ? await startOnDatabase(fx.server.db, { PUBLIC_URL: fx.server.url }) : undefined;
       try {
         const endpoints = [meta.token_endpoint, ...(second ? [`http://127.0.0.1:${second.port}/o/token`] : [])];
         const got = await getCode(web, await newLogin());
@@ -309,7 +307,7 @@ describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {
       const ok = answers.filter((a) => a.status === 200);
       const refused = answers.filter((a) => a.status !== 200);
       expect(ok, answers.map((a) => `${a.status} ${a.text}`).join('\n')).toHaveLength(1);
-      expect(ok[0]?.json['access_token']).toBeTruthy();
+      expect(ok[0]?.json['access_token']).toMatch(ACCESS_TOKEN);
       expect(refused).toHaveLength(4);
       for (const answer of refused) {
         expect(answer.status, answer.text).toBe(400);
@@ -429,7 +427,7 @@ describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {
       // Control: the client registered for it gets a token.
       const allowed = await backChannel(meta.token_endpoint, { grant_type: 'client_credentials' }, machine);
       expect(allowed.status, allowed.text).toBe(200);
-      expect(allowed.json['access_token']).toBeTruthy();
+      expect(allowed.json['access_token']).toMatch(ACCESS_TOKEN);
     });
 
     it.each(['token', 'id_token', 'id_token token', 'code id_token', 'code token'])(
@@ -474,7 +472,7 @@ describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {
       const { accessToken, refreshToken } = await tokensFor(web, login);
       expect((await userinfo(accessToken)).status).toBe(200);
 
-      await server.latchkey.users.setActive(login.id, false);
+      await fx.server.latchkey.users.setActive(login.id, false);
 
       const info = await userinfo(accessToken);
       expect(info.status).toBeGreaterThanOrEqual(400);
@@ -493,7 +491,7 @@ describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {
       const { accessToken, refreshToken } = await tokensFor(web, login);
       expect((await introspect(web, accessToken)).json['active']).toBe(true);
 
-      await server.latchkey.users.setActive(login.id, false);
+      await fx.server.latchkey.users.setActive(login.id, false);
 
       expect((await introspect(web, accessToken)).json).toEqual({ active: false });
       expect((await introspect(web, refreshToken)).json).toEqual({ active: false });
@@ -527,7 +525,7 @@ describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {
       const attacker = new UserAgent();
       const mine = await openLoginPage(victim);
       const theirs = await openLoginPage(attacker);
-      expect(theirs.form.csrf).toBeTruthy();
+      expect(theirs.form.csrf).toMatch(CLIENT_SECRET);
       expect(theirs.form.csrf).not.toBe(mine.form.csrf);
       const posted = await victim.postForm(new URL(mine.form.action, mine.url), { csrf: theirs.form.csrf, username: login.username, password: login.password });
       expect(posted.status).toBe(403);
@@ -717,14 +715,14 @@ describe.each(BACKENDS)('security properties over HTTP (%s)', (backend) => {
     });
 
     it('has no development interactions', async () => {
-      expect(meta.issuer).toBe(server.issuer);
+      expect(meta.issuer).toBe(fx.server.issuer);
       for (const path of ['/o/interaction/x', '/o/interaction/x/login']) {
-        const response = await new UserAgent().fetch(`${server.url}${path}`);
+        const response = await new UserAgent().fetch(`${fx.server.url}${path}`);
         const html = await response.text();
         expect(response.status, path).toBe(404);
         expect(html).not.toMatch(/type="password"|name="password"/);
       }
-      const posted = await new UserAgent().postForm(`${server.url}/o/interaction/x/login`, { login: 'a', password: 'b' });
+      const posted = await new UserAgent().postForm(`${fx.server.url}/o/interaction/x/login`, { login: 'a', password: 'b' });
       expect(posted.status).toBeGreaterThanOrEqual(400);
       expect(posted.headers.get('location')).toBeNull();
     });

@@ -1,29 +1,26 @@
 import * as oidc from 'openid-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { formOf, UserAgent } from '../helpers/browserless.js';
-import { BACKENDS } from '../helpers/env.js';
 import { authorize, discover, loginAndExchange, makeClient, makeUser, PASSWORD, POST_LOGOUT_URI } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
+import { ACCESS_TOKEN, OPAQUE_TOKEN } from '../helpers/shapes.js';
 
-describe.each(BACKENDS)('OIDC flows through openid-client (%s)', (backend) => {
-  let server: TestServer;
+describeOnBackends('OIDC flows through openid-client (%s)', (fx) => {
   let config: oidc.Configuration;
   let clientId: string;
   let clientSecret: string;
 
   beforeAll(async () => {
-    server = await startTestServer(backend);
-    const made = await makeClient(server.latchkey, { grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'] });
+    const made = await makeClient(fx.server.latchkey, { grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'] });
     clientId = made.client.clientId;
     clientSecret = made.clientSecret ?? '';
-    config = await discover(server.issuer, clientId, clientSecret);
+    config = await discover(fx.server.issuer, clientId, clientSecret);
   });
-  afterAll(async () => server?.stop());
 
   it('publishes discovery with the issuer under /o', () => {
     const meta = config.serverMetadata();
-    expect(meta.issuer).toBe(`${server.url}/o`);
-    expect(meta.authorization_endpoint).toBe(`${server.url}/o/auth`);
+    expect(meta.issuer).toBe(`${fx.server.url}/o`);
+    expect(meta.authorization_endpoint).toBe(`${fx.server.url}/o/auth`);
     expect(meta.code_challenge_methods_supported).toEqual(['S256']);
     // 'none' (a login session, no token) serves the admin pages; no implicit or hybrid types.
     expect(meta.response_types_supported).toEqual(['code', 'none']);
@@ -31,13 +28,13 @@ describe.each(BACKENDS)('OIDC flows through openid-client (%s)', (backend) => {
   });
 
   it('signs in through the login and consent pages and validates the ID token', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const { tokens } = await loginAndExchange(config, new UserAgent(), { username: user.username, password: PASSWORD });
     const claims = tokens.claims();
     expect(claims?.sub).toBe(String(user.id));
-    expect(claims?.iss).toBe(server.issuer);
-    expect(tokens.access_token).toBeTruthy();
-    expect(tokens.refresh_token).toBeTruthy();
+    expect(claims?.iss).toBe(fx.server.issuer);
+    expect(tokens.access_token).toMatch(ACCESS_TOKEN);
+    expect(tokens.refresh_token).toMatch(OPAQUE_TOKEN);
 
     const info = await oidc.fetchUserInfo(config, tokens.access_token, String(user.id));
     expect(info).toMatchObject({
@@ -53,14 +50,14 @@ describe.each(BACKENDS)('OIDC flows through openid-client (%s)', (backend) => {
   });
 
   it('releases claims per scope: openid alone gives only sub', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const { tokens } = await loginAndExchange(config, new UserAgent(), { username: user.username, password: PASSWORD }, { scope: 'openid' });
     const info = await oidc.fetchUserInfo(config, tokens.access_token, String(user.id));
     expect(Object.keys(info).sort()).toEqual(['sub']);
   });
 
   it('honours the claims parameter for the ID token', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const { tokens } = await loginAndExchange(config, new UserAgent(), { username: user.username, password: PASSWORD }, {
       scope: 'openid',
       claims: JSON.stringify({ id_token: { email: { essential: true } } }),
@@ -70,27 +67,27 @@ describe.each(BACKENDS)('OIDC flows through openid-client (%s)', (backend) => {
   });
 
   it('skips consent the second time the same client asks for the same scopes', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const agent = new UserAgent();
     await loginAndExchange(config, agent, { username: user.username, password: PASSWORD });
     // Same browser session: no login page, no consent page, straight to the callback.
     const again = await authorize(config, agent, null, {}, { consent: 'skip' });
-    expect(again.callbackUrl.searchParams.get('code')).toBeTruthy();
+    expect(again.callbackUrl.searchParams.get('code')).toMatch(OPAQUE_TOKEN);
   });
 
   it('reports a denied consent to the client as access_denied', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const result = await authorize(config, new UserAgent(), { username: user.username, password: PASSWORD }, {}, { consent: 'deny' });
     expect(result.callbackUrl.searchParams.get('error')).toBe('access_denied');
     expect(result.callbackUrl.searchParams.get('code')).toBeNull();
   });
 
   it('rotates refresh tokens and revokes the grant when a used one is replayed', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const { tokens } = await loginAndExchange(config, new UserAgent(), { username: user.username, password: PASSWORD });
     const first = tokens.refresh_token!;
     const rotated = await oidc.refreshTokenGrant(config, first);
-    expect(rotated.refresh_token).toBeTruthy();
+    expect(rotated.refresh_token).toMatch(OPAQUE_TOKEN);
     expect(rotated.refresh_token).not.toBe(first);
     expect((await oidc.fetchUserInfo(config, rotated.access_token, String(user.id))).sub).toBe(String(user.id));
 
@@ -102,7 +99,7 @@ describe.each(BACKENDS)('OIDC flows through openid-client (%s)', (backend) => {
   });
 
   it('lets exactly one of two concurrent refreshes win; the loser revokes the grant', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const { tokens } = await loginAndExchange(config, new UserAgent(), { username: user.username, password: PASSWORD });
     const results = await Promise.allSettled([
       oidc.refreshTokenGrant(config, tokens.refresh_token!),
@@ -127,16 +124,16 @@ describe.each(BACKENDS)('OIDC flows through openid-client (%s)', (backend) => {
   });
 
   it('introspects user tokens: active with sub and scope, inactive for garbage', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const { tokens } = await loginAndExchange(config, new UserAgent(), { username: user.username, password: PASSWORD });
     const active = await oidc.tokenIntrospection(config, tokens.access_token);
-    expect(active).toMatchObject({ active: true, sub: String(user.id), client_id: clientId, iss: server.issuer });
+    expect(active).toMatchObject({ active: true, sub: String(user.id), client_id: clientId, iss: fx.server.issuer });
     expect(String(active.scope).split(' ')).toEqual(expect.arrayContaining(['openid', 'profile', 'email']));
     expect(await oidc.tokenIntrospection(config, 'not-a-token')).toEqual({ active: false });
   });
 
   it('revokes access and refresh tokens', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const { tokens } = await loginAndExchange(config, new UserAgent(), { username: user.username, password: PASSWORD });
     await oidc.tokenRevocation(config, tokens.access_token);
     expect((await oidc.tokenIntrospection(config, tokens.access_token)).active).toBe(false);
@@ -147,7 +144,7 @@ describe.each(BACKENDS)('OIDC flows through openid-client (%s)', (backend) => {
   });
 
   it('signs out through RP-initiated logout and ends the session on the server', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const agent = new UserAgent();
     const { tokens } = await loginAndExchange(config, agent, { username: user.username, password: PASSWORD });
     const endUrl = oidc.buildEndSessionUrl(config, {
@@ -168,7 +165,7 @@ describe.each(BACKENDS)('OIDC flows through openid-client (%s)', (backend) => {
     expect(back.searchParams.get('state')).toBe('bye');
 
     // No session row left for this user, and a new authorization asks for the login again.
-    const sessions = await server.latchkey.knex('oidc_payloads').where({ model: 'Session', account_id: String(user.id) });
+    const sessions = await fx.server.latchkey.knex('oidc_payloads').where({ model: 'Session', account_id: String(user.id) });
     expect(sessions).toHaveLength(0);
     const again = await agent.follow(
       oidc.buildAuthorizationUrl(config, { redirect_uri: 'http://127.0.0.1:8787/callback', scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' }),
@@ -181,7 +178,7 @@ describe.each(BACKENDS)('OIDC flows through openid-client (%s)', (backend) => {
   });
 
   it('keeps offline_access refresh tokens working after the person signs out; others end with the session', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const agent = new UserAgent();
     const login = { username: user.username, password: PASSWORD };
     const offline = await loginAndExchange(config, agent, login, { scope: 'openid offline_access', prompt: 'consent' });
@@ -196,14 +193,14 @@ describe.each(BACKENDS)('OIDC flows through openid-client (%s)', (backend) => {
 
     await expect(oidc.refreshTokenGrant(config, online.tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     const refreshed = await oidc.refreshTokenGrant(config, offline.tokens.refresh_token!);
-    expect(refreshed.access_token).toBeTruthy();
+    expect(refreshed.access_token).toMatch(ACCESS_TOKEN);
   });
 
   it('gives a person the same sub at every client (subject type public)', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const agent = new UserAgent();
-    const other = await makeClient(server.latchkey, { name: 'Second RP' });
-    const otherConfig = await discover(server.issuer, other.client.clientId, other.clientSecret);
+    const other = await makeClient(fx.server.latchkey, { name: 'Second RP' });
+    const otherConfig = await discover(fx.server.issuer, other.client.clientId, other.clientSecret);
     const a = await loginAndExchange(config, agent, { username: user.username, password: PASSWORD });
     const b = await loginAndExchange(otherConfig, agent, { username: user.username, password: PASSWORD });
     expect(a.tokens.claims()?.sub).toBe(String(user.id));
@@ -212,10 +209,10 @@ describe.each(BACKENDS)('OIDC flows through openid-client (%s)', (backend) => {
   });
 
   it('gives a deactivated user no new tokens, even with a live login session', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const agent = new UserAgent();
     await loginAndExchange(config, agent, { username: user.username, password: PASSWORD });
-    await server.latchkey.users.setActive(user.id, false);
+    await fx.server.latchkey.users.setActive(user.id, false);
 
     const codeVerifier = oidc.randomPKCECodeVerifier();
     const url = oidc.buildAuthorizationUrl(config, {

@@ -22,6 +22,8 @@ import { BACKENDS, PG_ADMIN_URL } from '../helpers/env.js';
 import { readAnswer, type Answer } from '../helpers/http.js';
 import { discover, loginAndExchange, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
+import { ACCESS_TOKEN } from '../helpers/shapes.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SERVER = path.join(ROOT, 'dist/src/server.js');
@@ -145,22 +147,16 @@ const strongPassword = () => `Op-${randomBytes(12).toString('base64url')}!`;
 
 // ---------------------------------------------------------------- health
 
-describe.each(BACKENDS)('health probes (%s)', (backend) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer(backend);
-  });
-  afterAll(async () => server?.stop());
-
+describeOnBackends('health probes (%s)', (fx) => {
   it('/health/live answers 200 without touching anything else', async () => {
-    const response = await fetch(`${server.url}/health/live`);
+    const response = await fetch(`${fx.server.url}/health/live`);
     expect(response.status).toBe(200);
     expect(response.headers.get('cache-control')).toBe('no-store');
     expect(await response.json()).toEqual({ status: 'ok' });
   });
 
   it('/health/ready answers 200 with every check ok', async () => {
-    const response = await fetch(`${server.url}/health/ready`);
+    const response = await fetch(`${fx.server.url}/health/ready`);
     expect(response.status).toBe(200);
     expect(response.headers.get('cache-control')).toBe('no-store');
     expect(await response.json()).toEqual({ status: 'ok', checks: { database: 'ok', migrations: 'ok', keys: 'ok' } });
@@ -194,15 +190,9 @@ describe.skipIf(!BACKENDS.includes('pg'))('readiness when the database is gone (
 
 // ---------------------------------------------------------------- metrics
 
-describe.each(BACKENDS)('Prometheus metrics (%s)', (backend) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer(backend);
-  });
-  afterAll(async () => server?.stop());
-
+describeOnBackends('Prometheus metrics (%s)', (fx) => {
   const scrape = async () => {
-    const response = await fetch(`${server.url}/metrics`);
+    const response = await fetch(`${fx.server.url}/metrics`);
     expect(response.status).toBe(200);
     return { response, text: await response.text() };
   };
@@ -216,16 +206,16 @@ describe.each(BACKENDS)('Prometheus metrics (%s)', (backend) => {
   });
 
   it('counts tokens by grant type, logins by result, requests and latency by route group', async () => {
-    const { client, clientSecret } = await makeClient(server.latchkey, { name: 'Machine', grantTypes: ['client_credentials'], redirectUris: [] });
-    const config = await discover(server.issuer, client.clientId, clientSecret);
-    expect((await oidc.clientCredentialsGrant(config)).access_token).toBeTruthy();
+    const { client, clientSecret } = await makeClient(fx.server.latchkey, { name: 'Machine', grantTypes: ['client_credentials'], redirectUris: [] });
+    const config = await discover(fx.server.issuer, client.clientId, clientSecret);
+    expect((await oidc.clientCredentialsGrant(config)).access_token).toMatch(ACCESS_TOKEN);
 
-    const user = await makeUser(server.latchkey);
-    const failed = await postJson(`${server.url}/api/token/`, { username: user.username, password: 'not the password' });
+    const user = await makeUser(fx.server.latchkey);
+    const failed = await postJson(`${fx.server.url}/api/token/`, { username: user.username, password: 'not the password' });
     expect(failed.status).toBe(401);
-    const ok = await postJson(`${server.url}/api/token/`, { username: user.username, password: PASSWORD });
+    const ok = await postJson(`${fx.server.url}/api/token/`, { username: user.username, password: PASSWORD });
     expect(ok.status, ok.text).toBe(200);
-    expect((await fetch(`${server.url}/health/live`)).status).toBe(200);
+    expect((await fetch(`${fx.server.url}/health/live`)).status).toBe(200);
 
     const { text } = await scrape();
     expect(sum(samples(text, 'latchkey_tokens_issued_total', { grant_type: 'client_credentials' }))).toBeGreaterThanOrEqual(1);
@@ -255,15 +245,9 @@ describe.each(BACKENDS)('Prometheus metrics (%s)', (backend) => {
   });
 });
 
-describe.each(BACKENDS)('metrics without METRICS_TOKEN, behind a proxy (TRUST_PROXY=1) (%s)', (backend) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer(backend, { TRUST_PROXY: '1' });
-  });
-  afterAll(async () => server?.stop());
-
+describeOnBackends('metrics without METRICS_TOKEN, behind a proxy (TRUST_PROXY=1) (%s)', { TRUST_PROXY: '1' }, (fx) => {
   const scrape = async (forwardedFor?: string) =>
-    readAnswer(await fetch(`${server.url}/metrics`, forwardedFor ? { headers: { 'x-forwarded-for': forwardedFor } } : {}));
+    readAnswer(await fetch(`${fx.server.url}/metrics`, forwardedFor ? { headers: { 'x-forwarded-for': forwardedFor } } : {}));
 
   it('refuses a client the proxy forwards from elsewhere with 403 access_denied', async () => {
     for (const forwardedFor of ['203.0.113.9', '127.0.0.1, 203.0.113.9', '2001:db8::9']) {
@@ -285,16 +269,13 @@ describe.each(BACKENDS)('metrics without METRICS_TOKEN, behind a proxy (TRUST_PR
   });
 });
 
-describe.each(BACKENDS)('metrics behind METRICS_TOKEN, and lockouts (%s)', (backend) => {
-  const token = randomBytes(24).toString('hex');
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer(backend, { METRICS_TOKEN: token, LOGIN_MAX_FAILURES_PER_ACCOUNT: '2', TRUST_PROXY: '1' });
-  });
-  afterAll(async () => server?.stop());
+const metricsToken = randomBytes(24).toString('hex');
+
+describeOnBackends('metrics behind METRICS_TOKEN, and lockouts (%s)', { METRICS_TOKEN: metricsToken, LOGIN_MAX_FAILURES_PER_ACCOUNT: '2', TRUST_PROXY: '1' }, (fx) => {
+  const token = metricsToken;
 
   const scrape = async (authorization?: string, forwardedFor?: string) =>
-    fetch(`${server.url}/metrics`, {
+    fetch(`${fx.server.url}/metrics`, {
       headers: { ...(authorization ? { authorization } : {}), ...(forwardedFor ? { 'x-forwarded-for': forwardedFor } : {}) },
     });
 
@@ -335,8 +316,8 @@ describe.each(BACKENDS)('metrics behind METRICS_TOKEN, and lockouts (%s)', (back
     const lockoutsBefore = sum(samples(before, 'latchkey_lockouts_total'));
     const throttledBefore = sum(samples(before, 'latchkey_logins_total', { result: 'throttled' }));
 
-    const user = await makeUser(server.latchkey);
-    const attempt = (password: string) => postJson(`${server.url}/api/token/`, { username: user.username, password });
+    const user = await makeUser(fx.server.latchkey);
+    const attempt = (password: string) => postJson(`${fx.server.url}/api/token/`, { username: user.username, password });
     expect((await attempt('wrong password one')).status).toBe(401);
     expect(sum(samples(await read(), 'latchkey_lockouts_total'))).toBe(lockoutsBefore);
     expect((await attempt('wrong password two')).status).toBe(401);
@@ -420,7 +401,7 @@ describe('JSON logs of a real process (sqlite)', () => {
     for (const field of ['access_token', 'refresh_token', 'id_token']) {
       if (typeof legacy.json[field] === 'string') secrets[`legacy_${field}`] = legacy.json[field];
     }
-    expect(secrets['legacy_access_token']).toBeTruthy();
+    expect(secrets['legacy_access_token']).toMatch(ACCESS_TOKEN);
 
     // An authorization-code flow; the client authenticates with its secret in a Basic header.
     const config = await discover(`${url}/o`, clientId, clientSecret);

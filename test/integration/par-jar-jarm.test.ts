@@ -8,15 +8,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type CryptoKey, type JWK } from 'jose';
 import * as oidc from 'openid-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { NewClient } from '../../src/storage/clients.js';
 import { adminLogin } from '../helpers/admin.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';
-import { BACKENDS } from '../helpers/env.js';
 import { oauthError } from '../helpers/oauth-error.js';
 import { readAnswer } from '../helpers/http.js';
 import { discover, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
+import { ACCESS_TOKEN, OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 type Login = { username: string; password: string };
 type Json = Record<string, unknown>;
@@ -176,30 +176,27 @@ function recordBodies(config: oidc.Configuration): URLSearchParams[] {
   return bodies;
 }
 
-describe.each(BACKENDS)('PAR, JAR and JARM through openid-client (%s)', (backend) => {
-  let server: TestServer;
+describeOnBackends('PAR, JAR and JARM through openid-client (%s)', (fx) => {
   let meta: Json;
   let keys: ClientKeys;
   let login: Login;
   let userId: string;
 
   beforeAll(async () => {
-    server = await startTestServer(backend);
-    meta = (await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json()) as Json;
+    meta = (await (await fetch(`${fx.server.issuer}/.well-known/openid-configuration`)).json()) as Json;
     keys = await clientKeys();
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     login = { username: user.username, password: PASSWORD };
     userId = String(user.id);
   });
-  afterAll(async () => server?.stop());
 
   /** openid-client configured from discovery for one client and one way to authenticate. */
   const relyingParty = (clientId: string, auth: oidc.ClientAuth) =>
-    oidc.discovery(new URL(server.issuer), clientId, undefined, auth, { execute: [oidc.allowInsecureRequests] });
+    oidc.discovery(new URL(fx.server.issuer), clientId, undefined, auth, { execute: [oidc.allowInsecureRequests] });
 
   /** A confidential client that authenticates with private_key_jwt and the test keys. */
   async function keyClient(extra: Partial<NewClient> = {}): Promise<string> {
-    const { client, clientSecret } = await makeClient(server.latchkey, {
+    const { client, clientSecret } = await makeClient(fx.server.latchkey, {
       tokenEndpointAuthMethod: 'private_key_jwt',
       jwks: keys.jwks,
       grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
@@ -222,7 +219,7 @@ describe.each(BACKENDS)('PAR, JAR and JARM through openid-client (%s)', (backend
   }
 
   it('advertises PAR, signed request objects and JARM, and nothing it cannot do', () => {
-    expect(meta['pushed_authorization_request_endpoint']).toBe(`${server.issuer}/request`);
+    expect(meta['pushed_authorization_request_endpoint']).toBe(`${fx.server.issuer}/request`);
     expect(meta['require_pushed_authorization_requests']).toBeUndefined();
     expect(meta['request_parameter_supported']).toBe(true);
     expect(meta['request_uri_parameter_supported']).toBe(false);
@@ -240,23 +237,23 @@ describe.each(BACKENDS)('PAR, JAR and JARM through openid-client (%s)', (backend
 
   describe('pushed authorization requests', () => {
     it('pushes the request, completes the code flow, and the request_uri works once', async () => {
-      const { client, clientSecret } = await makeClient(server.latchkey);
-      const config = await discover(server.issuer, client.clientId, clientSecret);
+      const { client, clientSecret } = await makeClient(fx.server.latchkey);
+      const config = await discover(fx.server.issuer, client.clientId, clientSecret);
       const { params, checks } = await authParams();
       const url = await oidc.buildAuthorizationUrlWithPAR(config, params);
       // Only the reference travels through the browser.
       expect([...url.searchParams.keys()].sort()).toEqual(['client_id', 'request_uri']);
       expect(url.searchParams.get('request_uri')).toMatch(/^urn:ietf:params:oauth:request_uri:[\w-]{20,}$/);
       const { tokens } = await complete(config, url, checks);
-      expect(tokens.access_token).toBeTruthy();
+      expect(tokens.access_token).toMatch(ACCESS_TOKEN);
 
       const again = await authorizationError(url);
       expect(again.error).toBe('invalid_request_uri');
     });
 
     it('issues one code when two browsers complete the same request_uri at the same moment', async () => {
-      const { client, clientSecret } = await makeClient(server.latchkey);
-      const config = await discover(server.issuer, client.clientId, clientSecret);
+      const { client, clientSecret } = await makeClient(fx.server.latchkey);
+      const config = await discover(fx.server.issuer, client.clientId, clientSecret);
       const url = await oidc.buildAuthorizationUrlWithPAR(config, (await authParams()).params);
       const agents = [new UserAgent(), new UserAgent()];
       // Both sign in and allow; the last step (which issues the code) is then sent by both at once.
@@ -266,7 +263,7 @@ describe.each(BACKENDS)('PAR, JAR and JARM through openid-client (%s)', (backend
         answers.map(async (answer) => {
           const location = answer.headers.get('location');
           if (!location) return `page ${answer.status}: ${/Error code: <code>([^<]*)</.exec(await answer.text())?.[1] ?? ''}`;
-          const query = new URL(location, server.url).searchParams;
+          const query = new URL(location, fx.server.url).searchParams;
           return query.get('code') ? 'code' : `error: ${query.get('error') ?? ''}`;
         }),
       );
@@ -275,11 +272,11 @@ describe.each(BACKENDS)('PAR, JAR and JARM through openid-client (%s)', (backend
     });
 
     it('answers the push with a request_uri that lives 60 seconds and needs client authentication', async () => {
-      const { client, clientSecret } = await makeClient(server.latchkey);
+      const { client, clientSecret } = await makeClient(fx.server.latchkey);
       const { params } = await authParams();
       const body = new URLSearchParams({ client_id: client.clientId, response_type: 'code', ...params });
       const push = (headers: Record<string, string>) =>
-        fetch(`${server.issuer}/request`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body }).then(readAnswer);
+        fetch(`${fx.server.issuer}/request`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body }).then(readAnswer);
       const basic = `Basic ${Buffer.from(`${client.clientId}:${clientSecret}`).toString('base64')}`;
       const pushed = await push({ authorization: basic });
       expect(pushed.status).toBe(201);
@@ -290,9 +287,9 @@ describe.each(BACKENDS)('PAR, JAR and JARM through openid-client (%s)', (backend
     });
 
     it('binds a request_uri to the client that pushed it', async () => {
-      const a = await makeClient(server.latchkey, { name: 'Pusher' });
-      const b = await makeClient(server.latchkey, { name: 'Borrower' });
-      const configA = await discover(server.issuer, a.client.clientId, a.clientSecret);
+      const a = await makeClient(fx.server.latchkey, { name: 'Pusher' });
+      const b = await makeClient(fx.server.latchkey, { name: 'Borrower' });
+      const configA = await discover(fx.server.issuer, a.client.clientId, a.clientSecret);
       const url = await oidc.buildAuthorizationUrlWithPAR(configA, (await authParams()).params);
       const borrowed = new URL(url);
       borrowed.searchParams.set('client_id', b.client.clientId);
@@ -304,8 +301,8 @@ describe.each(BACKENDS)('PAR, JAR and JARM through openid-client (%s)', (backend
     });
 
     it('refuses a request_uri that its PAR endpoint did not issue (request_uri_parameter_supported is false)', async () => {
-      const a = await makeClient(server.latchkey, { name: 'Fetcher' });
-      const config = await discover(server.issuer, a.client.clientId, a.clientSecret);
+      const a = await makeClient(fx.server.latchkey, { name: 'Fetcher' });
+      const config = await discover(fx.server.issuer, a.client.clientId, a.clientSecret);
       expect(config.serverMetadata().request_uri_parameter_supported).toBe(false);
       for (const requestUri of ['https://rp.example.com/request.jwt', 'urn:ietf:params:oauth:request_uri:made-up']) {
         const url = oidc.buildAuthorizationUrl(config, { ...(await authParams()).params, request_uri: requestUri });
@@ -326,9 +323,9 @@ describe.each(BACKENDS)('PAR, JAR and JARM through openid-client (%s)', (backend
     });
 
     it('refuses a plain request from a client registered with require_pushed_authorization_requests', async () => {
-      const { client, clientSecret } = await makeClient(server.latchkey, { requirePushedAuthorizationRequests: true });
+      const { client, clientSecret } = await makeClient(fx.server.latchkey, { requirePushedAuthorizationRequests: true });
       expect(client.metadata['require_pushed_authorization_requests']).toBe(true);
-      const config = await discover(server.issuer, client.clientId, clientSecret);
+      const config = await discover(fx.server.issuer, client.clientId, clientSecret);
       const plain = await authorizationError(oidc.buildAuthorizationUrl(config, (await authParams()).params));
       expect(plain.error).toBe('invalid_request');
       expect(plain.description).toContain('Pushed Authorization Request must be used');
@@ -345,9 +342,9 @@ describe.each(BACKENDS)('PAR, JAR and JARM through openid-client (%s)', (backend
       const url = await oidc.buildAuthorizationUrlWithJAR(config, params, { key: keys.rs.privateKey, kid: keys.rs.kid });
       expect([...url.searchParams.keys()].sort()).toEqual(['client_id', 'request']);
       const { tokens } = await complete(config, url, checks);
-      expect(tokens.refresh_token).toBeTruthy();
+      expect(tokens.refresh_token).toMatch(OPAQUE_TOKEN);
       // The refresh goes through private_key_jwt as well.
-      expect((await oidc.refreshTokenGrant(config, tokens.refresh_token!)).access_token).toBeTruthy();
+      expect((await oidc.refreshTokenGrant(config, tokens.refresh_token!)).access_token).toMatch(ACCESS_TOKEN);
     });
 
     it('accepts request objects signed with each advertised algorithm', async () => {
@@ -377,7 +374,7 @@ describe.each(BACKENDS)('PAR, JAR and JARM through openid-client (%s)', (backend
       const clientId = await keyClient();
       const config = await relyingParty(clientId, keyAuth());
       const claims = { ...(await authParams()).params, client_id: clientId, response_type: 'code' };
-      const unsigned = new UnsecuredJWT(claims).setIssuer(clientId).setAudience(server.issuer).setIssuedAt().setExpirationTime('1m').encode();
+      const unsigned = new UnsecuredJWT(claims).setIssuer(clientId).setAudience(fx.server.issuer).setIssuedAt().setExpirationTime('1m').encode();
       expect(decodeProtectedHeader(unsigned).alg).toBe('none');
       const refused = await authorizationError(oidc.buildAuthorizationUrl(config, { request: unsigned }));
       expect(refused.error).toBe('invalid_request_object');
@@ -386,7 +383,7 @@ describe.each(BACKENDS)('PAR, JAR and JARM through openid-client (%s)', (backend
       const signed = await new SignJWT(claims)
         .setProtectedHeader({ alg: 'ES256', kid: keys.es.kid, typ: 'oauth-authz-req+jwt' })
         .setIssuer(clientId)
-        .setAudience(server.issuer)
+        .setAudience(fx.server.issuer)
         .setIssuedAt()
         .setExpirationTime('1m')
         .sign(keys.es.privateKey);
@@ -424,10 +421,10 @@ describe.each(BACKENDS)('PAR, JAR and JARM through openid-client (%s)', (backend
   describe('JWT-secured authorization responses (JARM)', () => {
     it('completes response_mode=jwt with openid-client verifying the response, signed with each advertised algorithm', async () => {
       for (const alg of meta['authorization_signing_alg_values_supported'] as string[]) {
-        const { client, clientSecret } = await makeClient(server.latchkey, { name: `JARM ${alg}` });
+        const { client, clientSecret } = await makeClient(fx.server.latchkey, { name: `JARM ${alg}` });
         // Our registration has no field for it; the provider's metadata does.
-        await server.latchkey.clients.update(client.clientId, client.name, { ...client.metadata, authorization_signed_response_alg: alg });
-        const config = await discover(server.issuer, client.clientId, clientSecret);
+        await fx.server.latchkey.clients.update(client.clientId, client.name, { ...client.metadata, authorization_signed_response_alg: alg });
+        const config = await discover(fx.server.issuer, client.clientId, clientSecret);
         oidc.useJwtResponseMode(config);
         const { params, checks } = await authParams({ response_mode: 'jwt' });
         const browsed = await browse(new UserAgent(), oidc.buildAuthorizationUrl(config, params), login);
@@ -435,15 +432,15 @@ describe.each(BACKENDS)('PAR, JAR and JARM through openid-client (%s)', (backend
         expect(callback.searchParams.get('code')).toBeNull();
         const response = callback.searchParams.get('response')!;
         expect(decodeProtectedHeader(response).alg).toBe(alg);
-        expect(decodeJwt(response)).toMatchObject({ iss: server.issuer, aud: client.clientId, state: checks.expectedState });
+        expect(decodeJwt(response)).toMatchObject({ iss: fx.server.issuer, aud: client.clientId, state: checks.expectedState });
         const tokens = await oidc.authorizationCodeGrant(config, callback, checks);
         expect(tokens.claims()?.sub).toBe(userId);
       }
     });
 
     it('delivers the response JWT in each advertised JWT response mode', async () => {
-      const { client, clientSecret } = await makeClient(server.latchkey, { name: 'JARM modes' });
-      const config = await discover(server.issuer, client.clientId, clientSecret);
+      const { client, clientSecret } = await makeClient(fx.server.latchkey, { name: 'JARM modes' });
+      const config = await discover(fx.server.issuer, client.clientId, clientSecret);
       oidc.useJwtResponseMode(config);
       const modes = (meta['response_modes_supported'] as string[]).filter((mode) => mode === 'jwt' || mode.endsWith('.jwt'));
       expect(modes.sort()).toEqual(['form_post.jwt', 'fragment.jwt', 'jwt', 'query.jwt']);
@@ -475,8 +472,8 @@ describe.each(BACKENDS)('PAR, JAR and JARM through openid-client (%s)', (backend
     });
 
     it('has openid-client refuse a tampered or unsigned response', async () => {
-      const { client, clientSecret } = await makeClient(server.latchkey, { name: 'JARM tamper' });
-      const config = await discover(server.issuer, client.clientId, clientSecret);
+      const { client, clientSecret } = await makeClient(fx.server.latchkey, { name: 'JARM tamper' });
+      const config = await discover(fx.server.issuer, client.clientId, clientSecret);
       oidc.useJwtResponseMode(config);
       const { params, checks } = await authParams({ response_mode: 'jwt' });
       const callback = (await browse(new UserAgent(), oidc.buildAuthorizationUrl(config, params), login)).callback!;
@@ -499,7 +496,7 @@ describe.each(BACKENDS)('PAR, JAR and JARM through openid-client (%s)', (backend
         cause: { message: 'unexpected JWT "alg" header parameter' },
       });
       // The genuine response still redeems: the refusals were about the forgeries.
-      expect((await oidc.authorizationCodeGrant(config, callback, checks)).access_token).toBeTruthy();
+      expect((await oidc.authorizationCodeGrant(config, callback, checks)).access_token).toMatch(ACCESS_TOKEN);
     });
   });
 
@@ -513,7 +510,7 @@ describe.each(BACKENDS)('PAR, JAR and JARM through openid-client (%s)', (backend
         const config = await relyingParty(clientId, oidc.PrivateKeyJwt(key, options));
         const sent = recordBodies(config);
         const tokens = await oidc.clientCredentialsGrant(config);
-        expect(tokens.access_token, alg).toBeTruthy();
+        expect(tokens.access_token, alg).toMatch(ACCESS_TOKEN);
         const assertion = sent.at(-1)?.get('client_assertion');
         expect(decodeProtectedHeader(assertion!).alg).toBe(alg);
       }
@@ -528,8 +525,8 @@ describe.each(BACKENDS)('PAR, JAR and JARM through openid-client (%s)', (backend
       }
       const config = await relyingParty(clientId, keyAuth(keys.es));
       const sent = recordBodies(config);
-      expect((await oidc.clientCredentialsGrant(config)).access_token).toBeTruthy();
-      const replay = await fetch(`${server.issuer}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: sent.at(-1)! }).then(readAnswer);
+      expect((await oidc.clientCredentialsGrant(config)).access_token).toMatch(ACCESS_TOKEN);
+      const replay = await fetch(`${fx.server.issuer}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: sent.at(-1)! }).then(readAnswer);
       expect(replay.status).toBe(401);
       expect(replay.json['error']).toBe('invalid_client');
       const withSecret = await relyingParty(clientId, oidc.ClientSecretBasic('no secret was ever made for this client'));
@@ -537,11 +534,11 @@ describe.each(BACKENDS)('PAR, JAR and JARM through openid-client (%s)', (backend
     });
 
     it('accepts client_secret_post for a client registered with it', async () => {
-      const { client, clientSecret } = await makeClient(server.latchkey, { tokenEndpointAuthMethod: 'client_secret_post', grantTypes: ['client_credentials'] });
+      const { client, clientSecret } = await makeClient(fx.server.latchkey, { tokenEndpointAuthMethod: 'client_secret_post', grantTypes: ['client_credentials'] });
       expect(client.metadata.token_endpoint_auth_method).toBe('client_secret_post');
       const config = await relyingParty(client.clientId, oidc.ClientSecretPost(clientSecret!));
       const sent = recordBodies(config);
-      expect((await oidc.clientCredentialsGrant(config)).access_token).toBeTruthy();
+      expect((await oidc.clientCredentialsGrant(config)).access_token).toMatch(ACCESS_TOKEN);
       expect(sent.at(-1)?.get('client_secret')).toBe(clientSecret);
       const wrong = await relyingParty(client.clientId, oidc.ClientSecretPost(`${clientSecret}x`));
       expect(await oauthError(oidc.clientCredentialsGrant(wrong))).toBe('invalid_client');
@@ -549,35 +546,29 @@ describe.each(BACKENDS)('PAR, JAR and JARM through openid-client (%s)', (backend
   });
 });
 
-describe.each(BACKENDS)('REQUIRE_PAR for the whole server (%s)', (backend) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer(backend, { REQUIRE_PAR: 'true' });
-  });
-  afterAll(async () => server?.stop());
-
+describeOnBackends('REQUIRE_PAR for the whole server (%s)', { REQUIRE_PAR: 'true' }, (fx) => {
   it('says so in discovery, refuses plain requests and completes pushed ones', async () => {
-    const meta = (await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json()) as Json;
+    const meta = (await (await fetch(`${fx.server.issuer}/.well-known/openid-configuration`)).json()) as Json;
     expect(meta['require_pushed_authorization_requests']).toBe(true);
-    const { client, clientSecret } = await makeClient(server.latchkey);
-    const config = await discover(server.issuer, client.clientId, clientSecret);
+    const { client, clientSecret } = await makeClient(fx.server.latchkey);
+    const config = await discover(fx.server.issuer, client.clientId, clientSecret);
     const plain = await authorizationError(oidc.buildAuthorizationUrl(config, (await authParams()).params));
     expect(plain.error).toBe('invalid_request');
     expect(plain.description).toContain('Pushed Authorization Request must be used');
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     const { params, checks } = await authParams();
     const browsed = await browse(new UserAgent(), await oidc.buildAuthorizationUrlWithPAR(config, params), { username: user.username, password: PASSWORD });
-    expect((await oidc.authorizationCodeGrant(config, browsed.callback!, checks)).access_token).toBeTruthy();
+    expect((await oidc.authorizationCodeGrant(config, browsed.callback!, checks)).access_token).toMatch(ACCESS_TOKEN);
   });
 
   it('still signs staff into the admin pages (their request is pushed too)', async () => {
-    const staff = await makeUser(server.latchkey, { isStaff: true });
+    const staff = await makeUser(fx.server.latchkey, { isStaff: true });
     const agent = new UserAgent();
-    const first = await agent.fetch(`${server.url}/admin/`);
-    const location = new URL(first.headers.get('location') ?? '', server.url);
+    const first = await agent.fetch(`${fx.server.url}/admin/`);
+    const location = new URL(first.headers.get('location') ?? '', fx.server.url);
     expect(location.pathname).toBe('/o/auth');
     expect([...location.searchParams.keys()].sort()).toEqual(['client_id', 'request_uri']);
-    const { response, html } = await adminLogin(server.url, agent, staff.username, PASSWORD);
+    const { response, html } = await adminLogin(fx.server.url, agent, staff.username, PASSWORD);
     expect(response.status).toBe(200);
     expect(html).toContain(staff.username);
     expect(html).not.toContain('name="password"');

@@ -5,28 +5,21 @@
  * configured cost on sign-in, and hashing kept off the event loop.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { storeHashOfCost } from '../helpers/api-jwt.js';
-import { BACKENDS } from '../helpers/env.js';
 import { readAnswer, type Answer } from '../helpers/http.js';
 import { makeUser, PASSWORD } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
 
 const fieldsOf = (answer: Answer) => (answer.json['fields'] ?? {}) as Record<string, string[]>;
 
-describe.each(BACKENDS)('password policy over HTTP (%s)', (backend) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer(backend, { BCRYPT_COST: '10' });
-  });
-  afterAll(async () => server?.stop());
-
+describeOnBackends('password policy over HTTP (%s)', { BCRYPT_COST: '10' }, (fx) => {
   const unique = () => `pw${randomBytes(4).toString('hex')}`;
 
   async function register(password: string): Promise<{ answer: Answer; username: string }> {
     const username = unique();
     const answer = await readAnswer(
-      await fetch(`${server.url}/api/users/`, {
+      await fetch(`${fx.server.url}/api/users/`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json' },
         body: JSON.stringify({ username, email: `${username}@example.com`, password }),
@@ -49,13 +42,13 @@ describe.each(BACKENDS)('password policy over HTTP (%s)', (backend) => {
     expect(answer.status, `${JSON.stringify(password)}: ${answer.text}`).toBe(400);
     expect(Object.keys(fieldsOf(answer))).toEqual(['password']);
     // Nothing was created.
-    expect(await server.latchkey.users.findByLogin(username)).toBeUndefined();
+    expect(await fx.server.latchkey.users.findByLogin(username)).toBeUndefined();
     return fieldsOf(answer)['password'] ?? [];
   }
 
   async function signIn(username: string, password: string): Promise<Answer> {
     return readAnswer(
-      await fetch(`${server.url}/api/token/`, {
+      await fetch(`${fx.server.url}/api/token/`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json' },
         body: JSON.stringify({ username, password }),
@@ -118,25 +111,25 @@ describe.each(BACKENDS)('password policy over HTTP (%s)', (backend) => {
   });
 
   it('upgrades a hash of another cost to the configured cost on sign-in', async () => {
-    const user = await makeUser(server.latchkey);
-    await storeHashOfCost(server.latchkey, user.id, PASSWORD, 11);
-    expect((await server.latchkey.users.findById(user.id))?.passwordHash.startsWith('bcrypt_sha256$$2b$11$')).toBe(true);
+    const user = await makeUser(fx.server.latchkey);
+    await storeHashOfCost(fx.server.latchkey, user.id, PASSWORD, 11);
+    expect((await fx.server.latchkey.users.findById(user.id))?.passwordHash.startsWith('bcrypt_sha256$$2b$11$')).toBe(true);
 
     // A wrong password upgrades nothing.
     expect((await signIn(user.username, 'not the passphrase at all')).status).toBe(401);
-    expect((await server.latchkey.users.findById(user.id))?.passwordHash.startsWith('bcrypt_sha256$$2b$11$')).toBe(true);
+    expect((await fx.server.latchkey.users.findById(user.id))?.passwordHash.startsWith('bcrypt_sha256$$2b$11$')).toBe(true);
 
     const ok = await signIn(user.username, PASSWORD);
     expect(ok.status, ok.text).toBe(200);
-    const upgraded = (await server.latchkey.users.findById(user.id))!.passwordHash;
+    const upgraded = (await fx.server.latchkey.users.findById(user.id))!.passwordHash;
     expect(upgraded.startsWith('bcrypt_sha256$$2b$10$')).toBe(true);
     // The new hash is of the same password.
     expect((await signIn(user.username, PASSWORD)).status).toBe(200);
-    expect((await server.latchkey.users.findById(user.id))!.passwordHash).toBe(upgraded);
+    expect((await fx.server.latchkey.users.findById(user.id))!.passwordHash).toBe(upgraded);
   });
 
   it('hashes off the event loop: discovery answers while 16 sign-ins are being checked', async () => {
-    const user = await makeUser(server.latchkey);
+    const user = await makeUser(fx.server.latchkey);
     // Warm up the pool and the connection.
     expect((await signIn(user.username, PASSWORD)).status).toBe(200);
 
@@ -149,9 +142,9 @@ describe.each(BACKENDS)('password policy over HTTP (%s)', (backend) => {
     );
     const discovery = (async () => {
       for (let i = 0; i < 5; i++) {
-        const res = await fetch(`${server.issuer}/.well-known/openid-configuration`);
+        const res = await fetch(`${fx.server.issuer}/.well-known/openid-configuration`);
         expect(res.status).toBe(200);
-        expect(((await res.json()) as { issuer: string }).issuer).toBe(server.issuer);
+        expect(((await res.json()) as { issuer: string }).issuer).toBe(fx.server.issuer);
         order.push(`discovery ${i}`);
       }
     })();

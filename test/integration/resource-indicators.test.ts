@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, generateKeyPair, importJWK, jwtVerify, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import * as oidc from 'openid-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { User } from '../../src/storage/users.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';
-import { BACKENDS } from '../helpers/env.js';
 import { readAnswer, type Answer } from '../helpers/http.js';
 import { authorizationRequest, authorize, discover, loginAndExchange, makeClient, makeUser, PASSWORD, REDIRECT_URI } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
+import { OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 /**
  * RFC 8707 resource indicators with RFC 9068 JWT access tokens, through openid-client against
@@ -20,8 +20,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const b64json = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
-describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backend) => {
-  let server: TestServer;
+describeOnBackends('resource indicators and JWT access tokens (%s)', (fx) => {
   /** authorization_code + refresh_token + client_credentials, confidential. */
   let config: oidc.Configuration;
   let clientId: string;
@@ -34,8 +33,7 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
   /** A registered opaque resource. */
   const LEDGER = 'https://ledger.example.com/';
 
-  const call = async (path: string, token: string): Promise<Answer> =>
-    readAnswer(await fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } }));
+  const call = (path: string, token: string): Promise<Answer> => fx.bearer('GET', path, token);
 
   function expectInvalidToken(answer: Answer, label: string): void {
     expect(answer.status, `${label}: ${answer.text}`).toBe(401);
@@ -45,7 +43,7 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
 
   /** The server's current RS256 private key, to forge tokens that differ from genuine ones in one respect only. */
   async function serverKey(): Promise<{ key: CryptoKey; kid: string }> {
-    const jwk = server.latchkey.host.keys.jwks.keys.find((k) => k.alg === 'RS256' && !k.key_ops);
+    const jwk = fx.server.latchkey.host.keys.jwks.keys.find((k) => k.alg === 'RS256' && !k.key_ops);
     if (!jwk?.kid || !jwk.d) throw new Error('no current RS256 private key');
     return { key: (await importJWK(jwk, 'RS256')) as CryptoKey, kid: jwk.kid };
   }
@@ -53,7 +51,7 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
   /** Claims shaped like the provider's user token for our API, valid for a minute. */
   function userClaims(sub: string, extra: JWTPayload = {}): JWTPayload {
     const now = Math.floor(Date.now() / 1000);
-    return { iss: server.issuer, aud: apiResource, sub, client_id: clientId, scope: 'users:read', jti: randomBytes(16).toString('base64url'), iat: now, exp: now + 60, ...extra };
+    return { iss: fx.server.issuer, aud: apiResource, sub, client_id: clientId, scope: 'users:read', jti: randomBytes(16).toString('base64url'), iat: now, exp: now + 60, ...extra };
   }
 
   async function forge(claims: JWTPayload, header: Record<string, unknown> = {}): Promise<string> {
@@ -62,17 +60,15 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
   }
 
   beforeAll(async () => {
-    server = await startTestServer(backend);
-    apiResource = `${server.url}/api`;
-    const made = await makeClient(server.latchkey, { grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'], apiScopes: ['users:read'] });
+    apiResource = `${fx.server.url}/api`;
+    const made = await makeClient(fx.server.latchkey, { grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'], apiScopes: ['users:read'] });
     clientId = made.client.clientId;
-    config = await discover(server.issuer, clientId, made.clientSecret ?? '');
-    jwks = createRemoteJWKSet(new URL(`${server.issuer}/jwks`));
-    user = await makeUser(server.latchkey);
-    await server.latchkey.resourceService.create({ identifier: ORDERS, name: 'Orders API', scopes: ['read', 'write'], accessTokenTtl: 600 });
-    await server.latchkey.resourceService.create({ identifier: LEDGER, scopes: ['ledger:read'], accessTokenFormat: 'opaque', accessTokenTtl: 120 });
+    config = await discover(fx.server.issuer, clientId, made.clientSecret ?? '');
+    jwks = createRemoteJWKSet(new URL(`${fx.server.issuer}/jwks`));
+    user = await makeUser(fx.server.latchkey);
+    await fx.server.latchkey.resourceService.create({ identifier: ORDERS, name: 'Orders API', scopes: ['read', 'write'], accessTokenTtl: 600 });
+    await fx.server.latchkey.resourceService.create({ identifier: LEDGER, scopes: ['ledger:read'], accessTokenFormat: 'opaque', accessTokenTtl: 120 });
   });
-  afterAll(async () => server?.stop());
 
   describe('client_credentials', () => {
     it('issues an RFC 9068 JWT for the resource, verifiable offline against /o/jwks', async () => {
@@ -81,12 +77,12 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
       expect(tokens.expires_in).toBe(600);
       expect(String(tokens.scope).split(' ').sort()).toEqual(['read', 'write']);
 
-      const { payload, protectedHeader } = await jwtVerify(tokens.access_token, jwks, { issuer: server.issuer, audience: ORDERS, typ: 'at+jwt' });
+      const { payload, protectedHeader } = await jwtVerify(tokens.access_token, jwks, { issuer: fx.server.issuer, audience: ORDERS, typ: 'at+jwt' });
       expect(protectedHeader.alg).toBe('RS256');
       expect(protectedHeader.typ).toBe('at+jwt');
       expect(protectedHeader.kid).toEqual(expect.any(String));
       expect(payload.aud).toBe(ORDERS);
-      expect(payload.iss).toBe(server.issuer);
+      expect(payload.iss).toBe(fx.server.issuer);
       // RFC 9068 2.2: no resource owner, so sub is the client.
       expect(payload.sub).toBe(clientId);
       expect(payload['client_id']).toBe(clientId);
@@ -135,8 +131,8 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
     });
 
     it('limits only OpenID scopes by the client\'s registered scope, never a resource\'s', async () => {
-      const narrow = await makeClient(server.latchkey, { name: 'Narrow', redirectUris: [], postLogoutRedirectUris: [], grantTypes: ['client_credentials'], scope: 'openid' });
-      const narrowConfig = await discover(server.issuer, narrow.client.clientId, narrow.clientSecret ?? '');
+      const narrow = await makeClient(fx.server.latchkey, { name: 'Narrow', redirectUris: [], postLogoutRedirectUris: [], grantTypes: ['client_credentials'], scope: 'openid' });
+      const narrowConfig = await discover(fx.server.issuer, narrow.client.clientId, narrow.clientSecret ?? '');
       const tokens = await oidc.clientCredentialsGrant(narrowConfig, { resource: ORDERS, scope: 'read' });
       expect(decodeJwt(tokens.access_token)['scope']).toBe('read');
       await expect(oidc.clientCredentialsGrant(narrowConfig, { resource: ORDERS, scope: 'read profile' })).rejects.toMatchObject({ error: 'invalid_scope' });
@@ -144,13 +140,13 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
 
     it('follows changes to the resource: new lifetime, scopes, and deletion', async () => {
       const identifier = `https://changing-${randomBytes(3).toString('hex')}.example.com/`;
-      const created = await server.latchkey.resourceService.create({ identifier, scopes: ['a'], accessTokenTtl: 300 });
+      const created = await fx.server.latchkey.resourceService.create({ identifier, scopes: ['a'], accessTokenTtl: 300 });
       expect((await oidc.clientCredentialsGrant(config, { resource: identifier, scope: 'a b' })).expires_in).toBe(300);
-      await server.latchkey.resourceService.update(created.id, { scopes: ['a', 'b'], accessTokenTtl: 900 });
+      await fx.server.latchkey.resourceService.update(created.id, { scopes: ['a', 'b'], accessTokenTtl: 900 });
       const after = await oidc.clientCredentialsGrant(config, { resource: identifier, scope: 'a b' });
       expect(after.expires_in).toBe(900);
       expect(String(after.scope).split(' ').sort()).toEqual(['a', 'b']);
-      await server.latchkey.resourceService.remove(created.id);
+      await fx.server.latchkey.resourceService.remove(created.id);
       await expect(oidc.clientCredentialsGrant(config, { resource: identifier, scope: 'a' })).rejects.toMatchObject({ error: 'invalid_target' });
     });
   });
@@ -180,19 +176,19 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
 
       const tokens = await oidc.authorizationCodeGrant(config, at, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true });
       expect(tokens.claims()?.sub).toBe(String(user.id));
-      const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer: server.issuer, audience: ORDERS, typ: 'at+jwt' });
+      const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer: fx.server.issuer, audience: ORDERS, typ: 'at+jwt' });
       expect(payload).toMatchObject({ sub: String(user.id), client_id: clientId, aud: ORDERS, scope: 'read' });
       expect(payload.exp! - payload.iat!).toBe(600);
       expect(tokens.expires_in).toBe(600);
     });
 
     it('keeps the resource on refresh', async () => {
-      const other = await makeUser(server.latchkey);
+      const other = await makeUser(fx.server.latchkey);
       const { tokens } = await loginAndExchange(config, new UserAgent(), { username: other.username, password: PASSWORD }, { scope: 'openid read write', resource: ORDERS });
-      expect(tokens.refresh_token).toBeTruthy();
+      expect(tokens.refresh_token).toMatch(OPAQUE_TOKEN);
       const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
       expect(refreshed.access_token).toMatch(JWT);
-      const { payload } = await jwtVerify(refreshed.access_token, jwks, { issuer: server.issuer, audience: ORDERS, typ: 'at+jwt' });
+      const { payload } = await jwtVerify(refreshed.access_token, jwks, { issuer: fx.server.issuer, audience: ORDERS, typ: 'at+jwt' });
       expect(payload.sub).toBe(String(other.id));
       expect(String(payload['scope']).split(' ').sort()).toEqual(['read', 'write']);
       // Asking for less on refresh narrows the new token, never widens it.
@@ -201,11 +197,11 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
     });
 
     it('skips consent the second time the same scopes are asked of the same API', async () => {
-      const other = await makeUser(server.latchkey);
+      const other = await makeUser(fx.server.latchkey);
       const agent = new UserAgent();
       await loginAndExchange(config, agent, { username: other.username, password: PASSWORD }, { scope: 'openid read', resource: ORDERS });
       const again = await authorize(config, agent, null, { scope: 'openid read', resource: ORDERS }, { consent: 'skip' });
-      expect(again.callbackUrl.searchParams.get('code')).toBeTruthy();
+      expect(again.callbackUrl.searchParams.get('code')).toMatch(OPAQUE_TOKEN);
     });
 
     it('refuses an unknown resource at the authorization endpoint', async () => {
@@ -216,7 +212,7 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
     });
 
     it('without a resource still gives the opaque token that works at userinfo', async () => {
-      const other = await makeUser(server.latchkey);
+      const other = await makeUser(fx.server.latchkey);
       const { tokens } = await loginAndExchange(config, new UserAgent(), { username: other.username, password: PASSWORD });
       expect(tokens.access_token).not.toMatch(JWT);
       expect((await oidc.fetchUserInfo(config, tokens.access_token, String(other.id))).sub).toBe(String(other.id));
@@ -233,9 +229,9 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
 
     it('accepts a user JWT for its audience at /auth/me/ and /api/users/<id>/', async () => {
       const token = await apiJwtFor(user);
-      const { payload } = await jwtVerify(token, jwks, { issuer: server.issuer, audience: apiResource, typ: 'at+jwt' });
+      const { payload } = await jwtVerify(token, jwks, { issuer: fx.server.issuer, audience: apiResource, typ: 'at+jwt' });
       expect(payload).toMatchObject({ sub: String(user.id), scope: 'users:read' });
-      expect(payload.exp! - payload.iat!).toBe(server.latchkey.resourceService.builtIn.accessTokenTtl);
+      expect(payload.exp! - payload.iat!).toBe(fx.server.latchkey.resourceService.builtIn.accessTokenTtl);
       const me = await call('/auth/me/', token);
       expect(me.status, me.text).toBe(200);
       expect(me.json['id']).toBe(user.id);
@@ -281,7 +277,7 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
 
       const genuine = await apiJwtFor(user);
       const [header, body, signature] = genuine.split('.');
-      const other = await makeUser(server.latchkey);
+      const other = await makeUser(fx.server.latchkey);
       const tampered = `${header}.${b64json({ ...decodeJwt(genuine), sub: String(other.id) })}.${signature}`;
       expectInvalidToken(await call('/auth/me/', tampered), 'tampered payload');
       expectInvalidToken(await call('/auth/me/', `${header}.${body}.${'A'.repeat(signature!.length)}`), 'bad signature');
@@ -302,7 +298,7 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
       const none = `${b64json({ alg: 'none', typ: 'at+jwt', kid })}.${b64json(userClaims(String(user.id)))}.`;
       expectInvalidToken(await call('/auth/me/', none), 'alg=none');
 
-      const publicJwk = server.latchkey.host.keys.jwks.keys.find((k) => k.kid === kid) as JWK;
+      const publicJwk = fx.server.latchkey.host.keys.jwks.keys.find((k) => k.kid === kid) as JWK;
       const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicOnly } = publicJwk;
       const hmac = await new SignJWT(userClaims(String(user.id)))
         .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid })
@@ -310,7 +306,7 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
       expectInvalidToken(await call('/auth/me/', hmac), 'HS256 keyed with the public key');
 
       expectInvalidToken(await call('/auth/me/', await forge(userClaims(String(user.id)), { typ: 'JWT' })), 'typ JWT');
-      expectInvalidToken(await call('/auth/me/', await forge(userClaims(String(user.id), { iss: `${server.url}/elsewhere` }))), 'wrong iss');
+      expectInvalidToken(await call('/auth/me/', await forge(userClaims(String(user.id), { iss: `${fx.server.url}/elsewhere` }))), 'wrong iss');
       expectInvalidToken(await call('/auth/me/', await forge(userClaims(String(user.id), { aud: 'https://orders.example.com/api' }))), 'wrong aud');
       // A DPoP-bound token (cnf.jkt) sent as a bearer token would undo its binding.
       const asBearer = await call('/auth/me/', await forge(userClaims(String(user.id), { cnf: { jkt: 'x'.repeat(43) } })));
@@ -336,7 +332,7 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
       );
       expect(tokens.token_type.toLowerCase()).toBe('dpop');
       expect(decodeJwt(tokens.access_token)['cnf']).toEqual({ jkt: expect.any(String) });
-      const me = await oidc.fetchProtectedResource(config, tokens.access_token, new URL(`${server.url}/auth/me/`), 'GET', null, undefined, { DPoP });
+      const me = await oidc.fetchProtectedResource(config, tokens.access_token, new URL(`${fx.server.url}/auth/me/`), 'GET', null, undefined, { DPoP });
       expect(me.status).toBe(200);
       expect(((await me.json()) as { id: number }).id).toBe(user.id);
       // The same JWT as a bearer token, or with a proof from another key: refused.
@@ -344,7 +340,7 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
       expect(bearer.status).toBe(401);
       const otherKey = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair());
       const stolen = (await oidc
-        .fetchProtectedResource(config, tokens.access_token, new URL(`${server.url}/auth/me/`), 'GET', null, undefined, { DPoP: otherKey })
+        .fetchProtectedResource(config, tokens.access_token, new URL(`${fx.server.url}/auth/me/`), 'GET', null, undefined, { DPoP: otherKey })
         .catch((error: unknown) => error)) as { response?: Response; cause?: Array<{ scheme: string; parameters: Record<string, string> }> };
       expect(stolen.response?.status).toBe(401);
       expect(stolen.cause?.[0]).toMatchObject({ scheme: 'dpop', parameters: { error: 'invalid_token' } });
@@ -353,7 +349,7 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
     it('keeps provider JWTs and /api/token/ JWTs apart', async () => {
       const genuine = await apiJwtFor(user);
       const verify = await readAnswer(
-        await fetch(`${server.url}/api/token/verify/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: genuine }) }),
+        await fetch(`${fx.server.url}/api/token/verify/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: genuine }) }),
       );
       expect(verify.status, `/api/token/verify/ is for its own JWTs only: ${verify.text}`).toBe(401);
       // An /api/token/-shaped token (token_type, user_id) is checked by those rules: here, no token_type match.
@@ -362,17 +358,17 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
     });
 
     it('refuses the JWT once its user is deactivated or its client deleted', async () => {
-      const person = await makeUser(server.latchkey);
+      const person = await makeUser(fx.server.latchkey);
       const token = await apiJwtFor(person);
       expect((await call('/auth/me/', token)).status).toBe(200);
-      await server.latchkey.users.update(person.id, { isActive: false });
+      await fx.server.latchkey.users.update(person.id, { isActive: false });
       expectInvalidToken(await call('/auth/me/', token), 'deactivated user');
 
-      const app = await makeClient(server.latchkey, { name: 'Short-lived app', apiScopes: ['users:read'] });
-      const appConfig = await discover(server.issuer, app.client.clientId, app.clientSecret ?? '');
+      const app = await makeClient(fx.server.latchkey, { name: 'Short-lived app', apiScopes: ['users:read'] });
+      const appConfig = await discover(fx.server.issuer, app.client.clientId, app.clientSecret ?? '');
       const appToken = await apiJwtFor(user, 'openid users:read', appConfig);
       expect((await call('/auth/me/', appToken)).status).toBe(200);
-      await server.latchkey.clientService.remove(app.client.clientId);
+      await fx.server.latchkey.clientService.remove(app.client.clientId);
       expectInvalidToken(await call('/auth/me/', appToken), 'deleted client');
     });
 
@@ -383,13 +379,13 @@ describe.each(BACKENDS)('resource indicators and JWT access tokens (%s)', (backe
   });
 
   it('issues a JWT for the built-in API that a third party verifies with jose and the JWKS', async () => {
-    const { keys } = (await (await fetch(`${server.issuer}/jwks`)).json()) as { keys: JWK[] };
+    const { keys } = (await (await fetch(`${fx.server.issuer}/jwks`)).json()) as { keys: JWK[] };
     expect(keys.every((k) => k.d === undefined)).toBe(true);
     const tokens = await oidc.clientCredentialsGrant(config, { resource: apiResource, scope: 'users:read' });
     const header = decodeProtectedHeader(tokens.access_token);
     const jwk = keys.find((k) => k.kid === header.kid);
-    expect(jwk).toBeDefined();
-    const { payload } = await jwtVerify(tokens.access_token, await importJWK(jwk!, 'RS256'), { issuer: server.issuer, audience: apiResource, typ: 'at+jwt' });
+    expect(jwk).toMatchObject({ kid: header.kid, kty: 'RSA' });
+    const { payload } = await jwtVerify(tokens.access_token, await importJWK(jwk!, 'RS256'), { issuer: fx.server.issuer, audience: apiResource, typ: 'at+jwt' });
     expect(payload.sub).toBe(clientId);
   });
 });

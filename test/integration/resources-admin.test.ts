@@ -1,10 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { API_SCOPES } from '../../src/core/resources/built-in.js';
 import { adminLogin } from '../helpers/admin.js';
-import { formOf, UserAgent } from '../helpers/browserless.js';
-import { BACKENDS } from '../helpers/env.js';
+import { UserAgent } from '../helpers/browserless.js';
 import { makeUser, PASSWORD } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
 
 const FORM_EXPIRED = 'This form has expired';
 
@@ -13,51 +12,21 @@ const FORM_EXPIRED = 'This form has expired';
  * confirmation page, the built-in resource read-only, CSRF on every form, staff only, and
  * everything escaped.
  */
-describe.each(BACKENDS)('API resources admin pages (%s)', (backend) => {
-  let server: TestServer;
+describeOnBackends('API resources admin pages (%s)', (fx) => {
   let staff: UserAgent;
   let seq = 0;
 
-  const url = (path: string) => `${server.url}${path}`;
+  const url = (path: string) => `${fx.server.url}${path}`;
   const uniqueIdentifier = () => `https://admin-${++seq}.example.com/api`;
 
-  async function get(agent: UserAgent, path: string) {
-    const response = await agent.fetch(url(path));
-    return { status: response.status, headers: response.headers, html: await response.text() };
-  }
+  const { get, post, submit, signIn } = fx;
 
-  async function post(agent: UserAgent, path: string, fields: Record<string, string>) {
-    const response = await agent.fetch(new URL(path, server.url), {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(fields).toString(),
-    });
-    return { status: response.status, location: response.headers.get('location'), html: await response.text() };
-  }
-
-  /** Reads the form whose action contains `action` on the page at `path`, and posts it with `fields`. */
-  async function submit(agent: UserAgent, path: string, action: string, fields: Record<string, string>) {
-    const page = await get(agent, path);
-    expect(page.status, `GET ${path}`).toBe(200);
-    const form = formOf(page.html, action);
-    return post(agent, form.action, { csrf: form.csrf, ...fields });
-  }
-
-  async function signIn(user: { username: string }) {
-    const agent = new UserAgent();
-    const { response } = await adminLogin(server.url, agent, user.username, PASSWORD);
-    expect(response.status).toBe(200);
-    return agent;
-  }
-
-  const cookie = async (agent: UserAgent, name: string) => (await agent.jar.getCookies(server.url)).find((c) => c.key === name)?.value ?? '';
-  const rows = async () => (await server.latchkey.knex('resources').orderBy('id')) as Array<Record<string, unknown>>;
+  const cookie = async (agent: UserAgent, name: string) => (await agent.jar.getCookies(fx.server.url)).find((c) => c.key === name)?.value ?? '';
+  const rows = async () => (await fx.server.latchkey.knex('resources').orderBy('id')) as Array<Record<string, unknown>>;
 
   beforeAll(async () => {
-    server = await startTestServer(backend);
-    staff = await signIn(await makeUser(server.latchkey, { isStaff: true }));
+    staff = await signIn(await makeUser(fx.server.latchkey, { isStaff: true }));
   });
-  afterAll(async () => server?.stop());
 
   it('links the pages from the navigation and lists the built-in REST API first', async () => {
     const dashboard = await get(staff, '/admin/');
@@ -66,7 +35,7 @@ describe.each(BACKENDS)('API resources admin pages (%s)', (backend) => {
     expect(list.status).toBe(200);
     expect(list.headers.get('cache-control')).toBe('no-store');
     expect(list.headers.get('x-frame-options')).toBe('DENY');
-    expect(list.html).toContain(`${server.url}/api`);
+    expect(list.html).toContain(`${fx.server.url}/api`);
     expect(list.html).toMatch(/Latchkey REST API<\/a> <span class="badge">built-in<\/span>/);
     // Its scopes are the four API scopes, in order; the old single `api` scope is gone.
     expect(list.html).toContain(`<ul class="plain-list">${API_SCOPES.map((scope) => `<li><code>${scope}</code></li>`).join('')}</ul>`);
@@ -88,7 +57,7 @@ describe.each(BACKENDS)('API resources admin pages (%s)', (backend) => {
       access_token_format: 'jwt',
     });
     expect(added.status, added.html).toBe(303);
-    const stored = await server.latchkey.resourceService.findByIdentifier(identifier);
+    const stored = await fx.server.latchkey.resourceService.findByIdentifier(identifier);
     expect(stored).toMatchObject({ name: 'Orders', scopes: ['read:orders', 'write:orders'], accessTokenTtl: 600, accessTokenFormat: 'jwt', builtIn: false });
     expect(added.location).toBe(`/admin/resources/${stored!.id}?done=resource-created`);
     const after = await get(staff, added.location!);
@@ -105,17 +74,17 @@ describe.each(BACKENDS)('API resources admin pages (%s)', (backend) => {
     });
     expect(edited.status, edited.html).toBe(303);
     expect(edited.location).toBe(`/admin/resources/${stored!.id}?done=resource-saved`);
-    expect(await server.latchkey.resourceService.get(stored!.id)).toMatchObject({ name: 'Orders v2', scopes: ['read:orders'], accessTokenTtl: 120, accessTokenFormat: 'opaque' });
+    expect(await fx.server.latchkey.resourceService.get(stored!.id)).toMatchObject({ name: 'Orders v2', scopes: ['read:orders'], accessTokenTtl: 120, accessTokenFormat: 'opaque' });
 
     const confirm = await get(staff, `/admin/resources/${stored!.id}/delete`);
     expect(confirm.status).toBe(200);
     expect(confirm.html).toContain('Delete API resource?');
     expect(confirm.html).toContain(identifier);
-    expect(await server.latchkey.resourceService.findByIdentifier(identifier)).toBeDefined();
+    expect(await fx.server.latchkey.resourceService.findByIdentifier(identifier)).toMatchObject({ identifier });
     const deleted = await submit(staff, `/admin/resources/${stored!.id}/delete`, '/delete', {});
     expect(deleted.status).toBe(303);
     expect(deleted.location).toBe('/admin/resources?done=resource-deleted');
-    expect(await server.latchkey.resourceService.findByIdentifier(identifier)).toBeUndefined();
+    expect(await fx.server.latchkey.resourceService.findByIdentifier(identifier)).toBeUndefined();
     expect((await get(staff, deleted.location!)).html).toContain('The API resource was deleted.');
     expect((await get(staff, `/admin/resources/${stored!.id}`)).status).toBe(404);
   });
@@ -141,7 +110,7 @@ describe.each(BACKENDS)('API resources admin pages (%s)', (backend) => {
     expect(notNumber.status).toBe(400);
     expect(notNumber.html).toContain('Enter a whole number of seconds.');
 
-    const taken = await submit(staff, '/admin/resources/new', '/admin/resources/new', { identifier: `${server.url}/api`, access_token_ttl: '3600', access_token_format: 'jwt' });
+    const taken = await submit(staff, '/admin/resources/new', '/admin/resources/new', { identifier: `${fx.server.url}/api`, access_token_ttl: '3600', access_token_format: 'jwt' });
     expect(taken.status).toBe(409);
     expect(taken.html).toContain('A resource with that identifier already exists.');
     expect(await rows()).toEqual(before);
@@ -160,14 +129,14 @@ describe.each(BACKENDS)('API resources admin pages (%s)', (backend) => {
     const remove = await post(staff, '/admin/resources/0/delete', { csrf });
     expect(remove.status).toBe(403);
     expect(remove.html).toContain('cannot be deleted');
-    expect(server.latchkey.resourceService.builtIn.scopes).toEqual([...API_SCOPES]);
+    expect(fx.server.latchkey.resourceService.builtIn.scopes).toEqual([...API_SCOPES]);
     expect((await get(staff, '/admin/resources/0')).html).toContain(`<dt>Scopes</dt><dd>${API_SCOPES.join(' ')}</dd>`);
-    expect((await server.latchkey.resourceService.list())[0]?.identifier).toBe(`${server.url}/api`);
+    expect((await fx.server.latchkey.resourceService.list())[0]?.identifier).toBe(`${fx.server.url}/api`);
   });
 
   it('escapes what it renders', async () => {
     const identifier = `${uniqueIdentifier()}?q=%3Cscript%3E`;
-    const created = await server.latchkey.resourceService.create({ identifier, name: '<script>alert(1)</script>', scopes: ['a<b>'] });
+    const created = await fx.server.latchkey.resourceService.create({ identifier, name: '<script>alert(1)</script>', scopes: ['a<b>'] });
     for (const path of ['/admin/resources', `/admin/resources/${created.id}`, `/admin/resources/${created.id}/delete`]) {
       const page = await get(staff, path);
       expect(page.html, path).not.toContain('<script>alert(1)</script>');
@@ -177,7 +146,7 @@ describe.each(BACKENDS)('API resources admin pages (%s)', (backend) => {
   });
 
   it('refuses forms without this browser’s CSRF token with 403, changing nothing', async () => {
-    const target = await server.latchkey.resourceService.create({ identifier: uniqueIdentifier(), scopes: ['x'] });
+    const target = await fx.server.latchkey.resourceService.create({ identifier: uniqueIdentifier(), scopes: ['x'] });
     const before = await rows();
     const fields = { identifier: uniqueIdentifier(), scopes: 'y', access_token_ttl: '600', access_token_format: 'jwt' };
     for (const path of ['/admin/resources/new', `/admin/resources/${target.id}`, `/admin/resources/${target.id}/delete`]) {
@@ -191,7 +160,7 @@ describe.each(BACKENDS)('API resources admin pages (%s)', (backend) => {
   });
 
   it('is for staff only: 403 for signed-in people, the login page or 401 for anonymous ones', async () => {
-    const target = await server.latchkey.resourceService.create({ identifier: uniqueIdentifier(), scopes: ['x'] });
+    const target = await fx.server.latchkey.resourceService.create({ identifier: uniqueIdentifier(), scopes: ['x'] });
     const gets = ['/admin/resources', '/admin/resources/new', `/admin/resources/${target.id}`, `/admin/resources/${target.id}/delete`, '/admin/resources/0'];
     const posts: Array<[string, Record<string, string>]> = [
       ['/admin/resources/new', { identifier: uniqueIdentifier(), access_token_ttl: '600', access_token_format: 'jwt' }],
@@ -201,8 +170,8 @@ describe.each(BACKENDS)('API resources admin pages (%s)', (backend) => {
     const before = await rows();
 
     const plain = new UserAgent();
-    const plainUser = await makeUser(server.latchkey);
-    expect((await adminLogin(server.url, plain, plainUser.username, PASSWORD)).response.status).toBe(403);
+    const plainUser = await makeUser(fx.server.latchkey);
+    expect((await adminLogin(fx.server.url, plain, plainUser.username, PASSWORD)).response.status).toBe(403);
     for (const path of gets) expect((await get(plain, path)).status, path).toBe(403);
     const csrf = await cookie(plain, 'lk.csrf');
     for (const [path, fields] of posts) expect((await post(plain, path, { csrf, ...fields })).status, path).toBe(403);

@@ -2,15 +2,14 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { User } from '../../src/storage/users.js';
 import { API_SCOPES } from '../../src/core/resources/built-in.js';
 import { UserAgent } from '../helpers/browserless.js';
-import { BACKENDS } from '../helpers/env.js';
-import { callApi, type Answer, type ApiRequest } from '../helpers/http.js';
+import { type Answer } from '../helpers/http.js';
 import { runProcess, type ProcessResult } from '../helpers/process.js';
 import { apiAuthorization, apiResourceOf, discover, loginAndExchange, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
 
 /**
  * API resources managed over REST (/api/resources/, staff only) and by the CLI (`resource
@@ -42,8 +41,7 @@ const asResource = (answer: Answer) => answer.json as unknown as ResourceJson;
 const fieldsOf = (answer: Answer) => (answer.json['fields'] ?? {}) as Record<string, string[]>;
 const describeRun = (r: ProcessResult) => `exit ${r.code} (signal ${r.signal})\nstdout: ${JSON.stringify(r.stdout)}\nstderr: ${JSON.stringify(r.stderr)}`;
 
-describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) => {
-  let server: TestServer;
+describeOnBackends('API resources over REST and the CLI (%s)', (fx) => {
   let staff: User;
   let staffToken: string;
   let plainToken: string;
@@ -55,13 +53,8 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
 
   const uniqueIdentifier = () => `https://api-${++seq}-${randomBytes(3).toString('hex')}.example.com/v1`;
 
-  const api = (method: string, path: string, opts: ApiRequest = {}): Promise<Answer> => callApi(server.url, method, path, opts);
-
-  async function apiLogin(username: string): Promise<string> {
-    const answer = await api('POST', '/api/token/', { json: { username, password: PASSWORD } });
-    expect(answer.status, answer.text).toBe(200);
-    return answer.json['access'] as string;
-  }
+  const api = fx.api;
+  const apiLogin = async (username: string): Promise<string> => (await fx.apiLogin(username)).access;
 
   async function create(body: Json): Promise<ResourceJson> {
     const answer = await api('POST', '/api/resources/', { token: staffToken, json: body });
@@ -69,7 +62,7 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
     return asResource(answer);
   }
 
-  const rowCount = async () => Number(((await server.latchkey.knex('resources').count({ n: '*' })) as Array<{ n: number | string }>)[0]?.n);
+  const rowCount = async () => Number(((await fx.server.latchkey.knex('resources').count({ n: '*' })) as Array<{ n: number | string }>)[0]?.n);
 
   async function auditEvents(event: string): Promise<Array<{ actor: string; target_id: string | null; details: Json | null }>> {
     const answer = await api('GET', `/api/audit/?event=${event}&page_size=100`, { token: staffToken });
@@ -78,7 +71,7 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
   }
 
   const cli = (...args: string[]) =>
-    runProcess(process.execPath, [CLI_MAIN, ...args], { env: { ...process.env, DATABASE_URL: server.db.url, BCRYPT_COST: '10', PUBLIC_URL: server.url }, cwd: ROOT });
+    runProcess(process.execPath, [CLI_MAIN, ...args], { env: { ...process.env, DATABASE_URL: fx.server.db.url, BCRYPT_COST: '10', PUBLIC_URL: fx.server.url }, cwd: ROOT });
 
   function oneJsonLine(r: ProcessResult): unknown {
     expect(r.code, describeRun(r)).toBe(0);
@@ -96,17 +89,15 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
   }
 
   beforeAll(async () => {
-    server = await startTestServer(backend);
-    staff = await makeUser(server.latchkey, { username: `staff_${randomBytes(3).toString('hex')}`, isStaff: true });
-    const plain = await makeUser(server.latchkey);
+    staff = await makeUser(fx.server.latchkey, { username: `staff_${randomBytes(3).toString('hex')}`, isStaff: true });
+    const plain = await makeUser(fx.server.latchkey);
     [staffToken, plainToken] = await Promise.all([apiLogin(staff.username), apiLogin(plain.username)]);
-    const machine = await makeClient(server.latchkey, { name: 'Machine', redirectUris: [], postLogoutRedirectUris: [], grantTypes: ['client_credentials'], apiScopes: ['admin'] });
-    const machineConfig = await discover(server.issuer, machine.client.clientId, machine.clientSecret ?? '');
-    machineToken = (await oidc.clientCredentialsGrant(machineConfig, { resource: apiResourceOf(server.latchkey), scope: 'admin' })).access_token;
-    expect(decodeJwt(machineToken)).toMatchObject({ sub: machine.client.clientId, aud: apiResourceOf(server.latchkey), scope: 'admin' });
+    const machine = await makeClient(fx.server.latchkey, { name: 'Machine', redirectUris: [], postLogoutRedirectUris: [], grantTypes: ['client_credentials'], apiScopes: ['admin'] });
+    const machineConfig = await discover(fx.server.issuer, machine.client.clientId, machine.clientSecret ?? '');
+    machineToken = (await oidc.clientCredentialsGrant(machineConfig, { resource: apiResourceOf(fx.server.latchkey), scope: 'admin' })).access_token;
+    expect(decodeJwt(machineToken)).toMatchObject({ sub: machine.client.clientId, aud: apiResourceOf(fx.server.latchkey), scope: 'admin' });
     bareMachineToken = (await oidc.clientCredentialsGrant(machineConfig, { scope: '' })).access_token;
   });
-  afterAll(async () => server?.stop());
 
   describe('who may manage resources', () => {
     const cases: Array<{ route: string; method: string; path: () => Promise<string>; body?: () => Json; ok: number }> = [
@@ -148,16 +139,16 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
     }
 
     it('takes a staff member\'s provider JWT for the API (scope admin) like their /api/token/ JWT', async () => {
-      const app = await makeClient(server.latchkey, { name: 'Staff tool', apiScopes: ['admin', 'users:read'] });
-      const appConfig = await discover(server.issuer, app.client.clientId, app.clientSecret ?? '');
+      const app = await makeClient(fx.server.latchkey, { name: 'Staff tool', apiScopes: ['admin', 'users:read'] });
+      const appConfig = await discover(fx.server.issuer, app.client.clientId, app.clientSecret ?? '');
       const login = { username: staff.username, password: PASSWORD };
-      const { tokens } = await loginAndExchange(appConfig, new UserAgent(), login, apiAuthorization(server.latchkey, ['admin'], 'openid'));
-      expect(decodeJwt(tokens.access_token)).toMatchObject({ aud: apiResourceOf(server.latchkey), scope: 'admin' });
+      const { tokens } = await loginAndExchange(appConfig, new UserAgent(), login, apiAuthorization(fx.server.latchkey, ['admin'], 'openid'));
+      expect(decodeJwt(tokens.access_token)).toMatchObject({ aud: apiResourceOf(fx.server.latchkey), scope: 'admin' });
       const answer = await api('GET', '/api/resources/', { token: tokens.access_token });
       expect(answer.status, answer.text).toBe(200);
 
       // The same staff member's token without `admin` does not reach the resources.
-      const narrow = await loginAndExchange(appConfig, new UserAgent(), login, apiAuthorization(server.latchkey, ['users:read'], 'openid'));
+      const narrow = await loginAndExchange(appConfig, new UserAgent(), login, apiAuthorization(fx.server.latchkey, ['users:read'], 'openid'));
       expect(decodeJwt(narrow.tokens.access_token)['scope']).toBe('users:read');
       const refused = await api('POST', '/api/resources/', { token: narrow.tokens.access_token, json: { identifier: uniqueIdentifier() } });
       expect(refused.status, refused.text).toBe(403);
@@ -173,7 +164,7 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
       const [first] = answer.json['results'] as ResourceJson[];
       expect(first).toEqual({
         id: 0,
-        identifier: `${server.url}/api`,
+        identifier: `${fx.server.url}/api`,
         name: 'Latchkey REST API',
         scopes: ['users:read', 'users:write', 'account', 'admin'],
         access_token_ttl: 900,
@@ -182,7 +173,7 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
         created_at: null,
         updated_at: null,
       });
-      expect((await api('GET', '/api/resources/0/', { token: staffToken })).json['identifier']).toBe(`${server.url}/api`);
+      expect((await api('GET', '/api/resources/0/', { token: staffToken })).json['identifier']).toBe(`${fx.server.url}/api`);
     });
 
     it('cannot be changed or deleted (403), nor its identifier taken (409)', async () => {
@@ -190,10 +181,10 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
       expect(patched.status, patched.text).toBe(403);
       expect(patched.json['error']).toBe('permission_denied');
       expect((await api('DELETE', '/api/resources/0/', { token: staffToken })).status).toBe(403);
-      const taken = await api('POST', '/api/resources/', { token: staffToken, json: { identifier: `${server.url}/api` } });
+      const taken = await api('POST', '/api/resources/', { token: staffToken, json: { identifier: `${fx.server.url}/api` } });
       expect(taken.status, taken.text).toBe(409);
       const other = await create({ identifier: uniqueIdentifier() });
-      expect((await api('PATCH', `/api/resources/${other.id}/`, { token: staffToken, json: { identifier: `${server.url}/api` } })).status).toBe(409);
+      expect((await api('PATCH', `/api/resources/${other.id}/`, { token: staffToken, json: { identifier: `${fx.server.url}/api` } })).status).toBe(409);
       expect((await api('GET', '/api/resources/0/', { token: staffToken })).json['scopes']).toEqual([...API_SCOPES]);
     });
   });
@@ -208,7 +199,7 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
       expect(created).toMatchObject({ identifier, name: identifier, scopes: [], access_token_ttl: 3600, access_token_format: 'jwt', built_in: false });
       expect(created.id).toBeGreaterThan(0);
       expect(answer.headers.get('location')).toBe(`/api/resources/${created.id}/`);
-      const row = (await server.latchkey.knex('resources').where({ id: created.id }).first()) as Json;
+      const row = (await fx.server.latchkey.knex('resources').where({ id: created.id }).first()) as Json;
       expect(row).toMatchObject({ identifier, name: identifier, access_token_ttl: 3600, access_token_format: 'jwt' });
       expect(JSON.parse(String(row['scopes']))).toEqual([]);
       expect((await api('GET', `/api/resources/${created.id}`, { token: staffToken })).json).toEqual(created);
@@ -225,7 +216,7 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
       expect((await api('GET', `/api/resources/${created.id}/`, { token: staffToken })).status).toBe(404);
       expect((await api('DELETE', `/api/resources/${created.id}/`, { token: staffToken })).status).toBe(404);
       expect((await api('PATCH', `/api/resources/${created.id}/`, { token: staffToken, json: { name: 'x' } })).status).toBe(404);
-      expect(await server.latchkey.knex('resources').where({ id: created.id }).first()).toBeUndefined();
+      expect(await fx.server.latchkey.knex('resources').where({ id: created.id }).first()).toBeUndefined();
     });
 
     it('answers 404 for ids that do not exist or are not numbers', async () => {
@@ -341,8 +332,8 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
       const made = oneJsonLine(await cli('resource', 'create', '--identifier', identifier, '--name', 'From the CLI', '--scope', 'read', '--scope', 'write admin', '--ttl', '300', '--json')) as ResourceJson;
       expect(made).toMatchObject({ identifier, name: 'From the CLI', scopes: ['read', 'write', 'admin'], access_token_ttl: 300, access_token_format: 'jwt', built_in: false });
 
-      const app = await makeClient(server.latchkey, { name: 'CLI consumer', redirectUris: [], postLogoutRedirectUris: [], grantTypes: ['client_credentials'] });
-      const config = await discover(server.issuer, app.client.clientId, app.clientSecret ?? '');
+      const app = await makeClient(fx.server.latchkey, { name: 'CLI consumer', redirectUris: [], postLogoutRedirectUris: [], grantTypes: ['client_credentials'] });
+      const config = await discover(fx.server.issuer, app.client.clientId, app.clientSecret ?? '');
       const tokens = await oidc.clientCredentialsGrant(config, { resource: identifier, scope: 'read admin' });
       expect(decodeJwt(tokens.access_token)).toMatchObject({ aud: identifier, scope: 'read admin' });
       expect(tokens.expires_in).toBe(300);
@@ -355,11 +346,11 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
       const identifier = uniqueIdentifier();
       oneJsonLine(await cli('resource', 'create', '--identifier', identifier, '--format', 'opaque', '--json'));
       const list = oneJsonLine(await cli('resource', 'list', '--json')) as ResourceJson[];
-      expect(list[0]).toMatchObject({ id: 0, identifier: `${server.url}/api`, built_in: true, scopes: [...API_SCOPES] });
+      expect(list[0]).toMatchObject({ id: 0, identifier: `${fx.server.url}/api`, built_in: true, scopes: [...API_SCOPES] });
       expect(list.find((r) => r.identifier === identifier)).toMatchObject({ access_token_format: 'opaque', access_token_ttl: 3600, scopes: [] });
       const text = await cli('resource', 'list');
       expect(text.code, describeRun(text)).toBe(0);
-      expect(text.stdout).toContain(`${server.url}/api`);
+      expect(text.stdout).toContain(`${fx.server.url}/api`);
       expect(text.stdout).toContain('(built-in)');
       expect(text.stdout).toContain(identifier);
     });
@@ -371,9 +362,9 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
       expect(removed.code, describeRun(removed)).toBe(0);
       expect(removed.stderr).toBe('');
       expect(removed.stdout).toContain(identifier);
-      expect(await server.latchkey.knex('resources').where({ identifier }).first()).toBeUndefined();
-      const app = await makeClient(server.latchkey, { name: 'After delete', redirectUris: [], postLogoutRedirectUris: [], grantTypes: ['client_credentials'] });
-      const config = await discover(server.issuer, app.client.clientId, app.clientSecret ?? '');
+      expect(await fx.server.latchkey.knex('resources').where({ identifier }).first()).toBeUndefined();
+      const app = await makeClient(fx.server.latchkey, { name: 'After delete', redirectUris: [], postLogoutRedirectUris: [], grantTypes: ['client_credentials'] });
+      const config = await discover(fx.server.issuer, app.client.clientId, app.clientSecret ?? '');
       await expect(oidc.clientCredentialsGrant(config, { resource: identifier, scope: 'read' })).rejects.toMatchObject({ error: 'invalid_target' });
       expectOneLineError(await cli('resource', 'delete', '--identifier', identifier), 1, /no such resource/i);
     });
@@ -387,8 +378,8 @@ describe.each(BACKENDS)('API resources over REST and the CLI (%s)', (backend) =>
       expectOneLineError(await cli('resource', 'create', '--identifier', 'https://x.example.com/', '--ttl', '30'), 1, /--ttl: .*60/);
       expectOneLineError(await cli('resource', 'create', '--identifier', 'https://x.example.com/', '--format', 'paseto'), 1, /--format/);
       expectOneLineError(await cli('resource', 'create', '--identifier', 'https://x.example.com/', '--scope', 'openid'), 1, /--scope: .*OpenID/);
-      expectOneLineError(await cli('resource', 'create', '--identifier', `${server.url}/api`), 1, /already exists/);
-      expectOneLineError(await cli('resource', 'delete', '--identifier', `${server.url}/api`), 1, /built-in/);
+      expectOneLineError(await cli('resource', 'create', '--identifier', `${fx.server.url}/api`), 1, /already exists/);
+      expectOneLineError(await cli('resource', 'delete', '--identifier', `${fx.server.url}/api`), 1, /built-in/);
       expectOneLineError(await cli('resource', 'delete'), 1, /--identifier is required/);
       expectOneLineError(await cli('resource', 'rename'), 2, /unknown resource command/);
       expectOneLineError(await cli('resource', 'create', '--identifier', 'https://x.example.com/', '--bogus'), 2, /bogus/);

@@ -8,6 +8,7 @@ import { freshDatabase, type TestDatabase } from '../helpers/database.js';
 import { BACKENDS } from '../helpers/env.js';
 import { authorize, discover, loginAndExchange, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { startOnDatabase } from '../helpers/server.js';
+import { ACCESS_TOKEN, OPAQUE_TOKEN } from '../helpers/shapes.js';
 
 /**
  * fetch keeps idle keep-alive sockets to the old server on the same port; the first request
@@ -61,9 +62,9 @@ describe.each(BACKENDS)('state survives a restart (%s)', (backend) => {
     // Access token, refresh token and the browser's login session all still work.
     expect((await oidc.fetchUserInfo(config, tokens.access_token, String(user.id))).sub).toBe(String(user.id));
     const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
-    expect(refreshed.access_token).toBeTruthy();
+    expect(refreshed.access_token).toMatch(ACCESS_TOKEN);
     const sso = await authorize(config, agent, null, {}, { consent: 'skip' });
-    expect(sso.callbackUrl.searchParams.get('code')).toBeTruthy();
+    expect(sso.callbackUrl.searchParams.get('code')).toMatch(OPAQUE_TOKEN);
 
     // Reuse detection holds across the restart too.
     await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });

@@ -7,16 +7,15 @@
  */
 import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { ApiRoute } from '../../src/web/api/openapi.js';
 import { API_SCOPES, type ApiScope } from '../../src/core/resources/built-in.js';
 import { REGISTRATION_POLICY } from '../../src/oidc/provider.js';
 import type { User } from '../../src/storage/users.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';
-import { BACKENDS } from '../helpers/env.js';
 import { callApi, type Answer } from '../helpers/http.js';
 import { apiAuthorization, apiResourceOf, authorizationRequest, discover, loginAndExchange, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describeOnBackends } from '../helpers/fixture.js';
 
 const ORDERS = 'https://orders.example.com/api';
 
@@ -30,14 +29,13 @@ function expectInsufficientScope(answer: Answer, scope: string, label: string): 
   expect(challenge, label).toContain(`scope="${scope}"`);
 }
 
-describe.each(BACKENDS)('every token is confined to what it was issued for (%s)', (backend) => {
-  let server: TestServer;
+describeOnBackends('every token is confined to what it was issued for (%s)', (fx) => {
   /** A third-party app staff registered for every API scope (and the Orders API). */
   let printer: oidc.Configuration;
   let bob: User;
   let root: User;
 
-  const api = (method: string, path: string, token: string | undefined, json?: unknown) => callApi(server.url, method, path, { token, json });
+  const api = fx.bearer;
 
   /** What a person signing in to `config` with these parameters hands the app. */
   async function tokensFor(person: User, params: Record<string, string>, config = printer) {
@@ -45,14 +43,12 @@ describe.each(BACKENDS)('every token is confined to what it was issued for (%s)'
   }
 
   beforeAll(async () => {
-    server = await startTestServer(backend);
-    await server.latchkey.resourceService.create({ identifier: ORDERS, name: 'Orders API', scopes: ['orders:read'], accessTokenTtl: 600 });
-    const made = await makeClient(server.latchkey, { name: 'Photo Printer', apiScopes: [...API_SCOPES] });
-    printer = await discover(server.issuer, made.client.clientId, made.clientSecret);
-    bob = await makeUser(server.latchkey);
-    root = await makeUser(server.latchkey, { isStaff: true, isSuperuser: true });
+    await fx.server.latchkey.resourceService.create({ identifier: ORDERS, name: 'Orders API', scopes: ['orders:read'], accessTokenTtl: 600 });
+    const made = await makeClient(fx.server.latchkey, { name: 'Photo Printer', apiScopes: [...API_SCOPES] });
+    printer = await discover(fx.server.issuer, made.client.clientId, made.clientSecret);
+    bob = await makeUser(fx.server.latchkey);
+    root = await makeUser(fx.server.latchkey, { isStaff: true, isSuperuser: true });
   });
-  afterAll(async () => server?.stop());
 
   it('the account takeover through a sign-in token fails at its first step', async () => {
     // 1. Bob signs in to the app with scope=openid; the consent page asks only to sign him in.
@@ -66,35 +62,35 @@ describe.each(BACKENDS)('every token is confined to what it was issued for (%s)'
     expect(consent).toContain('Sign you in with your Latchkey account');
     expect(consent).not.toMatch(/Latchkey account details|Change or delete your|Manage your password|Administer Latchkey/);
     const { tokens } = await loginAndExchange(printer, new UserAgent(), { username: bob.username, password: PASSWORD }, { scope: 'openid' });
-    const before = await server.latchkey.users.findById(bob.id);
+    const before = await fx.server.latchkey.users.findById(bob.id);
 
     // 2. The app tries to move Bob's recovery address to itself: refused, nothing changes.
     const patch = await api('PATCH', `/api/users/${bob.id}/`, tokens.access_token, { email: 'evil@attacker.test' });
     expectInsufficientScope(patch, 'users:write', 'PATCH email with a sign-in token');
-    expect(await server.latchkey.users.findById(bob.id)).toEqual(before);
+    expect(await fx.server.latchkey.users.findById(bob.id)).toEqual(before);
 
     // 3. So a reset for that address reaches no account: no reset link exists for Bob.
     const forgotAgent = new UserAgent();
-    const page = await forgotAgent.fetch(`${server.url}/account/password/forgot`);
+    const page = await forgotAgent.fetch(`${fx.server.url}/account/password/forgot`);
     const forgot = formOf(await page.text(), '/account/password/forgot');
-    const asked = await forgotAgent.postForm(new URL(forgot.action, server.url), { csrf: forgot.csrf, email: 'evil@attacker.test' });
+    const asked = await forgotAgent.postForm(new URL(forgot.action, fx.server.url), { csrf: forgot.csrf, email: 'evil@attacker.test' });
     expect(asked.status).toBe(200);
-    await server.latchkey.background.settled();
-    const links = await server.latchkey.knex('email_tokens').where({ user_id: bob.id, purpose: 'reset_password' }).count({ n: '*' }).first();
+    await fx.server.latchkey.background.settled();
+    const links = await fx.server.latchkey.knex('email_tokens').where({ user_id: bob.id, purpose: 'reset_password' }).count({ n: '*' }).first();
     expect(Number(links?.n)).toBe(0);
-    expect(await server.latchkey.users.findByEmail('evil@attacker.test')).toBeUndefined();
+    expect(await fx.server.latchkey.users.findByEmail('evil@attacker.test')).toBeUndefined();
 
     // 4. A superuser's sign-in token from the same app: no new superuser, no authenticator, no deletion.
     const rootTokens = await tokensFor(root, { scope: 'openid' });
-    const usersBefore = await server.latchkey.users.count();
+    const usersBefore = await fx.server.latchkey.users.count();
     const escalate = await api('POST', '/api/users/', rootTokens.access_token, { username: 'mallory_root', password: PASSWORD, email: 'm@attacker.test', is_superuser: true });
     expectInsufficientScope(escalate, 'users:write', 'POST a superuser with a sign-in token');
     expectInsufficientScope(await api('POST', '/api/me/two-factor/enroll/', rootTokens.access_token, { password: PASSWORD }), 'account', 'enroll an authenticator');
     expectInsufficientScope(await api('DELETE', `/api/users/${bob.id}/`, rootTokens.access_token), 'users:write', 'delete the victim');
     expectInsufficientScope(await api('GET', '/api/users/', rootTokens.access_token), 'users:read', 'list the users');
-    expect(await server.latchkey.users.count()).toBe(usersBefore);
-    expect(await server.latchkey.twoFactor.status(root)).toMatchObject({ enabled: false, pending: false });
-    expect(await server.latchkey.users.findById(bob.id)).toEqual(before);
+    expect(await fx.server.latchkey.users.count()).toBe(usersBefore);
+    expect(await fx.server.latchkey.twoFactor.status(root)).toMatchObject({ enabled: false, pending: false });
+    expect(await fx.server.latchkey.users.findById(bob.id)).toEqual(before);
 
     // What the token is for still works: /o/me, and /auth/me/ within its scopes (the id only).
     expect((await oidc.fetchUserInfo(printer, tokens.access_token, String(bob.id))).sub).toBe(String(bob.id));
@@ -119,13 +115,13 @@ describe.each(BACKENDS)('every token is confined to what it was issued for (%s)'
     let routes: Array<ApiRoute & { rule: NonNullable<ApiRoute['rule']> }>;
 
     beforeAll(async () => {
-      routes = server.latchkey.apiRoutes.filter((r): r is ApiRoute & { rule: NonNullable<ApiRoute['rule']> } => r.rule !== undefined);
-      const all = await tokensFor(root, apiAuthorization(server.latchkey, [...API_SCOPES]));
+      routes = fx.server.latchkey.apiRoutes.filter((r): r is ApiRoute & { rule: NonNullable<ApiRoute['rule']> } => r.rule !== undefined);
+      const all = await tokensFor(root, apiAuthorization(fx.server.latchkey, [...API_SCOPES]));
       expect((decodeJwt(all.access_token)['scope'] as string).split(' ').sort()).toEqual([...API_SCOPES].sort());
       // Narrower tokens from the same grant, as RFC 6749 section 6 lets a client ask.
       let refresh = all.refresh_token!;
       const narrowed = async (scopes: string[]) => {
-        const next = await oidc.refreshTokenGrant(printer, refresh, { scope: scopes.join(' '), resource: apiResourceOf(server.latchkey) });
+        const next = await oidc.refreshTokenGrant(printer, refresh, { scope: scopes.join(' '), resource: apiResourceOf(fx.server.latchkey) });
         refresh = next.refresh_token ?? refresh;
         expect(String(decodeJwt(next.access_token)['scope'] ?? '').split(' ').filter(Boolean).sort()).toEqual([...scopes].sort());
         return next.access_token;
@@ -158,7 +154,7 @@ describe.each(BACKENDS)('every token is confined to what it was issued for (%s)'
     const label = (route: ApiRoute, kind: string) => `${route.method} ${route.path} with ${kind}`;
 
     it('guards every REST route but the public ones', () => {
-      const unguarded = server.latchkey.apiRoutes.filter((r) => !r.rule).map((r) => `${r.method} ${r.path}`);
+      const unguarded = fx.server.latchkey.apiRoutes.filter((r) => !r.rule).map((r) => `${r.method} ${r.path}`);
       // Anonymous by design: the JWT endpoints, the legacy login, the document itself.
       expect(unguarded.sort()).toEqual(['GET /api/openapi.json', 'POST /api/token', 'POST /api/token/refresh', 'POST /api/token/verify', 'POST /users/login']);
       expect(routes.length).toBeGreaterThan(20);
@@ -202,7 +198,7 @@ describe.each(BACKENDS)('every token is confined to what it was issued for (%s)'
     });
 
     it('/users/login/ tokens (the built-in first-party client) keep them too', async () => {
-      const login = await callApi(server.url, 'POST', '/users/login/', { form: { username: root.username, password: PASSWORD } });
+      const login = await callApi(fx.server.url, 'POST', '/users/login/', { form: { username: root.username, password: PASSWORD } });
       expect(login.status, login.text).toBe(200);
       const token = String(login.json['access_token']);
       const listed = await api('GET', '/api/users/', token);
@@ -213,20 +209,20 @@ describe.each(BACKENDS)('every token is confined to what it was issued for (%s)'
 
   describe('a client gets only the API scopes staff registered it for', () => {
     it('drops the others before consent, so no token carries them', async () => {
-      const made = await makeClient(server.latchkey, { name: 'Profile viewer', apiScopes: ['users:read'] });
-      const viewer = await discover(server.issuer, made.client.clientId, made.clientSecret);
-      const asked = apiAuthorization(server.latchkey, ['users:read', 'users:write', 'account', 'admin']);
+      const made = await makeClient(fx.server.latchkey, { name: 'Profile viewer', apiScopes: ['users:read'] });
+      const viewer = await discover(fx.server.issuer, made.client.clientId, made.clientSecret);
+      const asked = apiAuthorization(fx.server.latchkey, ['users:read', 'users:write', 'account', 'admin']);
       const { tokens } = await loginAndExchange(viewer, new UserAgent(), { username: bob.username, password: PASSWORD }, asked);
       expect(decodeJwt(tokens.access_token)['scope']).toBe('users:read');
       expect((await api('GET', `/api/users/${bob.id}/`, tokens.access_token)).status).toBe(200);
       expectInsufficientScope(await api('PATCH', `/api/users/${bob.id}/`, tokens.access_token, { first_name: 'x' }), 'users:write', 'PATCH with users:read');
       // Staff take the scope away: the JWT already issued loses it at once, not when it expires.
-      await server.latchkey.clientService.update(made.client.clientId, { apiScopes: [] });
+      await fx.server.latchkey.clientService.update(made.client.clientId, { apiScopes: [] });
       expectInsufficientScope(await api('GET', `/api/users/${bob.id}/`, tokens.access_token), 'users:read', 'after staff took users:read away');
 
       // An app registered for none gets no API scope at all.
-      const plain = await makeClient(server.latchkey, { name: 'Plain app' });
-      const plainConfig = await discover(server.issuer, plain.client.clientId, plain.clientSecret);
+      const plain = await makeClient(fx.server.latchkey, { name: 'Plain app' });
+      const plainConfig = await discover(fx.server.issuer, plain.client.clientId, plain.clientSecret);
       const plainTokens = (await loginAndExchange(plainConfig, new UserAgent(), { username: bob.username, password: PASSWORD }, asked)).tokens;
       expect(decodeJwt(plainTokens.access_token)['scope']).toBeUndefined();
       expectInsufficientScope(await api('GET', '/auth/me/', plainTokens.access_token), 'users:read', 'an API token with no scope');
@@ -234,10 +230,10 @@ describe.each(BACKENDS)('every token is confined to what it was issued for (%s)'
 
     it('the consent page says in words what each API scope allows', async () => {
       const agent = new UserAgent();
-      const { url } = await authorizationRequest(printer, apiAuthorization(server.latchkey, [...API_SCOPES], 'openid'));
+      const { url } = await authorizationRequest(printer, apiAuthorization(fx.server.latchkey, [...API_SCOPES], 'openid'));
       let { response, url: at } = await agent.follow(url);
       const login = formOf(await response.text(), '/login');
-      const user = await makeUser(server.latchkey);
+      const user = await makeUser(fx.server.latchkey);
       const posted = await agent.postForm(new URL(login.action, at), { csrf: login.csrf, username: user.username, password: PASSWORD });
       ({ response, url: at } = await agent.follow(new URL(posted.headers.get('location') ?? '', at)));
       const consent = await response.text();
@@ -255,8 +251,8 @@ describe.each(BACKENDS)('every token is confined to what it was issued for (%s)'
       expect(bad.status, bad.text).toBe(400);
       expect(bad.json['error']).toBe('invalid_client_metadata');
 
-      const iat = await new server.latchkey.host.provider.InitialAccessToken({ policies: [REGISTRATION_POLICY] }).save();
-      const registered = await api('POST', `${server.issuer}/reg`, iat, {
+      const iat = await new fx.server.latchkey.host.provider.InitialAccessToken({ policies: [REGISTRATION_POLICY] }).save();
+      const registered = await api('POST', `${fx.server.issuer}/reg`, iat, {
         client_name: 'Self-made',
         redirect_uris: ['https://self.example.com/cb'],
         api_scopes: 'users:read users:write',
