@@ -14,7 +14,8 @@ type TestRef = readonly [file: string, title: string];
 const FLOWS = 'integration/oidc-flows.test.ts';
 const NEGATIVE = 'integration/negative.test.ts';
 const MODES = 'integration/response-modes.test.ts';
-const CLIENTS = 'integration/clients-api.test.ts';
+const CLIENT_REGISTRATION = 'integration/clients-api-registration.test.ts';
+const CLIENT_ACCESS = 'integration/clients-api-access.test.ts';
 const LOCALES = 'integration/locales-acr.test.ts';
 const DPOP = 'integration/dpop.test.ts';
 const PAR = 'integration/par-jar-jarm.test.ts';
@@ -34,7 +35,7 @@ export const DISCOVERY_COVERAGE: Record<string, readonly TestRef[]> = {
   end_session_endpoint: [[FLOWS, 'signs out through RP-initiated logout and ends the session on the server']],
   introspection_endpoint: [[FLOWS, 'introspects user tokens: active with sub and scope, inactive for garbage']],
   revocation_endpoint: [[FLOWS, 'revokes access and refresh tokens']],
-  registration_endpoint: [[CLIENTS, 'registers an authorization_code client with redirect URIs that signs a user in']],
+  registration_endpoint: [[CLIENT_REGISTRATION, 'registers an authorization_code client with redirect URIs that signs a user in']],
   device_authorization_endpoint: [['integration/device-flow.test.ts', 'lets a person approve a device in a browser while the device polls']],
 
   'grant_types_supported: authorization_code': [SIGN_IN],
@@ -83,14 +84,14 @@ export const DISCOVERY_COVERAGE: Record<string, readonly TestRef[]> = {
 
   'id_token_signing_alg_values_supported: RS256': [SIGN_IN],
   'id_token_signing_alg_values_supported: ES256': [
-    [CLIENTS, 'registers a client that asks for ES256 ID tokens: they are ES256 and verify against /o/jwks'],
+    [CLIENT_REGISTRATION, 'registers a client that asks for ES256 ID tokens: they are ES256 and verify against /o/jwks'],
   ],
 
   'token_endpoint_auth_methods_supported: client_secret_basic': [
-    [CLIENTS, 'a hashed-secret client authenticates with client_secret_basic and client_secret_post; a wrong secret fails for both'],
+    [CLIENT_ACCESS, 'a hashed-secret client authenticates with client_secret_basic and client_secret_post; a wrong secret fails for both'],
   ],
   'token_endpoint_auth_methods_supported: client_secret_post': [
-    [CLIENTS, 'a hashed-secret client authenticates with client_secret_basic and client_secret_post; a wrong secret fails for both'],
+    [CLIENT_ACCESS, 'a hashed-secret client authenticates with client_secret_basic and client_secret_post; a wrong secret fails for both'],
   ],
   'token_endpoint_auth_methods_supported: none': [['integration/api-tokens.test.ts', 'refreshes at /o/token as the public client']],
 
