@@ -24,6 +24,7 @@ export interface UserJson {
   is_staff: boolean;
   is_superuser: boolean;
   email_verified: boolean;
+  pending_email: string | null;
   date_joined: string;
   last_login: string | null;
   updated_at: string;

@@ -307,8 +307,8 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
       if (fields.length) await audit.record('user.updated', { ...who, details: { fields, ...(pendingAddress ? { email: 'pending_verification' } : {}) } });
       if (changes.passwordHash) await audit.record('user.password_changed', { ...who, details: { self } });
       if (changes.isActive === false && target.isActive) await audit.record('user.deactivated', who);
-      if (pendingAddress) emailChanges?.announce(updated, target.email);
-      else if (self && emailChanging) emailChanges?.announce(updated, target.email);
+      // A person's own change (a pending address, or a removed one): the new address gets its link, the old one a notice.
+      if (self && emailChanging) emailChanges?.announce(updated, target.email);
       else if (updated.email && updated.email !== target.email && !updated.emailVerified) onUnverifiedEmail?.(updated, 'email_changed');
       return updated;
     },

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { createAuditEventRepository } from '../../storage/audit-events.js';
+import { createAuditEventRepository, type AuditEventRow } from '../../storage/audit-events.js';
 
 export interface AuditEntry {
   /** Who acted, in words: a username, a client id, "cli", "anonymous". */
@@ -25,15 +25,9 @@ export function actorEntry(by: AuditActor | undefined): Pick<AuditEntry, 'actor'
   return { actor: by.label, ...(by.userId !== undefined ? { actorUserId: by.userId } : {}), ...(by.ip ? { ip: by.ip } : {}) };
 }
 
-export interface AuditEvent {
-  id: number;
+/** An event as the API shows it: the stored row with an ISO time and the details as an object. */
+export interface AuditEvent extends Omit<AuditEventRow, 'at' | 'details'> {
   at: string;
-  event: string;
-  actor: string;
-  actor_user_id: number | null;
-  ip: string | null;
-  target_type: string | null;
-  target_id: string | null;
   details: Record<string, unknown> | null;
 }
 
