@@ -1,5 +1,4 @@
 import Koa from 'koa';
-import Router from '@koa/router';
 import type { Knex } from 'knex';
 import { createAuthenticator } from './core/accounts/authenticate.js';
 import { createIdentityConfirmation } from './core/accounts/confirm-identity.js';
@@ -33,7 +32,7 @@ import { createDpopProofVerifier } from './web/api/dpop-proof.js';
 import { createClientsRouter } from './web/api/clients-routes.js';
 import { createResourceTokenVerifier } from './web/api/resource-access-tokens.js';
 import { createResourcesRouter } from './web/api/resources-routes.js';
-import { openApiDocument, type ApiRoute } from './web/api/openapi.js';
+import { createOpenApiRouter, type ApiRoute } from './web/api/openapi.js';
 import { createTokenRouter } from './web/api/token-routes.js';
 import { createUsersRouter } from './web/api/users-routes.js';
 import { createMeRouter } from './web/api/me-routes.js';
@@ -232,11 +231,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       findResource,
     });
     app.use(accountCenter.routes()).use(accountCenter.allowedMethods());
-    const docs = new Router();
-    let openApi: ReturnType<typeof openApiDocument> | undefined;
-    docs.get('/api/openapi.json', (ctx) => {
-      ctx.body = openApi ??= openApiDocument(config.publicUrl, apiRoutes);
-    });
+    const docs = createOpenApiRouter({ publicUrl: config.publicUrl, routers: () => apiRouters });
     const admin = createAdminRouter({
       provider,
       host,

@@ -124,12 +124,13 @@ export function clientJson(client: ClientRecord) {
   return {
     client_id: client.clientId,
     client_name: client.name,
-    client_type: client.isPublic ? 'public' : 'confidential',
+    client_type: client.isPublic ? ('public' as const) : ('confidential' as const),
     redirect_uris: m.redirect_uris ?? [],
     post_logout_redirect_uris: m.post_logout_redirect_uris ?? [],
     grant_types: m.grant_types ?? [],
     scope: m.scope ?? '',
-    token_endpoint_auth_method: m.token_endpoint_auth_method ?? (client.isPublic ? 'none' : 'client_secret_basic'),
+    // Only the methods of TOKEN_ENDPOINT_AUTH_METHODS are ever stored (the service checks them).
+    token_endpoint_auth_method: (m.token_endpoint_auth_method ?? (client.isPublic ? 'none' : 'client_secret_basic')) as TokenEndpointAuthMethod,
     backchannel_logout_uri: typeof m['backchannel_logout_uri'] === 'string' ? m['backchannel_logout_uri'] : null,
     dpop_bound_access_tokens: m['dpop_bound_access_tokens'] === true,
     jwks: (m['jwks'] as JwkSet | undefined) ?? null,

@@ -1,20 +1,49 @@
-import Router from '@koa/router';
+import { z } from 'zod';
 import type { AuditLog } from '../../core/audit/audit-log.js';
 import { ApiError } from '../../errors.js';
 import { type BearerResolver } from './bearer-auth.js';
-import { guard, requireUser } from './route-guard.js';
-import { pageLinks, pageOf } from './pagination.js';
+import { apiRouter, operation, type ApiRouter } from './operation.js';
+import { pageLinks } from './pagination.js';
+import { optionalQueryString, pageOf, PageQuery, timestamp } from './schemas.js';
+
+export const AuditEventSchema = z
+  .object({
+    id: z.int(),
+    at: timestamp(),
+    event: z.string().meta({ description: 'What happened, e.g. login.failure, user.updated.' }),
+    actor: z.string().meta({ description: 'Who: a username, a client, or "anonymous".' }),
+    actor_user_id: z.int().nullable(),
+    ip: z.string().nullable(),
+    target_type: z.string().nullable(),
+    target_id: z.string().nullable(),
+    details: z.record(z.string(), z.unknown()).nullable().meta({ description: 'Event-specific facts; never secrets.' }),
+  })
+  .meta({ id: 'AuditEvent' });
+
+const AuditQuery = PageQuery.extend({ event: optionalQueryString('Only this event, e.g. login.failure.') });
 
 /** GET /api/audit/: the security audit log for staff, newest first, `?event=` to filter. */
-export function createAuditRouter({ audit, resolveBearer, publicUrl }: { audit: AuditLog; resolveBearer: BearerResolver; publicUrl: string }): Router {
-  const router = new Router();
-  router.get('/api/audit', guard(resolveBearer, { scope: 'admin' }), async (ctx) => {
-    if (!requireUser(ctx).isStaff) throw new ApiError(403, 'permission_denied', 'Only staff may read the audit log.');
-    const { page, pageSize } = pageOf(ctx);
-    const event = typeof ctx.query['event'] === 'string' && ctx.query['event'] ? ctx.query['event'] : undefined;
-    const { count, events } = await audit.list({ offset: (page - 1) * pageSize, limit: pageSize, ...(event ? { event } : {}) });
-    if (page > 1 && events.length === 0) throw new ApiError(404, 'not_found', 'Invalid page.');
-    ctx.body = { count, ...pageLinks(ctx, `${publicUrl}/api/audit/`, page, pageSize, count), results: events };
-  });
-  return router;
+export function createAuditRouter({ audit, resolveBearer, publicUrl }: { audit: AuditLog; resolveBearer: BearerResolver; publicUrl: string }): ApiRouter {
+  return apiRouter(
+    [
+      operation({
+        operationId: 'listAuditEvents',
+        method: 'get',
+        path: '/api/audit/',
+        summary: 'The security audit log, newest first (staff)',
+        tags: ['audit'],
+        group: 'staff',
+        rule: { scope: 'admin' },
+        query: AuditQuery,
+        success: { status: 200, description: 'A page of events', schema: pageOf('AuditEventPage', AuditEventSchema) },
+        errors: { 404: 'Page past the end.' },
+        handler: async (ctx, { query: { page, page_size: pageSize, event } }) => {
+          const { count, events } = await audit.list({ offset: (page - 1) * pageSize, limit: pageSize, ...(event ? { event } : {}) });
+          if (page > 1 && events.length === 0) throw new ApiError(404, 'not_found', 'Invalid page.');
+          return { count, ...pageLinks(ctx, `${publicUrl}/api/audit/`, page, pageSize, count), results: events };
+        },
+      }),
+    ],
+    { resolveBearer, staffRefusal: 'Only staff may read the audit log.' },
+  );
 }

@@ -1,96 +1,13 @@
-import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { AuditActor } from '../../core/audit/audit-log.js';
 import { clientJson, type ClientService } from '../../core/clients/client-service.js';
-import { ApiError, requestFields } from '../../errors.js';
-import { TOKEN_ENDPOINT_AUTH_METHODS, type JwkSet, type NewClient, type TokenEndpointAuthMethod } from '../../storage/clients.js';
+import { ApiError } from '../../errors.js';
 import { type BearerResolver } from './bearer-auth.js';
-import { guard, requireUser } from './route-guard.js';
-import { bodyOf, parseBody } from './body.js';
-import { pageLinks, pageOf } from './pagination.js';
-
-const KEY_FIELDS = ['token_endpoint_auth_method', 'jwks', 'jwks_uri', 'require_pushed_authorization_requests', 'require_signed_request_object'] as const;
-const LIST_FIELDS = [
-  ['redirect_uris', 'redirectUris'],
-  ['post_logout_redirect_uris', 'postLogoutRedirectUris'],
-  ['grant_types', 'grantTypes'],
-  ['api_scopes', 'apiScopes'],
-] as const;
-const FIELDS = ['client_name', ...LIST_FIELDS.map(([key]) => key), 'client_type', 'scope', 'backchannel_logout_uri', 'dpop_bound_access_tokens', ...KEY_FIELDS] as const;
-
-/** Client authentication, keys (null removes them), PAR and request-object requirements. */
-function keyInput(body: Record<string, unknown>, problem: (key: string, message: string) => void): Partial<NewClient> {
-  const out: Partial<NewClient> = {};
-  const method = body['token_endpoint_auth_method'];
-  if (method !== undefined) {
-    if (!(TOKEN_ENDPOINT_AUTH_METHODS as readonly unknown[]).includes(method)) problem('token_endpoint_auth_method', `Must be one of ${TOKEN_ENDPOINT_AUTH_METHODS.join(', ')}.`);
-    else out.tokenEndpointAuthMethod = method as TokenEndpointAuthMethod;
-  }
-  const jwks = body['jwks'];
-  if (jwks !== undefined) {
-    if (jwks !== null && (typeof jwks !== 'object' || Array.isArray(jwks))) problem('jwks', 'Must be a JWK Set object or null.');
-    else out.jwks = jwks as JwkSet | null;
-  }
-  const jwksUri = body['jwks_uri'];
-  if (jwksUri !== undefined) {
-    if (jwksUri !== null && typeof jwksUri !== 'string') problem('jwks_uri', 'Must be a URL or null.');
-    else out.jwksUri = jwksUri;
-  }
-  for (const [key, field] of [['require_pushed_authorization_requests', 'requirePushedAuthorizationRequests'], ['require_signed_request_object', 'requireSignedRequestObject']] as const) {
-    if (body[key] === undefined) continue;
-    if (typeof body[key] !== 'boolean') problem(key, 'Must be true or false.');
-    else out[field] = body[key];
-  }
-  return out;
-}
-
-/** Reads the writable client fields, one message per bad field. */
-function clientInput(body: Record<string, unknown>, { create }: { create: boolean }): Partial<NewClient> {
-  const fields: Record<string, string[]> = {};
-  const problem = (key: string, message: string) => (fields[key] ??= []).push(message);
-  for (const key of Object.keys(body)) {
-    if (!(FIELDS as readonly string[]).includes(key)) problem(key, 'This field is read-only or unknown.');
-  }
-  const strings = (key: string): string[] | undefined => {
-    const value = body[key];
-    if (value === undefined) return undefined;
-    if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
-      problem(key, 'Must be a list of strings.');
-      return undefined;
-    }
-    return value as string[];
-  };
-  const out: Partial<NewClient> = {};
-  if (body['client_name'] !== undefined) {
-    if (typeof body['client_name'] !== 'string' || !body['client_name'].trim()) problem('client_name', 'Must be a non-empty string.');
-    else out.name = body['client_name'];
-  } else if (create) {
-    problem('client_name', 'This field is required.');
-  }
-  for (const [key, field] of LIST_FIELDS) {
-    const list = strings(key);
-    if (list) out[field] = list;
-  }
-  if (body['client_type'] !== undefined) {
-    if (body['client_type'] !== 'public' && body['client_type'] !== 'confidential') problem('client_type', 'Must be "public" or "confidential".');
-    else out.isPublic = body['client_type'] === 'public';
-  }
-  if (body['scope'] !== undefined) {
-    if (typeof body['scope'] !== 'string') problem('scope', 'Must be a space-separated string.');
-    else out.scope = body['scope'];
-  }
-  if (body['backchannel_logout_uri'] !== undefined) {
-    if (typeof body['backchannel_logout_uri'] !== 'string') problem('backchannel_logout_uri', 'Must be a URL.');
-    else out.backchannelLogoutUri = body['backchannel_logout_uri'];
-  }
-  if (body['dpop_bound_access_tokens'] !== undefined) {
-    if (typeof body['dpop_bound_access_tokens'] !== 'boolean') problem('dpop_bound_access_tokens', 'Must be true or false.');
-    else out.dpopBoundAccessTokens = body['dpop_bound_access_tokens'];
-  }
-  Object.assign(out, keyInput(body, problem));
-  if (Object.keys(fields).length) throw requestFields(fields);
-  return out;
-}
+import { ClientCreateSchema, ClientIdParams, ClientPageSchema, ClientSchema, ClientWriteSchema, newClientOf } from './clients-schemas.js';
+import { apiRouter, operation, type ApiRouter } from './operation.js';
+import { pageLinks } from './pagination.js';
+import { requireUser } from './route-guard.js';
+import { PageQuery } from './schemas.js';
 
 /** The staff member acting, for the audit log. */
 function by(ctx: Context): AuditActor {
@@ -98,59 +15,119 @@ function by(ctx: Context): AuditActor {
   return { label: user.username, userId: user.id, ip: ctx.ip };
 }
 
-function requireStaff(ctx: Context): void {
-  if (!requireUser(ctx).isStaff) throw new ApiError(403, 'permission_denied', 'Only staff may manage clients.');
-}
+const TAGS = ['clients'];
+const rule = { scope: 'admin' } as const;
+const NOT_FOUND = 'No such client.';
+const BUILT_IN = 'A built-in client cannot be changed or deleted.';
 
 /**
  * /api/clients/: staff manage OAuth clients over REST. Secrets appear in a response only
  * when one is created (registration, rotation, switch to confidential).
  */
-export function createClientsRouter({ clientService, resolveBearer, publicUrl }: { clientService: ClientService; resolveBearer: BearerResolver; publicUrl: string }): Router {
-  const router = new Router();
-  const staff = [guard(resolveBearer, { scope: 'admin' }), async (ctx: Context, next: () => Promise<unknown>) => {
-    requireStaff(ctx);
-    await next();
-  }];
+export function createClientsRouter({ clientService, resolveBearer, publicUrl }: { clientService: ClientService; resolveBearer: BearerResolver; publicUrl: string }): ApiRouter {
   const withSecret = (json: ReturnType<typeof clientJson>, secret: string | null) => (secret ? { ...json, client_secret: secret } : json);
 
-  router.get('/api/clients', ...staff, async (ctx) => {
-    const { page, pageSize } = pageOf(ctx);
-    const all = await clientService.list();
-    const results = all.slice((page - 1) * pageSize, page * pageSize);
-    if (page > 1 && results.length === 0) throw new ApiError(404, 'not_found', 'Invalid page.');
-    ctx.body = { count: all.length, ...pageLinks(ctx, `${publicUrl}/api/clients/`, page, pageSize, all.length), results: results.map(clientJson) };
-  });
-
-  router.post('/api/clients', ...staff, parseBody, async (ctx) => {
-    const input = clientInput(bodyOf(ctx), { create: true });
-    const { client, clientSecret } = await clientService.register({ ...input, name: input.name ?? '' }, by(ctx));
-    ctx.status = 201;
-    ctx.set('Location', `/api/clients/${client.clientId}/`);
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = withSecret(clientJson(client), clientSecret);
-  });
-
-  router.get('/api/clients/:clientId', ...staff, async (ctx) => {
-    ctx.body = clientJson(await clientService.get(String(ctx.params['clientId'])));
-  });
-
-  router.patch('/api/clients/:clientId', ...staff, parseBody, async (ctx) => {
-    const { client, clientSecret } = await clientService.update(String(ctx.params['clientId']), clientInput(bodyOf(ctx), { create: false }), by(ctx));
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = withSecret(clientJson(client), clientSecret);
-  });
-
-  router.delete('/api/clients/:clientId', ...staff, async (ctx) => {
-    await clientService.remove(String(ctx.params['clientId']), by(ctx));
-    ctx.status = 204;
-  });
-
-  router.post('/api/clients/:clientId/rotate-secret', ...staff, async (ctx) => {
-    const { client, clientSecret } = await clientService.rotateSecret(String(ctx.params['clientId']), by(ctx));
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = withSecret(clientJson(client), clientSecret);
-  });
-
-  return router;
+  return apiRouter(
+    [
+      operation({
+        operationId: 'listClients',
+        method: 'get',
+        path: '/api/clients/',
+        summary: 'List OAuth clients (staff)',
+        tags: TAGS,
+        group: 'staff',
+        rule,
+        query: PageQuery,
+        success: { status: 200, description: 'A page of clients', schema: ClientPageSchema },
+        errors: { 404: 'Page past the end.' },
+        handler: async (ctx, { query: { page, page_size: pageSize } }) => {
+          const all = await clientService.list();
+          const results = all.slice((page - 1) * pageSize, page * pageSize);
+          if (page > 1 && results.length === 0) throw new ApiError(404, 'not_found', 'Invalid page.');
+          return { count: all.length, ...pageLinks(ctx, `${publicUrl}/api/clients/`, page, pageSize, all.length), results: results.map(clientJson) };
+        },
+      }),
+      operation({
+        operationId: 'createClient',
+        method: 'post',
+        path: '/api/clients/',
+        summary: 'Register a client (staff); the secret is in this response only',
+        tags: TAGS,
+        group: 'staff',
+        rule,
+        body: ClientCreateSchema,
+        success: { status: 201, description: 'Created', schema: ClientSchema },
+        handler: async (ctx, { body }) => {
+          const { client, clientSecret } = await clientService.register({ ...newClientOf(body), name: body.client_name }, by(ctx));
+          ctx.set('Location', `/api/clients/${client.clientId}/`);
+          ctx.set('Cache-Control', 'no-store');
+          return withSecret(clientJson(client), clientSecret);
+        },
+      }),
+      operation({
+        operationId: 'getClient',
+        method: 'get',
+        path: '/api/clients/{clientId}/',
+        summary: 'Read a client (staff)',
+        tags: TAGS,
+        group: 'staff',
+        rule,
+        params: ClientIdParams,
+        success: { status: 200, description: 'The client', schema: ClientSchema },
+        errors: { 404: NOT_FOUND },
+        handler: async (_ctx, { params }) => clientJson(await clientService.get(params.clientId)),
+      }),
+      operation({
+        operationId: 'updateClient',
+        method: 'patch',
+        path: '/api/clients/{clientId}/',
+        summary: 'Change a client (staff); switching to confidential returns a new secret',
+        tags: TAGS,
+        group: 'staff',
+        rule,
+        params: ClientIdParams,
+        body: ClientWriteSchema,
+        success: { status: 200, description: 'Updated', schema: ClientSchema },
+        errors: { 403: BUILT_IN, 404: NOT_FOUND },
+        handler: async (ctx, { params, body }) => {
+          const { client, clientSecret } = await clientService.update(params.clientId, newClientOf(body), by(ctx));
+          ctx.set('Cache-Control', 'no-store');
+          return withSecret(clientJson(client), clientSecret);
+        },
+      }),
+      operation({
+        operationId: 'deleteClient',
+        method: 'delete',
+        path: '/api/clients/{clientId}/',
+        summary: 'Delete a client and revoke its tokens (staff)',
+        tags: TAGS,
+        group: 'staff',
+        rule,
+        params: ClientIdParams,
+        success: { status: 204, description: 'Deleted' },
+        errors: { 403: BUILT_IN, 404: NOT_FOUND },
+        handler: async (ctx, { params }) => {
+          await clientService.remove(params.clientId, by(ctx));
+        },
+      }),
+      operation({
+        operationId: 'rotateClientSecret',
+        method: 'post',
+        path: '/api/clients/{clientId}/rotate-secret/',
+        summary: 'Replace the secret (staff); the old one stops working at once',
+        tags: TAGS,
+        group: 'staff',
+        rule,
+        params: ClientIdParams,
+        success: { status: 200, description: 'The client with its new secret', schema: ClientSchema },
+        errors: { 400: 'The client has no secret (public, or private_key_jwt).', 403: BUILT_IN, 404: NOT_FOUND },
+        handler: async (ctx, { params }) => {
+          const { client, clientSecret } = await clientService.rotateSecret(params.clientId, by(ctx));
+          ctx.set('Cache-Control', 'no-store');
+          return withSecret(clientJson(client), clientSecret);
+        },
+      }),
+    ],
+    { resolveBearer, staffRefusal: 'Only staff may manage clients.' },
+  );
 }

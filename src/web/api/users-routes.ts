@@ -1,14 +1,13 @@
-import Router from '@koa/router';
 import type { Context } from 'koa';
 import { userJson, userJsonForScopes, type UserService } from '../../core/accounts/user-service.js';
 import { ApiError } from '../../errors.js';
-import { USER_ORDERING_FIELDS, type User, type UserOrderingField, type UserRepository } from '../../storage/users.js';
+import type { User, UserRepository } from '../../storage/users.js';
 import { type BearerResolver } from './bearer-auth.js';
-import { callerOf, guard, principalOf, requireUser } from './route-guard.js';
-import { bodyOf, parseBody, parseDeleteBody } from './body.js';
-import { pageLinks, pageOf } from './pagination.js';
-
-
+import { apiRouter, operation, type ApiRouter } from './operation.js';
+import { pageLinks } from './pagination.js';
+import { callerOf, principalOf, requireUser } from './route-guard.js';
+import { ScopedUserSchema, UserDeleteSchema, UserIdParams, UserListQuery, UserPageSchema, UserSchema, UserWriteSchema } from './users-schemas.js';
+import { z } from 'zod';
 
 export interface UsersRoutesDeps {
   users: UserRepository;
@@ -18,95 +17,137 @@ export interface UsersRoutesDeps {
   publicUrl: string;
 }
 
-function parseOrdering(value: unknown): Array<{ field: UserOrderingField; descending: boolean }> {
-  if (value === undefined || value === '') return [];
-  if (typeof value !== 'string') throw new ApiError(400, 'invalid_request', 'ordering must be given once.');
-  return value.split(',').map((part) => {
-    const descending = part.startsWith('-');
-    const field = (descending ? part.slice(1) : part).trim();
-    if (!(USER_ORDERING_FIELDS as readonly string[]).includes(field)) {
-      throw new ApiError(400, 'invalid_request', `Cannot order by "${field}"; use ${USER_ORDERING_FIELDS.join(', ')} (prefix - for descending).`);
-    }
-    return { field: field as UserOrderingField, descending };
-  });
-}
-
-function requireStaff(ctx: Context): User {
-  const user = requireUser(ctx);
-  if (!user.isStaff) throw new ApiError(403, 'permission_denied', 'Only staff may do this.');
-  return user;
-}
+const TAGS = ['users'];
+const NOT_FOUND = 'No such user (or not yours).';
+const TAKEN = 'Username or email taken.';
 
 /**
- * /api/users/ (Django REST framework style) and /auth/me/. Paths are declared without the
- * trailing slash, which the router then treats as optional, so both spellings work.
- * Non-staff callers see other users as absent (404), so ids cannot be probed.
+ * /api/users/ (Django REST framework style) and /auth/me/. Paths are served with and without
+ * the trailing slash. Non-staff callers see other users as absent (404), so ids cannot be probed.
  */
-export function createUsersRouter({ users, userService, resolveBearer, allowRegistration, publicUrl }: UsersRoutesDeps): Router {
-  const router = new Router();
-  const read = guard(resolveBearer, { scope: 'users:read' });
-  const write = guard(resolveBearer, { scope: 'users:write' });
-
-  async function target(ctx: Context): Promise<{ actor: User; user: User }> {
+export function createUsersRouter({ users, userService, resolveBearer, allowRegistration, publicUrl }: UsersRoutesDeps): ApiRouter {
+  async function target(ctx: Context, id: string): Promise<{ actor: User; user: User }> {
     const actor = requireUser(ctx);
-    const user = await users.findById(String(ctx.params['id']));
+    const user = await users.findById(id);
     if (!user || (!actor.isStaff && actor.id !== user.id)) throw new ApiError(404, 'not_found', 'No such user.');
     return { actor, user };
   }
 
-  router.post('/api/users', guard(resolveBearer, { scope: 'users:write', optional: true }), parseBody, async (ctx) => {
-    const actor = callerOf(ctx);
-    if (!actor?.isStaff && !allowRegistration) throw new ApiError(403, 'permission_denied', 'Registration is closed.');
-    const user = await userService.create({ user: actor, ip: ctx.ip }, bodyOf(ctx), { requireEmail: true });
-    ctx.status = 201;
-    ctx.set('Location', `/api/users/${user.id}/`);
-    ctx.body = userJson(user);
-  });
-
-  router.get('/api/users', read, async (ctx) => {
-    requireStaff(ctx);
-    const { page, pageSize } = pageOf(ctx);
-    const search = typeof ctx.query['search'] === 'string' ? ctx.query['search'] : undefined;
-    const ordering = parseOrdering(ctx.query['ordering']);
-    const { count, users: found } = await users.list({
-      offset: (page - 1) * pageSize,
-      limit: pageSize,
-      ordering,
-      ...(search ? { search } : {}),
+  const replaceOrUpdate = (method: 'put' | 'patch') =>
+    operation({
+      operationId: method === 'put' ? 'replaceUser' : 'updateUser',
+      method,
+      path: '/api/users/{id}/',
+      summary: method === 'put' ? 'Replace the editable fields (staff or self)' : 'Update some fields (staff or self)',
+      description:
+        method === 'put'
+          ? 'Absent names and email are reset. Changing your own email or password takes `current_password` (and `otp`).'
+          : 'Only the fields sent change. Changing your own email or password takes `current_password` (and `otp`).',
+      tags: TAGS,
+      group: 'user',
+      rule: { scope: 'users:write' },
+      params: UserIdParams,
+      body: UserWriteSchema,
+      form: true,
+      success: { status: 200, description: 'Updated', schema: UserSchema },
+      errors: { 403: 'A field only staff (or superusers) may write, or another superuser.', 404: NOT_FOUND, 409: `${TAKEN} Or the last active superuser would go.`, 429: 'Too many wrong current passwords (Retry-After).' },
+      handler: async (ctx, { params, body }) => {
+        const { actor, user } = await target(ctx, params.id);
+        return userJson(await userService.update({ user: actor, ip: ctx.ip }, user, body, { replace: method === 'put' }));
+      },
     });
-    if (page > 1 && found.length === 0) throw new ApiError(404, 'not_found', 'Invalid page.');
-    ctx.body = {
-      count,
-      ...pageLinks(ctx, `${publicUrl}/api/users/`, page, pageSize, count),
-      results: found.map(userJson),
-    };
-  });
 
-  router.get('/api/users/:id', read, async (ctx) => {
-    ctx.body = userJson((await target(ctx)).user);
-  });
-
-  for (const method of ['put', 'patch'] as const) {
-    router[method]('/api/users/:id', write, parseBody, async (ctx) => {
-      const { actor, user } = await target(ctx);
-      ctx.body = userJson(await userService.update({ user: actor, ip: ctx.ip }, user, bodyOf(ctx), { replace: method === 'put' }));
-    });
-  }
-
-  // Deleting your own account takes `current_password` (and `otp`) in the body.
-  router.delete('/api/users/:id', write, parseDeleteBody, async (ctx) => {
-    const { actor, user } = await target(ctx);
-    const body = bodyOf(ctx);
-    await userService.remove({ user: actor, ip: ctx.ip }, user, { proof: { password: body['current_password'], otp: body['otp'] } });
-    ctx.status = 204;
-  });
-
-  // Read-only, like /o/me: a userinfo token sees the fields its OpenID scopes allow.
-  router.get('/auth/me', guard(resolveBearer, { scope: 'users:read', userinfo: true }), async (ctx) => {
-    const user = requireUser(ctx);
-    const access = principalOf(ctx)?.access;
-    ctx.body = access?.kind === 'userinfo' ? userJsonForScopes(user, access.scopes) : userJson(user);
-  });
-
-  return router;
+  return apiRouter(
+    [
+      operation({
+        operationId: 'createUser',
+        method: 'post',
+        path: '/api/users/',
+        summary: 'Register (anonymous, when registration is open) or create a user (staff)',
+        tags: TAGS,
+        group: 'public',
+        rule: { scope: 'users:write', optional: true },
+        body: UserWriteSchema,
+        form: true,
+        success: { status: 201, description: 'Created', schema: UserSchema },
+        errors: { 403: 'Registration is closed, or a field only staff may write.', 409: TAKEN },
+        handler: async (ctx, { body }) => {
+          const actor = callerOf(ctx);
+          if (!actor?.isStaff && !allowRegistration) throw new ApiError(403, 'permission_denied', 'Registration is closed.');
+          const user = await userService.create({ user: actor, ip: ctx.ip }, body, { requireEmail: true });
+          ctx.set('Location', `/api/users/${user.id}/`);
+          return userJson(user);
+        },
+      }),
+      operation({
+        operationId: 'listUsers',
+        method: 'get',
+        path: '/api/users/',
+        summary: 'List users (staff)',
+        tags: TAGS,
+        group: 'staff',
+        rule: { scope: 'users:read' },
+        query: UserListQuery,
+        success: { status: 200, description: 'A page of users', schema: UserPageSchema },
+        errors: { 404: 'Page past the end.' },
+        handler: async (ctx, { query }) => {
+          const { page, page_size: pageSize, search, ordering } = query;
+          const { count, users: found } = await users.list({ offset: (page - 1) * pageSize, limit: pageSize, ordering, ...(search ? { search } : {}) });
+          if (page > 1 && found.length === 0) throw new ApiError(404, 'not_found', 'Invalid page.');
+          return { count, ...pageLinks(ctx, `${publicUrl}/api/users/`, page, pageSize, count), results: found.map(userJson) };
+        },
+      }),
+      operation({
+        operationId: 'getUser',
+        method: 'get',
+        path: '/api/users/{id}/',
+        summary: 'Read a user (staff or self)',
+        tags: TAGS,
+        group: 'user',
+        rule: { scope: 'users:read' },
+        params: UserIdParams,
+        success: { status: 200, description: 'The user', schema: UserSchema },
+        errors: { 404: NOT_FOUND },
+        handler: async (ctx, { params }) => userJson((await target(ctx, params.id)).user),
+      }),
+      replaceOrUpdate('put'),
+      replaceOrUpdate('patch'),
+      operation({
+        operationId: 'deleteUser',
+        method: 'delete',
+        path: '/api/users/{id}/',
+        summary: 'Delete a user and revoke all their sessions and tokens (staff or self)',
+        description: 'Deleting your own account takes `current_password` (and `otp`) in the body (JSON or form).',
+        tags: TAGS,
+        group: 'user',
+        rule: { scope: 'users:write' },
+        params: UserIdParams,
+        body: UserDeleteSchema,
+        form: true,
+        success: { status: 204, description: 'Deleted' },
+        errors: { 403: 'Another superuser.', 404: NOT_FOUND, 409: 'The last active superuser.', 429: 'Too many wrong current passwords (Retry-After).' },
+        handler: async (ctx, { params, body }) => {
+          const { actor, user } = await target(ctx, params.id);
+          await userService.remove({ user: actor, ip: ctx.ip }, user, { proof: { password: body.current_password, otp: body.otp } });
+        },
+      }),
+      operation({
+        operationId: 'getCurrentUser',
+        method: 'get',
+        path: '/auth/me/',
+        summary: "The caller's user",
+        description: 'Read-only, like /o/me: a userinfo token sees the fields its OpenID scopes allow.',
+        tags: TAGS,
+        group: 'user',
+        rule: { scope: 'users:read', userinfo: true },
+        success: { status: 200, description: 'The user', schema: z.union([UserSchema, ScopedUserSchema]) },
+        handler: (ctx) => {
+          const user = requireUser(ctx);
+          const access = principalOf(ctx)?.access;
+          return access?.kind === 'userinfo' ? userJsonForScopes(user, access.scopes) : userJson(user);
+        },
+      }),
+    ],
+    { resolveBearer },
+  );
 }

@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { MUST_BE_STRING } from './schemas.js';
+
+const OTP = 'The current TOTP code (or a recovery code); required for accounts with two-factor authentication.';
+
+/**
+ * A credential as the password endpoints read it: anything but a string counts as absent, so
+ * every wrong sign-in gets the same 401 whatever was sent (no 400 that tells shapes apart).
+ */
+const credential = (description: string) => z.string().catch(undefined as unknown as string).meta({ description });
+const optionalCredential = (description: string) => z.string().optional().catch(undefined).meta({ description });
+
+export const TokenObtainSchema = z.object({
+  username: credential('The username (or the email address).'),
+  password: credential('The password.').meta({ writeOnly: true }),
+  otp: optionalCredential(OTP),
+});
+
+export const TokenPairSchema = z
+  .object({
+    access: z.string().meta({ description: 'An access JWT (token_type access), for `Authorization: Bearer`.' }),
+    refresh: z.string().meta({ description: 'A refresh JWT, single use.' }),
+  })
+  .meta({ id: 'TokenPair' });
+
+const requiredToken = (name: string) => z.string({ error: `${name} is required.` }).min(1, { error: `${name} is required.` });
+
+export const TokenRefreshSchema = z.object({ refresh: requiredToken('refresh') });
+export const TokenVerifySchema = z.object({ token: requiredToken('token') });
+
+export const LegacyRegisterSchema = z.object({
+  username: z.string({ error: MUST_BE_STRING }).optional(),
+  email: z.string({ error: MUST_BE_STRING }).optional().meta({ description: 'Optional here (unlike POST /api/users/).' }),
+  password: z.string({ error: MUST_BE_STRING }).optional().meta({ writeOnly: true }),
+  confirm_password: z.string({ error: MUST_BE_STRING }).optional().meta({ writeOnly: true, description: 'Must equal password.' }),
+  is_active: z
+    .union([z.boolean(), z.string()], { error: 'Must be true or false.' })
+    .optional()
+    .meta({ description: 'Honoured for staff callers only (true, "true", "1" or "on"); ignored otherwise.' }),
+});
+
+export const LegacyLoginSchema = z.object({
+  username: optionalCredential('The username; or send `email`.'),
+  email: optionalCredential('The email address, instead of `username`.'),
+  password: credential('The password.').meta({ writeOnly: true }),
+  otp: optionalCredential(OTP),
+  scope: optionalCredential('Space-separated scopes, of those the first-party client may ask for (default: all of them).'),
+});
+
+/** RFC 6749 5.1, from the first-party client. */
+export const OAuthTokensSchema = z
+  .object({
+    access_token: z.string(),
+    refresh_token: z.string().optional(),
+    token_type: z.string().meta({ description: 'Bearer' }),
+    expires_in: z.int(),
+    scope: z.string(),
+  })
+  .meta({ id: 'OAuthTokens' });
