@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import http from 'node:http';
+import { checkAgainstDocument } from './openapi-check.js';
 
 /** A response read once: status, headers, raw text and the JSON object it holds (or {}). */
 export interface Answer {
@@ -66,11 +67,15 @@ export interface ApiRequest {
   contentType?: string;
   /** A whole Authorization header, instead of `token`. */
   authorization?: string | undefined;
+  /** Skip the check against the OpenAPI document (for answers a test wants to see whatever they are). */
+  unchecked?: boolean;
 }
 
 /**
  * One REST call as an API client makes it: JSON (or a form, or raw text) in, redirects not
  * followed, the answer read once. `path` is relative to `baseUrl` unless it is a full URL.
+ * An answer of a path the served OpenAPI document describes must be what the document says
+ * for its status (test/helpers/openapi-check.ts), or the call throws.
  */
 export async function callApi(baseUrl: string, method: string, path: string, opts: ApiRequest = {}): Promise<Answer> {
   const headers: Record<string, string> = { accept: 'application/json' };
@@ -88,7 +93,9 @@ export async function callApi(baseUrl: string, method: string, path: string, opt
     body = opts.raw;
   }
   const url = /^https?:/.test(path) ? path : `${baseUrl}${path}`;
-  return readAnswer(await fetch(url, { method, headers, body, redirect: 'manual' }));
+  const answer = await readAnswer(await fetch(url, { method, headers, body, redirect: 'manual' }));
+  if (!opts.unchecked) await checkAgainstDocument(method, url, answer);
+  return answer;
 }
 
 /** A 401 from our REST API with the RFC 6750 challenge: `Bearer ...error="invalid_token"` and the same error in the body. */

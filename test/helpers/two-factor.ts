@@ -1,6 +1,6 @@
 import { Secret, TOTP } from 'otpauth';
 import { expect } from 'vitest';
-import { readAnswer, type Answer } from './http.js';
+import { callApi, type Answer } from './http.js';
 import { PASSWORD } from './rp.js';
 
 /**
@@ -19,10 +19,7 @@ export function wrongCode(secret: string): string {
 
 /** JSON (or none) to a path, with an optional bearer token. */
 export async function callJson(baseUrl: string, method: string, path: string, body?: unknown, bearer?: string): Promise<Answer> {
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  if (bearer) headers['authorization'] = `Bearer ${bearer}`;
-  return readAnswer(await fetch(`${baseUrl}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) }));
+  return callApi(baseUrl, method, path, { json: body, token: bearer });
 }
 
 /** An access JWT from /api/token/ (before two-factor is on: no code needed). */

@@ -99,7 +99,8 @@ const content = (schema: JsonSchema, form = false) => ({
 function errorsOf(op: Operation): Record<number, string> {
   const errors: Record<number, string> = {};
   if (op.body || op.query || op.params) errors[400] = COMMON_ERRORS[400];
-  if (op.rule && !op.rule.optional) errors[401] = COMMON_ERRORS[401];
+  // Optional guards too: a token that is sent must be valid.
+  if (op.rule) errors[401] = COMMON_ERRORS[401];
   if (op.rule) errors[403] = COMMON_ERRORS[403];
   if (op.body) errors[413] = COMMON_ERRORS[413];
   for (const [status, description] of Object.entries(op.errors ?? {})) {
