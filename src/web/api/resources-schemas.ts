@@ -10,7 +10,7 @@ export const ResourceSchema = z
   .object({
     id: z.int().min(0).meta({ readOnly: true, description: '0 for the built-in REST API resource.' }),
     identifier: z.string().max(512).meta({ description: IDENTIFIER }),
-    name: z.string().max(255),
+    name: z.string().max(512).meta({ description: 'At most 255 characters when given; without one, the identifier (up to 512).' }),
     scopes: z.array(z.string()).meta({ description: 'The only scopes tokens for this resource can carry.' }),
     access_token_ttl: z.int().min(RESOURCE_TTL.min).max(RESOURCE_TTL.max),
     access_token_format: z.enum(['jwt', 'opaque']),
