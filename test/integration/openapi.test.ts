@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ResponseChecker, type OpenApiDocument } from '../helpers/openapi-check.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 type Doc = { openapi: string; paths: Record<string, Record<string, unknown>> };
@@ -60,6 +61,48 @@ describe('OpenAPI document', () => {
     expect(guarded).toBeGreaterThan(20);
     const schemes = (doc as unknown as { components: { securitySchemes: Record<string, { flows?: Record<string, { scopes: Record<string, string> }> }> } }).components.securitySchemes;
     expect(Object.keys(schemes['oauth2']!.flows!['authorizationCode']!.scopes).sort()).toEqual(['account', 'admin', 'users:read', 'users:write']);
+  });
+
+  it('gives every operation a unique operationId, a summary and tags', () => {
+    const operations = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.entries(item)
+        .filter(([m]) => METHODS.includes(m))
+        .map(([m, op]) => ({ where: `${m.toUpperCase()} ${path}`, ...(op as { operationId?: unknown; summary?: unknown; tags?: unknown }) })),
+    );
+    expect(operations.length).toBeGreaterThan(30);
+    for (const op of operations) {
+      expect(op.operationId, op.where).toMatch(/^[a-z][A-Za-z]+$/);
+      expect(op.summary, op.where).toEqual(expect.any(String));
+      expect(op.tags, op.where).toEqual([expect.any(String)]);
+    }
+    const ids = operations.map((op) => op.operationId);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('generates request schemas from the validation: required fields, unknown fields refused, enums', () => {
+    const schemas = (doc as unknown as { components: { schemas: Record<string, { required?: string[]; additionalProperties?: unknown; properties: Record<string, { enum?: unknown }> }> } }).components.schemas;
+    expect(schemas['ClientCreate']!.required).toEqual(['client_name']);
+    expect(schemas['ClientCreate']!.additionalProperties).toBe(false);
+    expect(schemas['ClientWrite']!.required).toBeUndefined();
+    expect(schemas['ClientWrite']!.properties['client_type']!.enum).toEqual(['public', 'confidential']);
+    expect(schemas['ResourceCreate']!.required).toEqual(['identifier']);
+    expect(schemas['UserWrite']!.additionalProperties).toBe(false);
+  });
+
+  it('is what the response checker of the suites compiles: a real answer passes, a wrong one is refused', async () => {
+    const checker = new ResponseChecker(doc as unknown as OpenApiDocument);
+    const login = await fetch(`${server.url}/api/token/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'nobody', password: 'wrong' }) });
+    const text = await login.text();
+    expect(login.status).toBe(401);
+    expect(() => checker.check('POST', '/api/token/', { status: 401, headers: login.headers, text })).not.toThrow();
+    const json = new Headers({ 'content-type': 'application/json' });
+    expect(() => checker.check('POST', '/api/token/', { status: 200, headers: json, text: JSON.stringify({ access: 'a' }) })).toThrow(/must have required property 'refresh'/);
+    expect(() => checker.check('POST', '/api/token/', { status: 401, headers: json, text: JSON.stringify({ error: 'invalid_credentials' }) })).toThrow(/error_description/);
+    expect(() => checker.check('POST', '/api/token/', { status: 418, headers: json, text: '{}' })).toThrow(/answered 418, which the OpenAPI document does not list/);
+    const user = { id: 1, username: 'a', email: '', first_name: '', last_name: '', is_active: true, is_staff: false, is_superuser: false, email_verified: false, pending_email: null, date_joined: '2026-01-01T00:00:00.000Z', last_login: null, updated_at: '2026-01-01T00:00:00.000Z' };
+    expect(() => checker.check('GET', '/api/users/1/', { status: 200, headers: json, text: JSON.stringify(user) })).not.toThrow();
+    expect(() => checker.check('GET', '/api/users/1', { status: 200, headers: json, text: JSON.stringify({ ...user, password_hash: 'x' }) })).toThrow(/must NOT have additional properties/);
+    expect(() => checker.check('GET', '/api/users/1/', { status: 200, headers: json, text: JSON.stringify({ ...user, id: '1' }) })).toThrow(/\/id must be integer/);
   });
 
   it('describes paths that answer over HTTP (never 404 or 405)', async () => {
