@@ -98,7 +98,8 @@ const content = (schema: JsonSchema, form = false) => ({
 /** The statuses an operation answers with besides success, and what each means. */
 function errorsOf(op: Operation): Record<number, string> {
   const errors: Record<number, string> = {};
-  if (op.body || op.query || op.params) errors[400] = COMMON_ERRORS[400];
+  // Path parameters are plain strings: a bad id is the handler's 404, never a 400.
+  if (op.body || op.query) errors[400] = COMMON_ERRORS[400];
   // Optional guards too: a token that is sent must be valid.
   if (op.rule) errors[401] = COMMON_ERRORS[401];
   if (op.rule) errors[403] = COMMON_ERRORS[403];

@@ -63,7 +63,6 @@ export interface OperationSpec<P extends z.ZodType, Q extends z.ZodType, B exten
 }
 
 /** An operation with its types erased, as routers and the document hold them. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Operation = OperationSpec<any, any, any, any>;
 
 /** Declares an operation; only here for the type inference of `handler` from the schemas. */

@@ -57,6 +57,7 @@ const LOCKED = 'Too many failed attempts (Retry-After).';
  */
 export function createTokenRouter(deps: TokenRoutesDeps): ApiRouter {
   const { authenticate, apiTokens, userService, provider, resolveBearer, allowRegistration } = deps;
+  // A closed registration says so before anything about the body.
   const registrationOpen = async (ctx: Context) => {
     if (callerOf(ctx)?.isStaff !== true && !allowRegistration) throw new ApiError(403, 'permission_denied', 'Registration is closed.');
   };

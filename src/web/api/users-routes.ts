@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import { z } from 'zod';
 import { userJson, userJsonForScopes, type UserService } from '../../core/accounts/user-service.js';
 import { ApiError } from '../../errors.js';
 import type { User, UserRepository } from '../../storage/users.js';
@@ -7,7 +8,6 @@ import { apiRouter, operation, type ApiRouter } from './operation.js';
 import { pageLinks } from './pagination.js';
 import { callerOf, principalOf, requireUser } from './route-guard.js';
 import { ScopedUserSchema, UserDeleteSchema, UserIdParams, UserListQuery, UserPageSchema, UserSchema, UserWriteSchema } from './users-schemas.js';
-import { z } from 'zod';
 
 export interface UsersRoutesDeps {
   users: UserRepository;
@@ -71,9 +71,12 @@ export function createUsersRouter({ users, userService, resolveBearer, allowRegi
         form: true,
         success: { status: 201, description: 'Created', schema: UserSchema },
         errors: { 403: 'Registration is closed, or a field only staff may write.', 409: TAKEN },
+        // A closed registration says so before anything about the body.
+        before: async (ctx) => {
+          if (!callerOf(ctx)?.isStaff && !allowRegistration) throw new ApiError(403, 'permission_denied', 'Registration is closed.');
+        },
         handler: async (ctx, { body }) => {
           const actor = callerOf(ctx);
-          if (!actor?.isStaff && !allowRegistration) throw new ApiError(403, 'permission_denied', 'Registration is closed.');
           const user = await userService.create({ user: actor, ip: ctx.ip }, body, { requireEmail: true });
           ctx.set('Location', `/api/users/${user.id}/`);
           return userJson(user);
