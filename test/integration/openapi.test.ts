@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { callApi } from '../helpers/http.js';
 import { ResponseChecker, type OpenApiDocument } from '../helpers/openapi-check.js';
+import { makeUser, PASSWORD } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 type Doc = { openapi: string; paths: Record<string, Record<string, unknown>> };
@@ -103,6 +105,32 @@ describe('OpenAPI document', () => {
     expect(() => checker.check('GET', '/api/users/1/', { status: 200, headers: json, text: JSON.stringify(user) })).not.toThrow();
     expect(() => checker.check('GET', '/api/users/1', { status: 200, headers: json, text: JSON.stringify({ ...user, password_hash: 'x' }) })).toThrow(/must NOT have additional properties/);
     expect(() => checker.check('GET', '/api/users/1/', { status: 200, headers: json, text: JSON.stringify({ ...user, id: '1' }) })).toThrow(/\/id must be integer/);
+  });
+
+  it('guards each group once: staff routes refuse a person who is not staff, user and staff routes refuse anonymous callers', async () => {
+    const person = await makeUser(server.latchkey);
+    const login = await callApi(server.url, 'POST', '/api/token/', { json: { username: person.username, password: PASSWORD } });
+    expect(login.status, login.text).toBe(200);
+    const token = String(login.json['access']);
+    const groups = new Map<string, number>();
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(item as Record<string, { 'x-latchkey-group'?: string }>)) {
+        const group = op['x-latchkey-group'];
+        expect(['public', 'user', 'staff'], `${method} ${path}`).toContain(group);
+        groups.set(group!, (groups.get(group!) ?? 0) + 1);
+        if (group === 'public') continue;
+        const target = path.replace('{id}', '999999999').replace('{clientId}', 'no-such-client');
+        const json = method === 'get' ? undefined : {};
+        const anonymous = await callApi(server.url, method.toUpperCase(), target, { json });
+        expect(anonymous.status, `${method} ${path} without a token: ${anonymous.text}`).toBe(401);
+        if (group !== 'staff') continue;
+        const refused = await callApi(server.url, method.toUpperCase(), target, { json, token });
+        expect(refused.status, `${method} ${path} as a person who is not staff: ${refused.text}`).toBe(403);
+        expect(refused.json).toEqual({ error: 'permission_denied', error_description: expect.stringMatching(/^Only staff may /) });
+      }
+    }
+    expect(groups.get('staff')).toBeGreaterThanOrEqual(13);
+    expect(groups.get('user')).toBeGreaterThanOrEqual(15);
   });
 
   it('describes paths that answer over HTTP (never 404 or 405)', async () => {

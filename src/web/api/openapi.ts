@@ -166,6 +166,8 @@ export function openApiDocument(publicUrl: string, operations: readonly Operatio
       ...(op.body ? { requestBody: { required: true, content: content(schemaOf(requests, op.body as z.ZodType), op.form) } } : {}),
       responses: answers,
       ...(security ? { security } : {}),
+      // Who may call it besides what the token carries: anyone, a person, or staff.
+      'x-latchkey-group': op.group,
     };
   }
 
@@ -177,6 +179,8 @@ export function openApiDocument(publicUrl: string, operations: readonly Operatio
       description:
         "User management, the caller's profile and account, OAuth clients, API resources, the audit log and JWT endpoints. " +
         'Paths work with and without the trailing slash. Errors are `{"error", "error_description"}` (plus `fields` for validation errors). ' +
+        'Each operation\'s `x-latchkey-group` says who may call it with a token that qualifies: `public` (anyone), `user` (a token acting for a person; ' +
+        'client-only tokens get 403) or `staff` (a staff member; others get 403 `permission_denied`). ' +
         `OpenID Connect discovery: ${publicUrl}/o/.well-known/openid-configuration`,
     },
     servers: [{ url: publicUrl }],
