@@ -59,7 +59,11 @@ const nameOf = (schema: z.ZodType): string | undefined => {
   return typeof id === 'string' ? id : undefined;
 };
 
-/** Every named schema that `schemas` use, found by walking their definitions. */
+/**
+ * Every named schema that `schemas` use, found by walking their definitions (`_zod.def`, zod 4's
+ * interface for tools): each becomes a component, so `$ref`s to it resolve in the document
+ * instead of zod inlining a `$defs` copy into every operation.
+ */
 function namedIn(schemas: Iterable<z.ZodType>): Map<z.ZodType, string> {
   const found = new Map<z.ZodType, string>();
   const seen = new Set<unknown>();
@@ -126,6 +130,7 @@ export function openApiDocument(publicUrl: string, operations: readonly Operatio
     for (const part of ['params', 'query', 'body'] as const) if (op[part]) requests.add(op[part] as z.ZodType, `op.${op.operationId}.${part}`);
     if (op.success.status !== 204) responses.add(op.success.schema as z.ZodType, `op.${op.operationId}.success`);
   }
+  // A named schema used both ways is shown as the server writes it.
   const generated = { ...requests.generate('input'), ...responses.generate('output') };
   /** A named schema by reference, any other one inline. */
   const schemaOf = (set: SchemaSet, schema: z.ZodType): JsonSchema => {
