@@ -62,7 +62,7 @@ const nameOf = (schema: z.ZodType): string | undefined => {
 /**
  * Every named schema that `schemas` use, found by walking their definitions (`_zod.def`, zod 4's
  * interface for tools): each becomes a component, so `$ref`s to it resolve in the document
- * instead of zod inlining a `$defs` copy into every operation.
+ * (without this, zod points them at a `__shared` $defs entry the document would not have).
  */
 function namedIn(schemas: Iterable<z.ZodType>): Map<z.ZodType, string> {
   const found = new Map<z.ZodType, string>();
