@@ -7,7 +7,7 @@ import type { Knex } from 'knex';
  * loses the `jti` (the id again) from its payload; a device code's user code becomes its
  * digest, in the column and out of the payload; an Interaction's references to a session
  * cookie, a device code and a pushed request become the digests those rows are now stored
- * under. Tokens, codes and sessions in flight keep working: the adapter hashes what is
+ * under, and its uid leaves its `returnTo`. Tokens, codes and sessions in flight keep working: the adapter hashes what is
  * presented and finds these rows. Rows also get `created_at`, the order lookups by uid and
  * user code pick the newest by (existing rows: 0, older than any new one).
  *
@@ -21,6 +21,7 @@ const SECRET_ID_MODELS = [
   'ClientCredentials',
   'DeviceCode',
   'InitialAccessToken',
+  'Interaction',
   'PreAuthorizedCode',
   'PushedAuthorizationRequest',
   'RefreshToken',
@@ -39,8 +40,12 @@ interface Row {
 
 type Payload = Record<string, unknown>;
 
-/** The Interaction payload with its references to other rows as their new stored ids. */
-function interactionPayload(payload: Payload): Payload {
+/**
+ * The Interaction payload with its references to other rows as their new stored ids, and its
+ * own uid out of `returnTo` (the adapter puts back the uid it is asked for).
+ */
+function interactionPayload(uid: string, payload: Payload): Payload {
+  if (typeof payload['returnTo'] === 'string') payload['returnTo'] = payload['returnTo'].replaceAll(uid, '{uid}');
   const session = payload['session'];
   if (session && typeof session === 'object' && typeof (session as Payload)['cookie'] === 'string') {
     (session as Payload)['cookie'] = digest((session as Payload)['cookie'] as string);
@@ -60,7 +65,7 @@ export async function up(knex: Knex): Promise<void> {
 
   // Knex runs each migration in a transaction: all rows change, or none. The ids are read
   // first: a re-keyed row must not come up again in a scan of the rows still to do.
-  for (const model of [...SECRET_ID_MODELS, 'Interaction']) {
+  for (const model of SECRET_ID_MODELS) {
     const ids = (await knex('oidc_payloads').where({ model }).pluck('id')) as string[];
     for (let start = 0; start < ids.length; start += BATCH) {
       const rows = (await knex('oidc_payloads')
@@ -69,10 +74,7 @@ export async function up(knex: Knex): Promise<void> {
         .select('model', 'id', 'payload', 'user_code')) as Row[];
       for (const row of rows) {
         const payload = JSON.parse(row.payload) as Payload;
-        if (model === 'Interaction') {
-          await knex('oidc_payloads').where({ model, id: row.id }).update({ payload: JSON.stringify(interactionPayload(payload)) });
-          continue;
-        }
+        if (model === 'Interaction') interactionPayload(row.id, payload);
         delete payload['jti'];
         delete payload['userCode'];
         await knex('oidc_payloads')

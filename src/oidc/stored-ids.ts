@@ -6,15 +6,20 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
  *
  * A model's id is a bearer secret when presenting the id is what uses the thing: tokens and
  * codes, registration and initial access tokens, pushed request ids (the request_uri), CIBA
- * request ids, and the Session id (the `_session` cookie value). Those rows are keyed by the
- * SHA-256 of the id, and the payload (whose `jti` is the id) is stored without it.
+ * request ids, the Session id (the `_session` cookie value) and the Interaction uid (the
+ * `_interaction` and `_interaction_resume` cookie values). Those rows are keyed by the SHA-256
+ * of the id, and the payload (whose `jti` is the id) is stored without it.
+ *
+ * Interaction uids are also in the URLs of the login pages, yet count as secrets here: with
+ * the uid and the cookie keys (which live in the same database), whoever reads the table
+ * while a person's sign-in is being completed could resume that interaction in a browser of
+ * their own and be signed in as the person (the library checks a session only when the
+ * interaction started with one).
  *
  * Not secrets, kept as they are:
  * - Grant ids: a reference every token of the grant carries, also into our API JWTs
- *   (`grant_id`) and the account pages' URLs; no endpoint takes a grant id as a credential.
- * - Interaction uids: they are in the URL of every login page (/interaction/<uid>, so in
- *   access logs and browser history), the library checks them against signed cookies, and an
- *   interaction yields nothing until the person has signed in, when it is redeemed at once.
+ *   (`grant_id`) and the account pages' URLs; no endpoint takes a grant id as a credential,
+ *   each one is reached through a token, code or session.
  * - Session uids: the public handle of a login session (/api/me/sessions/), not its cookie.
  * - ReplayDetection ids are already SHA-256 digests of a proof's issuer and jti.
  *
@@ -33,6 +38,7 @@ export const SECRET_ID_MODELS: ReadonlySet<string> = new Set([
   'ClientCredentials',
   'DeviceCode',
   'InitialAccessToken',
+  'Interaction',
   'PreAuthorizedCode',
   'PushedAuthorizationRequest',
   'RefreshToken',
@@ -115,11 +121,16 @@ function mapReferences(payload: Payload, map: (model: string, value: string) => 
   return copy;
 }
 
+/** Where an Interaction's `returnTo` (the provider's /o/auth/<uid> URL) had its uid. */
+const UID_IN_RETURN_TO = '{uid}';
+
 /** What is written for a payload of `model`: no secret in it, the user code as a digest. */
 export function payloadToStore(model: string, payload: Payload): { payload: Payload; userCodeDigest: string | null } {
-  if (model === 'Interaction') return { payload: mapReferences(payload, storedIdOf), userCodeDigest: null };
   if (!SECRET_ID_MODELS.has(model)) return { payload, userCodeDigest: null };
-  const { jti: _id, userCode, ...rest } = payload;
+  const { jti, userCode, ...rest } = model === 'Interaction' ? mapReferences(payload, storedIdOf) : payload;
+  if (model === 'Interaction' && typeof rest['returnTo'] === 'string' && typeof jti === 'string' && jti !== '') {
+    rest['returnTo'] = rest['returnTo'].replaceAll(jti, UID_IN_RETURN_TO);
+  }
   return { payload: rest, userCodeDigest: typeof userCode === 'string' && userCode !== '' ? secretDigest(userCode) : null };
 }
 
@@ -129,7 +140,8 @@ export function payloadToStore(model: string, payload: Payload): { payload: Payl
  * presented, references where an Interaction names other rows.
  */
 export function payloadFound(model: string, stored: Payload, id: string, userCode?: string): Payload {
-  if (model === 'Interaction') return mapReferences(stored, referenceTo);
   if (!SECRET_ID_MODELS.has(model)) return stored;
-  return { ...stored, jti: id, ...(userCode !== undefined ? { userCode } : {}) };
+  const found: Payload = { ...(model === 'Interaction' ? mapReferences(stored, referenceTo) : stored), jti: id, ...(userCode !== undefined ? { userCode } : {}) };
+  if (model === 'Interaction' && typeof found['returnTo'] === 'string') found['returnTo'] = found['returnTo'].replaceAll(UID_IN_RETURN_TO, id);
+  return found;
 }

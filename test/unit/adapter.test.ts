@@ -174,9 +174,9 @@ describe.each(BACKENDS)('KnexAdapter (%s)', (backend) => {
       const interactions = adapter('Interaction');
       await interactions.upsert('i-1', { kind: 'Interaction', jti: 'i-1', uid: 'i-1', grantId: 'g1' }, 60);
       await interactions.consume('i-1');
-      const first = await knex('oidc_payloads').where({ model: 'Interaction', id: 'i-1' }).first('consumed_at');
+      const first = await knex('oidc_payloads').where({ model: 'Interaction', id: sid('Interaction', 'i-1') }).first('consumed_at');
       await expect(interactions.consume('i-1')).resolves.toBeUndefined();
-      const second = await knex('oidc_payloads').where({ model: 'Interaction', id: 'i-1' }).first('consumed_at');
+      const second = await knex('oidc_payloads').where({ model: 'Interaction', id: sid('Interaction', 'i-1') }).first('consumed_at');
       expect(second.consumed_at).toBe(first.consumed_at);
       // Nothing of the grant was touched: Interaction replays are not grant replays.
       expect(await interactions.find('i-1')).toMatchObject({ consumed: expect.any(Number) });
@@ -454,27 +454,28 @@ describe.each(BACKENDS)('KnexAdapter (%s)', (backend) => {
       const interactions = adapter('Interaction');
       const interaction = {
         kind: 'Interaction',
-        jti: 'i-1',
+        jti: 'interaction-uid',
         session: { accountId: 'acc-1', uid: 'uid-1', cookie: 'cookie-value' },
         deviceCode: 'device-code-value',
         parJti: 'par-value',
-        returnTo: '/o/auth/i-1',
+        returnTo: '/o/auth/interaction-uid',
       };
-      await interactions.upsert('i-1', interaction, 60);
+      await interactions.upsert('interaction-uid', interaction, 60);
       const stored = await everything();
-      for (const secret of ['cookie-value', 'device-code-value', 'par-value']) expect(stored).not.toContain(secret);
+      // The uid too: it is the _interaction cookie's value.
+      for (const secret of ['cookie-value', 'device-code-value', 'par-value', 'interaction-uid']) expect(stored).not.toContain(secret);
 
-      const found = (await interactions.find('i-1')) as typeof interaction | undefined;
-      expect(found).toMatchObject({ jti: 'i-1', returnTo: '/o/auth/i-1', session: { accountId: 'acc-1', uid: 'uid-1' } });
+      const found = (await interactions.find('interaction-uid')) as typeof interaction | undefined;
+      expect(found).toMatchObject({ jti: 'interaction-uid', returnTo: '/o/auth/interaction-uid', session: { accountId: 'acc-1', uid: 'uid-1' } });
       expect(await adapter('Session').find(found!.session.cookie)).toMatchObject({ uid: 'uid-1' });
       expect(await adapter('DeviceCode').find(found!.deviceCode)).toMatchObject({ kind: 'DeviceCode' });
       expect(await adapter('PushedAuthorizationRequest').find(found!.parJti)).toMatchObject({ request: 'e30.e30.' });
       // A reference names a row of its own model only.
       expect(await adapter('AccessToken').find(found!.deviceCode)).toBeUndefined();
       // Saved again as found (references in it), the Interaction still stores digests only.
-      await interactions.upsert('i-1', found!, 60);
+      await interactions.upsert('interaction-uid', found!, 60);
       expect(await everything()).not.toContain('cookie-value');
-      expect(await adapter('DeviceCode').find(((await interactions.find('i-1')) as typeof interaction).deviceCode)).toMatchObject({ kind: 'DeviceCode' });
+      expect(await adapter('DeviceCode').find(((await interactions.find('interaction-uid')) as typeof interaction).deviceCode)).toMatchObject({ kind: 'DeviceCode' });
     });
   });
 });
