@@ -17,7 +17,7 @@ import { createFindAccount, OIDC_SCOPES, SCOPE_CLAIMS } from './account.js';
 import { PAGE_CLIENT_IDS } from './first-party-pages.js';
 import { KnexAdapter } from './adapter.js';
 import { claimOnce, revokeClient } from '../storage/oidc-payloads.js';
-import { CLOCK_TOLERANCE_SECONDS } from './clock-tolerance.js';
+import { CLOCK_TOLERANCE_SECONDS, ownTokensExpireOnTime } from './clock-tolerance.js';
 import { accessTokenRevocationEndsOnlyIt, endsGrant, revokeRacedReplay } from './revocation.js';
 import { registerPasswordGrant } from './password-grant.js';
 import { ClientAdapter } from './client-adapter.js';
@@ -400,6 +400,7 @@ export function createProvider({ config, knex, users, clients, views, keys, find
   provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
   accessTokenRevocationEndsOnlyIt(provider);
+  ownTokensExpireOnTime(provider);
   registerPasswordGrant(provider, authenticate);
   atomicReplayDetection(provider, knex);
   if (audit) recordProviderEvents(provider, audit, log);

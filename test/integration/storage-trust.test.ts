@@ -9,6 +9,7 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Knex } from 'knex';
 import * as hashedPayloadIds from '../../migrations/20261207001000_hashed_payload_ids.js';
+import { CLOCK_TOLERANCE_SECONDS } from '../../src/oidc/clock-tolerance.js';
 import { REGISTRATION_POLICY } from '../../src/oidc/provider.js';
 import { secretDigest } from '../../src/oidc/stored-ids.js';
 import type { RunningLatchkey } from '../../src/start.js';
@@ -178,6 +179,24 @@ describeOnBackends('storage trust (%s)', (fx) => {
       const page = await entered.text();
       expect(page).not.toContain('op.deviceConfirmForm');
       expect(page).toContain('That code is not valid, or it has expired or been used');
+    });
+  });
+
+  describe('our own tokens are not given the clock tolerance', () => {
+    it('refuses an access token and a refresh token from their exp on, while their rows are still kept', async () => {
+      const { user, tokens } = await signedInTokens();
+      // Both expired a second ago; their rows stay findable for the tolerance.
+      for (const [model, value] of [['AccessToken', tokens.access_token], ['RefreshToken', tokens.refresh_token!]] as const) {
+        const row = await knex()('oidc_payloads').where({ model, id: secretDigest(value) }).first();
+        const payload = JSON.parse(String(row.payload)) as Record<string, number>;
+        const exp = Math.floor(Date.now() / 1000) - 1;
+        await knex()('oidc_payloads')
+          .where({ model, id: row.id })
+          .update({ payload: JSON.stringify({ ...payload, exp }), expires_at: (exp + CLOCK_TOLERANCE_SECONDS) * 1000 });
+      }
+      expect((await oidc.tokenIntrospection(web, tokens.access_token)).active).toBe(false);
+      await expect(oidc.fetchUserInfo(web, tokens.access_token, String(user.id))).rejects.toThrow();
+      expect(await oauthError(oidc.refreshTokenGrant(web, tokens.refresh_token!))).toBe('invalid_grant');
     });
   });
 
