@@ -198,6 +198,24 @@ describeOnBackends('storage trust (%s)', (fx) => {
       await expect(oidc.fetchUserInfo(web, tokens.access_token, String(user.id))).rejects.toThrow();
       expect(await oauthError(oidc.refreshTokenGrant(web, tokens.refresh_token!))).toBe('invalid_grant');
     });
+
+    it('no longer lists a login session past its exp, though its row is still kept', async () => {
+      const user = await makeUser(fx.server.latchkey);
+      await loginAndExchange(web, new UserAgent(), { username: user.username, password: PASSWORD });
+      const { access } = await fx.apiLogin(user.username);
+      const listed = async () => {
+        const answer = await fx.bearer('GET', '/api/me/sessions/', access);
+        expect(answer.status, answer.text).toBe(200);
+        return (answer.json as { results: unknown[] }).results;
+      };
+      expect(await listed()).toHaveLength(1);
+      const row = await knex()('oidc_payloads').where({ model: 'Session', account_id: String(user.id) }).first();
+      const exp = Math.floor(Date.now() / 1000) - 1;
+      await knex()('oidc_payloads')
+        .where({ model: 'Session', id: row.id })
+        .update({ payload: JSON.stringify({ ...(JSON.parse(String(row.payload)) as object), exp }), expires_at: (exp + CLOCK_TOLERANCE_SECONDS) * 1000 });
+      expect(await listed()).toEqual([]);
+    });
   });
 
   describe('a refresh token redeemed twice at once', () => {
