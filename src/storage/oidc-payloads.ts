@@ -5,7 +5,9 @@ import { fastQuery } from './fast-query.js';
  * SQL for `oidc_payloads`: node-oidc-provider's storage (one table for every model, keyed by
  * (model, id), with the lookup columns the library queries: grant_id, uid, user_code, and the
  * ones we revoke by: account_id, client_id), single-use claims, revocation, sweeping and the
- * self-service listings.
+ * self-service listings. Ids and user codes arrive here as the adapter stores them (digests
+ * for bearer secrets, src/oidc/stored-ids.ts); this file never sees a secret. `expires_at`
+ * is when a row may go, which the adapter sets past the token's own `exp`.
  */
 
 // `created_at` is set once, when a row is first written: "newest" for the lookups below. A
