@@ -404,6 +404,12 @@ describe.each(BACKENDS)('tokens stored before the upgrade keep working after it 
     const { tokens } = await loginAndExchange(web, agent, { username: user.username, password: PASSWORD }, { scope: 'openid offline_access', prompt: 'consent' });
     const pending = await oidc.initiateDeviceAuthorization(tv, { scope: 'openid' });
     const sessionCookie = [...(agent.cookieValues.get('_session') ?? [])].pop()!;
+    // Someone else is at the login page when the upgrade comes: an Interaction in flight.
+    const latecomer = new UserAgent();
+    const started = await authorizationRequest(web, { scope: 'openid' });
+    const atLogin = await latecomer.follow(started.url, (u) => u.href.startsWith(REDIRECT_URI));
+    expect(atLogin.url.pathname).toMatch(/^\/interaction\/[\w-]+$/);
+    const interactionUid = atLogin.url.pathname.split('/').pop()!;
     await running.close(1000);
     running = undefined;
 
@@ -416,13 +422,15 @@ describe.each(BACKENDS)('tokens stored before the upgrade keep working after it 
       { model: 'RefreshToken', value: tokens.refresh_token! },
       { model: 'Session', value: sessionCookie },
       { model: 'DeviceCode', value: pending.device_code, userCode: normalUserCode(pending.user_code) },
+      { model: 'Interaction', value: interactionUid },
     ];
     const knex = (await import('../../src/storage/knex.js')).openDatabase((await import('../../src/config.js')).loadConfig({ DATABASE_URL: db.url }).database);
     try {
       for (const { model, value, userCode } of known) {
         const row = await knex('oidc_payloads').where({ model, id: secretDigest(value) }).first();
         expect(row, model).toBeDefined();
-        const payload = { ...(JSON.parse(String(row.payload)) as Record<string, unknown>), jti: value, ...(userCode ? { userCode } : {}) };
+        const payload: Record<string, unknown> = { ...(JSON.parse(String(row.payload)) as Record<string, unknown>), jti: value, ...(userCode ? { userCode } : {}) };
+        if (typeof payload['returnTo'] === 'string') payload['returnTo'] = payload['returnTo'].replace('{uid}', value);
         await knex('oidc_payloads')
           .where({ model, id: row.id })
           .update({ id: value, payload: JSON.stringify(payload), ...(userCode ? { user_code: userCode } : {}) });
@@ -454,6 +462,19 @@ describe.each(BACKENDS)('tokens stored before the upgrade keep working after it 
     expect(await pollOnce(running.issuer, device.client.clientId, pending.device_code)).toBe('authorization_pending');
     expect(await approveDevice(running.issuer, running.url, agent, pending.user_code, user.username)).toContain('Device connected');
     expect(await pollOnce(running.issuer, device.client.clientId, pending.device_code)).toBe('ok');
+    // The person at the login page signs in and the client gets its code.
+    const page = await latecomer.fetch(new URL(atLogin.url.pathname, running.url));
+    const login = formOf(await page.text(), '/login');
+    const posted = await latecomer.postForm(new URL(login.action, atLogin.url), { csrf: login.csrf, username: user.username, password: PASSWORD });
+    expect(posted.status).toBe(303);
+    let landed = await latecomer.follow(new URL(posted.headers.get('location')!, running.url), (u) => u.href.startsWith(REDIRECT_URI));
+    if (!landed.url.href.startsWith(REDIRECT_URI)) {
+      const consent = formOf(await landed.response.text(), '/confirm');
+      const allowed = await latecomer.postForm(new URL(consent.action, landed.url), { csrf: consent.csrf, decision: 'allow' });
+      landed = await latecomer.follow(new URL(allowed.headers.get('location')!, landed.url), (u) => u.href.startsWith(REDIRECT_URI));
+    }
+    const late = await oidc.authorizationCodeGrant(web, landed.url, { pkceCodeVerifier: started.codeVerifier, expectedState: started.state, expectedNonce: started.nonce });
+    expect(late.access_token).toMatch(OPAQUE_TOKEN);
 
     const rows = await storedRows(running.latchkey.knex);
     for (const { value } of known) for (const row of rows) expect(row.includes(value), `${value} in ${row.slice(0, 200)}`).toBe(false);
