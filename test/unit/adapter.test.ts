@@ -238,6 +238,25 @@ describe.each(BACKENDS)('KnexAdapter (%s)', (backend) => {
     });
   });
 
+  // Issue 15, finding 3: the library never sees a replay lost in a race, so the adapter hands
+  // it to the provider's own replay answer (revocation, grant.revoked, audit) when given one.
+  it('hands each lost consume race to onReplay with the grant, instead of deleting the grant itself', async () => {
+    const replays: string[] = [];
+    const withHook = (model: string) =>
+      new KnexAdapter(knex, model, { clockTolerance: CLOCK_TOLERANCE_SECONDS, onReplay: async (grantId) => void replays.push(grantId) });
+    await adapter('Grant').upsert('g1', { kind: 'Grant', jti: 'g1', accountId: 'acc-1', clientId: 'client-1' }, 3600);
+    await adapter('RefreshToken').upsert('rt-1', tokenPayload('RefreshToken', 'rt-1', { grantId: 'g1' }), 3600);
+    const results = await Promise.allSettled([withHook('RefreshToken').consume('rt-1'), withHook('RefreshToken').consume('rt-1')]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(results.find((r) => r.status === 'rejected')).toMatchObject({ reason: { error: 'invalid_grant' } });
+    expect(replays).toEqual(['g1']);
+    // What to revoke was onReplay's to decide: the adapter deleted nothing.
+    expect(await adapter('Grant').find('g1')).toMatchObject({ jti: 'g1' });
+    // A consume that finds nothing to consume (no row) is no replay of a grant.
+    await expect(withHook('RefreshToken').consume('never-issued')).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(replays).toEqual(['g1']);
+  });
+
   // RFC 9126: a request_uri answers once. The library checks `consumed` on a copy it read
   // earlier, so two completions of one pushed request both reach consume(): one must lose.
   it('lets exactly one of 10 parallel consumes of one pushed authorization request win', async () => {
