@@ -19,6 +19,7 @@ const STORED_MODELS = [
   'Grant',
   'InitialAccessToken',
   'Interaction',
+  'PreAuthorizedCode',
   'PushedAuthorizationRequest',
   'RefreshToken',
   'RegistrationAccessToken',

@@ -30,7 +30,7 @@ export function endsGrant(ctx: KoaContextWithOIDC): boolean {
  * all that ends.
  */
 export function accessTokenRevocationEndsOnlyIt(provider: Provider): void {
-  const models = [provider.AccessToken, provider.RefreshToken, provider.AuthorizationCode, provider.DeviceCode, provider.BackchannelAuthenticationRequest];
+  const models = [provider.AccessToken, provider.RefreshToken, provider.AuthorizationCode, provider.DeviceCode, provider.BackchannelAuthenticationRequest, provider.PreAuthorizedCode];
   for (const model of models) {
     const revokeByGrantId = model.revokeByGrantId.bind(model);
     model.revokeByGrantId = async (grantId: string) => {
