@@ -17,6 +17,8 @@ import { createFindAccount, OIDC_SCOPES, SCOPE_CLAIMS } from './account.js';
 import { PAGE_CLIENT_IDS } from './first-party-pages.js';
 import { KnexAdapter } from './adapter.js';
 import { claimOnce, revokeClient } from '../storage/oidc-payloads.js';
+import { CLOCK_TOLERANCE_SECONDS, ownTokensExpireOnTime } from './clock-tolerance.js';
+import { accessTokenRevocationEndsOnlyIt, endsGrant, revokeRacedReplay } from './revocation.js';
 import { registerPasswordGrant } from './password-grant.js';
 import { ClientAdapter } from './client-adapter.js';
 import { resourceAwareTtl, resourceIndicators, type FindResource } from './resource-indicators.js';
@@ -183,15 +185,21 @@ export function createProvider({ config, knex, users, clients, views, keys, find
   const clientAdapter = new ClientAdapter(clients, (clientId) => revokeClient(knex, clientId));
   const adapters = new Map<string, KnexAdapter>();
   const secure = config.publicUrl.startsWith('https:');
+  // Adapters are made on first use, once the provider below exists.
+  let provider: Provider | undefined;
+  const onReplay = async (grantId: string) => revokeRacedReplay(provider!, knex, grantId);
 
   const configuration: Configuration = {
     adapter: (name: string) => {
       if (name === 'Client') return clientAdapter;
       let adapter = adapters.get(name);
-      if (!adapter) adapters.set(name, (adapter = new KnexAdapter(knex, name)));
+      if (!adapter) adapters.set(name, (adapter = new KnexAdapter(knex, name, { clockTolerance: CLOCK_TOLERANCE_SECONDS, onReplay })));
       return adapter;
     },
     findAccount: createFindAccount(users),
+    clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    // What each revocation ends: see src/oidc/revocation.ts.
+    revokeGrantPolicy: endsGrant,
     jwks: keys.jwks as Configuration['jwks'],
     cookies: {
       keys: keys.cookieKeys,
@@ -389,8 +397,10 @@ export function createProvider({ config, knex, users, clients, views, keys, find
     },
   };
 
-  const provider = new Provider(config.issuer, configuration);
+  provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  accessTokenRevocationEndsOnlyIt(provider);
+  ownTokensExpireOnTime(provider);
   registerPasswordGrant(provider, authenticate);
   atomicReplayDetection(provider, knex);
   if (audit) recordProviderEvents(provider, audit, log);

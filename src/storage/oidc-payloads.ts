@@ -5,17 +5,28 @@ import { fastQuery } from './fast-query.js';
  * SQL for `oidc_payloads`: node-oidc-provider's storage (one table for every model, keyed by
  * (model, id), with the lookup columns the library queries: grant_id, uid, user_code, and the
  * ones we revoke by: account_id, client_id), single-use claims, revocation, sweeping and the
- * self-service listings.
+ * self-service listings. Ids and user codes arrive here as the adapter stores them (digests
+ * for bearer secrets, src/oidc/stored-ids.ts); this file never sees a secret. `expires_at`
+ * is when a row may go, which the adapter sets past the token's own `exp`.
  */
 
-const UPSERT = `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, account_id, client_id, expires_at, consumed_at)
-  values (?, ?, ?, ?, ?, ?, ?, ?, ?, null)
+// `created_at` is set once, when a row is first written: "newest" for the lookups below. A
+// payload without a user code (a DeviceCode the library found by its id and saves again)
+// keeps the one its row has: the library cannot hand back a user code it never got from us.
+const UPSERT = `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, account_id, client_id, expires_at, consumed_at, created_at)
+  values (?, ?, ?, ?, ?, ?, ?, ?, ?, null, ?)
   on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
-    user_code = excluded.user_code, account_id = excluded.account_id, client_id = excluded.client_id, expires_at = excluded.expires_at`;
+    user_code = coalesce(excluded.user_code, oidc_payloads.user_code), account_id = excluded.account_id, client_id = excluded.client_id,
+    expires_at = excluded.expires_at`;
+// Expiry is checked in SQL, before the row is picked: an expired, unswept row must not hide a
+// live one with the same uid or user code. Of several live ones the newest wins, by a total
+// order (created_at, then id) so both databases pick the same row.
+const LIVE_ROW = 'select id, payload, consumed_at from oidc_payloads where model = ? and';
+const LIVE_ORDER = 'and (expires_at is null or expires_at > ?) order by created_at desc, id desc limit 1';
 const FIND_BY: Record<PayloadLookup, string> = {
-  id: 'select payload, expires_at, consumed_at from oidc_payloads where model = ? and id = ? limit 1',
-  uid: 'select payload, expires_at, consumed_at from oidc_payloads where model = ? and uid = ? limit 1',
-  user_code: 'select payload, expires_at, consumed_at from oidc_payloads where model = ? and user_code = ? limit 1',
+  id: `${LIVE_ROW} id = ? ${LIVE_ORDER}`,
+  uid: `${LIVE_ROW} uid = ? ${LIVE_ORDER}`,
+  user_code: `${LIVE_ROW} user_code = ? ${LIVE_ORDER}`,
 };
 const CONSUME = 'update oidc_payloads set consumed_at = ? where model = ? and id = ? and consumed_at is null';
 const DESTROY = 'delete from oidc_payloads where model = ? and id = ?';
@@ -29,14 +40,16 @@ export type PayloadLookup = 'id' | 'uid' | 'user_code';
 
 /** A stored payload that has not expired. */
 export interface LivePayload {
+  /** The row's id column (what the library's id is stored as). */
+  id: string;
   payload: Record<string, unknown>;
   /** When it was consumed (epoch ms), null while it is not. */
   consumedAt: number | null;
 }
 
 interface PayloadRow {
+  id: string;
   payload: string;
-  expires_at: number | null;
   consumed_at: number | null;
 }
 
@@ -44,32 +57,47 @@ function str(value: unknown): string | null {
   return typeof value === 'string' && value !== '' ? value : null;
 }
 
-/** Stores (or replaces) one payload; `expiresAt` in epoch ms, null for never. */
-export async function upsertPayload(knex: Knex, model: string, id: string, payload: Record<string, unknown>, expiresAt: number | null): Promise<void> {
+/** One row as the adapter writes it. */
+export interface PayloadWrite {
+  model: string;
+  /** The id column: the library's id, or its digest for models whose ids are secrets. */
+  id: string;
+  payload: Record<string, unknown>;
+  /** What goes in the user_code column (a digest); null keeps the row's current one. */
+  userCode: string | null;
+  /** Epoch ms, null for never. */
+  expiresAt: number | null;
+}
+
+/** Stores (or replaces) one payload; the other lookup columns come from the payload. */
+export async function upsertPayload(knex: Knex, row: PayloadWrite, now = Date.now()): Promise<void> {
+  const { payload } = row;
   await fastQuery(
     knex,
     UPSERT,
     [
-      model,
-      id,
+      row.model,
+      row.id,
       JSON.stringify(payload),
       str(payload['grantId']),
       str(payload['uid']),
-      str(payload['userCode']),
+      row.userCode,
       str(payload['accountId']),
       str(payload['clientId']),
-      expiresAt,
+      row.expiresAt,
+      now,
     ],
     'run',
   );
 }
 
-/** The payload of `model` whose `column` is `value`, unless it has expired (an unswept row counts as absent). */
-export async function findPayload(knex: Knex, model: string, column: PayloadLookup, value: string): Promise<LivePayload | undefined> {
-  const row = (await fastQuery(knex, FIND_BY[column], [model, value], 'first')) as PayloadRow | undefined;
+/** The newest payload of `model` whose `column` is `value` and that has not expired. */
+export async function findPayload(knex: Knex, model: string, column: PayloadLookup, value: string, now = Date.now()): Promise<LivePayload | undefined> {
+  if (value === '') return undefined;
+  const row = (await fastQuery(knex, FIND_BY[column], [model, value, now], 'first')) as PayloadRow | undefined;
   if (!row) return undefined;
-  if (row.expires_at !== null && Number(row.expires_at) <= Date.now()) return undefined;
   return {
+    id: row.id,
     payload: JSON.parse(row.payload) as Record<string, unknown>,
     consumedAt: row.consumed_at === null ? null : Number(row.consumed_at),
   };
@@ -109,6 +137,11 @@ export async function revokeGrant(knex: Knex, grantId: string): Promise<void> {
     .where({ grant_id: grantId })
     .orWhere((q) => q.where({ model: 'Grant', id: grantId }))
     .delete();
+}
+
+/** Deletes every token and code issued under a grant, and leaves the grant. */
+export async function revokeGrantTokens(knex: Knex, grantId: string): Promise<void> {
+  await knex('oidc_payloads').where({ grant_id: grantId }).delete();
 }
 
 /**

@@ -206,7 +206,7 @@ describeOnBackends('security audit log over HTTP (%s)', (fx) => {
     expect(revocation).toMatchObject({ target_type: 'account', details: { client_id: 'latchkey-first-party' } });
     // The revoked token no longer works.
     expect((await call('GET', '/o/me', { token: accessToken })).status).toBe(401);
-    // Revoking the access token ended its grant; a second login brings a refresh token to revoke.
+    // A second login brings a refresh token of its own to revoke.
     const again = await call('POST', '/users/login/', { form: { username: alice.username, password: NEW_PASSWORD } });
     expect(again.status, again.text).toBe(200);
     secrets.add(again.json['access_token'] as string);

@@ -60,9 +60,13 @@ export function createSelfService(deps: {
 }) {
   const { knex, users, clients, hasher, confirmIdentity, apiTokens, audit, userService } = deps;
 
-  /** Live rows of one model for one account. */
+  /**
+   * Live rows of one model for one account. A row is kept a little past its `exp` (the
+   * provider's clock tolerance, so it can tell expired from unknown), but is no longer valid.
+   */
   async function rowsOf(model: 'Grant' | 'Session', userId: number): Promise<Array<{ id: string; payload: Record<string, unknown> }>> {
-    return listAccountPayloads(knex, model, String(userId));
+    const now = Math.floor(Date.now() / 1000);
+    return (await listAccountPayloads(knex, model, String(userId))).filter(({ payload }) => typeof payload['exp'] !== 'number' || payload['exp'] > now);
   }
 
   /** Client names by id, looked up once per listing; a deleted client keeps its id as name. */
