@@ -5,7 +5,7 @@ import type { Authenticate } from '../core/accounts/authenticate.js';
 import type { AuditLog } from '../core/audit/audit-log.js';
 import { API_SCOPES_METADATA, apiScopesProblem } from '../core/clients/api-scopes.js';
 import { SUPPORTED_LOCALES } from '../locales/i18n.js';
-import type { Metrics } from '../web/http/metrics.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { Config } from '../config.js';
 import type { Views } from '../web/http/views.js';
 import { SIGNING_ALGORITHMS, type KeyMaterial } from '../core/keys/key-store.js';
@@ -13,14 +13,15 @@ import { clientSecretMatches, type ClientRepository } from '../storage/clients.j
 import type { UserRepository } from '../storage/users.js';
 import { ACR_VALUES } from './acr.js';
 import { deviceInputForm, providerPageTranslator } from './provider-pages.js';
-import { createFindAccount, OIDC_SCOPES, SCOPE_CLAIMS } from './account.js';
+import { createFindAccount } from './account.js';
+import { OIDC_SCOPES, SCOPE_CLAIMS } from '../core/accounts/claims.js';
 import { PAGE_CLIENT_IDS } from './first-party-pages.js';
 import { KnexAdapter } from './adapter.js';
 import { claimOnce, revokeClient } from '../storage/oidc-payloads.js';
 import { registerPasswordGrant } from './password-grant.js';
 import { ClientAdapter } from './client-adapter.js';
 import { resourceAwareTtl, resourceIndicators, type FindResource } from './resource-indicators.js';
-import { TTL } from './ttl.js';
+import { TTL } from '../core/tokens/lifetimes.js';
 import { apiAudience } from '../core/resources/built-in.js';
 
 export interface ProviderDeps {

@@ -20,7 +20,7 @@ import {
 } from 'jose';
 import * as oidc from 'openid-client';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RETIRED_KEY_RETENTION_MS } from '../../src/oidc/ttl.js';
+import { RETIRED_KEY_RETENTION_MS } from '../../src/core/tokens/lifetimes.js';
 import type { User } from '../../src/storage/users.js';
 import { serverSigningJwk as serverJwk, signWithServerKey as signServer, simplejwtAccessClaims } from '../helpers/api-jwt.js';
 import { discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';

@@ -10,7 +10,7 @@ import { loadConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/storage/knex.js';
 import { migrateLatest } from '../../src/storage/migrate.js';
 import { createSweeper, type Sweeper } from '../../src/core/maintenance/sweeper.js';
-import { createMetrics, type Metrics } from '../../src/web/http/metrics.js';
+import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
 import { freshDatabase, type TestDatabase } from '../helpers/database.js';
 import { BACKENDS } from '../helpers/env.js';
 

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { LoginThrottle } from '../accounts/login-throttle.js';
-import type { Metrics } from '../../web/http/metrics.js';
+import type { Metrics } from '../../observability/metrics.js';
 import { claimLease } from '../../storage/app-lock.js';
 import { sweepAll } from './sweep.js';
 
