@@ -128,7 +128,7 @@ describe.each(BACKENDS)('CLI as a separate process (%s)', (backend) => {
       expect(created.stdout).toMatch(/^superuser "Admin" created with id \d+\n$/);
 
       running = await startOnDatabase(db);
-      expect(await running.latchkey.users.count()).toBe(1);
+      expect(await running.latchkey.storage.users.count()).toBe(1);
       const { client, clientSecret } = await makeClient(running.latchkey);
       const config = await discover(running.issuer, client.clientId, clientSecret);
 
@@ -142,7 +142,7 @@ describe.each(BACKENDS)('CLI as a separate process (%s)', (backend) => {
         email: 'root@example.com',
         email_verified: true,
       });
-      const stored = await running.latchkey.users.findById(sub ?? '');
+      const stored = await running.latchkey.storage.users.findById(sub ?? '');
       expect(stored).toMatchObject({ isStaff: true, isSuperuser: true, isActive: true });
 
       // The password the CLI hashed is the one that works, and only that one.
@@ -164,7 +164,7 @@ describe.each(BACKENDS)('CLI as a separate process (%s)', (backend) => {
       expectOneLineError(emailOtherCase, 1, /email/);
 
       running = await startOnDatabase(db);
-      expect(await running.latchkey.users.count()).toBe(1);
+      expect(await running.latchkey.storage.users.count()).toBe(1);
     });
 
     it('needs --password when there is no terminal, and a long enough one', async () => {
@@ -175,7 +175,7 @@ describe.each(BACKENDS)('CLI as a separate process (%s)', (backend) => {
       expectOneLineError(short, 1, /at least 8/);
 
       running = await startOnDatabase(db);
-      expect(await running.latchkey.users.count()).toBe(0);
+      expect(await running.latchkey.storage.users.count()).toBe(0);
     });
   });
 
@@ -354,7 +354,7 @@ describe.each(BACKENDS)('CLI as a separate process (%s)', (backend) => {
       const rotated = oneJsonLine(await cli(db, 'keys', 'rotate', '--json')) as { added: string[]; retired: string[] };
 
       // Age everything: the tokens expire and the retired keys' publication window closes.
-      const knex = running.latchkey.knex;
+      const knex = running.latchkey.storage.knex;
       const rows = Number((await knex('oidc_payloads').count<{ n: number }[]>({ n: '*' }).first())?.n ?? 0);
       expect(rows).toBeGreaterThanOrEqual(2);
       await knex('oidc_payloads').update({ expires_at: 1 });
