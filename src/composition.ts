@@ -27,6 +27,7 @@ import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createClientRepository, type ClientRepository } from './storage/clients.js';
 import { openDatabase } from './storage/knex.js';
 import { migrateLatest } from './storage/migrate.js';
+import { poolStats } from './storage/pool-stats.js';
 import { createResourceRepository, type ResourceRepository } from './storage/resources.js';
 import { createTwoFactorRepository, type TwoFactorRepository } from './storage/two-factor.js';
 import { createUserRepository, type UserRepository } from './storage/users.js';
@@ -125,7 +126,7 @@ export async function createServices(config: Config, { logger, oidc, hashThreads
     };
     const { users, clients } = storage;
     const hasher = createPasswordHasher({ cost: config.bcryptCost, nice: config.passwordHashNice, ...(hashThreads ? { threads: hashThreads } : {}) });
-    const metrics = createMetrics({ knex, hashQueue: () => hasher.queueSize() });
+    const metrics = createMetrics({ pool: () => poolStats(knex), hashQueue: () => hasher.queueSize() });
     const audit = createAuditLog(knex);
     const throttle = createLoginThrottle(knex, config.throttle);
     // Codes are counted by the login throttle under keys of their own (same limits).

@@ -1,5 +1,11 @@
-import type { Knex } from 'knex';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** The database pool's connections by state (src/storage/pool-stats.ts reads them). */
+export interface DatabasePool {
+  used: number;
+  free: number;
+  pending: number;
+}
 
 /**
  * Prometheus metrics for one Latchkey instance (its own registry, so several instances can
@@ -7,7 +13,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
  * type, logins, lockouts, hashing queue, event-loop lag (default metrics), database pool,
  * and the expired-row sweeper.
  */
-export function createMetrics({ knex, hashQueue }: { knex: Knex; hashQueue: () => number }) {
+export function createMetrics({ pool, hashQueue }: { pool: () => DatabasePool | undefined; hashQueue: () => number }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'latchkey_' });
 
@@ -53,18 +59,17 @@ export function createMetrics({ knex, hashQueue }: { knex: Knex; hashQueue: () =
       this.set(hashQueue());
     },
   });
-  const pool = () => (knex.client as { pool?: { numUsed(): number; numFree(): number; numPendingAcquires(): number } }).pool;
   new Gauge({
     name: 'latchkey_db_pool_connections',
     help: 'Database pool connections by state',
     labelNames: ['state'] as const,
     registers: [registry],
     collect() {
-      const p = pool();
-      if (!p) return;
-      this.set({ state: 'used' }, p.numUsed());
-      this.set({ state: 'free' }, p.numFree());
-      this.set({ state: 'pending' }, p.numPendingAcquires());
+      const stats = pool();
+      if (!stats) return;
+      this.set({ state: 'used' }, stats.used);
+      this.set({ state: 'free' }, stats.free);
+      this.set({ state: 'pending' }, stats.pending);
     },
   });
 
