@@ -144,6 +144,17 @@ describe.each(BACKENDS)('CLI as a separate process (%s)', (backend) => {
       });
       const stored = await running.latchkey.storage.users.findById(sub ?? '');
       expect(stored).toMatchObject({ isStaff: true, isSuperuser: true, isActive: true });
+      // Through the user service, as every account is made: its one audit entry, by the CLI.
+      const { events } = await running.latchkey.services.audit.list({ offset: 0, limit: 10, event: 'user.created' });
+      expect(events).toEqual([
+        expect.objectContaining({
+          actor: 'cli',
+          actor_user_id: null,
+          target_type: 'user',
+          target_id: String(stored?.id),
+          details: { username: 'Admin', is_staff: true, is_superuser: true, is_active: true },
+        }),
+      ]);
 
       // The password the CLI hashed is the one that works, and only that one.
       await expect(
@@ -172,7 +183,12 @@ describe.each(BACKENDS)('CLI as a separate process (%s)', (backend) => {
       expectOneLineError(missing, 1, /--password/);
 
       const short = await createSuperuser({ username: 'alice', email: 'alice@example.com', password: 'short' });
-      expectOneLineError(short, 1, /at least 8/);
+      expectOneLineError(short, 1, /^error: --password: Password must be at least 8 characters\.\n$/);
+      // The user service's checks, under the options' names.
+      const badEmail = await createSuperuser({ username: 'alice', email: 'not an address', password: 'a long enough password' });
+      expectOneLineError(badEmail, 1, /^error: --email: /);
+      const badName = await createSuperuser({ username: 'no spaces allowed', email: 'alice@example.com', password: 'a long enough password' });
+      expectOneLineError(badName, 1, /^error: --username: /);
 
       running = await startOnDatabase(db);
       expect(await running.latchkey.storage.users.count()).toBe(0);
