@@ -102,15 +102,15 @@ export interface ProviderAccess {
 export interface ServicesOptions {
   logger: Logger;
   oidc: ProviderAccess;
-  /** Hashing worker threads; by default one per core (a one-shot CLI command needs one). */
-  hashThreads?: number;
+  /** For one command and exit (the CLI): one hashing thread, started only if a password is hashed. */
+  oneShot?: boolean;
 }
 
 /**
  * The composition root below the web edge, shared by the server (src/app.ts), the CLI and the
  * tests: opens the database, migrates it, and builds the repositories and services once.
  */
-export async function createServices(config: Config, { logger, oidc, hashThreads }: ServicesOptions): Promise<Services> {
+export async function createServices(config: Config, { logger, oidc, oneShot = false }: ServicesOptions): Promise<Services> {
   const log = (message: string, error?: unknown) => logger.error({ err: error }, message);
   const knex = openDatabase(config.database);
   try {
@@ -125,7 +125,7 @@ export async function createServices(config: Config, { logger, oidc, hashThreads
       twoFactor: createTwoFactorRepository(knex),
     };
     const { users, clients } = storage;
-    const hasher = createPasswordHasher({ cost: config.bcryptCost, nice: config.passwordHashNice, ...(hashThreads ? { threads: hashThreads } : {}) });
+    const hasher = createPasswordHasher({ cost: config.bcryptCost, nice: config.passwordHashNice, ...(oneShot ? { threads: 1, onDemand: true } : {}) });
     const metrics = createMetrics({ pool: () => poolStats(knex), hashQueue: () => hasher.queueSize() });
     const audit = createAuditLog(knex);
     const throttle = createLoginThrottle(knex, config.throttle);
@@ -212,8 +212,8 @@ export interface CommandServices extends Services {
 }
 
 /**
- * The composition root for the CLI: the same services as the server's, one hashing thread,
- * and node-oidc-provider loaded only by the commands that need it.
+ * The composition root for the CLI: the same services as the server's, one hashing thread
+ * started only when a password is hashed, and node-oidc-provider loaded only by the commands that need it.
  */
 export async function createCommandServices(config: Config, { logger }: { logger: Logger }): Promise<CommandServices> {
   let built: { provider: Provider; keys: KeyMaterial } | undefined;
@@ -221,7 +221,7 @@ export async function createCommandServices(config: Config, { logger }: { logger
     if (!built) throw new Error('the provider is not built yet');
     return built;
   };
-  const root = await createServices(config, { logger, hashThreads: 1, oidc: { provider: () => ready().provider, keys: () => ready().keys } });
+  const root = await createServices(config, { logger, oneShot: true, oidc: { provider: () => ready().provider, keys: () => ready().keys } });
   const { storage, services } = root;
 
   async function provider(): Promise<Provider> {
