@@ -23,8 +23,8 @@ import { Piscina } from 'piscina';
 
 // Latchkey's own TTLs and scope-to-claims table, read from its build (dist/src) at run time so
 // the ceiling follows them without the bench build compiling (and rewriting) anything in src/.
-const { TTL } = (await import(new URL('../src/oidc/ttl.js', import.meta.url).href)) as { TTL: Record<string, number> };
-const { SCOPE_CLAIMS } = (await import(new URL('../src/oidc/account.js', import.meta.url).href)) as { SCOPE_CLAIMS: Record<string, readonly string[]> };
+const { TTL } = (await import(new URL('../src/core/tokens/lifetimes.js', import.meta.url).href)) as { TTL: Record<string, number> };
+const { SCOPE_CLAIMS } = (await import(new URL('../src/core/accounts/claims.js', import.meta.url).href)) as { SCOPE_CLAIMS: Record<string, readonly string[]> };
 
 function env(name: string, fallback?: string): string {
   const value = process.env[name] ?? fallback;

@@ -1,22 +1,12 @@
 import Koa from 'koa';
-import type { Knex } from 'knex';
-import { createAuthenticator } from './core/accounts/authenticate.js';
-import { createIdentityConfirmation } from './core/accounts/confirm-identity.js';
-import { createLoginThrottle } from './core/accounts/login-throttle.js';
-import { createSecondFactor } from './core/two-factor/code-check.js';
-import { loadSecretBox } from './core/two-factor/secret-box.js';
-import { createTwoFactorService, type TwoFactorService } from './core/two-factor/settings.js';
+import { createServices, type Services } from './composition.js';
 import { createAuditRouter } from './web/api/audit-routes.js';
-import { createAuditLog, type AuditLog } from './core/audit/audit-log.js';
-import { createPasswordHasher, type PasswordHasher } from './core/accounts/password-hasher.js';
 import type { Config } from './config.js';
-import { openDatabase } from './storage/knex.js';
-import { migrateLatest } from './storage/migrate.js';
-import { createSweeper } from './core/maintenance/sweeper.js';
 import { errorHandler } from './web/http/error-handler.js';
 import { createHealthRouter } from './web/http/health.js';
-import { createLogger, requestLog, type Logger } from './web/http/logger.js';
-import { createMetrics, type Metrics } from './web/http/metrics.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { requestLog } from './web/http/request-log.js';
+import { metricsEndpoint, metricsMiddleware } from './web/http/metrics.js';
 import { mountProvider } from './web/http/mount-provider.js';
 import { publicOrigin } from './web/http/public-origin.js';
 import { securityHeaders } from './web/http/security-headers.js';
@@ -24,8 +14,6 @@ import { staticFiles } from './web/http/static-files.js';
 import { createViews } from './web/http/views.js';
 import { createAdminRouter } from './web/admin/routes.js';
 import { ensureAdminClient } from './web/admin/admin-auth.js';
-import { createApiTokens, type ApiTokens } from './core/tokens/api-tokens.js';
-import { createClientService, type ClientService } from './core/clients/client-service.js';
 import { createBearerResolver } from './web/api/bearer-auth.js';
 import type { Guard } from './web/api/route-guard.js';
 import { createDpopProofVerifier } from './web/api/dpop-proof.js';
@@ -37,55 +25,28 @@ import { createTokenRouter } from './web/api/token-routes.js';
 import { createUsersRouter } from './web/api/users-routes.js';
 import { createMeRouter } from './web/api/me-routes.js';
 import { createTwoFactorRouter } from './web/api/two-factor-routes.js';
-import { createSelfService, type SelfService } from './core/accounts/self-service.js';
-import { createUserService, type UserService } from './core/accounts/user-service.js';
 import { createInteractionRouter } from './web/interaction/routes.js';
 import { createEmailPagesRouter } from './web/account-center/email-pages.js';
 import { createAccountCenterRouter, ensureAccountClient } from './web/account-center/center.js';
-import { createEmailTokens } from './core/accounts/email-tokens.js';
-import { createEmailVerification } from './core/accounts/email-verification.js';
-import { createPasswordReset, RESET_REQUESTS_PER_ADDRESS, RESET_REQUESTS_PER_IP } from './core/accounts/password-reset.js';
-import { createBackgroundJobs, type BackgroundJobs } from './core/mail/background.js';
-import { createMailer } from './core/mail/mailer.js';
-import { createKeyStore, type KeyStore } from './core/keys/key-store.js';
 import { createProvider } from './oidc/provider.js';
 import { hideStoredSecrets } from './oidc/hide-stored-secrets.js';
 import { ensureFirstPartyClient } from './oidc/password-grant.js';
 import { ProviderHost } from './oidc/provider-host.js';
-import { createClientRepository, type ClientRepository } from './storage/clients.js';
-import { createResourceRepository } from './storage/resources.js';
 import { apiAudience } from './core/resources/built-in.js';
-import { createResourceService, type ResourceService } from './core/resources/resource-service.js';
-import { createTwoFactorRepository } from './storage/two-factor.js';
-import { createUserRepository, type UserRepository } from './storage/users.js';
 
-export interface Latchkey {
+/**
+ * A running Latchkey: the layers below the web edge as src/composition.ts built them
+ * (`storage`, `services`, `observability`), plus the web edge and the provider it mounts.
+ */
+export interface Latchkey extends Services {
   app: Koa;
-  config: Config;
-  knex: Knex;
-  users: UserRepository;
-  clients: ClientRepository;
-  keyStore: KeyStore;
-  hasher: PasswordHasher;
+  /** The running provider, rebuilt when the keys in the database change. */
   host: ProviderHost;
-  apiTokens: ApiTokens;
-  userService: UserService;
-  selfService: SelfService;
-  clientService: ClientService;
-  /** API resources (RFC 8707), the built-in REST API resource included. */
-  resourceService: ResourceService;
-  /** Two-factor authentication (TOTP, recovery codes) of the accounts. */
-  twoFactor: TwoFactorService;
-  audit: AuditLog;
   /** Every REST route we serve (method, router path, the guard's rule), for OpenAPI and its tests. */
   apiRoutes: ApiRoute[];
-  metrics: Metrics;
-  logger: Logger;
-  /** Work started after a response (sending mail); `settled()` waits for it. */
-  background: BackgroundJobs;
   /** Deletes expired OIDC rows, API refresh tokens and retired keys; returns rows removed. */
   sweep(): Promise<number>;
-  /** Stops timers, the hashing pool and the database pool. */
+  /** Stops timers, then everything the services hold (mail in flight, hashing pool, database pool). */
   close(): Promise<void>;
 }
 
@@ -95,82 +56,46 @@ export interface CreateOptions {
 }
 
 /**
- * Builds a ready Latchkey: database migrated, keys present, provider mounted at /o after
- * our own routes (health, static files, interaction pages).
+ * Builds a ready Latchkey: the services (database migrated), keys present, provider mounted at
+ * /o after our own routes (health, static files, interaction pages).
  */
 export async function createLatchkey(config: Config, options: CreateOptions = {}): Promise<Latchkey> {
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const log = (message: string, error?: unknown) => logger.error({ err: error }, message);
-  const knex = openDatabase(config.database);
+  let host: ProviderHost | undefined;
+  const hosted = () => {
+    if (!host) throw new Error('the provider is not built yet');
+    return host;
+  };
+  const root = await createServices(config, { logger, oidc: { provider: () => hosted().provider, keys: () => hosted().keys } });
   try {
-    await migrateLatest(knex);
-    const keyStore = createKeyStore(knex);
+    const { knex, users, clients } = root.storage;
+    const { metrics } = root.observability;
+    const { userService, selfService, clientService, resourceService, twoFactor, authenticate, secondFactor, verification, passwordReset, apiTokens, keyStore, audit } =
+      root.services;
     await keyStore.ensureKeys();
     const keys = await keyStore.load();
-
-    const users = createUserRepository(knex);
-    const clients = createClientRepository(knex);
     await ensureFirstPartyClient(clients);
     await ensureAdminClient(clients, config.publicUrl);
     await ensureAccountClient(clients, config.publicUrl);
-    const hasher = createPasswordHasher({ cost: config.bcryptCost, nice: config.passwordHashNice });
-    const audit = createAuditLog(knex);
-    const throttle = createLoginThrottle(knex, config.throttle);
-    const metrics = createMetrics({ knex, hashQueue: () => hasher.queueSize() });
-    // Codes are counted by the login throttle under keys of their own (same limits).
-    const twoFactorRepository = createTwoFactorRepository(knex);
-    const twoFactorBox = await loadSecretBox(knex, 'two_factor');
-    const secondFactor = createSecondFactor({ repository: twoFactorRepository, box: twoFactorBox, throttle, users, audit });
-    const authenticate = createAuthenticator({ users, hasher, throttle, audit, secondFactor, metrics });
-    const confirmIdentity = createIdentityConfirmation(authenticate);
-    const twoFactor = createTwoFactorService({ repository: twoFactorRepository, box: twoFactorBox, secondFactor, confirmIdentity, audit });
+    if (!config.mail.smtpUrl) {
+      // Fine on a laptop; in production nobody would receive their links.
+      const level = config.nodeEnv === 'production' ? 'warn' : 'info';
+      logger[level]({ outbox: config.mail.outboxDir }, 'SMTP_URL is not set: mails are written to the outbox folder');
+    }
     const views = createViews();
-    const resourceService = createResourceService({ resources: createResourceRepository(knex), audit, publicUrl: config.publicUrl });
     const findResource = (identifier: string) => resourceService.findByIdentifier(identifier);
     const secureCookies = config.publicUrl.startsWith('https:');
 
     // Behind the proxy only the last X-Forwarded-For entry is the proxy's own: earlier ones
     // are whatever the client sent, and would let it pick its address (and evade IP limits).
     const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 });
-    const host = new ProviderHost(keys, keyStore, app, (material) =>
+    host = new ProviderHost(keys, keyStore, app, (material) =>
       createProvider({ config, knex, users, clients, views, keys: material, findResource, authenticate, audit, metrics, log }),
     );
-    const provider = () => host.provider;
+    const provider = () => hosted().provider;
     const audience = apiAudience(config.publicUrl);
-    const apiTokens = createApiTokens({ knex, issuer: config.issuer, audience, keys: () => host.keys, users });
-    const verifyResourceToken = createResourceTokenVerifier({ issuer: config.issuer, audience, keys: () => host.keys });
-    const mailer = createMailer(config.mail, logger);
-    if (!config.mail.smtpUrl) {
-      // Fine on a laptop; in production nobody would receive their links.
-      const level = config.nodeEnv === 'production' ? 'warn' : 'info';
-      logger[level]({ outbox: config.mail.outboxDir }, 'SMTP_URL is not set: mails are written to the outbox folder');
-    }
-    const background = createBackgroundJobs(log);
-    const emailTokens = createEmailTokens(knex);
-    // Mail asked for by people (reset links, verification links again): the login throttle's
-    // table and sweep with the reset limits; the window must stay the login one, since the
-    // login throttle's sweep deletes counters older than that. Keys are prefixed per purpose.
-    const mailRequestThrottle = createLoginThrottle(knex, {
-      accountMax: RESET_REQUESTS_PER_ADDRESS,
-      ipMax: RESET_REQUESTS_PER_IP,
-      windowSeconds: config.throttle.windowSeconds,
-      lockoutSeconds: config.throttle.windowSeconds,
-    });
-    // What both kinds of mailed links (verification, reset) are made and sent with.
-    const mailLinks = { tokens: emailTokens, mailer, jobs: background, audit, throttle: mailRequestThrottle, publicUrl: config.publicUrl };
-    const verification = createEmailVerification({ users, ...mailLinks });
-    const userService = createUserService({
-      knex,
-      audit,
-      users,
-      hasher,
-      apiTokens,
-      confirmIdentity,
-      emailChanges: verification.emailChanges,
-      onUnverifiedEmail: (user, reason) => verification.sendLater(user, reason),
-    });
-    const passwordReset = createPasswordReset({ users, userService, ...mailLinks });
-    const clientService = createClientService({ knex, clients, provider, audit });
+    const verifyResourceToken = createResourceTokenVerifier({ issuer: config.issuer, audience, keys: () => hosted().keys });
     const resolveBearer = createBearerResolver({
       users,
       clients,
@@ -181,9 +106,8 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       verifyDpopProof: createDpopProofVerifier(knex),
       publicUrl: config.publicUrl,
     });
-    const selfService = createSelfService({ knex, users, clients, hasher, confirmIdentity, apiTokens, audit, userService });
 
-    const health = createHealthRouter({ knex, keys: () => host.keys });
+    const health = createHealthRouter({ knex, keys: () => hosted().keys });
 
     const interactions = createInteractionRouter({ provider, authenticate, secondFactor, users, views, secureCookies, findResource });
     const usersApi = createUsersRouter({
@@ -205,10 +129,10 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     // First of all: nothing may see the Host or X-Forwarded-Host/Proto the client sent.
     app.use(publicOrigin(config.publicUrl));
     app.use(requestLog(logger));
-    app.use(metrics.middleware());
+    app.use(metricsMiddleware(metrics));
     app.use(securityHeaders({ https: secureCookies }));
     app.use(errorHandler(views, log));
-    app.use(metrics.endpoint(config.metricsToken));
+    app.use(metricsEndpoint(metrics, config.metricsToken));
     // The provider first: protocol requests (the hot path) skip our routers entirely; paths
     // it does not serve fall through to them (e.g. DOT's /o/applications/ redirects).
     app.use(hideStoredSecrets(clients, '/o'));
@@ -234,7 +158,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const docs = createOpenApiRouter({ publicUrl: config.publicUrl, routers: () => apiRouters });
     const admin = createAdminRouter({
       provider,
-      host,
+      host: hosted(),
       users,
       userService,
       clientService,
@@ -261,7 +185,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       }),
     );
 
-    const sweeper = createSweeper({ knex, intervalSeconds: config.sweepIntervalSeconds, throttle, metrics });
+    const { sweeper } = root.services;
     const timers: NodeJS.Timeout[] = [];
     const every = (seconds: number, task: () => Promise<unknown>, what: string) => {
       if (seconds <= 0) return;
@@ -270,40 +194,21 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       timers.push(timer);
     };
     every(config.sweepIntervalSeconds, () => sweeper.runIfDue(), 'sweeping expired rows');
-    every(config.keyRefreshSeconds, () => host.refresh(), 'refreshing keys');
+    every(config.keyRefreshSeconds, () => hosted().refresh(), 'refreshing keys');
 
     return {
+      ...root,
       app,
-      config,
-      knex,
-      users,
-      clients,
-      keyStore,
-      hasher,
-      host,
-      apiTokens,
-      userService,
-      selfService,
-      clientService,
-      resourceService,
-      twoFactor,
-      audit,
+      host: hosted(),
       apiRoutes,
-      metrics,
-      logger,
-      background,
       sweep: () => sweeper.sweepNow(),
       async close() {
         for (const timer of timers) clearInterval(timer);
-        // Mails in flight finish first: they still need the database and the mail server.
-        await background.settled();
-        mailer.close();
-        await hasher.close();
-        await knex.destroy();
+        await root.close();
       },
     };
   } catch (error) {
-    await knex.destroy();
+    await root.close();
     throw error;
   }
 }

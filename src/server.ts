@@ -6,7 +6,7 @@ import { startLatchkey } from './start.js';
 async function main(): Promise<void> {
   loadDotEnv();
   const running = await startLatchkey(process.env);
-  const { logger } = running.latchkey;
+  const { logger } = running.latchkey.observability;
   // The one line a person starting Latchkey looks for; the JSON logs follow on stdout.
   console.log(`Latchkey ready: issuer ${running.issuer} (discovery ${running.issuer}/.well-known/openid-configuration)`);
 

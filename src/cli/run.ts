@@ -1,23 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { Knex } from 'knex';
-import { createPasswordHasher } from '../core/accounts/password-hasher.js';
-import { passwordProblem } from '../core/accounts/password-policy.js';
-import { emailProblem, usernameProblem } from '../core/accounts/user-input.js';
-import { registerClient } from '../core/clients/client-service.js';
+import { createCommandServices, type CommandServices } from '../composition.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
-import { openDatabase } from '../storage/knex.js';
-import { migrateLatest } from '../storage/migrate.js';
-import { createAuditLog } from '../core/audit/audit-log.js';
-import { createViews } from '../web/http/views.js';
-import { createKeyStore } from '../core/keys/key-store.js';
-import { sweepAll } from '../core/maintenance/sweep.js';
-import { RETIRED_KEY_RETENTION_MS } from '../oidc/ttl.js';
-import { createClientRepository, TOKEN_ENDPOINT_AUTH_METHODS, type JwkSet, type NewClient, type TokenEndpointAuthMethod } from '../storage/clients.js';
-import { createResourceRepository } from '../storage/resources.js';
-import { resourceJson, createResourceService, type ResourceService } from '../core/resources/resource-service.js';
+import { actorEntry, type AuditActor } from '../core/audit/audit-log.js';
 import { DomainError, InvalidInput } from '../core/errors.js';
-import { createUserRepository, DuplicateUserError } from '../storage/users.js';
+import { resourceJson } from '../core/resources/resource-service.js';
+import { RETIRED_KEY_RETENTION_MS } from '../core/tokens/lifetimes.js';
+import { createLogger } from '../observability/logger.js';
+import { TOKEN_ENDPOINT_AUTH_METHODS, type JwkSet, type NewClient, type TokenEndpointAuthMethod } from '../storage/clients.js';
 import { ask, interactive } from './prompt.js';
 
 /** A failure the user can fix: printed as one line, exit code 1 (2 for usage). */
@@ -50,13 +40,22 @@ const USAGE = `usage: npm run --silent cli -- <command>
 
 type Out = (line: string) => void;
 
-async function withDatabase<T>(config: Config, fn: (knex: Knex) => Promise<T>): Promise<T> {
-  const knex = openDatabase(config.database);
+/** Who the audit log names for everything the CLI does. */
+const CLI: AuditActor = { label: 'cli' };
+
+/**
+ * The CLI's logs: none. A command says what happened in its one line (stdout) or its one
+ * error line (stderr); the services' refusals and failures reach it as errors.
+ */
+const SILENT = createLogger({ level: 'silent', pretty: false });
+
+/** Runs `fn` on the services (the server's, from the same composition root), closed after it. */
+async function withServices<T>(config: Config, fn: (root: CommandServices) => Promise<T>): Promise<T> {
+  const root = await createCommandServices(config, { logger: SILENT });
   try {
-    await migrateLatest(knex);
-    return await fn(knex);
+    return await fn(root);
   } finally {
-    await knex.destroy();
+    await root.close();
   }
 }
 
@@ -71,13 +70,9 @@ function options(args: string[], spec: ParseArgsConfig['options']): Values {
 }
 
 async function migrate(config: Config, out: Out): Promise<void> {
-  const knex = openDatabase(config.database);
-  try {
-    const applied = await migrateLatest(knex);
+  await withServices(config, async ({ migrationsApplied: applied }) => {
     out(applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}` : 'database is up to date');
-  } finally {
-    await knex.destroy();
-  }
+  });
 }
 
 async function createSuperuser(config: Config, args: string[], out: Out): Promise<void> {
@@ -95,35 +90,15 @@ async function createSuperuser(config: Config, args: string[], out: Out): Promis
     password = await ask('Password: ', { hidden: true });
     if ((await ask('Password (again): ', { hidden: true })) !== password) throw new CliError('passwords do not match');
   }
-  const problem = usernameProblem(username) ?? emailProblem(email) ?? passwordProblem(password);
-  if (problem) throw new CliError(problem.message);
-
-  const hasher = createPasswordHasher({ cost: config.bcryptCost, threads: 1 });
-  try {
-    await withDatabase(config, async (knex) => {
-      const users = createUserRepository(knex);
-      const user = await users.create({
-        username,
-        email,
-        passwordHash: await hasher.hash(password),
-        isStaff: true,
-        isSuperuser: true,
-        emailVerified: true,
-      });
-      await createAuditLog(knex).record('user.created', {
-        actor: 'cli',
-        targetType: 'user',
-        targetId: user.id,
-        details: { username: user.username, is_staff: true, is_superuser: true },
-      });
+  await withServices(config, async ({ services }) => {
+    try {
+      const user = await services.userService.createSuperuser(CLI, { username, email, password });
       out(`superuser "${user.username}" created with id ${user.id}`);
-    });
-  } catch (error) {
-    if (error instanceof DuplicateUserError) throw new CliError(`a user with that ${error.field} already exists`);
-    throw error;
-  } finally {
-    await hasher.close();
-  }
+    } catch (error) {
+      if (error instanceof InvalidInput) throw new CliError(validationLine(error, USER_FLAGS));
+      throw error;
+    }
+  });
 }
 
 function strings(value: unknown): string[] {
@@ -185,11 +160,10 @@ async function clientCommand(config: Config, args: string[], out: Out): Promise<
     });
     if (typeof v['name'] !== 'string' || !v['name'].trim()) throw new CliError('--name is required');
     const keyInput = await keyOptionsInput(v);
-    await withDatabase(config, async (knex) => {
-      const clients = createClientRepository(knex);
-      const provider = await providerFor(config, knex);
-      const { client, clientSecret } = await registerClient(
-        { clients, provider },
+    await withServices(config, async (root) => {
+      // The provider validates the metadata: built first, so the service finds it.
+      await root.provider();
+      const { client, clientSecret } = await root.services.clientService.register(
         {
           name: String(v['name']),
           redirectUris: strings(v['redirect-uri']),
@@ -203,8 +177,8 @@ async function clientCommand(config: Config, args: string[], out: Out): Promise<
           apiScopes: strings(v['api-scope']).flatMap((s) => s.split(/\s+/)).filter(Boolean),
           ...keyInput,
         },
+        CLI,
       );
-      await createAuditLog(knex).record('client.created', { actor: 'cli', targetType: 'client', targetId: client.clientId, details: { name: client.name } });
       if (v['json']) {
         out(JSON.stringify({ client_id: client.clientId, ...(clientSecret ? { client_secret: clientSecret } : {}) }));
       } else {
@@ -216,8 +190,8 @@ async function clientCommand(config: Config, args: string[], out: Out): Promise<
   }
   if (sub === 'list') {
     const v = options(rest, { json: { type: 'boolean' } });
-    await withDatabase(config, async (knex) => {
-      const list = await createClientRepository(knex).list();
+    await withServices(config, async ({ services }) => {
+      const list = await services.clientService.list();
       if (v['json']) {
         out(JSON.stringify(list.map((c) => ({ client_id: c.clientId, name: c.name, public: c.isPublic, ...c.metadata, created_at: new Date(c.createdAt).toISOString() }))));
       } else if (list.length === 0) {
@@ -231,10 +205,6 @@ async function clientCommand(config: Config, args: string[], out: Out): Promise<
   throw new CliError(`unknown client command "${sub ?? ''}" (see: npm run cli -- help)`, 2);
 }
 
-function resourceServiceFor(config: Config, knex: Knex): ResourceService {
-  return createResourceService({ resources: createResourceRepository(knex), audit: createAuditLog(knex), publicUrl: config.publicUrl });
-}
-
 /** The CLI flag each resource field comes from, to name it in an error. */
 const RESOURCE_FLAGS: Record<string, string> = {
   identifier: '--identifier',
@@ -244,16 +214,18 @@ const RESOURCE_FLAGS: Record<string, string> = {
   access_token_format: '--format',
 };
 
+/** The CLI flag each user field comes from. */
+const USER_FLAGS: Record<string, string> = { username: '--username', email: '--email', password: '--password' };
+
 /** One line for the service's per-field problems, in English, under the options' names. */
-function validationLine(error: InvalidInput): string {
+function validationLine(error: InvalidInput, flags: Record<string, string>): string {
   return Object.entries(error.fields)
-    .map(([field, problems]) => `${RESOURCE_FLAGS[field] ?? field}: ${problems.map((p) => p.message).join(' ')}`)
+    .map(([field, problems]) => `${flags[field] ?? field}: ${problems.map((p) => p.message).join(' ')}`)
     .join('; ');
 }
 
 async function resourceCommand(config: Config, args: string[], out: Out): Promise<void> {
   const [sub, ...rest] = args;
-  const by = { label: 'cli' };
   try {
     if (sub === 'create') {
       const v = options(rest, {
@@ -267,8 +239,8 @@ async function resourceCommand(config: Config, args: string[], out: Out): Promis
       if (typeof v['identifier'] !== 'string' || !v['identifier'].trim()) throw new CliError('--identifier is required');
       const ttl = v['ttl'];
       if (ttl !== undefined && (typeof ttl !== 'string' || !/^\d{1,9}$/.test(ttl))) throw new CliError('--ttl must be a whole number of seconds');
-      await withDatabase(config, async (knex) => {
-        const resource = await resourceServiceFor(config, knex).create(
+      await withServices(config, async ({ services }) => {
+        const resource = await services.resourceService.create(
           {
             identifier: v['identifier'] as string,
             ...(typeof v['name'] === 'string' ? { name: v['name'] } : {}),
@@ -277,7 +249,7 @@ async function resourceCommand(config: Config, args: string[], out: Out): Promis
             ...(typeof ttl === 'string' ? { accessTokenTtl: Number(ttl) } : {}),
             ...(typeof v['format'] === 'string' ? { accessTokenFormat: v['format'] } : {}),
           },
-          by,
+          CLI,
         );
         if (v['json']) out(JSON.stringify(resourceJson(resource)));
         else out(`resource ${resource.identifier} created (id ${resource.id}; scopes: ${resource.scopes.join(' ') || 'none'}; ${resource.accessTokenFormat} tokens for ${resource.accessTokenTtl}s)`);
@@ -286,8 +258,8 @@ async function resourceCommand(config: Config, args: string[], out: Out): Promis
     }
     if (sub === 'list') {
       const v = options(rest, { json: { type: 'boolean' } });
-      await withDatabase(config, async (knex) => {
-        const list = await resourceServiceFor(config, knex).list();
+      await withServices(config, async ({ services }) => {
+        const list = await services.resourceService.list();
         if (v['json']) out(JSON.stringify(list.map(resourceJson)));
         else for (const r of list) out(`${r.id}  ${r.identifier}  ${r.accessTokenFormat}  ${r.accessTokenTtl}s  ${r.scopes.join(' ') || '-'}${r.builtIn ? '  (built-in)' : ''}`);
       });
@@ -296,34 +268,17 @@ async function resourceCommand(config: Config, args: string[], out: Out): Promis
     if (sub === 'delete') {
       const v = options(rest, { identifier: { type: 'string' } });
       if (typeof v['identifier'] !== 'string' || !v['identifier']) throw new CliError('--identifier is required');
-      await withDatabase(config, async (knex) => {
-        const removed = await resourceServiceFor(config, knex).removeByIdentifier(v['identifier'] as string, by);
+      await withServices(config, async ({ services }) => {
+        const removed = await services.resourceService.removeByIdentifier(v['identifier'] as string, CLI);
         out(`resource ${removed.identifier} deleted`);
       });
       return;
     }
   } catch (error) {
-    if (error instanceof InvalidInput) throw new CliError(validationLine(error));
+    if (error instanceof InvalidInput) throw new CliError(validationLine(error, RESOURCE_FLAGS));
     throw error;
   }
   throw new CliError(`unknown resource command "${sub ?? ''}" (see: npm run cli -- help)`, 2);
-}
-
-/** Builds a provider on this database (client validation, initial access tokens). */
-async function providerFor(config: Config, knex: Knex) {
-  const keyStore = createKeyStore(knex);
-  await keyStore.ensureKeys();
-  // Loaded on demand: only these commands need node-oidc-provider.
-  const { createProvider } = await import('../oidc/provider.js');
-  return createProvider({
-    config,
-    knex,
-    clients: createClientRepository(knex),
-    users: createUserRepository(knex),
-    views: createViews(),
-    keys: await keyStore.load(),
-    findResource: (identifier: string) => resourceServiceFor(config, knex).findByIdentifier(identifier),
-  });
 }
 
 async function iatCommand(config: Config, args: string[], out: Out): Promise<void> {
@@ -336,12 +291,8 @@ async function iatCommand(config: Config, args: string[], out: Out): Promise<voi
     if (typeof raw !== 'string' || !/^\d{1,9}$/.test(raw) || Number(raw) < 1) throw new CliError('--expires-in must be a whole number of seconds');
     expiresIn = Number(raw);
   }
-  await withDatabase(config, async (knex) => {
-    const provider = await providerFor(config, knex);
-    const { REGISTRATION_POLICY } = await import('../oidc/provider.js');
-    const token = new provider.InitialAccessToken({ ...(expiresIn ? { expiresIn } : {}), policies: [REGISTRATION_POLICY] });
-    const value = await token.save();
-    await createAuditLog(knex).record('iat.created', { actor: 'cli', details: { expires_in: expiresIn ?? null } });
+  await withServices(config, async (root) => {
+    const value = await root.issueInitialAccessToken(expiresIn, CLI);
     const endpoint = `${config.issuer}/reg`;
     if (v['json']) out(JSON.stringify({ initial_access_token: value, expires_in: expiresIn ?? null, registration_endpoint: endpoint }));
     else out(`initial access token: ${value}\nregistration endpoint: ${endpoint} (send it as "Authorization: Bearer …")`);
@@ -351,12 +302,11 @@ async function iatCommand(config: Config, args: string[], out: Out): Promise<voi
 async function keysCommand(config: Config, args: string[], out: Out): Promise<void> {
   const [sub, ...rest] = args;
   const v = options(rest, { json: { type: 'boolean' } });
-  await withDatabase(config, async (knex) => {
-    const keyStore = createKeyStore(knex);
+  await withServices(config, async ({ services: { keyStore, audit } }) => {
     await keyStore.ensureKeys();
     if (sub === 'rotate') {
       const { added, retired } = await keyStore.rotate(RETIRED_KEY_RETENTION_MS);
-      await createAuditLog(knex).record('keys.rotated', { actor: 'cli', details: { added, retired } });
+      await audit.record('keys.rotated', { ...actorEntry(CLI), details: { added, retired } });
       if (v['json']) out(JSON.stringify({ added, retired }));
       else out(`rotated: new signing keys ${added.join(', ')}; ${retired.length} previous key(s) stay published for ${RETIRED_KEY_RETENTION_MS / 1000}s`);
       return;
@@ -373,8 +323,8 @@ async function keysCommand(config: Config, args: string[], out: Out): Promise<vo
 
 async function cleanup(config: Config, args: string[], out: Out): Promise<void> {
   const v = options(args, { json: { type: 'boolean' } });
-  await withDatabase(config, async (knex) => {
-    const result = await sweepAll(knex);
+  await withServices(config, async ({ services }) => {
+    const result = await services.sweeper.sweepReport();
     out(
       v['json']
         ? JSON.stringify(result)

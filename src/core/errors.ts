@@ -105,6 +105,8 @@ export const ERROR_MESSAGES = {
   invalid_redirect_uri: '{detail}',
   public_client_no_secret: 'A public client has no secret to rotate.',
   private_key_jwt_no_secret: 'This client authenticates with private_key_jwt: it has no secret to rotate.',
+  /** A REST API JWT (/api/token/) refused: bad signature or claims, expired, or its user changed; `detail` says which. */
+  token_not_valid: '{detail}',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_MESSAGES;

@@ -215,6 +215,7 @@ const EN = {
   'error.invalidRedirectUri': '{detail}',
   'error.publicClientNoSecret': 'A public client has no secret to rotate.',
   'error.privateKeyJwtNoSecret': 'This client authenticates with private_key_jwt: it has no secret to rotate.',
+  'error.tokenNotValid': '{detail}',
 } as const;
 
 export type MessageKey = keyof typeof EN;
@@ -423,6 +424,7 @@ const FR: Record<MessageKey, string> = {
   'error.invalidRedirectUri': 'URI de redirection refusée\u00a0: {detail}',
   'error.publicClientNoSecret': 'Une application publique n’a pas de secret à renouveler.',
   'error.privateKeyJwtNoSecret': 'Cette application s’authentifie par private_key_jwt\u00a0: elle n’a pas de secret à renouveler.',
+  'error.tokenNotValid': 'Jeton refusé\u00a0: {detail}',
 };
 
 const CATALOGS: Record<Locale, Record<MessageKey, string>> = { en: EN, fr: FR };

@@ -1,5 +1,10 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import { chooseLocale, escapeHtml, translator, type Translator } from '../locales/i18n.js';
+import { chooseLocale, escapeHtml, translator, type Locale, type Translator } from '../locales/i18n.js';
+
+/** Renders a page template (the web edge's views satisfy it; the oidc layer does not import them). */
+export interface PageRenderer {
+  render(name: string, data: Record<string, unknown>, locale?: Locale): string;
+}
 
 /**
  * The language of a page the provider renders: the request's `ui_locales` (authorization and

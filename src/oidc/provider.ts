@@ -5,15 +5,15 @@ import type { Authenticate } from '../core/accounts/authenticate.js';
 import type { AuditLog } from '../core/audit/audit-log.js';
 import { API_SCOPES_METADATA, apiScopesProblem } from '../core/clients/api-scopes.js';
 import { SUPPORTED_LOCALES } from '../locales/i18n.js';
-import type { Metrics } from '../web/http/metrics.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { Config } from '../config.js';
-import type { Views } from '../web/http/views.js';
 import { SIGNING_ALGORITHMS, type KeyMaterial } from '../core/keys/key-store.js';
 import { clientSecretMatches, type ClientRepository } from '../storage/clients.js';
 import type { UserRepository } from '../storage/users.js';
 import { ACR_VALUES } from './acr.js';
-import { deviceInputForm, providerPageTranslator } from './provider-pages.js';
-import { createFindAccount, OIDC_SCOPES, SCOPE_CLAIMS } from './account.js';
+import { deviceInputForm, providerPageTranslator, type PageRenderer } from './provider-pages.js';
+import { createFindAccount } from './account.js';
+import { OIDC_SCOPES, SCOPE_CLAIMS } from '../core/accounts/claims.js';
 import { PAGE_CLIENT_IDS } from './first-party-pages.js';
 import { KnexAdapter } from './adapter.js';
 import { claimOnce, revokeClient } from '../storage/oidc-payloads.js';
@@ -22,7 +22,7 @@ import { accessTokenRevocationEndsOnlyIt, endsGrant, revokeRacedReplay } from '.
 import { registerPasswordGrant } from './password-grant.js';
 import { ClientAdapter } from './client-adapter.js';
 import { resourceAwareTtl, resourceIndicators, type FindResource } from './resource-indicators.js';
-import { TTL } from './ttl.js';
+import { TTL } from '../core/tokens/lifetimes.js';
 import { apiAudience } from '../core/resources/built-in.js';
 
 export interface ProviderDeps {
@@ -30,7 +30,8 @@ export interface ProviderDeps {
   knex: Knex;
   users: UserRepository;
   clients: ClientRepository;
-  views: Views;
+  /** The provider's own pages (device flow, logout, errors); absent where it serves no requests (the CLI's). */
+  views?: PageRenderer;
   keys: KeyMaterial;
   /** The API resources (RFC 8707) tokens may be issued for; unknown ones are `invalid_target`. */
   findResource: FindResource;
@@ -182,6 +183,10 @@ export const interactionPath = (uid: string) => `/interaction/${uid}`;
  * again when keys rotate: all state lives in the database.
  */
 export function createProvider({ config, knex, users, clients, views, keys, findResource, authenticate, audit, metrics, log }: ProviderDeps): Provider {
+  const render: PageRenderer['render'] = (name, data, locale) => {
+    if (!views) throw new Error(`no page renderer for "${name}": this provider serves no requests`);
+    return views.render(name, data, locale);
+  };
   const clientAdapter = new ClientAdapter(clients, (clientId) => revokeClient(knex, clientId));
   const adapters = new Map<string, KnexAdapter>();
   const secure = config.publicUrl.startsWith('https:');
@@ -304,11 +309,11 @@ export function createProvider({ config, knex, users, clients, views, keys, find
           else if (err?.name === 'AbortedError') message = i18n.t('device.error.aborted');
           else if (err) message = i18n.t('device.error.other');
           ctx.type = 'html';
-          ctx.body = views.render('device-input', { form: deviceInputForm(form, i18n), message }, i18n.locale);
+          ctx.body = render('device-input', { form: deviceInputForm(form, i18n), message }, i18n.locale);
         },
         userCodeConfirmSource: async (ctx: KoaContextWithOIDC, form: string, client: { clientName?: string; clientId: string }, deviceInfo: { ip?: string; ua?: string } | undefined, userCode: string) => {
           ctx.type = 'html';
-          ctx.body = views.render('device-confirm', {
+          ctx.body = render('device-confirm', {
             form,
             clientName: client.clientName ?? client.clientId,
             userCode,
@@ -317,7 +322,7 @@ export function createProvider({ config, knex, users, clients, views, keys, find
         },
         successSource: async (ctx: KoaContextWithOIDC) => {
           ctx.type = 'html';
-          ctx.body = views.render('device-success', { clientName: ctx.oidc.client?.clientName ?? null }, providerPageTranslator(ctx).locale);
+          ctx.body = render('device-success', { clientName: ctx.oidc.client?.clientName ?? null }, providerPageTranslator(ctx).locale);
         },
       },
       clientCredentials: { enabled: true },
@@ -375,14 +380,14 @@ export function createProvider({ config, knex, users, clients, views, keys, find
         enabled: true,
         logoutSource: async (ctx: KoaContextWithOIDC, form: string) => {
           ctx.type = 'html';
-          ctx.body = views.render('logout', {
+          ctx.body = render('logout', {
             form,
             clientName: ctx.oidc.client?.clientName ?? null,
           }, providerPageTranslator(ctx).locale);
         },
         postLogoutSuccessSource: async (ctx: KoaContextWithOIDC) => {
           ctx.type = 'html';
-          ctx.body = views.render('logged-out', {
+          ctx.body = render('logged-out', {
             clientName: ctx.oidc.client?.clientName ?? null,
           }, providerPageTranslator(ctx).locale);
         },
@@ -390,7 +395,7 @@ export function createProvider({ config, knex, users, clients, views, keys, find
     },
     renderError: async (ctx, out) => {
       ctx.type = 'html';
-      ctx.body = views.render('error', {
+      ctx.body = render('error', {
         error: out.error,
         description: out.error_description ?? '',
       }, providerPageTranslator(ctx).locale);

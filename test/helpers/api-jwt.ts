@@ -38,7 +38,7 @@ export function simplejwtAccessClaims(latchkey: Latchkey, user: User): JWTPayloa
 export async function storeHashOfCost(latchkey: Latchkey, userId: number, password: string, cost: number): Promise<void> {
   const hasher = createPasswordHasher({ cost, threads: 1 });
   try {
-    await latchkey.users.setPasswordHash(userId, await hasher.hash(password));
+    await latchkey.storage.users.setPasswordHash(userId, await hasher.hash(password));
   } finally {
     await hasher.close();
   }

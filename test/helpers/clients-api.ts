@@ -126,24 +126,24 @@ export function useClientsApi(fx: ServerFixture) {
 
   /** The clients row as stored. */
   async function dbRow(clientId: string): Promise<Json | undefined> {
-    const row = (await fx.server.latchkey.knex('clients').where({ client_id: clientId }).first()) as Json | undefined;
+    const row = (await fx.server.latchkey.storage.knex('clients').where({ client_id: clientId }).first()) as Json | undefined;
     if (typeof row?.['client_secret_hash'] === 'string') knownHashes.add(row['client_secret_hash']);
     return row;
   }
 
   async function dbSecretHash(clientId: string): Promise<string | null | undefined> {
-    const row = (await fx.server.latchkey.knex('clients').select('client_secret_hash').where({ client_id: clientId }).first()) as
+    const row = (await fx.server.latchkey.storage.knex('clients').select('client_secret_hash').where({ client_id: clientId }).first()) as
       | { client_secret_hash: string | null }
       | undefined;
     if (row?.client_secret_hash) knownHashes.add(row.client_secret_hash);
     return row ? row.client_secret_hash : undefined;
   }
 
-  const clientCount = async () => Number(((await fx.server.latchkey.knex('clients').count({ n: '*' })) as Array<{ n: number | string }>)[0]?.n);
+  const clientCount = async () => Number(((await fx.server.latchkey.storage.knex('clients').count({ n: '*' })) as Array<{ n: number | string }>)[0]?.n);
 
   /** Rows the provider stored for a client (tokens, codes, grants, registration tokens). */
   const issuedCount = async (clientId: string) =>
-    Number(((await fx.server.latchkey.knex('oidc_payloads').where({ client_id: clientId }).count({ n: '*' })) as Array<{ n: number | string }>)[0]?.n);
+    Number(((await fx.server.latchkey.storage.knex('oidc_payloads').where({ client_id: clientId }).count({ n: '*' })) as Array<{ n: number | string }>)[0]?.n);
 
   /** The row holds the SHA-256 of `secret` and the secret itself appears nowhere in it. */
   async function expectStoredAsHash(clientId: string, secret: string): Promise<void> {
@@ -151,7 +151,7 @@ export function useClientsApi(fx: ServerFixture) {
     expect(await dbSecretHash(clientId)).toMatch(/^[0-9a-f]{64}$/);
     const row = await dbRow(clientId);
     expect(JSON.stringify(row)).not.toContain(secret);
-    const payloads = (await fx.server.latchkey.knex('oidc_payloads').select('payload')) as Array<{ payload: string }>;
+    const payloads = (await fx.server.latchkey.storage.knex('oidc_payloads').select('payload')) as Array<{ payload: string }>;
     for (const { payload } of payloads) expect(payload).not.toContain(secret);
   }
 

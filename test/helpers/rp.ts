@@ -11,18 +11,18 @@ export const PASSWORD = 'a long enough passphrase';
 /** Registers a client through the same code path as the CLI. */
 export async function makeClient(latchkey: Latchkey, input: Partial<NewClient> = {}) {
   return registerClient(
-    { clients: latchkey.clients, provider: latchkey.host.provider },
+    { clients: latchkey.storage.clients, provider: latchkey.host.provider },
     { name: 'Test App', redirectUris: [REDIRECT_URI], postLogoutRedirectUris: [POST_LOGOUT_URI], ...input },
   );
 }
 
 /** Creates an active user with {@link PASSWORD}. */
-export async function makeUser(latchkey: Latchkey, overrides: Partial<Parameters<Latchkey['users']['create']>[0]> = {}) {
+export async function makeUser(latchkey: Latchkey, overrides: Partial<Parameters<Latchkey['storage']['users']['create']>[0]> = {}) {
   const suffix = Math.random().toString(36).slice(2, 8);
-  return latchkey.users.create({
+  return latchkey.storage.users.create({
     username: `user_${suffix}`,
     email: `user_${suffix}@example.com`,
-    passwordHash: await latchkey.hasher.hash(PASSWORD),
+    passwordHash: await latchkey.services.hasher.hash(PASSWORD),
     firstName: 'Ada',
     lastName: 'Lovelace',
     emailVerified: true,

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { CreateOptions } from '../../src/app.js';
-import { createLogger } from '../../src/web/http/logger.js';
+import { createLogger } from '../../src/observability/logger.js';
 import { startLatchkey, type RunningLatchkey } from '../../src/start.js';
 import { freshDatabase, type TestDatabase } from './database.js';
 import type { Backend } from './env.js';

@@ -99,7 +99,7 @@ export function useUsersApi(fx: ServerFixture) {
   /** A user straight through the repository, with PASSWORD. */
   async function fixtureUser(overrides: Partial<NewUser> = {}): Promise<User> {
     const name = unique('user');
-    return fx.server.latchkey.users.create({
+    return fx.server.latchkey.storage.users.create({
       username: name,
       email: `${name}@example.com`,
       passwordHash,
@@ -110,7 +110,7 @@ export function useUsersApi(fx: ServerFixture) {
     });
   }
 
-  const row = (id: number) => fx.server.latchkey.users.findById(id);
+  const row = (id: number) => fx.server.latchkey.storage.users.findById(id);
 
   /** POST /api/token/: the raw answer. */
   const tokenAnswer = (username: string, password: string) => api('POST', '/api/token/', { json: { username, password } });
@@ -152,7 +152,7 @@ export function useUsersApi(fx: ServerFixture) {
   }
 
   beforeAll(async () => {
-    const { hasher, users } = fx.server.latchkey;
+    const { storage: { users }, services: { hasher } } = fx.server.latchkey;
     [passwordHash, attackerHash] = await Promise.all([hasher.hash(PASSWORD), hasher.hash(ATTACKER_PASSWORD)]);
     staff = await users.create({ username: unique('staff'), email: null, passwordHash, isStaff: true });
     superuser = await users.create({ username: unique('root'), email: null, passwordHash, isStaff: true, isSuperuser: true });

@@ -107,7 +107,7 @@ describeInChromium('account center in headless Chromium', (fx, tab) => {
     expect(await tab.page.locator('#pending-email-status').textContent()).toBe('waiting for verification');
     expect(await tab.page.locator('dd', { hasText: newEmail }).count()).toBe(1);
     expect(await tab.page.getByRole('button', { name: 'Send the verification email again' }).isVisible()).toBe(true);
-    expect(await fx.server.latchkey.users.findById(user.id)).toMatchObject({
+    expect(await fx.server.latchkey.storage.users.findById(user.id)).toMatchObject({
       firstName: 'Grace',
       lastName: 'Hopper',
       email: user.email,
@@ -167,7 +167,7 @@ describeInChromium('account center in headless Chromium', (fx, tab) => {
     await shot('sign-out');
     await Promise.all([tab.page.waitForLoadState(), tab.page.click('button[name=logout][value=yes]')]);
     await tab.page.locator('h1', { hasText: 'Signed out' }).waitFor();
-    expect(await fx.server.latchkey.selfService.sessions(user)).toEqual([]);
+    expect(await fx.server.latchkey.services.selfService.sessions(user)).toEqual([]);
     await signInHere(user, NEW_PASSWORD);
 
     // Delete: the username typed and the password, then nobody is signed in.
@@ -180,7 +180,7 @@ describeInChromium('account center in headless Chromium', (fx, tab) => {
     await Promise.all([tab.page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/account/delete')), tab.page.click('button.danger')]);
     await tab.page.locator('h1', { hasText: 'Account deleted' }).waitFor();
     await shot('deleted');
-    expect(await fx.server.latchkey.users.findById(user.id)).toBeUndefined();
+    expect(await fx.server.latchkey.storage.users.findById(user.id)).toBeUndefined();
     await tab.page.goto(`${fx.server.url}/account/`);
     expect(new URL(tab.page.url()).pathname).toMatch(/^\/interaction\//);
     expect(consoleErrors).toEqual([]);

@@ -57,11 +57,11 @@ describeOnBackends('account changes need proof of presence; new addresses wait f
       body: new URLSearchParams({ csrf: form.csrf, email }).toString(),
     });
     expect(posted.status).toBe(200);
-    await fx.server.latchkey.background.settled();
+    await fx.server.latchkey.services.background.settled();
   }
 
   const resetLinks = async (userId: number) =>
-    Number((await fx.server.latchkey.knex('email_tokens').where({ user_id: userId, purpose: 'reset_password' }).count({ n: '*' }).first())?.n);
+    Number((await fx.server.latchkey.storage.knex('email_tokens').where({ user_id: userId, purpose: 'reset_password' }).count({ n: '*' }).first())?.n);
 
   describe('every account change needs the current password: without it, wrong, right', () => {
     /** Each change as an app with the person's first-party token sends it; `proof` is added to the body. */
@@ -76,7 +76,7 @@ describeOnBackends('account changes need proof of presence; new addresses wait f
     it.each(CHANGES)('$name', async ({ method, path, body, field, status }) => {
       const user = await makeUser(fx.server.latchkey);
       const token = await jwtOf(user);
-      const before = await fx.server.latchkey.users.findById(user.id);
+      const before = await fx.server.latchkey.storage.users.findById(user.id);
 
       const without = await api(method, path(user), token, body({}));
       expect(without.status, without.text).toBe(400);
@@ -85,17 +85,17 @@ describeOnBackends('account changes need proof of presence; new addresses wait f
       const wrong = await api(method, path(user), token, body({ current_password: WRONG }));
       expect(wrong.status, wrong.text).toBe(400);
       expect(fieldsOf(wrong)[field]?.[0]).toMatch(/password is not correct/);
-      expect(await fx.server.latchkey.users.findById(user.id)).toEqual(before);
-      expect(await fx.server.latchkey.twoFactor.status(user)).toMatchObject({ pending: false });
+      expect(await fx.server.latchkey.storage.users.findById(user.id)).toEqual(before);
+      expect(await fx.server.latchkey.services.twoFactor.status(user)).toMatchObject({ pending: false });
 
       // The wrong guess was a login failure; the right one confirms the person, records no login.
-      const failures = await fx.server.latchkey.audit.list({ offset: 0, limit: 20, event: 'login.failure' });
+      const failures = await fx.server.latchkey.services.audit.list({ offset: 0, limit: 20, event: 'login.failure' });
       expect(failures.events.some((e) => e.actor_user_id === user.id)).toBe(true);
       const right = await api(method, path(user), token, body({ current_password: PASSWORD }));
       expect(right.status, right.text).toBe(status);
-      const confirmed = await fx.server.latchkey.audit.list({ offset: 0, limit: 20, event: 'identity.confirmed' });
+      const confirmed = await fx.server.latchkey.services.audit.list({ offset: 0, limit: 20, event: 'identity.confirmed' });
       expect(confirmed.events.some((e) => e.actor_user_id === user.id)).toBe(true);
-      if (status !== 204) expect((await fx.server.latchkey.users.findById(user.id))?.lastLogin).toBe(before?.lastLogin);
+      if (status !== 204) expect((await fx.server.latchkey.storage.users.findById(user.id))?.lastLogin).toBe(before?.lastLogin);
     });
 
     it('counts wrong current passwords like failed logins: locked after the limit, even for the right one (429, Retry-After)', async () => {
@@ -113,7 +113,7 @@ describeOnBackends('account changes need proof of presence; new addresses wait f
       }
       // The same lock holds at the login doors.
       expect((await api('POST', '/api/token/', undefined, { username: user.username, password: PASSWORD })).status).toBe(429);
-      expect((await fx.server.latchkey.users.findById(user.id))?.pendingEmail).toBeNull();
+      expect((await fx.server.latchkey.storage.users.findById(user.id))?.pendingEmail).toBeNull();
     });
 
     it('staff changing someone else need no password; the audit log names them', async () => {
@@ -122,7 +122,7 @@ describeOnBackends('account changes need proof of presence; new addresses wait f
       const changed = await api('PATCH', `/api/users/${user.id}/`, await jwtOf(staff), { email: `set.by.staff.${user.id}@example.org` });
       expect(changed.status, changed.text).toBe(200);
       expect(changed.json).toMatchObject({ email: `set.by.staff.${user.id}@example.org`, email_verified: false, pending_email: null });
-      const audit = await fx.server.latchkey.audit.list({ offset: 0, limit: 20, event: 'user.updated' });
+      const audit = await fx.server.latchkey.services.audit.list({ offset: 0, limit: 20, event: 'user.updated' });
       expect(audit.events.find((e) => e.target_id === String(user.id))).toMatchObject({ actor: staff.username, actor_user_id: staff.id });
     });
   });
@@ -141,7 +141,7 @@ describeOnBackends('account changes need proof of presence; new addresses wait f
       const badCode = await api('PATCH', `/api/users/${user.id}/`, token, { email, current_password: PASSWORD, otp: wrongCode(secret) });
       expect(badCode.status, badCode.text).toBe(400);
       expect(fieldsOf(badCode)['otp']).toEqual(['The code is not valid. Use the current code of your authenticator app.']);
-      expect((await fx.server.latchkey.users.findById(user.id))?.pendingEmail).toBeNull();
+      expect((await fx.server.latchkey.storage.users.findById(user.id))?.pendingEmail).toBeNull();
       const good = await api('PATCH', `/api/users/${user.id}/`, token, { email, current_password: PASSWORD, otp: codeAt(secret, 1) });
       expect(good.status, good.text).toBe(200);
       expect(good.json['pending_email']).toBe(email);
@@ -152,7 +152,7 @@ describeOnBackends('account changes need proof of presence; new addresses wait f
       const deleteWithoutCode = await api('DELETE', `/api/users/${user.id}/`, token, { current_password: PASSWORD });
       expect(deleteWithoutCode.status).toBe(400);
       expect(Object.keys(fieldsOf(deleteWithoutCode))).toEqual(['otp']);
-      expect(await fx.server.latchkey.users.findById(user.id)).toMatchObject({ id: user.id });
+      expect(await fx.server.latchkey.storage.users.findById(user.id)).toMatchObject({ id: user.id });
     });
   });
 
@@ -183,7 +183,7 @@ describeOnBackends('account changes need proof of presence; new addresses wait f
 
       const verified = await pressVerify(verifyLinkIn(verification.text));
       expect(verified.status, verified.html).toBe(200);
-      expect(await fx.server.latchkey.users.findById(user.id)).toMatchObject({ email: newAddress, emailVerified: true, pendingEmail: null });
+      expect(await fx.server.latchkey.storage.users.findById(user.id)).toMatchObject({ email: newAddress, emailVerified: true, pendingEmail: null });
       expect((await api('POST', '/api/token/', undefined, { username: newAddress, password: PASSWORD })).status).toBe(200);
       expect((await api('POST', '/api/token/', undefined, { username: oldAddress, password: PASSWORD })).status).toBe(401);
     });
@@ -197,16 +197,16 @@ describeOnBackends('account changes need proof of presence; new addresses wait f
         expect(answer.status, `change ${i + 1}: ${answer.text}`).toBe(i < 3 ? 200 : 429);
         if (i === 3) expect(Number(answer.headers.get('retry-after'))).toBeGreaterThan(0);
       }
-      await fx.server.latchkey.background.settled();
+      await fx.server.latchkey.services.background.settled();
       expect(targets.map((email) => fx.smtp.to(email).length)).toEqual([1, 1, 1, 0]);
-      expect((await fx.server.latchkey.users.findById(user.id))?.pendingEmail).toBe(targets[2]);
+      expect((await fx.server.latchkey.storage.users.findById(user.id))?.pendingEmail).toBe(targets[2]);
     });
 
     it('mails reset links only to a verified address', async () => {
       const user = await makeUser(fx.server.latchkey, { emailVerified: false });
       await forgot(user.email!);
       expect(await resetLinks(user.id)).toBe(0);
-      const audit = await fx.server.latchkey.audit.list({ offset: 0, limit: 50, event: 'password_reset.requested' });
+      const audit = await fx.server.latchkey.services.audit.list({ offset: 0, limit: 50, event: 'password_reset.requested' });
       expect(audit.events.find((e) => e.target_id === String(user.id))?.details).toMatchObject({ mail_sent: false, reason: 'unverified_address' });
     });
 
@@ -220,7 +220,7 @@ describeOnBackends('account changes need proof of presence; new addresses wait f
       const refused = await pressVerify(link);
       expect(refused.status).toBe(400);
       expect(refused.html).toContain('Another account uses this email address now');
-      expect((await fx.server.latchkey.users.findById(user.id))?.email).toBe(user.email);
+      expect((await fx.server.latchkey.storage.users.findById(user.id))?.email).toBe(user.email);
     });
   });
 }, { smtp: true });

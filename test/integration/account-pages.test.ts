@@ -59,12 +59,12 @@ describeOnBackends('account center pages (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT
 
   /** Every OIDC row (sessions, grants, tokens) of a user, by model. */
   async function rowsOf(user: User): Promise<Array<{ model: string; id: string; client_id: string | null; uid: string | null }>> {
-    return fx.server.latchkey.knex('oidc_payloads').where({ account_id: String(user.id) }).orderBy(['model', 'id']).select('model', 'id', 'client_id', 'uid');
+    return fx.server.latchkey.storage.knex('oidc_payloads').where({ account_id: String(user.id) }).orderBy(['model', 'id']).select('model', 'id', 'client_id', 'uid');
   }
 
   const grantOf = async (user: User, clientId: string) => (await rowsOf(user)).find((r) => r.model === 'Grant' && r.client_id === clientId)?.id;
   const sessionsOf = async (user: User) => (await rowsOf(user)).filter((r) => r.model === 'Session');
-  const auditEvents = async (event: string) => (await fx.server.latchkey.audit.list({ offset: 0, limit: 200, event })).events;
+  const auditEvents = async (event: string) => (await fx.server.latchkey.services.audit.list({ offset: 0, limit: 200, event })).events;
 
   /** Opens a verification link from a mail and presses its Verify button, as a person would. */
   async function pressVerify(mailText: string): Promise<Page> {
@@ -92,7 +92,7 @@ describeOnBackends('account center pages (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT
     await loginAndExchange(mail, agent, login(victim));
     const grantId = (await grantOf(victim, mail.clientMetadata().client_id))!;
     const sessionUid = (await sessionsOf(victim))[0]!.uid!;
-    const before = { user: await fx.server.latchkey.users.findById(victim.id), rows: await rowsOf(victim) };
+    const before = { user: await fx.server.latchkey.storage.users.findById(victim.id), rows: await rowsOf(victim) };
 
     const forms: Array<[string, Record<string, string>]> = [
       ['/account/profile', { first_name: 'Mallory', email: 'mallory@example.com', current_password: PASSWORD }],
@@ -108,7 +108,7 @@ describeOnBackends('account center pages (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT
       expect(page.headers.get('cache-control')).toBe('no-store');
       expect(page.html).toContain('You are no longer signed in, so nothing was changed.');
     }
-    expect({ user: await fx.server.latchkey.users.findById(victim.id), rows: await rowsOf(victim) }).toEqual(before);
+    expect({ user: await fx.server.latchkey.storage.users.findById(victim.id), rows: await rowsOf(victim) }).toEqual(before);
   });
 
   it('refuses an inactive person: back to the login page (which refuses them too), forms 401', async () => {
@@ -116,14 +116,14 @@ describeOnBackends('account center pages (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT
     const agent = await signedIn(user);
     const csrf = formOf((await open(agent, '/account/')).html, '/account/profile').csrf;
     // Deactivated without the revocation the user service does: the session is still there.
-    await fx.server.latchkey.users.setActive(user.id, false);
+    await fx.server.latchkey.storage.users.setActive(user.id, false);
 
     const page = await open(agent, '/account/');
     expect(page.status).toBe(302);
     expect(new URL(page.location ?? '').searchParams.get('prompt')).toBe('login');
     const refused = await post(agent, '/account/profile', { csrf, first_name: 'Changed' });
     expect(refused.status).toBe(401);
-    expect((await fx.server.latchkey.users.findById(user.id))?.firstName).toBe('Ada');
+    expect((await fx.server.latchkey.storage.users.findById(user.id))?.firstName).toBe('Ada');
 
     const again = await accountLogin(fx.server.url, new UserAgent(), user.username, PASSWORD);
     expect(again.response.status).toBe(401);
@@ -179,7 +179,7 @@ describeOnBackends('account center pages (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT
     // The form shows the address in use, and never the password.
     expect(after.html).toContain(`value="${oldEmail}"`);
     expect(after.html).not.toContain(PASSWORD);
-    expect(await fx.server.latchkey.users.findById(user.id)).toMatchObject({
+    expect(await fx.server.latchkey.storage.users.findById(user.id)).toMatchObject({
       firstName: 'Grace',
       lastName: 'Hopper',
       email: oldEmail,
@@ -205,13 +205,13 @@ describeOnBackends('account center pages (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT
     const again = await submit(agent, '/account/', '/account/profile', { username: renamed, first_name: 'Grace', last_name: 'Hopper', email: oldEmail });
     expect(again.location).toBe('/account/?done=profile-saved');
     expect((await open(agent, '/account/?done=profile-saved')).html).toContain('Your profile was saved.');
-    expect(await fx.server.latchkey.users.findById(user.id)).toMatchObject({ username: renamed, email: oldEmail, pendingEmail: newEmail });
+    expect(await fx.server.latchkey.storage.users.findById(user.id)).toMatchObject({ username: renamed, email: oldEmail, pendingEmail: newEmail });
 
     // Pressing Verify in the link makes the new address the account's, verified.
     const verified = await pressVerify(verification.text);
     expect(verified.status, verified.html).toBe(200);
     expect(verified.html).toContain('Email address verified');
-    expect(await fx.server.latchkey.users.findById(user.id)).toMatchObject({ email: newEmail, emailVerified: true, pendingEmail: null });
+    expect(await fx.server.latchkey.storage.users.findById(user.id)).toMatchObject({ email: newEmail, emailVerified: true, pendingEmail: null });
     const home = await open(agent, '/account/');
     expect(home.html).toMatch(/id="email-status">Verified</);
     expect(home.html).not.toContain('pending-email-status');
@@ -224,7 +224,7 @@ describeOnBackends('account center pages (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT
     const agent = await signedIn(user);
     const newEmail = `moved_${user.username}@example.com`;
     const fields = { username: user.username, first_name: 'Grace', last_name: 'Hopper', email: newEmail };
-    const before = await fx.server.latchkey.users.findById(user.id);
+    const before = await fx.server.latchkey.storage.users.findById(user.id);
 
     const without = await submit(agent, '/account/', '/account/profile', fields);
     expect(without.status, without.html).toBe(400);
@@ -242,8 +242,8 @@ describeOnBackends('account center pages (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT
     // A wrong password is a failed sign-in for the throttle and the audit log.
     expect((await auditEvents('login.failure')).some((e) => e.actor_user_id === user.id)).toBe(true);
 
-    expect(await fx.server.latchkey.users.findById(user.id)).toEqual(before);
-    await fx.server.latchkey.background.settled();
+    expect(await fx.server.latchkey.storage.users.findById(user.id)).toEqual(before);
+    await fx.server.latchkey.services.background.settled();
     expect(fx.smtp.to(newEmail)).toHaveLength(0);
     expect(fx.smtp.to(oldEmail)).toHaveLength(0);
 
@@ -251,12 +251,12 @@ describeOnBackends('account center pages (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT
     const named = await submit(agent, '/account/', '/account/profile', { ...fields, email: oldEmail, first_name: 'Named', current_password: 'not looked at' });
     expect(named.status, named.html).toBe(303);
     expect(named.location).toBe('/account/?done=profile-saved');
-    expect(await fx.server.latchkey.users.findById(user.id)).toMatchObject({ firstName: 'Named', email: oldEmail, pendingEmail: null });
+    expect(await fx.server.latchkey.storage.users.findById(user.id)).toMatchObject({ firstName: 'Named', email: oldEmail, pendingEmail: null });
 
     const right = await submit(agent, '/account/', '/account/profile', { ...fields, current_password: PASSWORD });
     expect(right.status, right.html).toBe(303);
     expect(right.location).toBe('/account/?done=profile-saved-verify');
-    expect(await fx.server.latchkey.users.findById(user.id)).toMatchObject({ email: oldEmail, emailVerified: true, pendingEmail: newEmail });
+    expect(await fx.server.latchkey.storage.users.findById(user.id)).toMatchObject({ email: oldEmail, emailVerified: true, pendingEmail: newEmail });
     expect((await fx.smtp.next(newEmail)).text).toContain('/account/verify-email?token=');
     expect((await fx.smtp.next(oldEmail)).subject).toBe('Your email address is being changed');
 
@@ -266,10 +266,10 @@ describeOnBackends('account center pages (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT
     expect(resent.location).toBe('/account/?done=verification-sent');
     const again = await fx.smtp.next(newEmail);
     expect(again.text).toContain('/account/verify-email?token=');
-    await fx.server.latchkey.background.settled();
+    await fx.server.latchkey.services.background.settled();
     expect(fx.smtp.to(oldEmail)).toHaveLength(1);
     expect((await pressVerify(again.text)).status).toBe(200);
-    expect(await fx.server.latchkey.users.findById(user.id)).toMatchObject({ email: newEmail, emailVerified: true, pendingEmail: null });
+    expect(await fx.server.latchkey.storage.users.findById(user.id)).toMatchObject({ email: newEmail, emailVerified: true, pendingEmail: null });
   });
 
   it('with two-factor on, a new address also needs the code; the password and delete pages ask for it too', async () => {
@@ -292,15 +292,15 @@ describeOnBackends('account center pages (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT
     const badCode = await submit(agent, '/account/', '/account/profile', { ...fields, otp: wrongCode(secret) });
     expect(badCode.status, badCode.html).toBe(400);
     expect(badCode.html).toContain('<p class="field-error" id="otp-error">The code is not valid. Use the current code of your authenticator app.</p>');
-    expect(await fx.server.latchkey.users.findById(user.id)).toMatchObject({ email: oldEmail, pendingEmail: null });
-    await fx.server.latchkey.background.settled();
+    expect(await fx.server.latchkey.storage.users.findById(user.id)).toMatchObject({ email: oldEmail, pendingEmail: null });
+    await fx.server.latchkey.services.background.settled();
     expect(fx.smtp.to(newEmail)).toHaveLength(0);
 
     // Enrolling used up the current time step: the next one.
     const good = await submit(agent, '/account/', '/account/profile', { ...fields, otp: codeAt(secret, 1) });
     expect(good.status, good.html).toBe(303);
     expect(good.location).toBe('/account/?done=profile-saved-verify');
-    expect(await fx.server.latchkey.users.findById(user.id)).toMatchObject({ email: oldEmail, emailVerified: true, pendingEmail: newEmail });
+    expect(await fx.server.latchkey.storage.users.findById(user.id)).toMatchObject({ email: oldEmail, emailVerified: true, pendingEmail: newEmail });
     expect((await fx.smtp.next(newEmail)).text).toContain('/account/verify-email?token=');
   });
 
@@ -333,7 +333,7 @@ describeOnBackends('account center pages (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT
     expect(forged.html).toContain('This form has expired. Please try again.');
     expect(forged.html).toContain('value="Typed"');
 
-    expect(await fx.server.latchkey.users.findById(user.id)).toMatchObject({ username: user.username, firstName: 'Ada', email: user.email });
+    expect(await fx.server.latchkey.storage.users.findById(user.id)).toMatchObject({ username: user.username, firstName: 'Ada', email: user.email });
   });
 
   it('sends the verification mail again on request, at most three times a window', async () => {
@@ -343,7 +343,7 @@ describeOnBackends('account center pages (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT
 
     const forged = await submit(agent, '/account/', '/account/email/resend', {}, { csrf: 'x'.repeat(43) });
     expect(forged.status).toBe(403);
-    await fx.server.latchkey.background.settled();
+    await fx.server.latchkey.services.background.settled();
     expect(fx.smtp.to(user.email!)).toHaveLength(0);
 
     for (let i = 0; i < 3; i++) {
@@ -357,7 +357,7 @@ describeOnBackends('account center pages (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT
     expect(throttled.status).toBe(429);
     expect(Number(throttled.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(throttled.html).toMatch(/Too many requests\. Try again in \d+ minutes?\./);
-    await fx.server.latchkey.background.settled();
+    await fx.server.latchkey.services.background.settled();
     expect(fx.smtp.to(user.email!)).toHaveLength(3);
 
     // A verified address has nothing to send.
@@ -389,7 +389,7 @@ describeOnBackends('account center pages (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT
     expect(forged.status).toBe(403);
     // Nothing was echoed back, and nothing changed.
     for (const page of [mismatch, wrong, short, forged]) expect(page.html).not.toContain(NEW_PASSWORD);
-    expect(await fx.server.latchkey.hasher.verify(PASSWORD, (await fx.server.latchkey.users.findById(user.id))!.passwordHash)).toBe(true);
+    expect(await fx.server.latchkey.services.hasher.verify(PASSWORD, (await fx.server.latchkey.storage.users.findById(user.id))!.passwordHash)).toBe(true);
     expect(await sessionsOf(user)).toHaveLength(2);
 
     const changed = await change({ current_password: PASSWORD, new_password: NEW_PASSWORD, confirm_password: NEW_PASSWORD });
@@ -448,8 +448,8 @@ describeOnBackends('account center pages (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT
       expect(locked.status, pagePath).toBe(429);
       expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
       expect(locked.html).toMatch(/Too many failed sign-in attempts\. Try again in \d+ minutes?\./);
-      const stored = await fx.server.latchkey.users.findById(user.id);
-      expect(stored && (await fx.server.latchkey.hasher.verify(PASSWORD, stored.passwordHash)), pagePath).toBe(true);
+      const stored = await fx.server.latchkey.storage.users.findById(user.id);
+      expect(stored && (await fx.server.latchkey.services.hasher.verify(PASSWORD, stored.passwordHash)), pagePath).toBe(true);
       expect(stored?.pendingEmail, pagePath).toBeNull();
     }
   });
@@ -543,7 +543,7 @@ describeOnBackends('account center pages (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT
     const laptop = await signedIn(user);
     const phone = new UserAgent();
     const onPhone = (await loginAndExchange(calendar, phone, login(user))).tokens;
-    const sessions = await fx.server.latchkey.selfService.sessions(user);
+    const sessions = await fx.server.latchkey.services.selfService.sessions(user);
     const phoneSession = sessions.find((s) => s.applications.some((a) => a.client_name === 'Calendar'))!;
     const laptopSession = sessions.find((s) => s !== phoneSession)!;
 
@@ -611,13 +611,13 @@ describeOnBackends('account center pages (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT
     expect(wrongPassword.html).toContain('The password is not correct.');
     const forged = await remove({ username: user.username, password: PASSWORD }, { csrf: 'x'.repeat(43) });
     expect(forged.status).toBe(403);
-    expect(await fx.server.latchkey.users.findById(user.id)).toMatchObject({ id: user.id });
+    expect(await fx.server.latchkey.storage.users.findById(user.id)).toMatchObject({ id: user.id });
 
     const deleted = await remove({ username: user.username, password: PASSWORD });
     expect(deleted.status, deleted.html).toBe(200);
     expect(deleted.html).toContain('Account deleted');
     expect(deleted.html).not.toContain('account-nav');
-    expect(await fx.server.latchkey.users.findById(user.id)).toBeUndefined();
+    expect(await fx.server.latchkey.storage.users.findById(user.id)).toBeUndefined();
     expect(await rowsOf(user)).toEqual([]);
     await expect(oidc.refreshTokenGrant(mail, inMail.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     const after = await open(agent, '/account/');
@@ -647,13 +647,13 @@ describeOnBackends('account center pages (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT
       body: JSON.stringify({ current_password: PASSWORD }),
     });
     expect(overRest.status).toBe(409);
-    expect(await fx.server.latchkey.users.findById(root.id)).toMatchObject({ id: root.id });
+    expect(await fx.server.latchkey.storage.users.findById(root.id)).toMatchObject({ id: root.id });
 
     // With another active superuser, they may go.
     await makeUser(fx.server.latchkey, { isStaff: true, isSuperuser: true });
     const allowed = await submit(agent, '/account/delete', '/account/delete', { username: root.username, password: PASSWORD });
     expect(allowed.status, allowed.html).toBe(200);
-    expect(await fx.server.latchkey.users.findById(root.id)).toBeUndefined();
+    expect(await fx.server.latchkey.storage.users.findById(root.id)).toBeUndefined();
   });
 
   it('speaks French to a French browser, messages from the services included', async () => {

@@ -65,7 +65,7 @@ describeOnBackends('account center: two-factor authentication (%s)', (fx) => {
     expect(wrong.html).toContain('The code is not valid');
     // The same key is shown again: the app already holds it.
     expect(secretOf(wrong.html)).toBe(secret);
-    expect((await fx.server.latchkey.twoFactor.status(user)).enabled).toBe(false);
+    expect((await fx.server.latchkey.services.twoFactor.status(user)).enabled).toBe(false);
 
     // Starting again with a new key needs the password too; without it the key stays.
     const restartRefused = await send(agent, wrong, '/setup', {});
@@ -78,7 +78,7 @@ describeOnBackends('account center: two-factor authentication (%s)', (fx) => {
     const codes = codesOf(done.html);
     expect(codes).toHaveLength(10);
     expect(done.html).toContain('they are not shown again');
-    expect((await fx.server.latchkey.twoFactor.status(user)).enabled).toBe(true);
+    expect((await fx.server.latchkey.services.twoFactor.status(user)).enabled).toBe(true);
 
     const later = await open(agent, '/account/two-factor');
     expect(later.html).toContain('Two-factor authentication is on since');
@@ -105,19 +105,19 @@ describeOnBackends('account center: two-factor authentication (%s)', (fx) => {
       expect(page.html).not.toContain('id="qr"');
       expect(page.html).toContain('Set up an authenticator app');
     }
-    expect(await fx.server.latchkey.twoFactor.status(user)).toMatchObject({ enabled: false, pending: false });
-    const failures = await fx.server.latchkey.audit.list({ offset: 0, limit: 50, event: 'login.failure' });
+    expect(await fx.server.latchkey.services.twoFactor.status(user)).toMatchObject({ enabled: false, pending: false });
+    const failures = await fx.server.latchkey.services.audit.list({ offset: 0, limit: 50, event: 'login.failure' });
     expect(failures.events.some((e) => e.actor_user_id === user.id)).toBe(true);
 
     // The right one starts it, and is recorded as a confirmation, not a sign-in.
-    const before = await fx.server.latchkey.users.findById(user.id);
+    const before = await fx.server.latchkey.storage.users.findById(user.id);
     const setup = await send(agent, off, '/setup', { password: PASSWORD });
     expect(setup.status, setup.html).toBe(200);
     expect(secretOf(setup.html)).toMatch(/^[A-Z2-7]{16,}$/);
-    expect(await fx.server.latchkey.twoFactor.status(user)).toMatchObject({ enabled: false, pending: true });
-    const confirmed = await fx.server.latchkey.audit.list({ offset: 0, limit: 50, event: 'identity.confirmed' });
+    expect(await fx.server.latchkey.services.twoFactor.status(user)).toMatchObject({ enabled: false, pending: true });
+    const confirmed = await fx.server.latchkey.services.audit.list({ offset: 0, limit: 50, event: 'identity.confirmed' });
     expect(confirmed.events.some((e) => e.actor_user_id === user.id)).toBe(true);
-    expect((await fx.server.latchkey.users.findById(user.id))?.lastLogin).toBe(before?.lastLogin);
+    expect((await fx.server.latchkey.storage.users.findById(user.id))?.lastLogin).toBe(before?.lastLogin);
   });
 
   it('asks for the code at the next sign-in, and lets a recovery code in once', async () => {
@@ -161,7 +161,7 @@ describeOnBackends('account center: two-factor authentication (%s)', (fx) => {
     const codes = codesOf(fresh.html);
     expect(codes).toHaveLength(10);
     expect(codes.some((c) => recoveryCodes.includes(c))).toBe(false);
-    const check = await fx.server.latchkey.twoFactor.verify(user, recoveryCodes[2]!, { ip: '127.0.0.1', via: 'test' });
+    const check = await fx.server.latchkey.services.twoFactor.verify(user, recoveryCodes[2]!, { ip: '127.0.0.1', via: 'test' });
     expect(check.ok).toBe(false);
   });
 
@@ -180,13 +180,13 @@ describeOnBackends('account center: two-factor authentication (%s)', (fx) => {
     // Under "Turn off", the form that was sent; not under "new recovery codes" (which asks the same).
     expect(badPassword.html).toContain('<p class="field-error" id="password-error">The password is not correct.</p>');
     expect(badPassword.html).not.toContain('id="regenerate_password-error"');
-    expect((await fx.server.latchkey.twoFactor.status(user)).enabled).toBe(true);
+    expect((await fx.server.latchkey.services.twoFactor.status(user)).enabled).toBe(true);
 
     const off = await send(agent, page, '/disable', { password: PASSWORD, code: codeAt(secret, 1) });
     expect(off.status, off.html).toBe(303);
     expect(off.location).toBe('/account/two-factor?done=two-factor-off');
     expect((await open(agent, off.location!)).html).toContain('Two-factor authentication is off.');
-    expect((await fx.server.latchkey.twoFactor.status(user)).enabled).toBe(false);
+    expect((await fx.server.latchkey.services.twoFactor.status(user)).enabled).toBe(false);
   });
 
   it('refuses every form without its CSRF token, and sends anonymous visitors to the login page', async () => {
@@ -195,7 +195,7 @@ describeOnBackends('account center: two-factor authentication (%s)', (fx) => {
     const page = await open(agent, '/account/two-factor');
     const forged = await send(agent, page, '/setup', { password: PASSWORD }, 'forged');
     expect(forged.status).toBe(403);
-    expect((await fx.server.latchkey.twoFactor.status(user)).pending).toBe(false);
+    expect((await fx.server.latchkey.services.twoFactor.status(user)).pending).toBe(false);
 
     const anonymous = await read(await new UserAgent().fetch(url('/account/two-factor')));
     expect(anonymous.status).toBe(302);

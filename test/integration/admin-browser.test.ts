@@ -64,7 +64,7 @@ describeInChromium('admin pages in headless Chromium', (fx, tab) => {
     await tab.page.fill('input[name=password]', 'a browser made passphrase');
     await Promise.all([tab.page.waitForURL(/\/admin\/users\/\d+\?done=user-created$/), tab.page.click('button[type=submit].primary')]);
     expect(await tab.page.getByRole('status').textContent()).toBe('The user was created.');
-    const made = await fx.server.latchkey.users.findByLogin(`made_in_browser_${fx.backend}`);
+    const made = await fx.server.latchkey.storage.users.findByLogin(`made_in_browser_${fx.backend}`);
     expect(made).toMatchObject({ firstName: 'Margaret', isActive: true, isStaff: false });
     await shot('user-edit');
     await tab.page.setViewportSize(PHONE);
@@ -125,10 +125,10 @@ describeInChromium('admin pages in headless Chromium', (fx, tab) => {
     await shot('application-edit');
     // Rotate the signing keys with the button: the sign-in below is then signed with the new keys.
     await open('/admin/keys', 'Signing keys');
-    const before = (await fx.server.latchkey.keyStore.list()).map((k) => k.kid);
+    const before = (await fx.server.latchkey.services.keyStore.list()).map((k) => k.kid);
     await Promise.all([tab.page.waitForURL(/\/admin\/keys\?done=keys-rotated$/), tab.page.click('button[type=submit].primary')]);
     expect(await tab.page.getByRole('status').textContent()).toContain('New signing keys are in use.');
-    const current = (await fx.server.latchkey.keyStore.list()).filter((k) => k.status === 'current').map((k) => k.kid);
+    const current = (await fx.server.latchkey.services.keyStore.list()).filter((k) => k.status === 'current').map((k) => k.kid);
     for (const kid of current) expect(before).not.toContain(kid);
     expect(await tab.page.locator('.status-retired').count()).toBe(before.length);
     await shot('keys');

@@ -69,7 +69,7 @@ describeOnBackends('admin pages (%s)', (fx) => {
       is_active: 'on',
     });
     expect(created.status).toBe(303);
-    const user = await fx.server.latchkey.users.findByLogin('grace');
+    const user = await fx.server.latchkey.storage.users.findByLogin('grace');
     expect(user).toMatchObject({ email: 'grace@example.com', firstName: 'Grace', isActive: true, isStaff: false, isSuperuser: false });
     expect(created.location).toBe(`/admin/users/${user!.id}?done=user-created`);
     const after = await get(staff, created.location!);
@@ -109,7 +109,7 @@ describeOnBackends('admin pages (%s)', (fx) => {
     expect(edited.status).toBe(303);
     expect(edited.location).toBe(`/admin/users/${user!.id}?done=user-saved`);
     // Staff changing someone else's address set it at once (unverified), without a password of theirs.
-    expect(await fx.server.latchkey.users.findById(user!.id)).toMatchObject({
+    expect(await fx.server.latchkey.storage.users.findById(user!.id)).toMatchObject({
       email: 'grace@navy.example',
       emailVerified: false,
       pendingEmail: null,
@@ -124,7 +124,7 @@ describeOnBackends('admin pages (%s)', (fx) => {
     expect(badEdit.status).toBe(400);
     expect(badEdit.html).toContain('Enter a valid email address.');
     expect(badEdit.html).toContain('value="Still typed"');
-    expect(await fx.server.latchkey.users.findById(user!.id)).toMatchObject({ email: 'grace@navy.example', isActive: true });
+    expect(await fx.server.latchkey.storage.users.findById(user!.id)).toMatchObject({ email: 'grace@navy.example', isActive: true });
 
     // Set a password for someone else: no current password asked for.
     const passwordPage = await get(staff, `/admin/users/${user!.id}/password`);
@@ -142,19 +142,19 @@ describeOnBackends('admin pages (%s)', (fx) => {
     const confirm = await get(staff, `/admin/users/${user!.id}/delete`);
     expect(confirm.status).toBe(200);
     expect(confirm.html).toContain('Delete user?');
-    expect(await fx.server.latchkey.users.findById(user!.id)).toMatchObject({ id: user!.id });
+    expect(await fx.server.latchkey.storage.users.findById(user!.id)).toMatchObject({ id: user!.id });
     const deleted = await submit(staff, `/admin/users/${user!.id}/delete`, '/delete', {});
     expect(deleted.status).toBe(303);
     expect(deleted.location).toBe('/admin/users?done=user-deleted');
-    expect(await fx.server.latchkey.users.findById(user!.id)).toBeUndefined();
+    expect(await fx.server.latchkey.storage.users.findById(user!.id)).toBeUndefined();
     expect((await get(staff, deleted.location!)).html).toContain('The user was deleted');
     expect((await get(staff, `/admin/users/${user!.id}`)).status).toBe(404);
   });
 
   it('pages the user list 25 at a time, keeping the search, at paths with and without a trailing slash', async () => {
-    const hash = await fx.server.latchkey.hasher.hash(PASSWORD);
+    const hash = await fx.server.latchkey.services.hasher.hash(PASSWORD);
     for (let i = 0; i < 30; i++) {
-      await fx.server.latchkey.users.create({ username: `pager_${String(i).padStart(2, '0')}`, email: null, passwordHash: hash });
+      await fx.server.latchkey.storage.users.create({ username: `pager_${String(i).padStart(2, '0')}`, email: null, passwordHash: hash });
     }
     const first = await get(staff, '/admin/users/?search=pager_');
     expect(first.status).toBe(200);
@@ -217,7 +217,7 @@ describeOnBackends('admin pages (%s)', (fx) => {
     expect(page.html).not.toContain('name="otp"');
     const newEmail = `moved_${me.username}@example.com`;
     const fields = { username: me.username, email: newEmail, first_name: 'Moved', last_name: me.lastName };
-    const before = await fx.server.latchkey.users.findById(me.id);
+    const before = await fx.server.latchkey.storage.users.findById(me.id);
 
     const missing = await submit(agent, edit, edit, fields);
     expect(missing.status).toBe(400);
@@ -228,22 +228,22 @@ describeOnBackends('admin pages (%s)', (fx) => {
     expect(wrong.status).toBe(400);
     expect(wrong.html).toContain('<p class="field-error" id="current_password-error">The current password is not correct.</p>');
     expect(wrong.html).not.toContain('not it at all');
-    expect(await fx.server.latchkey.users.findById(me.id)).toEqual(before);
+    expect(await fx.server.latchkey.storage.users.findById(me.id)).toEqual(before);
 
     const done = await submit(agent, edit, edit, { ...fields, current_password: PASSWORD });
     expect(done.status, done.html).toBe(303);
     expect(done.location).toBe(`${edit}?done=user-saved`);
     // Your own address waits for its link, as in the account center; the old one stays in use, verified.
-    expect(await fx.server.latchkey.users.findById(me.id)).toMatchObject({ firstName: 'Moved', email: me.email, emailVerified: true, pendingEmail: newEmail, isStaff: true });
+    expect(await fx.server.latchkey.storage.users.findById(me.id)).toMatchObject({ firstName: 'Moved', email: me.email, emailVerified: true, pendingEmail: newEmail, isStaff: true });
     expect(await apiToken(newEmail, PASSWORD)).toBe(401);
     expect(await apiToken(me.email!, PASSWORD)).toBe(200);
-    const confirmed = await fx.server.latchkey.audit.list({ offset: 0, limit: 50, event: 'identity.confirmed' });
+    const confirmed = await fx.server.latchkey.services.audit.list({ offset: 0, limit: 50, event: 'identity.confirmed' });
     expect(confirmed.events.some((e) => e.actor_user_id === me.id)).toBe(true);
 
     // Other fields alone need nothing.
     const renamed = await submit(agent, edit, edit, { ...fields, email: me.email!, first_name: 'Renamed' });
     expect(renamed.status).toBe(303);
-    expect(await fx.server.latchkey.users.findById(me.id)).toMatchObject({ firstName: 'Renamed', email: me.email, pendingEmail: newEmail });
+    expect(await fx.server.latchkey.storage.users.findById(me.id)).toMatchObject({ firstName: 'Renamed', email: me.email, pendingEmail: newEmail });
   });
 
   it('with your two-factor on, your own address and password also need a code', async () => {
@@ -266,12 +266,12 @@ describeOnBackends('admin pages (%s)', (fx) => {
     const noCodePassword = await submit(agent, `${edit}/password`, '/password', { current_password: PASSWORD, password: 'my new passphrase', password2: 'my new passphrase' });
     expect(noCodePassword.status).toBe(400);
     expect(noCodePassword.html).toContain('id="otp-error">This account uses two-factor authentication');
-    expect(await fx.server.latchkey.users.findById(me.id)).toMatchObject({ email: me.email, pendingEmail: null, passwordHash: me.passwordHash });
+    expect(await fx.server.latchkey.storage.users.findById(me.id)).toMatchObject({ email: me.email, pendingEmail: null, passwordHash: me.passwordHash });
 
     // Enrolling used up the current time step: the next one.
     const done = await submit(agent, edit, edit, { ...fields, otp: codeAt(secret, 1) });
     expect(done.status, done.html).toBe(303);
-    expect(await fx.server.latchkey.users.findById(me.id)).toMatchObject({ email: me.email, pendingEmail: newEmail });
+    expect(await fx.server.latchkey.storage.users.findById(me.id)).toMatchObject({ email: me.email, pendingEmail: newEmail });
   });
 
   it('keeps staff from deleting themselves or changing their own permissions', async () => {
@@ -281,11 +281,11 @@ describeOnBackends('admin pages (%s)', (fx) => {
     expect(confirm.html).toContain('You cannot delete your own account here.');
     const refused = await post(agent, `/admin/users/${me.id}/delete`, { csrf: await cookie(agent, 'lk.csrf') });
     expect(refused.status).toBe(400);
-    expect(await fx.server.latchkey.users.findById(me.id)).toMatchObject({ id: me.id });
+    expect(await fx.server.latchkey.storage.users.findById(me.id)).toMatchObject({ id: me.id });
     // Flags left out of the POST do not take your permissions away (the address unchanged: no password needed).
     const forged = await post(agent, `/admin/users/${me.id}`, { csrf: await cookie(agent, 'lk.csrf'), username: me.username, email: me.email!, first_name: 'Me' });
     expect(forged.status).toBe(303);
-    expect(await fx.server.latchkey.users.findById(me.id)).toMatchObject({ firstName: 'Me', isStaff: true, isActive: true });
+    expect(await fx.server.latchkey.storage.users.findById(me.id)).toMatchObject({ firstName: 'Me', isStaff: true, isActive: true });
   });
 
   it('applies the superuser rules: only superusers see, set or manage superusers', async () => {
@@ -298,18 +298,18 @@ describeOnBackends('admin pages (%s)', (fx) => {
     expect(edit.html).toContain('Only a superuser may change or delete a superuser.');
     expect((await post(staff, `/admin/users/${boss.id}/password`, { csrf, password: 'hijacked passphrase', password2: 'hijacked passphrase' })).status).toBe(403);
     expect((await post(staff, `/admin/users/${boss.id}/delete`, { csrf })).status).toBe(403);
-    expect(await fx.server.latchkey.users.findById(boss.id)).toMatchObject({ firstName: 'Boss', passwordHash: boss.passwordHash });
+    expect(await fx.server.latchkey.storage.users.findById(boss.id)).toMatchObject({ firstName: 'Boss', passwordHash: boss.passwordHash });
     // A forged is_superuser from plain staff is refused; nothing is created.
     const forged = await post(staff, '/admin/users/new', { csrf, username: 'sneaky', password: PASSWORD, is_active: 'on', is_superuser: 'on' });
     expect(forged.status).toBe(403);
-    expect(await fx.server.latchkey.users.findByLogin('sneaky')).toBeUndefined();
+    expect(await fx.server.latchkey.storage.users.findByLogin('sneaky')).toBeUndefined();
 
     // A superuser sees the checkbox and may use it.
     const form = await get(superAgent, '/admin/users/new');
     expect(form.html).toContain('name="is_superuser"');
     const made = await submit(superAgent, '/admin/users/new', '/admin/users/new', { username: 'deputy', password: PASSWORD, is_active: 'on', is_staff: 'on', is_superuser: 'on' });
     expect(made.status).toBe(303);
-    expect(await fx.server.latchkey.users.findByLogin('deputy')).toMatchObject({ isStaff: true, isSuperuser: true });
+    expect(await fx.server.latchkey.storage.users.findByLogin('deputy')).toMatchObject({ isStaff: true, isSuperuser: true });
   });
 
   /** Every admin URL, with ids of a real user and a real application. */
@@ -347,11 +347,11 @@ describeOnBackends('admin pages (%s)', (fx) => {
       ['/admin/keys/rotate', {}],
     ];
     const snapshot = async () => ({
-      users: await fx.server.latchkey.users.count(),
-      target: await fx.server.latchkey.users.findById(target.id),
-      client: await fx.server.latchkey.clients.find(client.clientId),
-      clients: (await fx.server.latchkey.clients.list()).length,
-      keys: (await fx.server.latchkey.keyStore.list()).map((k) => `${k.kid}:${k.status}`),
+      users: await fx.server.latchkey.storage.users.count(),
+      target: await fx.server.latchkey.storage.users.findById(target.id),
+      client: await fx.server.latchkey.storage.clients.find(client.clientId),
+      clients: (await fx.server.latchkey.storage.clients.list()).length,
+      keys: (await fx.server.latchkey.services.keyStore.list()).map((k) => `${k.kid}:${k.status}`),
       token: (await clientCredentials(client.clientId, clientSecret!)).status,
     });
     return { gets, posts, snapshot };
@@ -434,7 +434,7 @@ describeOnBackends('admin pages (%s)', (fx) => {
     expect(shown.html).toMatch(/class="secret" data-testid="client-secret"/);
 
     // Only the hash is stored; no page shows the secret again.
-    const row = (await fx.server.latchkey.knex('clients').where({ client_id: clientId }).first()) as Record<string, unknown>;
+    const row = (await fx.server.latchkey.storage.knex('clients').where({ client_id: clientId }).first()) as Record<string, unknown>;
     expect(row['client_secret_hash']).toBe(createHash('sha256').update(secret).digest('hex'));
     expect(JSON.stringify(row)).not.toContain(secret);
     for (const path of ['/admin/applications', `/admin/applications/${clientId}`, `/admin/applications/${clientId}/delete`]) {
@@ -456,7 +456,7 @@ describeOnBackends('admin pages (%s)', (fx) => {
     expect(edited.status).toBe(303);
     expect(edited.location).toBe(`/admin/applications/${clientId}?done=app-saved`);
     expect((await get(staff, edited.location!)).html).toContain('The application was saved.');
-    expect(await fx.server.latchkey.clients.find(clientId)).toMatchObject({ name: 'Machine two', metadata: { scope: 'openid profile' } });
+    expect(await fx.server.latchkey.storage.clients.find(clientId)).toMatchObject({ name: 'Machine two', metadata: { scope: 'openid profile' } });
     expect((await clientCredentials(clientId, secret)).status).toBe(200);
 
     // Rotation needs the box ticked, then shows the new secret once; the old one stops working.
@@ -477,14 +477,14 @@ describeOnBackends('admin pages (%s)', (fx) => {
     expect((await get(staff, `/admin/applications/${clientId}`)).html).not.toContain(newSecret);
 
     // Delete: confirmation, then everything it was issued goes with it.
-    expect((await fx.server.latchkey.knex('oidc_payloads').where({ client_id: clientId })).length).toBeGreaterThan(0);
+    expect((await fx.server.latchkey.storage.knex('oidc_payloads').where({ client_id: clientId })).length).toBeGreaterThan(0);
     const confirm = await get(staff, `/admin/applications/${clientId}/delete`);
     expect(confirm.html).toContain('Delete application?');
     const deleted = await submit(staff, `/admin/applications/${clientId}/delete`, '/delete', {});
     expect(deleted.status).toBe(303);
     expect(deleted.location).toBe('/admin/applications?done=app-deleted');
-    expect(await fx.server.latchkey.clients.find(clientId)).toBeUndefined();
-    expect(await fx.server.latchkey.knex('oidc_payloads').where({ client_id: clientId })).toEqual([]);
+    expect(await fx.server.latchkey.storage.clients.find(clientId)).toBeUndefined();
+    expect(await fx.server.latchkey.storage.knex('oidc_payloads').where({ client_id: clientId })).toEqual([]);
     expect((await clientCredentials(clientId, newSecret)).status).toBe(401);
     expect((await get(staff, `/admin/applications/${clientId}`)).status).toBe(404);
   });
@@ -512,7 +512,7 @@ describeOnBackends('admin pages (%s)', (fx) => {
     expect(none.status).toBe(400);
     expect(none.html).toContain('Choose at least one grant type.');
     expect(none.html).toContain('A name is required.');
-    expect((await fx.server.latchkey.clients.list()).filter((c) => c.name === 'Bad')).toEqual([]);
+    expect((await fx.server.latchkey.storage.clients.list()).filter((c) => c.name === 'Bad')).toEqual([]);
 
     // A switch to public drops the secret; back to confidential shows a new one once.
     const { client, clientSecret } = await makeClient(fx.server.latchkey, { name: 'Switcher' });
@@ -521,7 +521,7 @@ describeOnBackends('admin pages (%s)', (fx) => {
     const toPublic = await submit(staff, `/admin/applications/${id}`, `/admin/applications/${id}`, { ...fields, client_type: 'public' });
     expect(toPublic.status).toBe(303);
     expect(toPublic.location).toContain('done=app-public');
-    expect((await fx.server.latchkey.clients.find(id))?.isPublic).toBe(true);
+    expect((await fx.server.latchkey.storage.clients.find(id))?.isPublic).toBe(true);
     const toConfidential = await submit(staff, `/admin/applications/${id}`, `/admin/applications/${id}`, { ...fields, client_type: 'confidential' });
     expect(toConfidential.status).toBe(200);
     const again = testId(toConfidential.html, 'client-secret');
@@ -538,23 +538,23 @@ describeOnBackends('admin pages (%s)', (fx) => {
     expect(view.html).toContain('built-in application');
     expect(view.html).not.toContain('action="/admin/applications/latchkey-admin"');
     const csrf = await cookie(staff, 'lk.csrf');
-    const before = await fx.server.latchkey.clients.find('latchkey-admin');
+    const before = await fx.server.latchkey.storage.clients.find('latchkey-admin');
     const edit = await post(staff, '/admin/applications/latchkey-admin', { csrf, name: 'Mine', grant_types: 'authorization_code', client_type: 'public', scope: 'openid' });
     expect(edit.status).toBe(403);
     expect((await post(staff, '/admin/applications/latchkey-admin/delete', { csrf })).status).toBe(403);
     expect((await post(staff, '/admin/applications/latchkey-first-party/rotate-secret', { csrf, confirm: 'yes' })).status).not.toBe(200);
-    expect(await fx.server.latchkey.clients.find('latchkey-admin')).toEqual(before);
+    expect(await fx.server.latchkey.storage.clients.find('latchkey-admin')).toEqual(before);
   });
 
   it('rotates the signing keys: the new keys are published at /o/jwks at once', async () => {
     const jwks = async () => ((await (await fetch(url('/o/jwks'))).json()) as { keys: Array<{ kid: string }> }).keys.map((k) => k.kid);
-    const before = (await fx.server.latchkey.keyStore.list()).filter((k) => k.status === 'current').map((k) => k.kid);
+    const before = (await fx.server.latchkey.services.keyStore.list()).filter((k) => k.status === 'current').map((k) => k.kid);
     const page = await get(staff, '/admin/keys');
     for (const kid of before) expect(page.html).toContain(kid);
     const rotated = await submit(staff, '/admin/keys', '/admin/keys/rotate', {});
     expect(rotated.status).toBe(303);
     expect(rotated.location).toBe('/admin/keys?done=keys-rotated');
-    const current = (await fx.server.latchkey.keyStore.list()).filter((k) => k.status === 'current').map((k) => k.kid);
+    const current = (await fx.server.latchkey.services.keyStore.list()).filter((k) => k.status === 'current').map((k) => k.kid);
     expect(current).toHaveLength(before.length);
     for (const kid of current) expect(before).not.toContain(kid);
     const published = await jwks();

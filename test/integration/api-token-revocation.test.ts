@@ -90,7 +90,7 @@ describeOnBackends('API JWTs die with the password, deactivation and deletion (%
   it('a password reset (the mailed link\'s path, no current password) ends the tokens issued before it', async () => {
     const user = await makeUser(fx.server.latchkey);
     const before = await obtain(user.username);
-    await fx.server.latchkey.userService.resetPassword({ user: null, ip: '127.0.0.1' }, user, NEW_PASSWORD);
+    await fx.server.latchkey.services.userService.resetPassword({ user: null, ip: '127.0.0.1' }, user, NEW_PASSWORD);
 
     await expectDead(before, 'after a password reset');
     await expectAlive(await obtain(user.username, NEW_PASSWORD), user, 'issued after the reset');
@@ -122,8 +122,8 @@ describeOnBackends('API JWTs die with the password, deactivation and deletion (%
   it('deactivation straight in the repository (users.setActive) is enough too', async () => {
     const user = await makeUser(fx.server.latchkey);
     const before = await obtain(user.username);
-    await fx.server.latchkey.users.setActive(user.id, false);
-    await fx.server.latchkey.users.setActive(user.id, true);
+    await fx.server.latchkey.storage.users.setActive(user.id, false);
+    await fx.server.latchkey.storage.users.setActive(user.id, true);
     await expectDead(before, 'after setActive(false) and setActive(true)');
     await expectAlive(await obtain(user.username), user, 'issued after');
   });
@@ -149,7 +149,7 @@ describeOnBackends('API JWTs die with the password, deactivation and deletion (%
     await storeHashOfCost(fx.server.latchkey, user.id, PASSWORD, 11);
     // This login rehashes at cost 10, which replaces the stamp; the pair must carry the new one.
     const pair = await obtain(user.username);
-    expect((await fx.server.latchkey.users.findById(user.id))?.passwordHash).toMatch(/^bcrypt_sha256\$\$2b\$10\$/);
+    expect((await fx.server.latchkey.storage.users.findById(user.id))?.passwordHash).toMatch(/^bcrypt_sha256\$\$2b\$10\$/);
     await expectAlive(pair, user, 'issued by the login that rehashed');
   });
 
@@ -163,7 +163,7 @@ describeOnBackends('API JWTs die with the password, deactivation and deletion (%
       expect((await call('POST', '/api/token/verify/', { json: { token: legacy } })).status).toBe(200);
       expect((await call('GET', '/auth/me/', { token: legacy })).status).toBe(200);
 
-      await fx.server.latchkey.users.setPasswordHash(user.id, await fx.server.latchkey.hasher.hash(NEW_PASSWORD));
+      await fx.server.latchkey.storage.users.setPasswordHash(user.id, await fx.server.latchkey.services.hasher.hash(NEW_PASSWORD));
       expectInvalidToken(await call('POST', '/api/token/verify/', { json: { token: legacy } }), 'legacy token at verify');
       expectInvalidToken(await call('GET', '/auth/me/', { token: legacy }), 'legacy token at /auth/me/');
     });

@@ -20,7 +20,7 @@ import {
 } from 'jose';
 import * as oidc from 'openid-client';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RETIRED_KEY_RETENTION_MS } from '../../src/oidc/ttl.js';
+import { RETIRED_KEY_RETENTION_MS } from '../../src/core/tokens/lifetimes.js';
 import type { User } from '../../src/storage/users.js';
 import { serverSigningJwk as serverJwk, signWithServerKey as signServer, simplejwtAccessClaims } from '../helpers/api-jwt.js';
 import { discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
@@ -348,13 +348,13 @@ describeOnBackends('REST API tokens, legacy endpoints and the password grant (%s
     it('refuses a refresh for a user deactivated meanwhile', async () => {
       const user = await makeUser(fx.server.latchkey);
       const pair = await obtain(user.username);
-      await fx.server.latchkey.users.setActive(user.id, false);
+      await fx.server.latchkey.storage.users.setActive(user.id, false);
       const res = await refreshAt(pair.refresh);
       expect(res.status, res.text).toBe(401);
       expect(res.json['error']).toBe('invalid_token');
       await expectRefusedAtMe(pair.access, 'access JWT of a deactivated user');
       // Reactivated: still nothing from that refresh token (it was spent on the refused attempt or revoked).
-      await fx.server.latchkey.users.setActive(user.id, true);
+      await fx.server.latchkey.storage.users.setActive(user.id, true);
       expect((await obtain(user.username)).access).toMatch(JWT);
     });
 
@@ -428,7 +428,7 @@ describeOnBackends('REST API tokens, legacy endpoints and the password grant (%s
       const username = fresh();
       const mismatch = await postForm('/users/register/', { username, password: PASSWORD, confirm_password: `${PASSWORD}!` });
       expect(mismatch.status, mismatch.text).toBe(400);
-      expect(await fx.server.latchkey.users.findByLogin(username)).toBeUndefined();
+      expect(await fx.server.latchkey.storage.users.findByLogin(username)).toBeUndefined();
 
       const ok = await postForm('/users/register/', { username, password: PASSWORD, confirm_password: PASSWORD });
       expect(ok.status, ok.text).toBe(201);
@@ -438,7 +438,7 @@ describeOnBackends('REST API tokens, legacy endpoints and the password grant (%s
       const short = fresh();
       const tooShort = await postForm('/users/register/', { username: short, password: 'short', confirm_password: 'short' });
       expect(tooShort.status, tooShort.text).toBe(400);
-      expect(await fx.server.latchkey.users.findByLogin(short)).toBeUndefined();
+      expect(await fx.server.latchkey.storage.users.findByLogin(short)).toBeUndefined();
     });
 
     it('ignores is_active from anonymous callers and honours it from staff', async () => {
@@ -451,7 +451,7 @@ describeOnBackends('REST API tokens, legacy endpoints and the password grant (%s
       });
       expect(anonymous.status, anonymous.text).toBe(201);
       expect(anonymous.json['is_active']).toBe(true);
-      expect((await fx.server.latchkey.users.findByLogin(anonymousName))?.isActive).toBe(true);
+      expect((await fx.server.latchkey.storage.users.findByLogin(anonymousName))?.isActive).toBe(true);
 
       const staff = await makeUser(fx.server.latchkey, { isStaff: true });
       const { access } = await obtain(staff.username);
@@ -463,7 +463,7 @@ describeOnBackends('REST API tokens, legacy endpoints and the password grant (%s
       );
       expect(byStaff.status, byStaff.text).toBe(201);
       expect(byStaff.json['is_active']).toBe(false);
-      expect((await fx.server.latchkey.users.findByLogin(staffName))?.isActive).toBe(false);
+      expect((await fx.server.latchkey.storage.users.findByLogin(staffName))?.isActive).toBe(false);
       expect((await postJson('/api/token/', { username: staffName, password: PASSWORD })).status).toBe(401);
 
       // A non-staff bearer is as good as anonymous here.
@@ -637,7 +637,7 @@ describeOnBackends('REST API tokens, legacy endpoints and the password grant (%s
     const oldKid = decodeProtectedHeader(before.access).kid;
     expect(oldKid).toBe(serverJwk(fx.server.latchkey).kid);
 
-    const rotation = await fx.server.latchkey.keyStore.rotate(RETIRED_KEY_RETENTION_MS);
+    const rotation = await fx.server.latchkey.services.keyStore.rotate(RETIRED_KEY_RETENTION_MS);
     expect(rotation.retired).toContain(oldKid);
     expect(await fx.server.latchkey.host.refresh()).toBe(true);
     const newKid = serverJwk(fx.server.latchkey).kid;

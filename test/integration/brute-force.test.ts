@@ -487,7 +487,7 @@ describeOnBackends('brute-force limits under simultaneous attempts (%s)', { TRUS
   const tally = (statuses: number[]) => statuses.reduce<Record<number, number>>((t, s) => ({ ...t, [s]: (t[s] ?? 0) + 1 }), {});
 
   async function rowOf(scope: 'account' | 'ip', key: string) {
-    const row = (await fx.server.latchkey.knex('auth_failures').where({ scope, key }).first()) as Record<string, unknown> | undefined;
+    const row = (await fx.server.latchkey.storage.knex('auth_failures').where({ scope, key }).first()) as Record<string, unknown> | undefined;
     return row && { failures: Number(row['failures']), pending: Number(row['pending']), locked: row['locked_until'] !== null && Number(row['locked_until']) > Date.now() };
   }
 
@@ -550,7 +550,7 @@ describeOnBackends('brute-force limits under simultaneous attempts (%s)', { TRUS
   it('does not let slots left taken by a dead process block sign-ins once they have run out', async () => {
     const address = newAddress();
     const user = await makeUser(fx.server.latchkey);
-    const knex = fx.server.latchkey.knex;
+    const knex = fx.server.latchkey.storage.knex;
     const now = Date.now();
     // Every slot of the account and of the address, taken by checks that never ended.
     const leaked = (scope: string, key: string, pending: number) => ({ scope, key, failures: 0, window_start: now, locked_until: null, pending, pending_until: now - 1 });
@@ -566,7 +566,7 @@ describeOnBackends('brute-force limits under simultaneous attempts (%s)', { TRUS
     const user = await makeUser(fx.server.latchkey);
     const now = Date.now();
     await fx.server.latchkey
-      .knex('auth_failures')
+      .storage.knex('auth_failures')
       .insert({ scope: 'account', key: `user:${user.id}`, failures: 0, window_start: now, locked_until: null, pending: 4, pending_until: now + 60_000 });
     const answers = await Promise.all(Array.from({ length: 3 }, () => tokenFrom(address, user.username, PASSWORD)));
     expect(tally(statusesOf(answers))).toEqual({ 200: 3 });

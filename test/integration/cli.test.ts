@@ -128,7 +128,7 @@ describe.each(BACKENDS)('CLI as a separate process (%s)', (backend) => {
       expect(created.stdout).toMatch(/^superuser "Admin" created with id \d+\n$/);
 
       running = await startOnDatabase(db);
-      expect(await running.latchkey.users.count()).toBe(1);
+      expect(await running.latchkey.storage.users.count()).toBe(1);
       const { client, clientSecret } = await makeClient(running.latchkey);
       const config = await discover(running.issuer, client.clientId, clientSecret);
 
@@ -142,8 +142,19 @@ describe.each(BACKENDS)('CLI as a separate process (%s)', (backend) => {
         email: 'root@example.com',
         email_verified: true,
       });
-      const stored = await running.latchkey.users.findById(sub ?? '');
+      const stored = await running.latchkey.storage.users.findById(sub ?? '');
       expect(stored).toMatchObject({ isStaff: true, isSuperuser: true, isActive: true });
+      // Through the user service, as every account is made: its one audit entry, by the CLI.
+      const { events } = await running.latchkey.services.audit.list({ offset: 0, limit: 10, event: 'user.created' });
+      expect(events).toEqual([
+        expect.objectContaining({
+          actor: 'cli',
+          actor_user_id: null,
+          target_type: 'user',
+          target_id: String(stored?.id),
+          details: { username: 'Admin', is_staff: true, is_superuser: true, is_active: true },
+        }),
+      ]);
 
       // The password the CLI hashed is the one that works, and only that one.
       await expect(
@@ -164,7 +175,7 @@ describe.each(BACKENDS)('CLI as a separate process (%s)', (backend) => {
       expectOneLineError(emailOtherCase, 1, /email/);
 
       running = await startOnDatabase(db);
-      expect(await running.latchkey.users.count()).toBe(1);
+      expect(await running.latchkey.storage.users.count()).toBe(1);
     });
 
     it('needs --password when there is no terminal, and a long enough one', async () => {
@@ -172,10 +183,15 @@ describe.each(BACKENDS)('CLI as a separate process (%s)', (backend) => {
       expectOneLineError(missing, 1, /--password/);
 
       const short = await createSuperuser({ username: 'alice', email: 'alice@example.com', password: 'short' });
-      expectOneLineError(short, 1, /at least 8/);
+      expectOneLineError(short, 1, /^error: --password: Password must be at least 8 characters\.\n$/);
+      // The user service's checks, under the options' names.
+      const badEmail = await createSuperuser({ username: 'alice', email: 'not an address', password: 'a long enough password' });
+      expectOneLineError(badEmail, 1, /^error: --email: /);
+      const badName = await createSuperuser({ username: 'no spaces allowed', email: 'alice@example.com', password: 'a long enough password' });
+      expectOneLineError(badName, 1, /^error: --username: /);
 
       running = await startOnDatabase(db);
-      expect(await running.latchkey.users.count()).toBe(0);
+      expect(await running.latchkey.storage.users.count()).toBe(0);
     });
   });
 
@@ -354,7 +370,7 @@ describe.each(BACKENDS)('CLI as a separate process (%s)', (backend) => {
       const rotated = oneJsonLine(await cli(db, 'keys', 'rotate', '--json')) as { added: string[]; retired: string[] };
 
       // Age everything: the tokens expire and the retired keys' publication window closes.
-      const knex = running.latchkey.knex;
+      const knex = running.latchkey.storage.knex;
       const rows = Number((await knex('oidc_payloads').count<{ n: number }[]>({ n: '*' }).first())?.n ?? 0);
       expect(rows).toBeGreaterThanOrEqual(2);
       await knex('oidc_payloads').update({ expires_at: 1 });

@@ -74,7 +74,7 @@ describe.each(BACKENDS)('client authentication and key metadata: CLI, REST, admi
   });
 
   const jwks = () => ({ keys: [key.publicJwk] });
-  const clientCount = async () => (await server.latchkey.clients.list()).length;
+  const clientCount = async () => (await server.latchkey.storage.clients.list()).length;
 
   /** client_credentials with private_key_jwt through openid-client: the key metadata works. */
   async function keyGrant(clientId: string): Promise<string> {
@@ -103,7 +103,7 @@ describe.each(BACKENDS)('client authentication and key metadata: CLI, REST, admi
       const created = JSON.parse(r.stdout) as Json;
       // Confidential, yet no secret is made: the client proves itself with its key.
       expect(Object.keys(created)).toEqual(['client_id']);
-      const stored = await server.latchkey.clients.find(String(created['client_id']));
+      const stored = await server.latchkey.storage.clients.find(String(created['client_id']));
       expect(stored).toMatchObject({ isPublic: false, hasSecret: false });
       expect(stored?.metadata).toMatchObject({
         token_endpoint_auth_method: 'private_key_jwt',
@@ -119,7 +119,7 @@ describe.each(BACKENDS)('client authentication and key metadata: CLI, REST, admi
     it('registers with --jwks-uri, client_secret_post, and none', async () => {
       const byUri = await cli('client', 'create', '--name', 'Uri client', '--grant-type', 'client_credentials', '--token-endpoint-auth-method', 'private_key_jwt', '--jwks-uri', 'https://keys.example.com/jwks.json', '--json');
       expect(byUri.code, describeResult(byUri)).toBe(0);
-      const uriClient = await server.latchkey.clients.find(String((JSON.parse(byUri.stdout) as Json)['client_id']));
+      const uriClient = await server.latchkey.storage.clients.find(String((JSON.parse(byUri.stdout) as Json)['client_id']));
       expect(uriClient?.metadata).toMatchObject({ token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'https://keys.example.com/jwks.json' });
       expect(uriClient?.metadata['jwks']).toBeUndefined();
 
@@ -127,13 +127,13 @@ describe.each(BACKENDS)('client authentication and key metadata: CLI, REST, admi
       expect(post.code, describeResult(post)).toBe(0);
       const postCreated = JSON.parse(post.stdout) as Json;
       expect(postCreated['client_secret']).toEqual(expect.any(String));
-      expect((await server.latchkey.clients.find(String(postCreated['client_id'])))?.metadata.token_endpoint_auth_method).toBe('client_secret_post');
+      expect((await server.latchkey.storage.clients.find(String(postCreated['client_id'])))?.metadata.token_endpoint_auth_method).toBe('client_secret_post');
 
       const none = await cli('client', 'create', '--name', 'None client', '--redirect-uri', REDIRECT_URI, '--token-endpoint-auth-method', 'none', '--json');
       expect(none.code, describeResult(none)).toBe(0);
       const noneCreated = JSON.parse(none.stdout) as Json;
       expect(Object.keys(noneCreated)).toEqual(['client_id']);
-      expect(await server.latchkey.clients.find(String(noneCreated['client_id']))).toMatchObject({ isPublic: true, hasSecret: false });
+      expect(await server.latchkey.storage.clients.find(String(noneCreated['client_id']))).toMatchObject({ isPublic: true, hasSecret: false });
     });
 
     it('refuses bad values with one line and a non-zero exit, storing nothing', async () => {
@@ -225,7 +225,7 @@ describe.each(BACKENDS)('client authentication and key metadata: CLI, REST, admi
       const rotate = await api('POST', `/api/clients/${id}/rotate-secret/`);
       expect(rotate.status, rotate.text).toBe(400);
       expect(rotate.json).toMatchObject({ error: 'invalid_request', error_description: expect.stringContaining('private_key_jwt') });
-      expect((await server.latchkey.clients.find(id))?.hasSecret).toBe(false);
+      expect((await server.latchkey.storage.clients.find(id))?.hasSecret).toBe(false);
 
       // Keys cannot be dropped while they are how the client signs in.
       const dropKeys = await api('PATCH', `/api/clients/${id}/`, { jwks: null });
@@ -248,15 +248,15 @@ describe.each(BACKENDS)('client authentication and key metadata: CLI, REST, admi
       const toKey = await api('PATCH', `/api/clients/${id}/`, { token_endpoint_auth_method: 'private_key_jwt' });
       expect(toKey.status, toKey.text).toBe(200);
       expect(toKey.json['client_secret']).toBeUndefined();
-      expect(await server.latchkey.clients.find(id)).toMatchObject({ isPublic: false, hasSecret: false });
+      expect(await server.latchkey.storage.clients.find(id)).toMatchObject({ isPublic: false, hasSecret: false });
       expect(await keyGrant(id)).toMatch(ACCESS_TOKEN);
 
       // A requirement switched off goes away.
       await api('PATCH', `/api/clients/${id}/`, { require_pushed_authorization_requests: true });
-      expect((await server.latchkey.clients.find(id))?.metadata['require_pushed_authorization_requests']).toBe(true);
+      expect((await server.latchkey.storage.clients.find(id))?.metadata['require_pushed_authorization_requests']).toBe(true);
       const off = await api('PATCH', `/api/clients/${id}/`, { require_pushed_authorization_requests: false });
       expect(off.json['require_pushed_authorization_requests']).toBe(false);
-      expect((await server.latchkey.clients.find(id))?.metadata['require_pushed_authorization_requests']).toBeUndefined();
+      expect((await server.latchkey.storage.clients.find(id))?.metadata['require_pushed_authorization_requests']).toBeUndefined();
     });
   });
 
@@ -289,7 +289,7 @@ describe.each(BACKENDS)('client authentication and key metadata: CLI, REST, admi
       expect(shown.html).not.toContain('data-testid="client-secret"');
       expect(shown.html).toContain('private_key_jwt');
       const id = /data-testid="client-id"[^>]*>([^<]*)</.exec(shown.html)?.[1] ?? '';
-      const stored = await server.latchkey.clients.find(id);
+      const stored = await server.latchkey.storage.clients.find(id);
       expect(stored).toMatchObject({ isPublic: false, hasSecret: false, metadata: { token_endpoint_auth_method: 'private_key_jwt', jwks: jwks(), require_pushed_authorization_requests: true } });
       expect(await keyGrant(id)).toMatch(ACCESS_TOKEN);
 
@@ -308,8 +308,8 @@ describe.each(BACKENDS)('client authentication and key metadata: CLI, REST, admi
       // Saving the form as shown keeps the keys and the type; unticking drops the requirement.
       const saved = await submit(`/admin/applications/${id}`, `/admin/applications/${id}`, appFields({ name: 'Renamed keyed app' }));
       expect(saved.status, saved.html.slice(0, 2000)).toBe(303);
-      expect(await server.latchkey.clients.find(id)).toMatchObject({ name: 'Renamed keyed app', isPublic: false, hasSecret: false });
-      expect((await server.latchkey.clients.find(id))?.metadata['require_pushed_authorization_requests']).toBeUndefined();
+      expect(await server.latchkey.storage.clients.find(id)).toMatchObject({ name: 'Renamed keyed app', isPublic: false, hasSecret: false });
+      expect((await server.latchkey.storage.clients.find(id))?.metadata['require_pushed_authorization_requests']).toBeUndefined();
     });
 
     it('re-renders the form for unreadable or private keys', async () => {

@@ -262,13 +262,13 @@ describeOnBackends('clients REST API and dynamic registration over HTTP (%s)', (
 
       // Even a client re-created under the same id and secret finds the tokens dead: they
       // were revoked, not merely orphaned.
-      await fx.server.latchkey.knex('clients').insert(row);
+      await fx.server.latchkey.storage.knex('clients').insert(row);
       const refused = await refresh();
       expect(refused.status, refused.text).toBe(400);
       expect(refused.json['error']).toBe('invalid_grant');
       expect((await userinfo(tokens.access_token)).status).toBe(401);
       expectUnauthenticated(await api('GET', '/auth/me/', { token: tokens.access_token }));
-      await fx.server.latchkey.knex('clients').where({ client_id: client.client_id }).delete();
+      await fx.server.latchkey.storage.knex('clients').where({ client_id: client.client_id }).delete();
     });
   });
 });

@@ -32,7 +32,7 @@ describeOnBackends('dynamic registration refuses http redirect URIs except loopb
   });
 
   const register = (metadata: Json) => callApi(fx.server.url, 'POST', `${fx.server.issuer}/reg`, { token: iat, json: metadata });
-  const clientCount = async () => Number(((await fx.server.latchkey.knex('clients').count({ n: '*' }).first()) as { n: number | string }).n);
+  const clientCount = async () => Number(((await fx.server.latchkey.storage.knex('clients').count({ n: '*' }).first()) as { n: number | string }).n);
   const webClient = (redirectUris: string[], extra: Json = {}): Json => ({
     client_name: 'Registered',
     redirect_uris: redirectUris,

@@ -204,12 +204,12 @@ describeOnBackends('DPoP (RFC 9449) (%s)', (fx) => {
     });
 
     it("gets 403 insufficient_scope with a DPoP challenge where it lacks the route's scope, and changes nothing", async () => {
-      const before = await fx.server.latchkey.users.findById(user.id);
+      const before = await fx.server.latchkey.storage.users.findById(user.id);
       expectDpopInsufficientScope(await call('PATCH', `/api/users/${user.id}/`, { json: { first_name: 'Mallory' } }), 'users:write', 'PATCH own record with users:read');
       expectDpopInsufficientScope(await call('POST', '/api/me/two-factor/enroll/', { json: { password: PASSWORD } }), 'account', 'enroll with users:read');
       expectDpopInsufficientScope(await call('GET', '/api/clients/'), 'admin', 'list clients with users:read');
-      expect(await fx.server.latchkey.users.findById(user.id)).toEqual(before);
-      expect(await fx.server.latchkey.twoFactor.status(user)).toMatchObject({ enabled: false, pending: false });
+      expect(await fx.server.latchkey.storage.users.findById(user.id)).toEqual(before);
+      expect(await fx.server.latchkey.services.twoFactor.status(user)).toMatchObject({ enabled: false, pending: false });
 
       // Unproven, the same request is 401: the proof is checked before the scope.
       expectDpopRefusal(await call('PATCH', `/api/users/${user.id}/`, { json: { first_name: 'Mallory' }, proof: null }), 'invalid_dpop_proof', 'PATCH without a proof');
@@ -221,7 +221,7 @@ describeOnBackends('DPoP (RFC 9449) (%s)', (fx) => {
         }),
       );
       expectDpopRefusal(asBearer, 'invalid_token', 'PATCH as a Bearer token');
-      expect(await fx.server.latchkey.users.findById(user.id)).toEqual(before);
+      expect(await fx.server.latchkey.storage.users.findById(user.id)).toEqual(before);
     });
 
     it('a DPoP-bound sign-in (userinfo) token gets the same 403 in the DPoP scheme, outside GET /auth/me/', async () => {
@@ -318,17 +318,17 @@ describeOnBackends('DPoP (RFC 9449) (%s)', (fx) => {
     it('records each proof jti in oidc_payloads until its iat window has passed, and the sweeper removes it', async () => {
       const claims = claimsFor(token);
       expect((await me(token, { proof: await signProof(key, claims) })).status).toBe(200);
-      const row = (await fx.server.latchkey.knex('oidc_payloads').where({ model: API_DPOP_PROOF_MODEL, id: sha256(`${key.jkt}${claims.jti}`) }).first()) as
+      const row = (await fx.server.latchkey.storage.knex('oidc_payloads').where({ model: API_DPOP_PROOF_MODEL, id: sha256(`${key.jkt}${claims.jti}`) }).first()) as
         | { expires_at: number | string }
         | undefined;
       expect(row).toBeDefined();
       const expiresAt = Number(row!.expires_at);
       expect(expiresAt).toBeGreaterThanOrEqual((claims.iat + 60) * 1000);
       expect(expiresAt).toBeLessThanOrEqual((claims.iat + 62) * 1000);
-      const stored = () => fx.server.latchkey.knex('oidc_payloads').where({ model: API_DPOP_PROOF_MODEL, id: sha256(`${key.jkt}${claims.jti}`) }).first();
-      await sweepExpired(fx.server.latchkey.knex, expiresAt - 1);
+      const stored = () => fx.server.latchkey.storage.knex('oidc_payloads').where({ model: API_DPOP_PROOF_MODEL, id: sha256(`${key.jkt}${claims.jti}`) }).first();
+      await sweepExpired(fx.server.latchkey.storage.knex, expiresAt - 1);
       expect(await stored()).toBeDefined();
-      await sweepExpired(fx.server.latchkey.knex, expiresAt);
+      await sweepExpired(fx.server.latchkey.storage.knex, expiresAt);
       expect(await stored()).toBeUndefined();
     });
 
@@ -550,12 +550,12 @@ describeOnBackends('DPoP (RFC 9449) (%s)', (fx) => {
       expect(shown.status).toBe(200);
       const clientId = /data-testid="client-id">([^<]+)</.exec(await shown.text())?.[1];
       expect(clientId).toMatch(/^[A-Za-z0-9_-]{32}$/);
-      expect((await fx.server.latchkey.clients.find(clientId!))?.metadata['dpop_bound_access_tokens']).toBe(true);
+      expect((await fx.server.latchkey.storage.clients.find(clientId!))?.metadata['dpop_bound_access_tokens']).toBe(true);
       expect(await (await agent.fetch(`${fx.server.url}/admin/applications/${clientId}`)).text()).toMatch(/name="dpop_bound_access_tokens" value="yes" checked/);
 
       const saved = await post(`/admin/applications/${clientId}`, fields);
       expect(saved.status).toBe(303);
-      expect((await fx.server.latchkey.clients.find(clientId!))?.metadata['dpop_bound_access_tokens']).toBe(false);
+      expect((await fx.server.latchkey.storage.clients.find(clientId!))?.metadata['dpop_bound_access_tokens']).toBe(false);
     });
   });
 

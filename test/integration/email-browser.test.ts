@@ -109,13 +109,13 @@ describeInChromium('email pages in headless Chromium', (fx, tab) => {
     expect(await heading()).toBe('Verify your email address');
     expect(await tab.page.locator('.lead strong').textContent()).toBe(email);
     await shot('verify-email');
-    expect((await fx.server.latchkey.users.findById(id))?.emailVerified).toBe(false);
+    expect((await fx.server.latchkey.storage.users.findById(id))?.emailVerified).toBe(false);
 
     await Promise.all([tab.page.waitForResponse((r) => r.request().method() === 'POST'), tab.page.click('button[type=submit]')]);
     await tab.page.waitForLoadState();
     expect(await heading()).toBe('Email address verified');
     await shot('verify-email-done');
-    expect((await fx.server.latchkey.users.findById(id))?.emailVerified).toBe(true);
+    expect((await fx.server.latchkey.storage.users.findById(id))?.emailVerified).toBe(true);
 
     await tab.page.goto(link);
     expect(await heading()).toBe('Link not valid');

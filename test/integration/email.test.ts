@@ -79,7 +79,7 @@ describeOnBackends('email verification and password reset (%s)', { TRUST_PROXY: 
     submit(agent, `${fx.server.url}/account/password/forgot`, '/account/password/forgot', { email }, ip);
 
   const auditEvents = async (event: string, userId: number) =>
-    fx.server.latchkey.knex('audit_events').where({ event, target_id: String(userId) }).select('details');
+    fx.server.latchkey.storage.knex('audit_events').where({ event, target_id: String(userId) }).select('details');
 
   // ------------------------------------------------------------------ verification
 
@@ -96,7 +96,7 @@ describeOnBackends('email verification and password reset (%s)', { TRUST_PROXY: 
     // Only a hash of the token is stored.
     const token = new URL(link).searchParams.get('token')!;
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    const rows = await fx.server.latchkey.knex('email_tokens').where({ user_id: user.id });
+    const rows = await fx.server.latchkey.storage.knex('email_tokens').where({ user_id: user.id });
     expect(rows).toHaveLength(1);
     expect(JSON.stringify(rows)).not.toContain(token);
     expect(rows[0]).toMatchObject({ purpose: 'verify_email', email: user.email });
@@ -160,7 +160,7 @@ describeOnBackends('email verification and password reset (%s)', { TRUST_PROXY: 
   it('refuses an expired verification link', async () => {
     const user = await register();
     const link = verifyLinkOf(await fx.smtp.next(user.email));
-    await fx.server.latchkey.knex('email_tokens').where({ user_id: user.id }).update({ expires_at: Date.now() - 1 });
+    await fx.server.latchkey.storage.knex('email_tokens').where({ user_id: user.id }).update({ expires_at: Date.now() - 1 });
     const agent = new UserAgent();
     const page = await get(agent, link);
     expect(page.status).toBe(400);
@@ -171,7 +171,7 @@ describeOnBackends('email verification and password reset (%s)', { TRUST_PROXY: 
     expect((await userJson(user.username, user.id))['email_verified']).toBe(false);
     // The sweep deletes expired tokens.
     await fx.server.latchkey.sweep();
-    expect(await fx.server.latchkey.knex('email_tokens').where({ user_id: user.id })).toHaveLength(0);
+    expect(await fx.server.latchkey.storage.knex('email_tokens').where({ user_id: user.id })).toHaveLength(0);
   });
 
   /** A person's own change of address over REST, with the proof it needs: the new one waits, pending. */
@@ -202,7 +202,7 @@ describeOnBackends('email verification and password reset (%s)', { TRUST_PROXY: 
     expect(notice.subject).toBe('Your email address is being changed');
     expect(notice.text).toContain(newEmail);
     expect(notice.text).not.toContain('/account/verify-email');
-    await fx.server.latchkey.background.settled();
+    await fx.server.latchkey.services.background.settled();
     expect(fx.smtp.to(user.email)).toHaveLength(2);
     expect(fx.smtp.to(newEmail)).toHaveLength(1);
 
@@ -291,7 +291,7 @@ describeOnBackends('email verification and password reset (%s)', { TRUST_PROXY: 
     expect(forKnown.html).not.toContain(user.email!);
     expect(forUnknown.headers.get('cache-control')).toBe('no-store');
 
-    await fx.server.latchkey.background.settled();
+    await fx.server.latchkey.services.background.settled();
     expect(fx.smtp.to(unknown)).toHaveLength(0);
     expect(fx.smtp.to(user.email!)).toHaveLength(1);
     expect((await fx.smtp.next(user.email!)).subject).toBe('Reset your password');
@@ -319,7 +319,7 @@ describeOnBackends('email verification and password reset (%s)', { TRUST_PROXY: 
     const link = resetLinkOf(await fx.smtp.next(user.email!));
     const otherLink = resetLinkOf(await fx.smtp.next(user.email!));
     expect(link).not.toBe(otherLink);
-    const row = await fx.server.latchkey.knex('email_tokens').where({ user_id: user.id, purpose: 'reset_password' }).first();
+    const row = await fx.server.latchkey.storage.knex('email_tokens').where({ user_id: user.id, purpose: 'reset_password' }).first();
     expect(Number(row.expires_at) - Number(row.created_at)).toBe(30 * 60 * 1000);
 
     const page = await get(agent, link);
@@ -391,7 +391,7 @@ describeOnBackends('email verification and password reset (%s)', { TRUST_PROXY: 
     await forgot(agent, user.email!);
     const link = resetLinkOf(await fx.smtp.next(user.email!));
     const form = formOf((await get(agent, link)).html, '/account/password/reset');
-    await fx.server.latchkey.knex('email_tokens').where({ user_id: user.id }).update({ expires_at: Date.now() - 1 });
+    await fx.server.latchkey.storage.knex('email_tokens').where({ user_id: user.id }).update({ expires_at: Date.now() - 1 });
 
     const page = await get(agent, link);
     expect(page.status).toBe(400);
@@ -412,7 +412,7 @@ describeOnBackends('email verification and password reset (%s)', { TRUST_PROXY: 
     const agent = new UserAgent();
     await forgot(agent, user.email!);
     const link = resetLinkOf(await fx.smtp.next(user.email!));
-    await fx.server.latchkey.users.update(user.id, { email: `moved.${user.email}` });
+    await fx.server.latchkey.storage.users.update(user.id, { email: `moved.${user.email}` });
     expect((await get(agent, link)).status).toBe(400);
     await apiLogin(user.username, PASSWORD);
   });
@@ -422,7 +422,7 @@ describeOnBackends('email verification and password reset (%s)', { TRUST_PROXY: 
     const answer = await forgot(new UserAgent(), user.email!);
     expect(answer.status).toBe(200);
     expect(answer.html).toContain('Check your email');
-    await fx.server.latchkey.background.settled();
+    await fx.server.latchkey.services.background.settled();
     expect(fx.smtp.to(user.email!)).toHaveLength(0);
     expect(await auditEvents('password_reset.requested', user.id)).toEqual([{ details: JSON.stringify({ mail_sent: false, reason: 'inactive' }) }]);
   });
@@ -439,7 +439,7 @@ describeOnBackends('email verification and password reset (%s)', { TRUST_PROXY: 
     const bad = await forgot(agent, 'not an address');
     expect(bad.status).toBe(400);
     expect(bad.html).toContain('Enter a valid email address.');
-    await fx.server.latchkey.background.settled();
+    await fx.server.latchkey.services.background.settled();
     expect(fx.smtp.to(user.email!)).toHaveLength(0);
   });
 
@@ -458,7 +458,7 @@ describeOnBackends('email verification and password reset (%s)', { TRUST_PROXY: 
     expect(known.headers.get('retry-after')).toBe(ghost.headers.get('retry-after'));
     expect(known.html).toContain('Too many requests');
     expect(known.html.replace(user.email!, 'ADDRESS')).toBe(ghost.html.replace(unknown, 'ADDRESS'));
-    await fx.server.latchkey.background.settled();
+    await fx.server.latchkey.services.background.settled();
     expect(fx.smtp.to(user.email!)).toHaveLength(3);
 
     // Per IP: 20 requests for 20 addresses, then the 21st is refused whatever the address.
@@ -514,7 +514,7 @@ describe.each(BACKENDS)('mail without SMTP_URL: the outbox (%s)', (backend) => {
         body: JSON.stringify({ username, email, password: PASSWORD }),
       });
       expect(created.status).toBe(201);
-      await running.latchkey.background.settled();
+      await running.latchkey.services.background.settled();
 
       const files = fs.readdirSync(outbox).filter((f) => f.endsWith('.eml'));
       expect(files).toHaveLength(1);

@@ -50,8 +50,8 @@ describe('the periodic sweeper', () => {
 
   it('deletes expired rows on its own and keeps live ones', async () => {
     const row = (id: string, expiresAt: number) => ({ model: 'AccessToken', id, payload: '{}', expires_at: expiresAt });
-    await server.latchkey.knex('oidc_payloads').insert([row('expired', Date.now() - 1000), row('live', Date.now() + 3_600_000)]);
-    const ids = async () => (await server.latchkey.knex('oidc_payloads').pluck('id')) as string[];
+    await server.latchkey.storage.knex('oidc_payloads').insert([row('expired', Date.now() - 1000), row('live', Date.now() + 3_600_000)]);
+    const ids = async () => (await server.latchkey.storage.knex('oidc_payloads').pluck('id')) as string[];
     for (let i = 0; i < 50 && (await ids()).includes('expired'); i++) await new Promise((r) => setTimeout(r, 100));
     expect(await ids()).toEqual(['live']);
   });

@@ -153,7 +153,7 @@ describeOnBackends('/api/me/: password, connected applications and sessions over
     expect((await call('POST', '/api/token/refresh/', null, { refresh: apiPair.json['refresh'] })).status).toBe(401);
     const sessions = results(await call('GET', '/api/me/sessions/', mailTokens.access_token));
     expect(sessions.map((s) => s['current'])).toEqual([true]);
-    const audit = await fx.server.latchkey.audit.list({ offset: 0, limit: 100, event: 'user.password_changed' });
+    const audit = await fx.server.latchkey.services.audit.list({ offset: 0, limit: 100, event: 'user.password_changed' });
     expect(audit.events.some((e) => e.target_id === String(user.id) && e.actor === user.username)).toBe(true);
   });
 
@@ -188,6 +188,6 @@ describeOnBackends('/api/me/: password, connected applications and sessions over
     expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(locked.json['error']).toBe('too_many_requests');
     // The right password was not accepted while locked: it still is the old one.
-    expect(await fx.server.latchkey.hasher.verify(PASSWORD, (await fx.server.latchkey.users.findById(String(user.id)))!.passwordHash)).toBe(true);
+    expect(await fx.server.latchkey.services.hasher.verify(PASSWORD, (await fx.server.latchkey.storage.users.findById(String(user.id)))!.passwordHash)).toBe(true);
   });
 });

@@ -472,7 +472,7 @@ describeOnBackends('security properties over HTTP (%s)', (fx) => {
       const { accessToken, refreshToken } = await tokensFor(web, login);
       expect((await userinfo(accessToken)).status).toBe(200);
 
-      await fx.server.latchkey.users.setActive(login.id, false);
+      await fx.server.latchkey.storage.users.setActive(login.id, false);
 
       const info = await userinfo(accessToken);
       expect(info.status).toBeGreaterThanOrEqual(400);
@@ -491,7 +491,7 @@ describeOnBackends('security properties over HTTP (%s)', (fx) => {
       const { accessToken, refreshToken } = await tokensFor(web, login);
       expect((await introspect(web, accessToken)).json['active']).toBe(true);
 
-      await fx.server.latchkey.users.setActive(login.id, false);
+      await fx.server.latchkey.storage.users.setActive(login.id, false);
 
       expect((await introspect(web, accessToken)).json).toEqual({ active: false });
       expect((await introspect(web, refreshToken)).json).toEqual({ active: false });

@@ -165,7 +165,7 @@ describeOnBackends('OIDC flows through openid-client (%s)', (fx) => {
     expect(back.searchParams.get('state')).toBe('bye');
 
     // No session row left for this user, and a new authorization asks for the login again.
-    const sessions = await fx.server.latchkey.knex('oidc_payloads').where({ model: 'Session', account_id: String(user.id) });
+    const sessions = await fx.server.latchkey.storage.knex('oidc_payloads').where({ model: 'Session', account_id: String(user.id) });
     expect(sessions).toHaveLength(0);
     const again = await agent.follow(
       oidc.buildAuthorizationUrl(config, { redirect_uri: 'http://127.0.0.1:8787/callback', scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' }),
@@ -212,7 +212,7 @@ describeOnBackends('OIDC flows through openid-client (%s)', (fx) => {
     const user = await makeUser(fx.server.latchkey);
     const agent = new UserAgent();
     await loginAndExchange(config, agent, { username: user.username, password: PASSWORD });
-    await fx.server.latchkey.users.setActive(user.id, false);
+    await fx.server.latchkey.storage.users.setActive(user.id, false);
 
     const codeVerifier = oidc.randomPKCECodeVerifier();
     const url = oidc.buildAuthorizationUrl(config, {

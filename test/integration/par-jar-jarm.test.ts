@@ -423,7 +423,7 @@ describeOnBackends('PAR, JAR and JARM through openid-client (%s)', (fx) => {
       for (const alg of meta['authorization_signing_alg_values_supported'] as string[]) {
         const { client, clientSecret } = await makeClient(fx.server.latchkey, { name: `JARM ${alg}` });
         // Our registration has no field for it; the provider's metadata does.
-        await fx.server.latchkey.clients.update(client.clientId, client.name, { ...client.metadata, authorization_signed_response_alg: alg });
+        await fx.server.latchkey.storage.clients.update(client.clientId, client.name, { ...client.metadata, authorization_signed_response_alg: alg });
         const config = await discover(fx.server.issuer, client.clientId, clientSecret);
         oidc.useJwtResponseMode(config);
         const { params, checks } = await authParams({ response_mode: 'jwt' });

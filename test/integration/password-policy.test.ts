@@ -42,7 +42,7 @@ describeOnBackends('password policy over HTTP (%s)', { BCRYPT_COST: '10' }, (fx)
     expect(answer.status, `${JSON.stringify(password)}: ${answer.text}`).toBe(400);
     expect(Object.keys(fieldsOf(answer))).toEqual(['password']);
     // Nothing was created.
-    expect(await fx.server.latchkey.users.findByLogin(username)).toBeUndefined();
+    expect(await fx.server.latchkey.storage.users.findByLogin(username)).toBeUndefined();
     return fieldsOf(answer)['password'] ?? [];
   }
 
@@ -113,19 +113,19 @@ describeOnBackends('password policy over HTTP (%s)', { BCRYPT_COST: '10' }, (fx)
   it('upgrades a hash of another cost to the configured cost on sign-in', async () => {
     const user = await makeUser(fx.server.latchkey);
     await storeHashOfCost(fx.server.latchkey, user.id, PASSWORD, 11);
-    expect((await fx.server.latchkey.users.findById(user.id))?.passwordHash.startsWith('bcrypt_sha256$$2b$11$')).toBe(true);
+    expect((await fx.server.latchkey.storage.users.findById(user.id))?.passwordHash.startsWith('bcrypt_sha256$$2b$11$')).toBe(true);
 
     // A wrong password upgrades nothing.
     expect((await signIn(user.username, 'not the passphrase at all')).status).toBe(401);
-    expect((await fx.server.latchkey.users.findById(user.id))?.passwordHash.startsWith('bcrypt_sha256$$2b$11$')).toBe(true);
+    expect((await fx.server.latchkey.storage.users.findById(user.id))?.passwordHash.startsWith('bcrypt_sha256$$2b$11$')).toBe(true);
 
     const ok = await signIn(user.username, PASSWORD);
     expect(ok.status, ok.text).toBe(200);
-    const upgraded = (await fx.server.latchkey.users.findById(user.id))!.passwordHash;
+    const upgraded = (await fx.server.latchkey.storage.users.findById(user.id))!.passwordHash;
     expect(upgraded.startsWith('bcrypt_sha256$$2b$10$')).toBe(true);
     // The new hash is of the same password.
     expect((await signIn(user.username, PASSWORD)).status).toBe(200);
-    expect((await fx.server.latchkey.users.findById(user.id))!.passwordHash).toBe(upgraded);
+    expect((await fx.server.latchkey.storage.users.findById(user.id))!.passwordHash).toBe(upgraded);
   });
 
   it('hashes off the event loop: discovery answers while 16 sign-ins are being checked', async () => {

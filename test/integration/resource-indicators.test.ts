@@ -66,8 +66,8 @@ describeOnBackends('resource indicators and JWT access tokens (%s)', (fx) => {
     config = await discover(fx.server.issuer, clientId, made.clientSecret ?? '');
     jwks = createRemoteJWKSet(new URL(`${fx.server.issuer}/jwks`));
     user = await makeUser(fx.server.latchkey);
-    await fx.server.latchkey.resourceService.create({ identifier: ORDERS, name: 'Orders API', scopes: ['read', 'write'], accessTokenTtl: 600 });
-    await fx.server.latchkey.resourceService.create({ identifier: LEDGER, scopes: ['ledger:read'], accessTokenFormat: 'opaque', accessTokenTtl: 120 });
+    await fx.server.latchkey.services.resourceService.create({ identifier: ORDERS, name: 'Orders API', scopes: ['read', 'write'], accessTokenTtl: 600 });
+    await fx.server.latchkey.services.resourceService.create({ identifier: LEDGER, scopes: ['ledger:read'], accessTokenFormat: 'opaque', accessTokenTtl: 120 });
   });
 
   describe('client_credentials', () => {
@@ -140,13 +140,13 @@ describeOnBackends('resource indicators and JWT access tokens (%s)', (fx) => {
 
     it('follows changes to the resource: new lifetime, scopes, and deletion', async () => {
       const identifier = `https://changing-${randomBytes(3).toString('hex')}.example.com/`;
-      const created = await fx.server.latchkey.resourceService.create({ identifier, scopes: ['a'], accessTokenTtl: 300 });
+      const created = await fx.server.latchkey.services.resourceService.create({ identifier, scopes: ['a'], accessTokenTtl: 300 });
       expect((await oidc.clientCredentialsGrant(config, { resource: identifier, scope: 'a b' })).expires_in).toBe(300);
-      await fx.server.latchkey.resourceService.update(created.id, { scopes: ['a', 'b'], accessTokenTtl: 900 });
+      await fx.server.latchkey.services.resourceService.update(created.id, { scopes: ['a', 'b'], accessTokenTtl: 900 });
       const after = await oidc.clientCredentialsGrant(config, { resource: identifier, scope: 'a b' });
       expect(after.expires_in).toBe(900);
       expect(String(after.scope).split(' ').sort()).toEqual(['a', 'b']);
-      await fx.server.latchkey.resourceService.remove(created.id);
+      await fx.server.latchkey.services.resourceService.remove(created.id);
       await expect(oidc.clientCredentialsGrant(config, { resource: identifier, scope: 'a' })).rejects.toMatchObject({ error: 'invalid_target' });
     });
   });
@@ -231,7 +231,7 @@ describeOnBackends('resource indicators and JWT access tokens (%s)', (fx) => {
       const token = await apiJwtFor(user);
       const { payload } = await jwtVerify(token, jwks, { issuer: fx.server.issuer, audience: apiResource, typ: 'at+jwt' });
       expect(payload).toMatchObject({ sub: String(user.id), scope: 'users:read' });
-      expect(payload.exp! - payload.iat!).toBe(fx.server.latchkey.resourceService.builtIn.accessTokenTtl);
+      expect(payload.exp! - payload.iat!).toBe(fx.server.latchkey.services.resourceService.builtIn.accessTokenTtl);
       const me = await call('/auth/me/', token);
       expect(me.status, me.text).toBe(200);
       expect(me.json['id']).toBe(user.id);
@@ -361,14 +361,14 @@ describeOnBackends('resource indicators and JWT access tokens (%s)', (fx) => {
       const person = await makeUser(fx.server.latchkey);
       const token = await apiJwtFor(person);
       expect((await call('/auth/me/', token)).status).toBe(200);
-      await fx.server.latchkey.users.update(person.id, { isActive: false });
+      await fx.server.latchkey.storage.users.update(person.id, { isActive: false });
       expectInvalidToken(await call('/auth/me/', token), 'deactivated user');
 
       const app = await makeClient(fx.server.latchkey, { name: 'Short-lived app', apiScopes: ['users:read'] });
       const appConfig = await discover(fx.server.issuer, app.client.clientId, app.clientSecret ?? '');
       const appToken = await apiJwtFor(user, 'openid users:read', appConfig);
       expect((await call('/auth/me/', appToken)).status).toBe(200);
-      await fx.server.latchkey.clientService.remove(app.client.clientId);
+      await fx.server.latchkey.services.clientService.remove(app.client.clientId);
       expectInvalidToken(await call('/auth/me/', appToken), 'deleted client');
     });
 

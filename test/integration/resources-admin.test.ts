@@ -22,7 +22,7 @@ describeOnBackends('API resources admin pages (%s)', (fx) => {
   const { get, post, submit, signIn } = fx;
 
   const cookie = async (agent: UserAgent, name: string) => (await agent.jar.getCookies(fx.server.url)).find((c) => c.key === name)?.value ?? '';
-  const rows = async () => (await fx.server.latchkey.knex('resources').orderBy('id')) as Array<Record<string, unknown>>;
+  const rows = async () => (await fx.server.latchkey.storage.knex('resources').orderBy('id')) as Array<Record<string, unknown>>;
 
   beforeAll(async () => {
     staff = await signIn(await makeUser(fx.server.latchkey, { isStaff: true }));
@@ -57,7 +57,7 @@ describeOnBackends('API resources admin pages (%s)', (fx) => {
       access_token_format: 'jwt',
     });
     expect(added.status, added.html).toBe(303);
-    const stored = await fx.server.latchkey.resourceService.findByIdentifier(identifier);
+    const stored = await fx.server.latchkey.services.resourceService.findByIdentifier(identifier);
     expect(stored).toMatchObject({ name: 'Orders', scopes: ['read:orders', 'write:orders'], accessTokenTtl: 600, accessTokenFormat: 'jwt', builtIn: false });
     expect(added.location).toBe(`/admin/resources/${stored!.id}?done=resource-created`);
     const after = await get(staff, added.location!);
@@ -74,17 +74,17 @@ describeOnBackends('API resources admin pages (%s)', (fx) => {
     });
     expect(edited.status, edited.html).toBe(303);
     expect(edited.location).toBe(`/admin/resources/${stored!.id}?done=resource-saved`);
-    expect(await fx.server.latchkey.resourceService.get(stored!.id)).toMatchObject({ name: 'Orders v2', scopes: ['read:orders'], accessTokenTtl: 120, accessTokenFormat: 'opaque' });
+    expect(await fx.server.latchkey.services.resourceService.get(stored!.id)).toMatchObject({ name: 'Orders v2', scopes: ['read:orders'], accessTokenTtl: 120, accessTokenFormat: 'opaque' });
 
     const confirm = await get(staff, `/admin/resources/${stored!.id}/delete`);
     expect(confirm.status).toBe(200);
     expect(confirm.html).toContain('Delete API resource?');
     expect(confirm.html).toContain(identifier);
-    expect(await fx.server.latchkey.resourceService.findByIdentifier(identifier)).toMatchObject({ identifier });
+    expect(await fx.server.latchkey.services.resourceService.findByIdentifier(identifier)).toMatchObject({ identifier });
     const deleted = await submit(staff, `/admin/resources/${stored!.id}/delete`, '/delete', {});
     expect(deleted.status).toBe(303);
     expect(deleted.location).toBe('/admin/resources?done=resource-deleted');
-    expect(await fx.server.latchkey.resourceService.findByIdentifier(identifier)).toBeUndefined();
+    expect(await fx.server.latchkey.services.resourceService.findByIdentifier(identifier)).toBeUndefined();
     expect((await get(staff, deleted.location!)).html).toContain('The API resource was deleted.');
     expect((await get(staff, `/admin/resources/${stored!.id}`)).status).toBe(404);
   });
@@ -129,14 +129,14 @@ describeOnBackends('API resources admin pages (%s)', (fx) => {
     const remove = await post(staff, '/admin/resources/0/delete', { csrf });
     expect(remove.status).toBe(403);
     expect(remove.html).toContain('cannot be deleted');
-    expect(fx.server.latchkey.resourceService.builtIn.scopes).toEqual([...API_SCOPES]);
+    expect(fx.server.latchkey.services.resourceService.builtIn.scopes).toEqual([...API_SCOPES]);
     expect((await get(staff, '/admin/resources/0')).html).toContain(`<dt>Scopes</dt><dd>${API_SCOPES.join(' ')}</dd>`);
-    expect((await fx.server.latchkey.resourceService.list())[0]?.identifier).toBe(`${fx.server.url}/api`);
+    expect((await fx.server.latchkey.services.resourceService.list())[0]?.identifier).toBe(`${fx.server.url}/api`);
   });
 
   it('escapes what it renders', async () => {
     const identifier = `${uniqueIdentifier()}?q=%3Cscript%3E`;
-    const created = await fx.server.latchkey.resourceService.create({ identifier, name: '<script>alert(1)</script>', scopes: ['a<b>'] });
+    const created = await fx.server.latchkey.services.resourceService.create({ identifier, name: '<script>alert(1)</script>', scopes: ['a<b>'] });
     for (const path of ['/admin/resources', `/admin/resources/${created.id}`, `/admin/resources/${created.id}/delete`]) {
       const page = await get(staff, path);
       expect(page.html, path).not.toContain('<script>alert(1)</script>');
@@ -146,7 +146,7 @@ describeOnBackends('API resources admin pages (%s)', (fx) => {
   });
 
   it('refuses forms without this browser’s CSRF token with 403, changing nothing', async () => {
-    const target = await fx.server.latchkey.resourceService.create({ identifier: uniqueIdentifier(), scopes: ['x'] });
+    const target = await fx.server.latchkey.services.resourceService.create({ identifier: uniqueIdentifier(), scopes: ['x'] });
     const before = await rows();
     const fields = { identifier: uniqueIdentifier(), scopes: 'y', access_token_ttl: '600', access_token_format: 'jwt' };
     for (const path of ['/admin/resources/new', `/admin/resources/${target.id}`, `/admin/resources/${target.id}/delete`]) {
@@ -160,7 +160,7 @@ describeOnBackends('API resources admin pages (%s)', (fx) => {
   });
 
   it('is for staff only: 403 for signed-in people, the login page or 401 for anonymous ones', async () => {
-    const target = await fx.server.latchkey.resourceService.create({ identifier: uniqueIdentifier(), scopes: ['x'] });
+    const target = await fx.server.latchkey.services.resourceService.create({ identifier: uniqueIdentifier(), scopes: ['x'] });
     const gets = ['/admin/resources', '/admin/resources/new', `/admin/resources/${target.id}`, `/admin/resources/${target.id}/delete`, '/admin/resources/0'];
     const posts: Array<[string, Record<string, string>]> = [
       ['/admin/resources/new', { identifier: uniqueIdentifier(), access_token_ttl: '600', access_token_format: 'jwt' }],

@@ -62,7 +62,7 @@ describeOnBackends('API resources over REST and the CLI (%s)', (fx) => {
     return asResource(answer);
   }
 
-  const rowCount = async () => Number(((await fx.server.latchkey.knex('resources').count({ n: '*' })) as Array<{ n: number | string }>)[0]?.n);
+  const rowCount = async () => Number(((await fx.server.latchkey.storage.knex('resources').count({ n: '*' })) as Array<{ n: number | string }>)[0]?.n);
 
   async function auditEvents(event: string): Promise<Array<{ actor: string; target_id: string | null; details: Json | null }>> {
     const answer = await api('GET', `/api/audit/?event=${event}&page_size=100`, { token: staffToken });
@@ -199,7 +199,7 @@ describeOnBackends('API resources over REST and the CLI (%s)', (fx) => {
       expect(created).toMatchObject({ identifier, name: identifier, scopes: [], access_token_ttl: 3600, access_token_format: 'jwt', built_in: false });
       expect(created.id).toBeGreaterThan(0);
       expect(answer.headers.get('location')).toBe(`/api/resources/${created.id}/`);
-      const row = (await fx.server.latchkey.knex('resources').where({ id: created.id }).first()) as Json;
+      const row = (await fx.server.latchkey.storage.knex('resources').where({ id: created.id }).first()) as Json;
       expect(row).toMatchObject({ identifier, name: identifier, access_token_ttl: 3600, access_token_format: 'jwt' });
       expect(JSON.parse(String(row['scopes']))).toEqual([]);
       expect((await api('GET', `/api/resources/${created.id}`, { token: staffToken })).json).toEqual(created);
@@ -216,7 +216,7 @@ describeOnBackends('API resources over REST and the CLI (%s)', (fx) => {
       expect((await api('GET', `/api/resources/${created.id}/`, { token: staffToken })).status).toBe(404);
       expect((await api('DELETE', `/api/resources/${created.id}/`, { token: staffToken })).status).toBe(404);
       expect((await api('PATCH', `/api/resources/${created.id}/`, { token: staffToken, json: { name: 'x' } })).status).toBe(404);
-      expect(await fx.server.latchkey.knex('resources').where({ id: created.id }).first()).toBeUndefined();
+      expect(await fx.server.latchkey.storage.knex('resources').where({ id: created.id }).first()).toBeUndefined();
     });
 
     it('answers 404 for ids that do not exist or are not numbers', async () => {
@@ -362,7 +362,7 @@ describeOnBackends('API resources over REST and the CLI (%s)', (fx) => {
       expect(removed.code, describeRun(removed)).toBe(0);
       expect(removed.stderr).toBe('');
       expect(removed.stdout).toContain(identifier);
-      expect(await fx.server.latchkey.knex('resources').where({ identifier }).first()).toBeUndefined();
+      expect(await fx.server.latchkey.storage.knex('resources').where({ identifier }).first()).toBeUndefined();
       const app = await makeClient(fx.server.latchkey, { name: 'After delete', redirectUris: [], postLogoutRedirectUris: [], grantTypes: ['client_credentials'] });
       const config = await discover(fx.server.issuer, app.client.clientId, app.clientSecret ?? '');
       await expect(oidc.clientCredentialsGrant(config, { resource: identifier, scope: 'read' })).rejects.toMatchObject({ error: 'invalid_target' });

@@ -42,7 +42,7 @@ describeOnBackends('session and token properties (%s)', (fx) => {
     expect(after).not.toBe(before);
     // The id the browser held before login names no session with an account.
     if (before) {
-      const stale = await fx.server.latchkey.knex('oidc_payloads').where({ model: 'Session', id: secretDigest(before) }).first();
+      const stale = await fx.server.latchkey.storage.knex('oidc_payloads').where({ model: 'Session', id: secretDigest(before) }).first();
       expect(stale?.account_id ?? null).toBeNull();
     }
   });

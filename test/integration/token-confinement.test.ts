@@ -43,7 +43,7 @@ describeOnBackends('every token is confined to what it was issued for (%s)', (fx
   }
 
   beforeAll(async () => {
-    await fx.server.latchkey.resourceService.create({ identifier: ORDERS, name: 'Orders API', scopes: ['orders:read'], accessTokenTtl: 600 });
+    await fx.server.latchkey.services.resourceService.create({ identifier: ORDERS, name: 'Orders API', scopes: ['orders:read'], accessTokenTtl: 600 });
     const made = await makeClient(fx.server.latchkey, { name: 'Photo Printer', apiScopes: [...API_SCOPES] });
     printer = await discover(fx.server.issuer, made.client.clientId, made.clientSecret);
     bob = await makeUser(fx.server.latchkey);
@@ -62,12 +62,12 @@ describeOnBackends('every token is confined to what it was issued for (%s)', (fx
     expect(consent).toContain('Sign you in with your Latchkey account');
     expect(consent).not.toMatch(/Latchkey account details|Change or delete your|Manage your password|Administer Latchkey/);
     const { tokens } = await loginAndExchange(printer, new UserAgent(), { username: bob.username, password: PASSWORD }, { scope: 'openid' });
-    const before = await fx.server.latchkey.users.findById(bob.id);
+    const before = await fx.server.latchkey.storage.users.findById(bob.id);
 
     // 2. The app tries to move Bob's recovery address to itself: refused, nothing changes.
     const patch = await api('PATCH', `/api/users/${bob.id}/`, tokens.access_token, { email: 'evil@attacker.test' });
     expectInsufficientScope(patch, 'users:write', 'PATCH email with a sign-in token');
-    expect(await fx.server.latchkey.users.findById(bob.id)).toEqual(before);
+    expect(await fx.server.latchkey.storage.users.findById(bob.id)).toEqual(before);
 
     // 3. So a reset for that address reaches no account: no reset link exists for Bob.
     const forgotAgent = new UserAgent();
@@ -75,22 +75,22 @@ describeOnBackends('every token is confined to what it was issued for (%s)', (fx
     const forgot = formOf(await page.text(), '/account/password/forgot');
     const asked = await forgotAgent.postForm(new URL(forgot.action, fx.server.url), { csrf: forgot.csrf, email: 'evil@attacker.test' });
     expect(asked.status).toBe(200);
-    await fx.server.latchkey.background.settled();
-    const links = await fx.server.latchkey.knex('email_tokens').where({ user_id: bob.id, purpose: 'reset_password' }).count({ n: '*' }).first();
+    await fx.server.latchkey.services.background.settled();
+    const links = await fx.server.latchkey.storage.knex('email_tokens').where({ user_id: bob.id, purpose: 'reset_password' }).count({ n: '*' }).first();
     expect(Number(links?.n)).toBe(0);
-    expect(await fx.server.latchkey.users.findByEmail('evil@attacker.test')).toBeUndefined();
+    expect(await fx.server.latchkey.storage.users.findByEmail('evil@attacker.test')).toBeUndefined();
 
     // 4. A superuser's sign-in token from the same app: no new superuser, no authenticator, no deletion.
     const rootTokens = await tokensFor(root, { scope: 'openid' });
-    const usersBefore = await fx.server.latchkey.users.count();
+    const usersBefore = await fx.server.latchkey.storage.users.count();
     const escalate = await api('POST', '/api/users/', rootTokens.access_token, { username: 'mallory_root', password: PASSWORD, email: 'm@attacker.test', is_superuser: true });
     expectInsufficientScope(escalate, 'users:write', 'POST a superuser with a sign-in token');
     expectInsufficientScope(await api('POST', '/api/me/two-factor/enroll/', rootTokens.access_token, { password: PASSWORD }), 'account', 'enroll an authenticator');
     expectInsufficientScope(await api('DELETE', `/api/users/${bob.id}/`, rootTokens.access_token), 'users:write', 'delete the victim');
     expectInsufficientScope(await api('GET', '/api/users/', rootTokens.access_token), 'users:read', 'list the users');
-    expect(await fx.server.latchkey.users.count()).toBe(usersBefore);
-    expect(await fx.server.latchkey.twoFactor.status(root)).toMatchObject({ enabled: false, pending: false });
-    expect(await fx.server.latchkey.users.findById(bob.id)).toEqual(before);
+    expect(await fx.server.latchkey.storage.users.count()).toBe(usersBefore);
+    expect(await fx.server.latchkey.services.twoFactor.status(root)).toMatchObject({ enabled: false, pending: false });
+    expect(await fx.server.latchkey.storage.users.findById(bob.id)).toEqual(before);
 
     // What the token is for still works: /o/me, and /auth/me/ within its scopes (the id only).
     expect((await oidc.fetchUserInfo(printer, tokens.access_token, String(bob.id))).sub).toBe(String(bob.id));
@@ -217,7 +217,7 @@ describeOnBackends('every token is confined to what it was issued for (%s)', (fx
       expect((await api('GET', `/api/users/${bob.id}/`, tokens.access_token)).status).toBe(200);
       expectInsufficientScope(await api('PATCH', `/api/users/${bob.id}/`, tokens.access_token, { first_name: 'x' }), 'users:write', 'PATCH with users:read');
       // Staff take the scope away: the JWT already issued loses it at once, not when it expires.
-      await fx.server.latchkey.clientService.update(made.client.clientId, { apiScopes: [] });
+      await fx.server.latchkey.services.clientService.update(made.client.clientId, { apiScopes: [] });
       expectInsufficientScope(await api('GET', `/api/users/${bob.id}/`, tokens.access_token), 'users:read', 'after staff took users:read away');
 
       // An app registered for none gets no API scope at all.

@@ -32,7 +32,7 @@ describeOnBackends('two-factor authentication (%s)', { LOGIN_MAX_FAILURES_PER_AC
     config = await discover(fx.server.issuer, made.client.clientId, made.clientSecret);
   });
 
-  const auditEvents = async (event: string) => (await fx.server.latchkey.audit.list({ offset: 0, limit: 100, event })).events;
+  const auditEvents = async (event: string) => (await fx.server.latchkey.services.audit.list({ offset: 0, limit: 100, event })).events;
 
   /** A new user with two-factor on. */
   async function enrolledUser(overrides: Parameters<typeof makeUser>[1] = {}) {
@@ -143,9 +143,9 @@ describeOnBackends('two-factor authentication (%s)', { LOGIN_MAX_FAILURES_PER_AC
       expect(JSON.stringify(await status())).not.toContain(codes[0]!.slice(0, 5));
 
       // At rest: neither the secret nor a recovery code in the clear.
-      const row = (await fx.server.latchkey.knex('two_factor').where({ user_id: user.id }).first()) as Record<string, unknown>;
+      const row = (await fx.server.latchkey.storage.knex('two_factor').where({ user_id: user.id }).first()) as Record<string, unknown>;
       expect(JSON.stringify(row)).not.toContain(secret);
-      const stored = (await fx.server.latchkey.knex('two_factor_recovery_codes').where({ user_id: user.id }).pluck('code_hash')) as string[];
+      const stored = (await fx.server.latchkey.storage.knex('two_factor_recovery_codes').where({ user_id: user.id }).pluck('code_hash')) as string[];
       const sha256 = (code: string) => createHash('sha256').update(code.replace(/-/g, '')).digest('hex');
       expect(stored.sort()).toEqual(codes.map(sha256).sort());
       expect((await auditEvents('two_factor.enabled')).some((e) => e.target_id === String(user.id))).toBe(true);
@@ -188,7 +188,7 @@ describeOnBackends('two-factor authentication (%s)', { LOGIN_MAX_FAILURES_PER_AC
   describe('the second login step', () => {
     it('asks for the code after the password; only the code finishes the login, with amr pwd+otp and the mfa acr', async () => {
       const { user, secret } = await enrolledUser();
-      const lastLogin = (await fx.server.latchkey.users.findById(user.id))?.lastLogin;
+      const lastLogin = (await fx.server.latchkey.storage.users.findById(user.id))?.lastLogin;
       const agent = new UserAgent();
       const step = await passwordStep(agent, {}, user.username);
       expect(step.response.status).toBe(200);
@@ -199,7 +199,7 @@ describeOnBackends('two-factor authentication (%s)', { LOGIN_MAX_FAILURES_PER_AC
       expect(step.html).not.toContain('name="password"');
       // The password step alone is not a login.
       expect((await auditEvents('login.password_verified')).some((e) => e.actor_user_id === user.id)).toBe(true);
-      expect((await fx.server.latchkey.users.findById(user.id))?.lastLogin).toBe(lastLogin);
+      expect((await fx.server.latchkey.storage.users.findById(user.id))?.lastLogin).toBe(lastLogin);
 
       const wrong = await submitCode(agent, step, wrongCode(secret));
       const wrongHtml = await wrong.text();
@@ -212,7 +212,7 @@ describeOnBackends('two-factor authentication (%s)', { LOGIN_MAX_FAILURES_PER_AC
       expect(claims.sub).toBe(String(user.id));
       expect(claims.amr).toEqual(['pwd', 'otp']);
       expect(claims.acr).toBe(MFA_ACR);
-      expect((await fx.server.latchkey.users.findById(user.id))?.lastLogin).toBeGreaterThan(lastLogin!);
+      expect((await fx.server.latchkey.storage.users.findById(user.id))?.lastLogin).toBeGreaterThan(lastLogin!);
       const success = (await auditEvents('login.success')).find((e) => e.actor_user_id === user.id);
       expect(success?.details).toMatchObject({ via: 'login_page', second_factor: 'totp' });
       // The session remembers it: a refresh keeps saying how the person signed in.
@@ -465,7 +465,7 @@ describeOnBackends('two-factor authentication (%s)', { LOGIN_MAX_FAILURES_PER_AC
       });
       expect(off.status).toBe(204);
       expect((await callJson(base(), 'GET', '/api/me/two-factor/', undefined, access)).json).toMatchObject({ enabled: false, pending: false });
-      expect(Number(((await fx.server.latchkey.knex('two_factor_recovery_codes').where({ user_id: user.id }).count({ n: '*' }).first()) as { n: unknown }).n)).toBe(0);
+      expect(Number(((await fx.server.latchkey.storage.knex('two_factor_recovery_codes').where({ user_id: user.id }).count({ n: '*' }).first()) as { n: unknown }).n)).toBe(0);
       expect((await auditEvents('two_factor.disabled')).some((e) => e.target_id === String(user.id))).toBe(true);
       expect((await callJson(base(), 'POST', '/api/token/', { username: user.username, password: PASSWORD })).status).toBe(200);
       expect((await del({ password: PASSWORD, code: codeAt(secret, 1) })).status).toBe(409);

@@ -91,7 +91,7 @@ describeOnBackends('users REST API over HTTP (%s)', (fx) => {
     });
 
     it('staff changing their own password still need current_password', async () => {
-      const self = await fx.server.latchkey.users.create({ username: unique('staffself'), email: null, passwordHash: ctx.passwordHash, isStaff: true });
+      const self = await fx.server.latchkey.storage.users.create({ username: unique('staffself'), email: null, passwordHash: ctx.passwordHash, isStaff: true });
       const { access } = await apiLogin(self.username);
       const missing = await api('PATCH', `/api/users/${self.id}/`, { token: access, json: { password: NEW_PASSWORD } });
       expect(missing.status, missing.text).toBe(400);
@@ -112,7 +112,7 @@ describeOnBackends('users REST API over HTTP (%s)', (fx) => {
       expect(deleted.status, deleted.text).toBe(204);
       expect(deleted.text).toBe('');
       expect(await row(target.id)).toBeUndefined();
-      const oidcRows = await fx.server.latchkey.knex('oidc_payloads').where({ account_id: String(target.id) }).count<{ n: number }[]>({ n: '*' });
+      const oidcRows = await fx.server.latchkey.storage.knex('oidc_payloads').where({ account_id: String(target.id) }).count<{ n: number }[]>({ n: '*' });
       expect(Number(oidcRows[0]?.n)).toBe(0);
 
       expect((await userinfo(oauth.access_token)).status).toBe(401);
@@ -149,7 +149,7 @@ describeOnBackends('users REST API over HTTP (%s)', (fx) => {
     });
 
     it('a deactivated staff member loses staff access at once', async () => {
-      const member = await fx.server.latchkey.users.create({ username: unique('exstaff'), email: null, passwordHash: ctx.passwordHash, isStaff: true });
+      const member = await fx.server.latchkey.storage.users.create({ username: unique('exstaff'), email: null, passwordHash: ctx.passwordHash, isStaff: true });
       const { access } = await apiLogin(member.username);
       expect((await api('GET', '/api/users/', { token: access })).status).toBe(200);
       expect((await api('PATCH', `/api/users/${member.id}/`, { token: ctx.superToken, json: { is_active: false } })).status).toBe(200);
@@ -192,10 +192,10 @@ describeOnBackends('users REST API over HTTP (%s)', (fx) => {
 
     beforeAll(async () => {
       closed = await startTestServer(fx.backend, { ALLOW_REGISTRATION: 'false' });
-      const member = await closed.latchkey.users.create({
+      const member = await closed.latchkey.storage.users.create({
         username: 'closedstaff',
         email: null,
-        passwordHash: await closed.latchkey.hasher.hash(PASSWORD),
+        passwordHash: await closed.latchkey.services.hasher.hash(PASSWORD),
         isStaff: true,
       });
       const answer = await fetch(`${closed.url}/api/token/`, {
@@ -216,18 +216,18 @@ describeOnBackends('users REST API over HTTP (%s)', (fx) => {
       });
 
     it('refuses anonymous registration with 403 and creates nobody', async () => {
-      const before = await closed.latchkey.users.count();
+      const before = await closed.latchkey.storage.users.count();
       const answer = await register();
       expect(answer.status).toBe(403);
       expect(((await answer.json()) as Json)['error']).toBe('permission_denied');
-      expect(await closed.latchkey.users.count()).toBe(before);
+      expect(await closed.latchkey.storage.users.count()).toBe(before);
     });
 
     it('refuses a plain user too', async () => {
-      const plain = await closed.latchkey.users.create({
+      const plain = await closed.latchkey.storage.users.create({
         username: unique('plain'),
         email: null,
-        passwordHash: await closed.latchkey.hasher.hash(PASSWORD),
+        passwordHash: await closed.latchkey.services.hasher.hash(PASSWORD),
       });
       const login = await fetch(`${closed.url}/api/token/`, {
         method: 'POST',
@@ -242,7 +242,7 @@ describeOnBackends('users REST API over HTTP (%s)', (fx) => {
       const answer = await register(closedStaffToken);
       expect(answer.status).toBe(201);
       const user = (await answer.json()) as UserJson;
-      expect(await closed.latchkey.users.findById(user.id)).toMatchObject({ id: user.id });
+      expect(await closed.latchkey.storage.users.findById(user.id)).toMatchObject({ id: user.id });
     });
   });
 });

@@ -111,7 +111,7 @@ describeOnBackends('users REST API over HTTP (%s)', (fx) => {
         if (status === 401) expectInvalidToken(answer);
         if (status === 403) expect(answer.json['error']).toBe('permission_denied');
         if (targeted) expect(await row(target.id)).toEqual(before);
-        if (method === 'POST') expect(await fx.server.latchkey.users.findByLogin(String(payload?.['username']))).toBeUndefined();
+        if (method === 'POST') expect(await fx.server.latchkey.storage.users.findByLogin(String(payload?.['username']))).toBeUndefined();
         return;
       }
       if (status === 204) {
@@ -129,7 +129,7 @@ describeOnBackends('users REST API over HTTP (%s)', (fx) => {
       }
       // 200
       if (route === 'GET /api/users/') {
-        expect(asPage(answer).count).toBe(await fx.server.latchkey.users.count());
+        expect(asPage(answer).count).toBe(await fx.server.latchkey.storage.users.count());
         return;
       }
       const user = asUser(answer);
@@ -263,7 +263,7 @@ describeOnBackends('users REST API over HTTP (%s)', (fx) => {
         expect(answer.status, answer.text).toBe(403);
         expect(answer.json['error']).toBe('permission_denied');
         expect(answer.json['error_description']).toContain(field);
-        expect(await fx.server.latchkey.users.findByLogin(username)).toBeUndefined();
+        expect(await fx.server.latchkey.storage.users.findByLogin(username)).toBeUndefined();
       }
       if (field === 'id') expect(await row(424242)).toBeUndefined();
     });
@@ -297,7 +297,7 @@ describeOnBackends('users REST API over HTTP (%s)', (fx) => {
       const created = await api('POST', '/api/users/', { token: ctx.staffToken, json: { username, password: PASSWORD, [field]: value() } });
       expect(created.status, created.text).toBe(400);
       expect(Object.keys(fieldsOf(created))).toEqual([field]);
-      expect(await fx.server.latchkey.users.findByLogin(username)).toBeUndefined();
+      expect(await fx.server.latchkey.storage.users.findByLogin(username)).toBeUndefined();
 
       const target = await fixtureUser({ emailVerified: false });
       const before = await row(target.id);
@@ -334,7 +334,7 @@ describeOnBackends('users REST API over HTTP (%s)', (fx) => {
       for (const value of [true, false]) {
         const refused = await api('POST', '/api/users/', { token: ctx.staffToken, json: { username, password: PASSWORD, is_superuser: value } });
         expect(refused.status, refused.text).toBe(403);
-        expect(await fx.server.latchkey.users.findByLogin(username)).toBeUndefined();
+        expect(await fx.server.latchkey.storage.users.findByLogin(username)).toBeUndefined();
       }
       const target = await fixtureUser();
       const before = await row(target.id);

@@ -73,7 +73,7 @@ describeOnBackends('users REST API over HTTP (%s)', (fx) => {
     });
 
     it('caps page_size at 100', async () => {
-      const { users } = fx.server.latchkey;
+      const { users } = fx.server.latchkey.storage;
       while ((await users.count()) < 105) await fixtureUser();
       const total = await users.count();
       const answer = await api('GET', '/api/users/?page_size=1000', { token: ctx.staffToken });
@@ -166,7 +166,7 @@ describeOnBackends('users REST API over HTTP (%s)', (fx) => {
         expect(answer.status, `ordering=${bad}: ${answer.text}`).toBe(400);
         expect(answer.json['error']).toBe('invalid_request');
       }
-      expect(await fx.server.latchkey.users.count()).toBeGreaterThan(0);
+      expect(await fx.server.latchkey.storage.users.count()).toBeGreaterThan(0);
     });
   });
 
@@ -197,7 +197,7 @@ describeOnBackends('users REST API over HTTP (%s)', (fx) => {
       const username = unique('val');
       const body: Json = { username, password: PASSWORD, email: `${username}@example.com`, ...change };
       for (const key of Object.keys(body)) if (body[key] === undefined) delete body[key];
-      const before = await fx.server.latchkey.users.count();
+      const before = await fx.server.latchkey.storage.users.count();
       const answer = await api('POST', '/api/users/', { json: body });
       expect(answer.status, answer.text).toBe(400);
       expect(answer.headers.get('content-type')).toMatch(/application\/json/);
@@ -209,7 +209,7 @@ describeOnBackends('users REST API over HTTP (%s)', (fx) => {
         expect(messages.length).toBeGreaterThan(0);
         for (const message of messages) expect(message).toEqual(expect.any(String));
       }
-      expect(await fx.server.latchkey.users.count()).toBe(before);
+      expect(await fx.server.latchkey.storage.users.count()).toBe(before);
     });
 
     it('says which field is required', async () => {

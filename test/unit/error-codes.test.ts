@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DomainError, ERROR_CODES, FIELD_CODES, FIELD_MESSAGES, fieldProblem, InvalidInput, TooManyAttempts, type ErrorCode } from '../../src/core/errors.js';
+import { InvalidApiToken } from '../../src/core/tokens/api-tokens.js';
 import { translator } from '../../src/locales/i18n.js';
 import { REST_ERRORS, restError } from '../../src/web/http/error-mapping.js';
 import { FIELD_PAGE_MESSAGES, fieldMessage, PAGE_MESSAGES, pageMessage, problemOf } from '../../src/web/http/page-problem.js';
@@ -37,6 +38,19 @@ describe('domain error codes', () => {
       // English pages keep the services' words, except where they always had their own.
       if (!PAGE_WORDING.includes(code)) expect(english, code).toBe(error.message);
     }
+  });
+
+  it('answers a refused API JWT as simplejwt does: 401 invalid_token with detail and code', () => {
+    const refused = restError(new InvalidApiToken('The token has expired.'));
+    expect(refused.status).toBe(401);
+    expect(refused.toJSON()).toEqual({
+      error: 'invalid_token',
+      error_description: 'The token has expired.',
+      detail: 'The token has expired.',
+      code: 'token_not_valid',
+    });
+    // Only this code carries simplejwt's keys.
+    expect(restError(new DomainError('user_not_found')).toJSON()).toEqual({ error: 'not_found', error_description: 'No such user.' });
   });
 
   it('keeps the REST body: fields as English lists, and Retry-After seconds', () => {

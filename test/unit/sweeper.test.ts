@@ -9,8 +9,9 @@ import { createLoginThrottle } from '../../src/core/accounts/login-throttle.js';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/storage/knex.js';
 import { migrateLatest } from '../../src/storage/migrate.js';
+import { poolStats } from '../../src/storage/pool-stats.js';
 import { createSweeper, type Sweeper } from '../../src/core/maintenance/sweeper.js';
-import { createMetrics, type Metrics } from '../../src/web/http/metrics.js';
+import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
 import { freshDatabase, type TestDatabase } from '../helpers/database.js';
 import { BACKENDS } from '../helpers/env.js';
 
@@ -38,7 +39,7 @@ describe.each(BACKENDS)('sweeper lease (%s)', (backend) => {
 
   const instance = (): Instance => {
     const knex = openDatabase(loadConfig({ DATABASE_URL: db.url }).database);
-    const metrics = createMetrics({ knex, hashQueue: () => 0 });
+    const metrics = createMetrics({ pool: () => poolStats(knex), hashQueue: () => 0 });
     const throttle = createLoginThrottle(knex, POLICY);
     return { knex, metrics, sweeper: createSweeper({ knex, intervalSeconds: INTERVAL, throttle, metrics }) };
   };

@@ -1,5 +1,5 @@
 import type { AuditLog } from '../audit/audit-log.js';
-import type { Metrics } from '../../web/http/metrics.js';
+import type { Metrics } from '../../observability/metrics.js';
 import type { User, UserRepository } from '../../storage/users.js';
 import type { LoginThrottle, ThrottleKey } from './login-throttle.js';
 import type { PasswordHasher } from './password-hasher.js';

@@ -30,14 +30,20 @@ export function createPasswordHasher({
   cost,
   threads = os.availableParallelism(),
   nice = 0,
+  onDemand = false,
 }: {
   cost: number;
   threads?: number;
   nice?: number;
+  /**
+   * No thread until the first password: a one-shot CLI command that hashes none starts none
+   * (and none is stopped while still loading its module, which can abort Node).
+   */
+  onDemand?: boolean;
 }): PasswordHasher {
   const pool = new Piscina({
     filename: new URL('./hash-worker.js', import.meta.url).href,
-    minThreads: 1,
+    minThreads: onDemand ? 0 : 1,
     maxThreads: Math.max(1, threads),
     idleTimeout: 60_000,
     ...(nice > 0 && process.platform === 'linux' ? { niceIncrement: nice } : {}),

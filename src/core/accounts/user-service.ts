@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { ApiTokens } from '../tokens/api-tokens.js';
-import { actorEntry, type AuditLog } from '../audit/audit-log.js';
+import { actorEntry, type AuditActor, type AuditLog } from '../audit/audit-log.js';
 import { DomainError, fieldCollector, fieldProblem, InvalidInput, LastSuperuser } from '../errors.js';
 import { revokeAccount } from '../../storage/oidc-payloads.js';
 import { DuplicateUserError, normalizeEmail, type User, type UserChanges, type UserRepository } from '../../storage/users.js';
@@ -194,6 +194,33 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
     return out;
   }
 
+  /** Stores a validated new user and records `user.created` by `who`. */
+  async function insert(input: UserChanges & { password?: string }, who: ReturnType<typeof actorEntry>): Promise<User> {
+    let created: User;
+    try {
+      created = await users.create({
+        username: input.username!,
+        email: input.email ?? null,
+        passwordHash: await hasher.hash(input.password!),
+        firstName: input.firstName ?? '',
+        lastName: input.lastName ?? '',
+        isActive: input.isActive ?? true,
+        isStaff: input.isStaff ?? false,
+        isSuperuser: input.isSuperuser ?? false,
+        ...(input.emailVerified ? { emailVerified: true } : {}),
+      });
+    } catch (error) {
+      conflict(error);
+    }
+    await audit.record('user.created', {
+      ...who,
+      targetType: 'user',
+      targetId: created.id,
+      details: { username: created.username, is_staff: created.isStaff, is_superuser: created.isSuperuser, is_active: created.isActive },
+    });
+    return created;
+  }
+
   /** Ends every session, grant and token of a user: OIDC ones and API refresh tokens. */
   async function revokeEverything(userId: number): Promise<void> {
     await revokeAccount(knex, String(userId));
@@ -223,30 +250,20 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
       checkWritable(actor, body);
       if (has(body, 'current_password')) throw InvalidInput.of('current_password', 'not_used_on_create');
       const input = validate(body, requireEmail ? ['username', 'password', 'email'] : ['username', 'password']);
-      let created: User;
-      try {
-        created = await users.create({
-          username: input.username!,
-          email: input.email ?? null,
-          passwordHash: await hasher.hash(input.password!),
-          firstName: input.firstName ?? '',
-          lastName: input.lastName ?? '',
-          isActive: input.isActive ?? true,
-          isStaff: input.isStaff ?? false,
-          isSuperuser: input.isSuperuser ?? false,
-        });
-      } catch (error) {
-        conflict(error);
-      }
-      await audit.record('user.created', {
-        ...auditActor(actor),
-        targetType: 'user',
-        targetId: created.id,
-        details: { username: created.username, is_staff: created.isStaff, is_superuser: created.isSuperuser, is_active: created.isActive },
-      });
+      const created = await insert(input, auditActor(actor));
       // Self-registration only: staff creating accounts decide themselves what to tell people.
       if (!actor.user && created.email && !created.emailVerified) onUnverifiedEmail?.(created, 'registered');
       return created;
+    },
+
+    /**
+     * A superuser made by the operator (the CLI's createsuperuser, `by` names it): the same
+     * checks as any new account, an email required, and counted as verified, since whoever
+     * runs the server typed it.
+     */
+    async createSuperuser(by: AuditActor, fields: { username: string; email: string; password: string }): Promise<User> {
+      const input = validate(fields, ['username', 'email', 'password']);
+      return insert({ ...input, isStaff: true, isSuperuser: true, emailVerified: true }, actorEntry(by));
     },
 
     /**

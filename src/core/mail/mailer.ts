@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import type { Logger } from '../../web/http/logger.js';
+import type { Logger } from '../../observability/logger.js';
 import type { MailConfig } from '../../config.js';
 
 /** One outgoing message: plain text for every client, HTML for those that show it. */

@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
 import type { LoginThrottle } from '../accounts/login-throttle.js';
-import type { Metrics } from '../../web/http/metrics.js';
+import type { Metrics } from '../../observability/metrics.js';
 import { claimLease } from '../../storage/app-lock.js';
-import { sweepAll } from './sweep.js';
+import { sweepAll, type SweepResult } from './sweep.js';
 
 const LEASE = 'sweeper';
 
@@ -17,21 +17,27 @@ export function createSweeper({ knex, intervalSeconds, throttle, metrics }: { kn
     return claimLease(knex, LEASE, now, cutoff);
   }
 
+  /** One sweep of every table; the throttle's counters are swept too, counted only in `rows`. */
+  async function sweep(): Promise<{ byKind: SweepResult; rows: number }> {
+    const stop = metrics.sweepSeconds.startTimer();
+    const byKind = await sweepAll(knex);
+    const rows =
+      byKind.expired_rows_deleted + byKind.api_refresh_tokens_deleted + byKind.retired_keys_deleted + byKind.email_tokens_deleted + (await throttle.sweep());
+    stop();
+    metrics.sweeps.inc();
+    metrics.swept.inc(rows);
+    return { byKind, rows };
+  }
+
   return {
-    /** Sweeps everything now, whoever holds the lease (the CLI's cleanup, tests). */
+    /** Sweeps everything now, whoever holds the lease (tests); returns rows removed. */
     async sweepNow(): Promise<number> {
-      const stop = metrics.sweepSeconds.startTimer();
-      const result = await sweepAll(knex);
-      const rows =
-        result.expired_rows_deleted +
-        result.api_refresh_tokens_deleted +
-        result.retired_keys_deleted +
-        result.email_tokens_deleted +
-        (await throttle.sweep());
-      stop();
-      metrics.sweeps.inc();
-      metrics.swept.inc(rows);
-      return rows;
+      return (await sweep()).rows;
+    },
+
+    /** Sweeps everything now, whoever holds the lease, and says what by kind (the CLI's cleanup). */
+    async sweepReport(): Promise<SweepResult> {
+      return (await sweep()).byKind;
     },
 
     /** The periodic run: sweeps only if this process won the lease; returns rows or undefined. */

@@ -1,5 +1,5 @@
-import { OIDC_SCOPES } from '../../oidc/account.js';
-import { RESOURCE_TTL } from '../../oidc/ttl.js';
+import { OIDC_SCOPES } from '../accounts/claims.js';
+import { RESOURCE_TTL } from '../tokens/lifetimes.js';
 import { ACCESS_TOKEN_FORMATS, type AccessTokenFormat, type NewResource } from '../../storage/resources.js';
 import { fieldCollector, fieldProblem, type FieldProblem } from '../errors.js';
 

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { createLocalJWKSet, errors as joseErrors, importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload } from 'jose';
 import { createApiRefreshTokenRepository, type InsertRefreshToken } from '../../storage/api-refresh-tokens.js';
-import { ApiError } from '../../errors.js';
+import { DomainError } from '../errors.js';
 import type { KeyMaterial } from '../keys/key-store.js';
-import { API_TTL } from '../../oidc/ttl.js';
+import { API_TTL } from './lifetimes.js';
 import type { User, UserRepository } from '../../storage/users.js';
 
 /** JOSE `typ` headers: RFC 9068 for access tokens, our own for refresh tokens. */
@@ -68,16 +68,14 @@ export function localJwksOf(keys: () => KeyMaterial): () => ReturnType<typeof cr
 }
 
 /**
- * 401 invalid_token, with djangorestframework-simplejwt's own keys (`detail`, `code`) next to
- * ours, since the clients of these endpoints were written against simplejwt.
+ * A refused API JWT. The REST API answers it as djangorestframework-simplejwt does (401
+ * invalid_token with `detail` and `code`: src/web/http/error-mapping.ts), since the clients
+ * of these endpoints were written against simplejwt.
  */
-export class InvalidApiToken extends ApiError {
+export class InvalidApiToken extends DomainError {
   constructor(description: string) {
-    super(401, 'invalid_token', description);
-  }
-
-  override toJSON(): { error: string; error_description: string; detail: string; code: string } {
-    return { ...super.toJSON(), detail: this.message, code: 'token_not_valid' };
+    super('token_not_valid', { detail: description });
+    this.name = 'InvalidApiToken';
   }
 }
 
@@ -138,7 +136,7 @@ export function createApiTokens({ knex, issuer, audience, keys, users }: ApiToke
 
   /**
    * Verifies signature (RS256/ES256 only: never `none` or HMAC), kid, issuer, audience,
-   * expiry and the `typ` header; throws a 401 ApiError otherwise.
+   * expiry and the `typ` header; throws InvalidApiToken otherwise.
    */
   async function verifySignature(token: string, typ: string): Promise<VerifiedClaims> {
     try {
@@ -154,7 +152,7 @@ export function createApiTokens({ knex, issuer, audience, keys, users }: ApiToke
       if (payload['token_type'] !== TOKEN_TYPES[typ]) throw invalid('The token is invalid.');
       return payload as VerifiedClaims;
     } catch (error) {
-      if (error instanceof ApiError) throw error;
+      if (error instanceof InvalidApiToken) throw error;
       if (error instanceof joseErrors.JWTExpired) throw invalid('The token has expired.');
       if (error instanceof joseErrors.JOSEError) throw invalid('The token is invalid.');
       throw error;

@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import { actorEntry } from '../../core/audit/audit-log.js';
-import { RETIRED_KEY_RETENTION_MS } from '../../oidc/ttl.js';
+import { RETIRED_KEY_RETENTION_MS } from '../../core/tokens/lifetimes.js';
 import { auditActorOf } from './admin-auth.js';
 import { csrfOk, FORM_EXPIRED, problem, type AdminKit, type Problem } from './kit.js';
 

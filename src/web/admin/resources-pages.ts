@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { RESOURCE_TTL } from '../../oidc/ttl.js';
+import { RESOURCE_TTL } from '../../core/tokens/lifetimes.js';
 import type { Resource } from '../../core/resources/built-in.js';
 import type { ResourceInput } from '../../core/resources/resource-input.js';
 import { resourceJson } from '../../core/resources/resource-service.js';

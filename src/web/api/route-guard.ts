@@ -1,5 +1,7 @@
 import type { Context, Middleware, Next } from 'koa';
+import { DomainError } from '../../core/errors.js';
 import { ApiError } from '../../errors.js';
+import { restError, statusOf } from '../http/error-mapping.js';
 import { DPOP_SIGNING_ALGORITHMS } from '../../oidc/provider.js';
 import type { User } from '../../storage/users.js';
 import type { ApiScope } from '../../core/resources/built-in.js';
@@ -80,7 +82,9 @@ export function guard(resolve: BearerResolver, rule: RouteRule): Guard {
       const principal = await resolve({ scheme, token: match[2], proof, method: ctx.method, path: ctx.path });
       checkAccess(principal, rule);
       ctx.state['principal'] = principal;
-    } catch (error) {
+    } catch (thrown) {
+      // A refused API JWT comes from the services as a DomainError: answered with its challenge too.
+      const error = thrown instanceof DomainError && statusOf(thrown) === 401 ? restError(thrown) : thrown;
       if (error instanceof InsufficientScope || (error instanceof ApiError && error.status === 401)) {
         return challenge(ctx, error, error instanceof DpopError || scheme === 'dpop' || proof ? 'DPoP' : 'Bearer');
       }

@@ -35,6 +35,7 @@ export const REST_ERRORS = {
   invalid_redirect_uri: { status: 400, error: 'invalid_redirect_uri' },
   public_client_no_secret: { status: 400, error: 'invalid_request' },
   private_key_jwt_no_secret: { status: 400, error: 'invalid_request' },
+  token_not_valid: { status: 401, error: 'invalid_token' },
 } as const satisfies Record<ErrorCode, { status: number; error: string }>;
 
 /** The HTTP status of a refusal (pages answer with it too). */
@@ -47,8 +48,23 @@ export function fieldMessages(fields: FieldProblems): Record<string, string[]> {
   return Object.fromEntries(Object.entries(fields).map(([field, problems]) => [field, problems.map((p) => p.message)]));
 }
 
+/**
+ * A refused API JWT as djangorestframework-simplejwt answers it: its own keys (`detail`,
+ * `code`) next to ours, since the clients of /api/token/ were written against simplejwt.
+ */
+class SimpleJwtTokenError extends ApiError {
+  constructor(description: string) {
+    super(401, 'invalid_token', description);
+  }
+
+  override toJSON(): { error: string; error_description: string; detail: string; code: string } {
+    return { ...super.toJSON(), detail: this.message, code: 'token_not_valid' };
+  }
+}
+
 /** A refusal as the REST API answers it: status, `error`, `error_description` and `fields`. */
 export function restError(error: DomainError): ApiError {
+  if (error.code === 'token_not_valid') return new SimpleJwtTokenError(error.message);
   const { status, error: code } = REST_ERRORS[error.code];
   return new ApiError(status, code, error.message, error.fields ? fieldMessages(error.fields) : undefined);
 }

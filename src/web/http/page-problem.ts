@@ -50,6 +50,7 @@ export const PAGE_MESSAGES = {
   invalid_redirect_uri: 'error.invalidRedirectUri',
   public_client_no_secret: 'error.publicClientNoSecret',
   private_key_jwt_no_secret: 'error.privateKeyJwtNoSecret',
+  token_not_valid: 'error.tokenNotValid',
 } as const satisfies Record<ErrorCode, PageMessage>;
 
 /** The lockout message of the login page (interaction/routes.ts `tooManyAttempts`). */

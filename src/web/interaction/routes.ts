@@ -9,7 +9,7 @@ import { csrfToken, csrfValid } from '../http/csrf.js';
 import { chooseLocale, translator, type Translator } from '../../locales/i18n.js';
 import type { Views } from '../http/views.js';
 import { acrForLogin, essentialAcrUnattainable } from '../../oidc/acr.js';
-import { OIDC_SCOPES } from '../../oidc/account.js';
+import { OIDC_SCOPES } from '../../core/accounts/claims.js';
 import type { FindResource } from '../../oidc/resource-indicators.js';
 import type { UserRepository } from '../../storage/users.js';
 import { pendingSecondFactor, rememberPendingSecondFactor } from './pending-second-factor.js';
