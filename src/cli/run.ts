@@ -119,7 +119,7 @@ async function createSuperuser(config: Config, args: string[], out: Out): Promis
       out(`superuser "${user.username}" created with id ${user.id}`);
     });
   } catch (error) {
-    if (error instanceof DuplicateUserError) throw new CliError(`a user with that ${error.field} already exists`);
+    if (error instanceof DuplicateUserError) throw new CliError(error.message);
     throw error;
   } finally {
     await hasher.close();

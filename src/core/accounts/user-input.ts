@@ -1,7 +1,12 @@
+import { normalizeUsername } from '../../storage/identity-keys.js';
 import { fieldProblem, type FieldProblem } from '../errors.js';
 
-/** Django's username rule: letters, digits and @ . + - _, at most 150 characters. */
-export function usernameProblem(username: string): FieldProblem | undefined {
+/**
+ * Django's username rule: letters, digits and @ . + - _, at most 150 characters, judged in
+ * the NFKC form the name is stored in (normalizeUsername).
+ */
+export function usernameProblem(raw: string): FieldProblem | undefined {
+  const username = normalizeUsername(raw);
   if (!username) return fieldProblem('username_required');
   if (username.length > 150) return fieldProblem('username_too_long', { max: 150 });
   if (!/^[\p{L}\p{N}@.+\-_]+$/u.test(username)) return fieldProblem('username_characters');

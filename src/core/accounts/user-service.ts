@@ -3,6 +3,7 @@ import type { ApiTokens } from '../tokens/api-tokens.js';
 import { actorEntry, type AuditLog } from '../audit/audit-log.js';
 import { DomainError, fieldCollector, fieldProblem, InvalidInput, LastSuperuser } from '../errors.js';
 import { revokeAccount } from '../../storage/oidc-payloads.js';
+import { normalizeUsername } from '../../storage/identity-keys.js';
 import { DuplicateUserError, normalizeEmail, type User, type UserChanges, type UserRepository } from '../../storage/users.js';
 import type { ConfirmIdentity } from './confirm-identity.js';
 import type { PasswordHasher } from './password-hasher.js';
@@ -35,7 +36,9 @@ const has = (body: Record<string, unknown>, key: string) => Object.prototype.has
 
 function conflict(error: unknown): never {
   if (error instanceof DuplicateUserError) {
-    throw new DomainError(error.field === 'username' ? 'username_taken' : 'email_taken');
+    // Per field too, as Django REST framework lists a unique field's refusal.
+    const code = error.field === 'email' ? 'email_taken' : error.lookalike ? 'username_lookalike' : 'username_taken';
+    throw new DomainError(code, {}, { fields: { [error.field]: [fieldProblem(code)] } });
   }
   throw error;
 }
@@ -155,7 +158,7 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
     if (username !== undefined && !problems.has('username')) {
       const p = usernameProblem(username);
       if (p) problem('username', p);
-      else out.username = username;
+      else out.username = normalizeUsername(username);
     }
     if (has(body, 'email')) {
       const email = text('email');
