@@ -112,8 +112,8 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const users = createUserRepository(knex);
     const clients = createClientRepository(knex);
     await ensureFirstPartyClient(clients);
-    await ensureAdminClient(clients, config.publicUrl);
-    await ensureAccountClient(clients, config.publicUrl);
+    await ensureAdminClient(clients);
+    await ensureAccountClient(clients);
     const hasher = createPasswordHasher({ cost: config.bcryptCost, nice: config.passwordHashNice });
     const audit = createAuditLog(knex);
     const throttle = createLoginThrottle(knex, config.throttle);

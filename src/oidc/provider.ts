@@ -14,7 +14,7 @@ import type { UserRepository } from '../storage/users.js';
 import { ACR_VALUES } from './acr.js';
 import { deviceInputForm, providerPageTranslator } from './provider-pages.js';
 import { createFindAccount, OIDC_SCOPES, SCOPE_CLAIMS } from './account.js';
-import { PAGE_CLIENT_IDS } from './first-party-pages.js';
+import { PAGE_CLIENT_IDS, withOwnPagesUris } from './first-party-pages.js';
 import { KnexAdapter } from './adapter.js';
 import { claimOnce, revokeClient } from '../storage/oidc-payloads.js';
 import { registerPasswordGrant } from './password-grant.js';
@@ -180,7 +180,7 @@ export const interactionPath = (uid: string) => `/interaction/${uid}`;
  * again when keys rotate: all state lives in the database.
  */
 export function createProvider({ config, knex, users, clients, views, keys, findResource, authenticate, audit, metrics, log }: ProviderDeps): Provider {
-  const clientAdapter = new ClientAdapter(clients, (clientId) => revokeClient(knex, clientId));
+  const clientAdapter = new ClientAdapter(clients, (clientId) => revokeClient(knex, clientId), withOwnPagesUris(config.publicUrl));
   const adapters = new Map<string, KnexAdapter>();
   const secure = config.publicUrl.startsWith('https:');
 
