@@ -18,6 +18,7 @@ import { errorHandler } from './web/http/error-handler.js';
 import { createHealthRouter } from './web/http/health.js';
 import { createLogger, requestLog, type Logger } from './web/http/logger.js';
 import { createMetrics, type Metrics } from './web/http/metrics.js';
+import { refuseNulInUrl } from './web/http/nul-bytes.js';
 import { mountProvider } from './web/http/mount-provider.js';
 import { publicOrigin } from './web/http/public-origin.js';
 import { securityHeaders } from './web/http/security-headers.js';
@@ -209,6 +210,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     app.use(metrics.middleware());
     app.use(securityHeaders({ https: secureCookies }));
     app.use(errorHandler(views, log));
+    app.use(refuseNulInUrl());
     app.use(metrics.endpoint(config.metricsToken));
     // The provider first: protocol requests (the hot path) skip our routers entirely; paths
     // it does not serve fall through to them (e.g. DOT's /o/applications/ redirects).

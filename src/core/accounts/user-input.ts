@@ -13,9 +13,20 @@ export function usernameProblem(raw: string): FieldProblem | undefined {
   return undefined;
 }
 
+/** Control characters (C0, DEL, C1): never part of a name or address a person typed. */
+const CONTROL = /\p{Cc}/u;
+
+/** A person's first or last name: at most 150 characters, no control characters. */
+export function nameProblem(name: string): FieldProblem | undefined {
+  if (name.length > 150) return fieldProblem('too_long', { max: 150 });
+  if (CONTROL.test(name)) return fieldProblem('control_characters');
+  return undefined;
+}
+
 /** A pragmatic email check: one @, something on each side, a dot in the domain, no spaces. */
 export function emailProblem(email: string): FieldProblem | undefined {
   if (email.length > 254) return fieldProblem('email_too_long', { max: 254 });
+  if (CONTROL.test(email)) return fieldProblem('email_invalid');
   if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return fieldProblem('email_invalid');
   return undefined;
 }

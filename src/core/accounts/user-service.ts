@@ -8,7 +8,7 @@ import { DuplicateUserError, normalizeEmail, type User, type UserChanges, type U
 import type { ConfirmIdentity } from './confirm-identity.js';
 import type { PasswordHasher } from './password-hasher.js';
 import { passwordProblem } from './password-policy.js';
-import { emailProblem, usernameProblem } from './user-input.js';
+import { emailProblem, nameProblem, usernameProblem } from './user-input.js';
 
 /** Who is asking: the rules differ for staff, superusers and the user themself. */
 export interface Actor {
@@ -175,7 +175,8 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
       ['last_name', 'lastName'],
     ] as const) {
       const value = text(key);
-      if (value !== undefined && value.length > 150) problem(key, 'too_long', { max: 150 });
+      const p = value === undefined ? undefined : nameProblem(value);
+      if (p) problem(key, p);
       else if (value !== undefined) out[prop] = value;
     }
     const password = text('password');
