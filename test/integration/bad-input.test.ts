@@ -123,6 +123,18 @@ describeOnBackends('bad input (%s)', (fx) => {
       await send(`POST ${endpoint} huge client_id`, endpoint, form({ client_id: HUGE, grant_type: 'refresh_token', refresh_token: HUGE }));
     }
     const token = `${fx.server.latchkey.config.issuer}/token`;
+    // A NUL inside a client assertion passes the edge (base64url there); the provider takes
+    // its sub as the client_id: the adapters never look it up.
+    const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const assertion = `${b64({ alg: 'RS256', typ: 'JWT' })}.${b64({ iss: NUL, sub: NUL, aud: token, exp: Math.floor(Date.now() / 1000) + 60, jti: 'j' })}.c2ln`;
+    for (const endpoint of [token, `${token}/introspection`, `${token}/revocation`]) {
+      const answer = await send(
+        `POST ${endpoint} client_assertion sub=NUL`,
+        endpoint,
+        form({ grant_type: 'refresh_token', refresh_token: 'x', token: 'x', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }),
+      );
+      expect(JSON.parse(answer.text), answer.text).toMatchObject({ error: 'invalid_client' });
+    }
     await send('password grant with NUL username', token, form({ grant_type: 'password', username: `known${'\u0000'}`, password: PASSWORD }, basic()));
     await send('password grant with huge username', token, form({ grant_type: 'password', username: HUGE, password: PASSWORD }, basic()));
     // Dynamic registration: a 50 kB name, NULs, wrong types.
