@@ -7,6 +7,7 @@ import { createHealthRouter } from './web/http/health.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { requestLog } from './web/http/request-log.js';
 import { metricsEndpoint, metricsMiddleware } from './web/http/metrics.js';
+import { refuseNulInUrl } from './web/http/nul-bytes.js';
 import { mountProvider } from './web/http/mount-provider.js';
 import { publicOrigin } from './web/http/public-origin.js';
 import { securityHeaders } from './web/http/security-headers.js';
@@ -76,8 +77,8 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     await keyStore.ensureKeys();
     const keys = await keyStore.load();
     await ensureFirstPartyClient(clients);
-    await ensureAdminClient(clients, config.publicUrl);
-    await ensureAccountClient(clients, config.publicUrl);
+    await ensureAdminClient(clients);
+    await ensureAccountClient(clients);
     if (!config.mail.smtpUrl) {
       // Fine on a laptop; in production nobody would receive their links.
       const level = config.nodeEnv === 'production' ? 'warn' : 'info';
@@ -132,6 +133,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     app.use(metricsMiddleware(metrics));
     app.use(securityHeaders({ https: secureCookies }));
     app.use(errorHandler(views, log));
+    app.use(refuseNulInUrl());
     app.use(metricsEndpoint(metrics, config.metricsToken));
     // The provider first: protocol requests (the hot path) skip our routers entirely; paths
     // it does not serve fall through to them (e.g. DOT's /o/applications/ redirects).

@@ -11,15 +11,22 @@ import type { ClientMetadata, ClientRepository } from '../storage/clients.js';
 export class ClientAdapter implements Adapter {
   readonly #clients: ClientRepository;
   readonly #revokeIssued: (clientId: string) => Promise<unknown>;
+  readonly #asServed: (payload: Record<string, unknown>) => Record<string, unknown>;
 
-  /** `revokeIssued` deletes every token, code and grant issued to a client (RFC 7592 DELETE). */
-  constructor(clients: ClientRepository, revokeIssued: (clientId: string) => Promise<unknown>) {
+  /**
+   * `revokeIssued` deletes every token, code and grant issued to a client (RFC 7592 DELETE);
+   * `asServed` adds what this process derives itself rather than stores (the built-in pages
+   * clients' redirect URIs).
+   */
+  constructor(clients: ClientRepository, revokeIssued: (clientId: string) => Promise<unknown>, asServed: (payload: Record<string, unknown>) => Record<string, unknown> = (p) => p) {
     this.#clients = clients;
     this.#revokeIssued = revokeIssued;
+    this.#asServed = asServed;
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    return (await this.#clients.findProviderMetadata(id)) as AdapterPayload | undefined;
+    const stored = await this.#clients.findProviderMetadata(id);
+    return stored ? (this.#asServed(stored) as AdapterPayload) : undefined;
   }
 
   async upsert(id: string, payload: AdapterPayload): Promise<void> {

@@ -28,28 +28,58 @@ export interface PagesClient {
   base: string;
 }
 
-/** Creates or updates a pages client so its redirect URIs follow PUBLIC_URL. */
-export async function ensurePagesClient(clients: ClientRepository, publicUrl: string, { clientId, name, base }: PagesClient): Promise<void> {
-  const metadata = {
+export const ADMIN_PAGES: PagesClient = { clientId: ADMIN_CLIENT_ID, name: 'Latchkey administration', base: '/admin' };
+export const ACCOUNT_PAGES: PagesClient = { clientId: ACCOUNT_CLIENT_ID, name: 'Latchkey account', base: '/account' };
+const PAGES_BY_ID: ReadonlyMap<string, PagesClient> = new Map([ADMIN_PAGES, ACCOUNT_PAGES].map((pages) => [pages.clientId, pages]));
+
+/**
+ * What the clients table holds for a pages client: the same in every process, without any
+ * URL. The redirect URIs are this process's own (its PUBLIC_URL), added when the provider
+ * reads the client ({@link withOwnPagesUris}): a process started with another PUBLIC_URL (or
+ * none) on the same database would otherwise rewrite them for the whole cluster, and every
+ * other process's pages would fail with invalid_redirect_uri.
+ */
+function storedPagesMetadata({ name }: PagesClient) {
+  return {
     client_name: name,
-    redirect_uris: [`${publicUrl}${base}/callback`],
-    post_logout_redirect_uris: [`${publicUrl}${base}/`],
-    grant_types: [],
+    redirect_uris: [] as string[],
+    post_logout_redirect_uris: [] as string[],
+    grant_types: [] as string[],
     response_types: ['none'],
     token_endpoint_auth_method: 'none',
     scope: 'openid',
   };
-  const existing = await clients.find(clientId);
+}
+
+/**
+ * Creates a pages client on first start; a row from before (which held one process's URLs)
+ * gets the shared form. Every process writes the same value, so none undoes another.
+ */
+export async function ensurePagesClient(clients: ClientRepository, pages: PagesClient): Promise<void> {
+  const metadata = storedPagesMetadata(pages);
+  const existing = await clients.find(pages.clientId);
   if (existing) {
-    if (JSON.stringify(existing.metadata) !== JSON.stringify(metadata)) await clients.update(clientId, name, metadata);
+    if (JSON.stringify(existing.metadata) !== JSON.stringify(metadata)) await clients.update(pages.clientId, pages.name, metadata);
     return;
   }
   try {
-    await clients.insertDraft({ clientId, clientSecret: null, name, metadata });
+    await clients.insertDraft({ clientId: pages.clientId, clientSecret: null, name: pages.name, metadata });
   } catch (error) {
     // Another process may have created it at the same moment.
-    if (!(await clients.find(clientId))) throw error;
+    if (!(await clients.find(pages.clientId))) throw error;
   }
+}
+
+/**
+ * The provider's view of a client as this process serves it: a pages client gets the
+ * redirect URIs under this process's PUBLIC_URL (whatever the row says); others are as stored.
+ */
+export function withOwnPagesUris(publicUrl: string): (payload: Record<string, unknown>) => Record<string, unknown> {
+  return (payload) => {
+    const pages = typeof payload['client_id'] === 'string' ? PAGES_BY_ID.get(payload['client_id']) : undefined;
+    if (!pages) return payload;
+    return { ...payload, redirect_uris: [`${publicUrl}${pages.base}/callback`], post_logout_redirect_uris: [`${publicUrl}${pages.base}/`] };
+  };
 }
 
 /** The provider's login session of a browser. */

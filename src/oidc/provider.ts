@@ -14,13 +14,15 @@ import { ACR_VALUES } from './acr.js';
 import { deviceInputForm, providerPageTranslator, type PageRenderer } from './provider-pages.js';
 import { createFindAccount } from './account.js';
 import { OIDC_SCOPES, SCOPE_CLAIMS } from '../core/accounts/claims.js';
-import { PAGE_CLIENT_IDS } from './first-party-pages.js';
+import { PAGE_CLIENT_IDS, withOwnPagesUris } from './first-party-pages.js';
 import { KnexAdapter } from './adapter.js';
 import { claimOnce, revokeClient } from '../storage/oidc-payloads.js';
 import { CLOCK_TOLERANCE_SECONDS, ownTokensExpireOnTime } from './clock-tolerance.js';
 import { accessTokenRevocationEndsOnlyIt, endsGrant, revokeRacedReplay } from './revocation.js';
 import { registerPasswordGrant } from './password-grant.js';
 import { ClientAdapter } from './client-adapter.js';
+import { clientMetadataProblem } from '../core/clients/metadata-limits.js';
+import { NulSafeAdapter } from './nul-safe-adapter.js';
 import { resourceAwareTtl, resourceIndicators, type FindResource } from './resource-indicators.js';
 import { TTL } from '../core/tokens/lifetimes.js';
 import { apiAudience } from '../core/resources/built-in.js';
@@ -158,6 +160,8 @@ function secureRedirectUris(properties: Record<string, unknown>): void {
 
 /** Our policy for every registration and update through /o/reg (RFC 7591 / 7592). */
 function registrationPolicy(_ctx: KoaContextWithOIDC, properties: Record<string, unknown>): void {
+  const limits = clientMetadataProblem(properties);
+  if (limits) throw new errors.InvalidClientMetadata(limits);
   registrableGrants(properties);
   secureRedirectUris(properties);
 }
@@ -175,6 +179,15 @@ function validateApiScopesMetadata(ctx: KoaContextWithOIDC | undefined, key: str
   }
 }
 
+/** Saves a browser session the library created during this request but never stored, and sets its cookie. */
+async function storeNewSession(ctx: KoaContextWithOIDC, secure: boolean): Promise<void> {
+  const session = ctx.oidc.session;
+  if (!session || typeof session.exp === 'number') return;
+  await session.save(TTL.Session);
+  const { id } = session as unknown as { id: string };
+  ctx.oidc.cookies.set(ctx.oidc.provider.cookieName('session'), id, { signed: true, httpOnly: true, sameSite: 'lax', secure });
+}
+
 /** Path of our interaction pages for one interaction uid. */
 export const interactionPath = (uid: string) => `/interaction/${uid}`;
 
@@ -187,8 +200,8 @@ export function createProvider({ config, knex, users, clients, views, keys, find
     if (!views) throw new Error(`no page renderer for "${name}": this provider serves no requests`);
     return views.render(name, data, locale);
   };
-  const clientAdapter = new ClientAdapter(clients, (clientId) => revokeClient(knex, clientId));
-  const adapters = new Map<string, KnexAdapter>();
+  const clientAdapter = new NulSafeAdapter(new ClientAdapter(clients, (clientId) => revokeClient(knex, clientId), withOwnPagesUris(config.publicUrl)));
+  const adapters = new Map<string, NulSafeAdapter>();
   const secure = config.publicUrl.startsWith('https:');
   // Adapters are made on first use, once the provider below exists.
   let provider: Provider | undefined;
@@ -198,7 +211,7 @@ export function createProvider({ config, knex, users, clients, views, keys, find
     adapter: (name: string) => {
       if (name === 'Client') return clientAdapter;
       let adapter = adapters.get(name);
-      if (!adapter) adapters.set(name, (adapter = new KnexAdapter(knex, name, { clockTolerance: CLOCK_TOLERANCE_SECONDS, onReplay })));
+      if (!adapter) adapters.set(name, (adapter = new NulSafeAdapter(new KnexAdapter(knex, name, { clockTolerance: CLOCK_TOLERANCE_SECONDS, onReplay }))));
       return adapter;
     },
     findAccount: createFindAccount(users),
@@ -303,6 +316,11 @@ export function createProvider({ config, knex, users, clients, views, keys, find
         charset: 'base-20',
         mask: '****-****',
         userCodeInputSource: async (ctx: KoaContextWithOIDC, form: string, _out: unknown, err?: { name?: string; userCode?: string }) => {
+          // On an error the library puts a fresh form secret into the browser's session after
+          // its session middleware has finished; a browser without a session (POST /o/device
+          // from a script, a made-up /o/device/<uid>) then has one that was never stored, and
+          // the library's final save of it threw: a 500. Stored here, the form it renders works.
+          if (err) await storeNewSession(ctx, secure);
           const i18n = providerPageTranslator(ctx);
           let message: string | null = null;
           if (err?.userCode || err?.name === 'NoCodeError') message = i18n.t('device.error.code');

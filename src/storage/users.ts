@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { fastQuery } from './fast-query.js';
+import { normalizeEmail, normalizeUsername, usernameKey, usernameSkeleton } from './identity-keys.js';
+
+export { normalizeEmail } from './identity-keys.js';
 
 /** A user row as the application sees it (booleans normalised, never the raw DB shape). */
 export interface User {
@@ -69,16 +72,30 @@ interface UserRow {
   last_login: number | null;
   updated_at: number;
   auth_stamp: string;
+  /** What usernames compare by (identity-keys.ts): unique. */
+  username_key: string;
+  /** What usernames look like (identity-keys.ts): unique, NULL for look-alikes older than the rule. */
+  username_skeleton: string | null;
 }
 
-/** Raised when a username or email is already taken. */
+/**
+ * Raised when a username or email is already taken; `lookalike` when the username is another
+ * one's look-alike (same confusable skeleton) rather than the same name.
+ */
 export class DuplicateUserError extends Error {
   readonly field: 'username' | 'email';
-  constructor(field: 'username' | 'email') {
-    super(`a user with that ${field} already exists`);
+  readonly lookalike: boolean;
+  constructor(field: 'username' | 'email', { lookalike = false } = {}) {
+    super(lookalike ? 'a user with a username that looks the same already exists' : `a user with that ${field} already exists`);
     this.name = 'DuplicateUserError';
     this.field = field;
+    this.lookalike = lookalike;
   }
+}
+
+/** The stored columns of a username: the NFKC form, its comparison key and its skeleton. */
+function usernameColumns(username: string): Pick<UserRow, 'username' | 'username_key' | 'username_skeleton'> {
+  return { username: normalizeUsername(username), username_key: usernameKey(username), username_skeleton: usernameSkeleton(username) };
 }
 
 function fromRow(row: UserRow): User {
@@ -104,12 +121,6 @@ function fromRow(row: UserRow): User {
 /** A fresh {@link User.authStamp}: ends every API token issued under the previous one. */
 const newAuthStamp = () => randomBytes(16).toString('base64url');
 
-/** Emails compare case-insensitively; we store them lower-cased. */
-export function normalizeEmail(email: string | null | undefined): string | null {
-  const trimmed = email?.trim();
-  return trimmed ? trimmed.toLowerCase() : null;
-}
-
 export type UserRepository = ReturnType<typeof createUserRepository>;
 
 /** SQL for the users table; returns plain {@link User} objects. */
@@ -119,8 +130,10 @@ export function createUserRepository(knex: Knex) {
   /** Checks uniqueness up front for a clear error; the unique indexes settle races. */
   async function assertFree(username: string | undefined, email: string | null | undefined, exceptId?: number): Promise<void> {
     const others = () => (exceptId === undefined ? table() : table().whereNot({ id: exceptId }));
-    if (username !== undefined && (await others().whereRaw('lower(username) = ?', [username.toLowerCase()]).first('id'))) {
-      throw new DuplicateUserError('username');
+    if (username !== undefined) {
+      const { username_key: key, username_skeleton: skeleton } = usernameColumns(username);
+      if (await others().where({ username_key: key }).first('id')) throw new DuplicateUserError('username');
+      if (await others().where({ username_skeleton: skeleton }).first('id')) throw new DuplicateUserError('username', { lookalike: true });
     }
     if (email && (await others().where({ email }).first('id'))) throw new DuplicateUserError('email');
   }
@@ -131,7 +144,9 @@ export function createUserRepository(knex: Knex) {
     const message = error instanceof Error ? error.message : '';
     const constraint = (error as { constraint?: string }).constraint ?? '';
     if (/unique/i.test(message)) {
-      throw new DuplicateUserError(/users_email_unique|users\.email\b/.test(`${constraint} ${message}`) ? 'email' : 'username');
+      const where = `${constraint} ${message}`;
+      if (/users_email_unique|users\.email\b/.test(where)) throw new DuplicateUserError('email');
+      throw new DuplicateUserError('username', { lookalike: /users_username_skeleton_unique|users\.username_skeleton\b/.test(where) });
     }
     throw error;
   }
@@ -144,11 +159,11 @@ export function createUserRepository(knex: Knex) {
       return row ? fromRow(row as unknown as UserRow) : undefined;
     },
 
-    /** Finds by username (case-insensitive) or, when the login contains "@", by email too. */
+    /** Finds by username (by its key: case and NFKC-insensitive) or, when the login contains "@", by email too. */
     async findByLogin(login: string): Promise<User | undefined> {
       const value = login.trim();
       if (!value) return undefined;
-      const byName = await fastQuery(knex, 'select * from users where lower(username) = ? limit 1', [value.toLowerCase()], 'first');
+      const byName = await fastQuery(knex, 'select * from users where username_key = ? limit 1', [usernameKey(value)], 'first');
       if (byName) return fromRow(byName as unknown as UserRow);
       if (!value.includes('@')) return undefined;
       const byEmail = await fastQuery(knex, 'select * from users where email = ? limit 1', [normalizeEmail(value)], 'first');
@@ -170,7 +185,7 @@ export function createUserRepository(knex: Knex) {
       try {
         const [row] = await table()
           .insert({
-            username: input.username,
+            ...usernameColumns(input.username),
             email,
             password_hash: input.passwordHash,
             first_name: input.firstName ?? '',
@@ -197,7 +212,7 @@ export function createUserRepository(knex: Knex) {
       const pending = changes.pendingEmail ? normalizeEmail(changes.pendingEmail) : undefined;
       await assertFree(changes.username, email ?? pending, id);
       const row: Partial<UserRow> = { updated_at: Date.now() };
-      if (changes.username !== undefined) row.username = changes.username;
+      if (changes.username !== undefined) Object.assign(row, usernameColumns(changes.username));
       if (email !== undefined) row.email = email;
       if (changes.passwordHash !== undefined) row.password_hash = changes.passwordHash;
       if (changes.firstName !== undefined) row.first_name = changes.firstName;
@@ -225,12 +240,15 @@ export function createUserRepository(knex: Knex) {
     async list(query: UserListQuery): Promise<{ count: number; users: User[] }> {
       const filtered = () => {
         const q = table();
-        const term = query.search?.trim().toLowerCase();
+        const term = query.search?.trim();
         if (term) {
-          const like = `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+          const like = (value: string) => `%${value.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
           q.where((w) => {
-            for (const column of ['username', 'email', 'first_name', 'last_name']) {
-              w.orWhereRaw(`lower(coalesce(${column}, '')) like ? escape '\\'`, [like]);
+            // The username and email by their stored keys (any script); names by SQL lower().
+            w.orWhereRaw(`username_key like ? escape '\\'`, [like(usernameKey(term))]);
+            w.orWhereRaw(`coalesce(email, '') like ? escape '\\'`, [like(normalizeEmail(term) ?? '')]);
+            for (const column of ['first_name', 'last_name']) {
+              w.orWhereRaw(`lower(${column}) like ? escape '\\'`, [like(term.toLowerCase())]);
             }
           });
         }

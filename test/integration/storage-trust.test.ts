@@ -117,7 +117,7 @@ describeOnBackends('storage trust (%s)', (fx) => {
     tv = await discover(fx.server.issuer, tvClientId, null);
   });
 
-  const knex = () => fx.server.latchkey.knex;
+  const knex = () => fx.server.latchkey.storage.knex;
 
   /** The grant an access token was issued under (read from storage: no endpoint tells). */
   async function grantOf(accessToken: string): Promise<string> {
@@ -476,7 +476,7 @@ describe.each(BACKENDS)('tokens stored before the upgrade keep working after it 
     const late = await oidc.authorizationCodeGrant(web, landed.url, { pkceCodeVerifier: started.codeVerifier, expectedState: started.state, expectedNonce: started.nonce });
     expect(late.access_token).toMatch(OPAQUE_TOKEN);
 
-    const rows = await storedRows(running.latchkey.knex);
+    const rows = await storedRows(running.latchkey.storage.knex);
     for (const { value } of known) for (const row of rows) expect(row.includes(value), `${value} in ${row.slice(0, 200)}`).toBe(false);
   });
 });

@@ -1,4 +1,5 @@
 import type { AuditLog } from '../audit/audit-log.js';
+import { usernameKey } from '../../storage/identity-keys.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { User, UserRepository } from '../../storage/users.js';
 import type { LoginThrottle, ThrottleKey } from './login-throttle.js';
@@ -51,6 +52,11 @@ export interface AuthenticateOptions {
  *   is recorded (last_login, `login.success`) only once the code is good; the password step
  *   alone is `login.password_verified`.
  */
+/** The longest login that can name an account: an email address (usernames have 150). */
+const MAX_LOGIN_LENGTH = 254;
+/** What an impossible login is counted and audited as. */
+const INVALID_LOGIN = '(invalid login)';
+
 export function createAuthenticator(deps: {
   users: UserRepository;
   hasher: PasswordHasher;
@@ -63,13 +69,19 @@ export function createAuthenticator(deps: {
 
   return async function authenticate(login: unknown, password: unknown, options: AuthenticateOptions): Promise<AuthResult> {
     const { ip, via } = options;
-    const name = typeof login === 'string' ? login.trim() : '';
+    const typed = typeof login === 'string' ? login.trim() : '';
+    // Longer than any username or address, or with control characters (a NUL would fail the
+    // query on PostgreSQL): no account has it. It fails like an unknown name, under one
+    // throttle key and audit label of its own, so nothing unbounded is stored.
+    const impossible = typed.length > MAX_LOGIN_LENGTH || /\p{Cc}/u.test(typed);
+    const name = impossible ? INVALID_LOGIN : typed;
     const secret = typeof password === 'string' ? password : '';
     // Looked up whatever the password: skipping the lookup for an empty one would count it
     // against another key than the account's and tell locked accounts from unknown names.
-    const user = name ? await users.findByLogin(name) : undefined;
-    // Failures of a real account count against it however it was named (username or email).
-    const accountKey = user ? `user:${user.id}` : `login:${name.toLowerCase()}`;
+    const user = name && !impossible ? await users.findByLogin(name) : undefined;
+    // Failures of a real account count against it however it was named (username or email);
+    // unknown names by their key, so "Ärger" and "ärger" are one name here too.
+    const accountKey = user ? `user:${user.id}` : `login:${usernameKey(name).slice(0, 300)}`;
     const keys: ThrottleKey[] = [
       ['account', accountKey],
       ['ip', ip],

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { normalizeUsername } from '../../storage/identity-keys.js';
 import type { ApiTokens } from '../tokens/api-tokens.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { DomainError, fieldCollector } from '../errors.js';
@@ -177,7 +178,8 @@ export function createSelfService(deps: {
      */
     async deleteAccount(user: User, body: { username: unknown; password: unknown; otp?: unknown }, { ip }: { ip: string }): Promise<void> {
       const problems = fieldCollector();
-      if (typeof body.username !== 'string' || body.username.trim() !== user.username) problems.add('username', 'confirm_username');
+      // Compared in the NFKC form usernames are stored in: a decomposed "ë" is the one shown.
+      if (typeof body.username !== 'string' || normalizeUsername(body.username.trim()) !== user.username) problems.add('username', 'confirm_username');
       if (typeof body.password !== 'string' || body.password === '') problems.add('password', 'required');
       problems.throwIfAny();
       await confirmIdentity(user, { password: body.password, otp: body.otp }, { ip, via: 'account_delete', passwordField: 'password' });

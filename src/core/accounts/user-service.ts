@@ -3,11 +3,12 @@ import type { ApiTokens } from '../tokens/api-tokens.js';
 import { actorEntry, type AuditActor, type AuditLog } from '../audit/audit-log.js';
 import { DomainError, fieldCollector, fieldProblem, InvalidInput, LastSuperuser } from '../errors.js';
 import { revokeAccount } from '../../storage/oidc-payloads.js';
+import { normalizeUsername } from '../../storage/identity-keys.js';
 import { DuplicateUserError, normalizeEmail, type User, type UserChanges, type UserRepository } from '../../storage/users.js';
 import type { ConfirmIdentity } from './confirm-identity.js';
 import type { PasswordHasher } from './password-hasher.js';
 import { passwordProblem } from './password-policy.js';
-import { emailProblem, usernameProblem } from './user-input.js';
+import { emailProblem, nameProblem, usernameProblem } from './user-input.js';
 
 /** Who is asking: the rules differ for staff, superusers and the user themself. */
 export interface Actor {
@@ -35,7 +36,9 @@ const has = (body: Record<string, unknown>, key: string) => Object.prototype.has
 
 function conflict(error: unknown): never {
   if (error instanceof DuplicateUserError) {
-    throw new DomainError(error.field === 'username' ? 'username_taken' : 'email_taken');
+    // Per field too, as Django REST framework lists a unique field's refusal.
+    const code = error.field === 'email' ? 'email_taken' : error.lookalike ? 'username_lookalike' : 'username_taken';
+    throw new DomainError(code, {}, { fields: { [error.field]: [fieldProblem(code)] } });
   }
   throw error;
 }
@@ -155,7 +158,7 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
     if (username !== undefined && !problems.has('username')) {
       const p = usernameProblem(username);
       if (p) problem('username', p);
-      else out.username = username;
+      else out.username = normalizeUsername(username);
     }
     if (has(body, 'email')) {
       const email = text('email');
@@ -172,7 +175,8 @@ export function createUserService({ knex, audit, users, hasher, apiTokens, onUnv
       ['last_name', 'lastName'],
     ] as const) {
       const value = text(key);
-      if (value !== undefined && value.length > 150) problem(key, 'too_long', { max: 150 });
+      const p = value === undefined ? undefined : nameProblem(value);
+      if (p) problem(key, p);
       else if (value !== undefined) out[prop] = value;
     }
     const password = text('password');

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { clientMetadataProblem, clientNameProblem } from './metadata-limits.js';
 import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';
 import { actorEntry, type AuditActor, type AuditLog } from '../audit/audit-log.js';
@@ -73,6 +74,8 @@ function authProblem(input: NewClient): string | null {
 /** Rules the provider does not know about, then the provider's own metadata validation. */
 async function validate(provider: Provider, input: NewClient, metadata: ClientMetadata): Promise<void> {
   if (!input.name.trim()) throw invalidMetadata('A client name is required.');
+  const limits = clientNameProblem(input.name.trim()) ?? clientMetadataProblem(metadata);
+  if (limits) throw invalidMetadata(limits);
   for (const grant of input.grantTypes ?? []) {
     if (!(SUPPORTED_GRANT_TYPES as readonly string[]).includes(grant)) {
       throw invalidMetadata(`Unsupported grant type "${grant}"; use one of ${SUPPORTED_GRANT_TYPES.join(', ')}.`);

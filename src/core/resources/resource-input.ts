@@ -73,6 +73,7 @@ export function checkResource(input: ResourceInput): NewResource {
   // A name left empty is the identifier (which has its own limit, and the column room for it).
   const given = (input.name ?? '').trim();
   if (given.length > MAX_NAME_LENGTH) problem('name', fieldProblem('too_long', { max: MAX_NAME_LENGTH }));
+  else if (/\p{Cc}/u.test(given)) problem('name', fieldProblem('control_characters'));
   const name = given || identifier;
 
   const scopes = input.scopes ?? [];

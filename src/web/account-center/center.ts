@@ -9,7 +9,7 @@ import type { UserService } from '../../core/accounts/user-service.js';
 import { csrfToken } from '../http/csrf.js';
 import { formParser } from '../http/forms.js';
 import type { Views } from '../http/views.js';
-import { ACCOUNT_CLIENT_ID, createPagesLogin, ensurePagesClient, type PagesClient } from '../../oidc/first-party-pages.js';
+import { ACCOUNT_PAGES, createPagesLogin, ensurePagesClient } from '../../oidc/first-party-pages.js';
 import type { ClientRepository } from '../../storage/clients.js';
 import type { UserRepository } from '../../storage/users.js';
 import { addApplicationsPage } from './applications-page.js';
@@ -20,11 +20,9 @@ import { addProfilePages } from './profile-pages.js';
 import { addSessionsPage } from './sessions-page.js';
 import { addTwoFactorPages } from './two-factor-pages.js';
 
-const ACCOUNT_PAGES: PagesClient = { clientId: ACCOUNT_CLIENT_ID, name: 'Latchkey account', base: '/account' };
-
-/** Creates or updates the account center's client so its redirect URI follows PUBLIC_URL. */
-export async function ensureAccountClient(clients: ClientRepository, publicUrl: string): Promise<void> {
-  await ensurePagesClient(clients, publicUrl, ACCOUNT_PAGES);
+/** Creates the account center's client on first start (its redirect URIs are each process's own). */
+export async function ensureAccountClient(clients: ClientRepository): Promise<void> {
+  await ensurePagesClient(clients, ACCOUNT_PAGES);
 }
 
 export interface AccountCenterDeps {

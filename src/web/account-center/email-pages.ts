@@ -1,11 +1,11 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { koaBody } from 'koa-body';
 import type { EmailVerification } from '../../core/accounts/email-verification.js';
 import { interactionUid, type PasswordReset } from '../../core/accounts/password-reset.js';
 import { passwordProblem } from '../../core/accounts/password-policy.js';
 import { emailProblem } from '../../core/accounts/user-input.js';
 import { csrfToken, csrfValid } from '../http/csrf.js';
+import { formParser } from '../http/forms.js';
 import type { Views } from '../http/views.js';
 
 export interface EmailPagesDeps {
@@ -25,7 +25,7 @@ const FORM_EXPIRED = 'This form has expired. Please try again.';
  */
 export function createEmailPagesRouter({ verification, passwordReset, views, secureCookies }: EmailPagesDeps): Router {
   const router = new Router({ prefix: '/account' });
-  const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '16kb' });
+  const form = formParser({ limit: '16kb' });
 
   function page(ctx: Context, status: number, view: string, data: Record<string, unknown>): void {
     ctx.status = status;

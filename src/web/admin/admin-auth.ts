@@ -1,7 +1,7 @@
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { AuditActor } from '../../core/audit/audit-log.js';
-import { ADMIN_CLIENT_ID, createPagesLogin, ensurePagesClient, type PagesClient } from '../../oidc/first-party-pages.js';
+import { ADMIN_CLIENT_ID, ADMIN_PAGES, createPagesLogin, ensurePagesClient } from '../../oidc/first-party-pages.js';
 import type { ClientRepository } from '../../storage/clients.js';
 import type { User, UserRepository } from '../../storage/users.js';
 
@@ -10,11 +10,10 @@ import type { User, UserRepository } from '../../storage/users.js';
  * (see oidc/first-party-pages.ts): same login page, and signing out there ends both.
  */
 export { ADMIN_CLIENT_ID };
-const ADMIN_PAGES: PagesClient = { clientId: ADMIN_CLIENT_ID, name: 'Latchkey administration', base: '/admin' };
 
-/** Creates or updates the admin client so its redirect URI follows PUBLIC_URL. */
-export async function ensureAdminClient(clients: ClientRepository, publicUrl: string): Promise<void> {
-  await ensurePagesClient(clients, publicUrl, ADMIN_PAGES);
+/** Creates the admin pages' client on first start (its redirect URIs are each process's own). */
+export async function ensureAdminClient(clients: ClientRepository): Promise<void> {
+  await ensurePagesClient(clients, ADMIN_PAGES);
 }
 
 export interface AdminAuthDeps {

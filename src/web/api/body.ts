@@ -1,6 +1,7 @@
 import type { Context, Next } from 'koa';
 import { HttpMethodEnum, koaBody } from 'koa-body';
 import { ApiError } from '../../errors.js';
+import { refuseNulFields } from '../http/nul-bytes.js';
 
 /**
  * Body parsing for one route group (never in front of the provider, which reads its own
@@ -16,6 +17,7 @@ function parser(options: Parameters<typeof koaBody>[0]) {
       if (status === 413) throw new ApiError(413, 'invalid_request', 'The request body is too large.');
       throw new ApiError(400, 'invalid_request', 'The request body could not be parsed.');
     }
+    refuseNulFields(ctx.request.body);
     const body = ctx.request.body as unknown;
     if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
       ctx.request.body = {};

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ResourceInput } from '../../core/resources/resource-input.js';
-import { RESOURCE_TTL } from '../../oidc/ttl.js';
+import { RESOURCE_TTL } from '../../core/tokens/lifetimes.js';
 import { listOfStrings, pageOf, pathId, REQUIRED, timestamp } from './schemas.js';
 
 const TTL = `Seconds, from ${RESOURCE_TTL.min} to ${RESOURCE_TTL.max} (default ${RESOURCE_TTL.default}).`;

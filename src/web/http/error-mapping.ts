@@ -17,6 +17,7 @@ export const REST_ERRORS = {
   app_not_found: { status: 404, error: 'not_found' },
   session_not_found: { status: 404, error: 'not_found' },
   username_taken: { status: 409, error: 'conflict' },
+  username_lookalike: { status: 409, error: 'conflict' },
   email_taken: { status: 409, error: 'conflict' },
   resource_identifier_taken: { status: 409, error: 'conflict' },
   enrollment_changed: { status: 409, error: 'conflict' },

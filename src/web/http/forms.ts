@@ -1,11 +1,15 @@
 import type { Context, Middleware, Next } from 'koa';
 import { koaBody } from 'koa-body';
 import { ApiError } from '../../errors.js';
+import { refuseNulFields } from './nul-bytes.js';
 import { csrfValid } from './csrf.js';
 
-/** koa-body for forms, with parse failures answered as 400/413 instead of a 500. */
-export function formParser(): Middleware {
-  const parse = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '64kb' });
+/**
+ * koa-body for forms, with parse failures answered as 400/413 instead of a 500, and fields
+ * holding a NUL byte as a 400 naming them.
+ */
+export function formParser({ limit = '64kb' }: { limit?: string } = {}): Middleware {
+  const parse = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: limit });
   return async (ctx: Context, next: Next) => {
     try {
       await parse(ctx, async () => {});
@@ -13,6 +17,7 @@ export function formParser(): Middleware {
       if ((error as { status?: number }).status === 413) throw new ApiError(413, 'invalid_request', 'The form is too large.');
       throw new ApiError(400, 'invalid_request', 'The form could not be read.');
     }
+    refuseNulFields(ctx.request.body);
     const body = ctx.request.body as unknown;
     if (!body || typeof body !== 'object' || Array.isArray(body)) ctx.request.body = {};
     return next();

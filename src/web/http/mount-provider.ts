@@ -1,6 +1,7 @@
 import compose from 'koa-compose';
 import type { Middleware } from 'koa';
 import type Provider from 'oidc-provider';
+import { refuseNulInProviderBody } from './nul-bytes.js';
 
 /**
  * Runs the provider's middleware for requests under `prefix` on our own Koa context (as
@@ -16,6 +17,7 @@ export function mountProvider(prefix: string, current: () => Provider): Middlewa
     if (original === prefix) inner = '/';
     else if (original.startsWith(`${prefix}/`)) inner = original.slice(prefix.length);
     else return upstream();
+    await refuseNulInProviderBody(ctx);
 
     const provider = current();
     let downstream = composed.get(provider);

@@ -1,11 +1,11 @@
 import Router from '@koa/router';
-import { koaBody } from 'koa-body';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { errors as oidcErrors } from 'oidc-provider';
 import type { Authenticate } from '../../core/accounts/authenticate.js';
 import type { SecondFactor } from '../../core/two-factor/code-check.js';
 import { csrfToken, csrfValid } from '../http/csrf.js';
+import { formParser } from '../http/forms.js';
 import { chooseLocale, translator, type Translator } from '../../locales/i18n.js';
 import type { Views } from '../http/views.js';
 import { acrForLogin, essentialAcrUnattainable } from '../../oidc/acr.js';
@@ -54,7 +54,7 @@ const UNMET_ACR = { error: 'unmet_authentication_requirements', error_descriptio
  */
 export function createInteractionRouter({ provider, authenticate, secondFactor, users, views, secureCookies, findResource }: InteractionDeps): Router {
   const router = new Router({ prefix: '/interaction' });
-  const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '16kb' });
+  const form = formParser({ limit: '16kb' });
 
   function page(ctx: Context, status: number, view: string, data: Record<string, unknown>, i18n: Translator): void {
     ctx.status = status;
