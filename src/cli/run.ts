@@ -19,15 +19,9 @@ import { resourceJson, createResourceService, type ResourceService } from '../co
 import { DomainError, InvalidInput } from '../core/errors.js';
 import { createUserRepository, DuplicateUserError } from '../storage/users.js';
 import { ask, interactive } from './prompt.js';
+import { CliError } from './cli-error.js';
+import { IMPORT_USAGE, importCommand } from './import-django.js';
 
-/** A failure the user can fix: printed as one line, exit code 1 (2 for usage). */
-class CliError extends Error {
-  readonly exitCode: number;
-  constructor(message: string, exitCode = 1) {
-    super(message);
-    this.exitCode = exitCode;
-  }
-}
 
 const USAGE = `usage: npm run --silent cli -- <command>
   migrate
@@ -46,7 +40,8 @@ const USAGE = `usage: npm run --silent cli -- <command>
   iat create [--expires-in SECONDS] [--json]
   keys rotate [--json]
   keys list [--json]
-  cleanup [--json]`;
+  cleanup [--json]
+${IMPORT_USAGE}`;
 
 type Out = (line: string) => void;
 
@@ -414,6 +409,8 @@ export async function runCli(argv: string[], env: Readonly<Record<string, string
       case 'cleanup':
         await cleanup(config, args, out);
         break;
+      case 'import':
+        return await importCommand(config, args, out);
       default:
         throw new CliError(`unknown command "${command}" (see: npm run cli -- help)`, 2);
     }

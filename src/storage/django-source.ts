@@ -1,0 +1,164 @@
+import fs from 'node:fs';
+import knexFactory, { type Knex } from 'knex';
+
+/**
+ * Reads a Django site's database (SQLite file or PostgreSQL) for `import django`: the user
+ * table (auth_user or a custom one), groups and permissions. Opened read-only where the driver
+ * allows it (SQLite); only SELECTs are ever sent.
+ */
+
+/** A problem with the source database the operator can fix: one sentence. */
+export class DjangoSourceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DjangoSourceError';
+  }
+}
+
+export interface DjangoUserRow {
+  id: string;
+  username: string;
+  /** The password column as Django stored it (`<algorithm>$…`, or `!…` when unusable). */
+  password: string;
+  email: string;
+  firstName: string;
+  lastName: string;
+  isActive: boolean;
+  isStaff: boolean;
+  isSuperuser: boolean;
+  /** Epoch milliseconds. */
+  dateJoined: number;
+  lastLogin: number | null;
+}
+
+/** A table name as Django makes them (app_label + model): letters, digits, underscores. */
+const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** A Django datetime as epoch milliseconds: pg gives Dates; SQLite text, UTC under USE_TZ. */
+function epochMs(value: unknown): number | null {
+  if (value === null || value === undefined || value === '') return null;
+  if (value instanceof Date) return value.getTime();
+  if (typeof value === 'number') return value;
+  const text = String(value).trim().replace(' ', 'T');
+  const ms = Date.parse(/([zZ]|[+-]\d\d:?\d\d)$/.test(text) ? text : `${text}Z`);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+const bool = (value: unknown) => value === true || value === 1 || value === '1' || value === 't';
+
+/** Tables whose rows the import counts (in its report) before it imports them. */
+export type DjangoCountedTable = 'auth_group' | 'oauth2_provider_application' | 'oauth2_provider_accesstoken' | 'oauth2_provider_refreshtoken';
+
+export type DjangoSource = Awaited<ReturnType<typeof openDjangoSource>>;
+
+/** Knex's own logging would print connection errors with a stack; they come back as exceptions. */
+const QUIET = { warn() {}, error() {}, deprecate() {}, debug() {} };
+
+/** `from`: a PostgreSQL URL (postgres://, postgresql://) or a SQLite file (a path or sqlite:<path>). */
+function connect(from: string): { knex: Knex; describe: string } {
+  if (/^postgres(ql)?:\/\//.test(from)) {
+    let host = '';
+    try {
+      const url = new URL(from);
+      host = `${url.hostname}${url.port ? `:${url.port}` : ''}${url.pathname}`;
+    } catch {
+      throw new DjangoSourceError('--from is not a valid postgres:// URL');
+    }
+    return { knex: knexFactory({ client: 'pg', connection: from, pool: { min: 0, max: 2 }, log: QUIET }), describe: `postgres://${host}` };
+  }
+  const filename = from.startsWith('sqlite:') ? from.slice('sqlite:'.length) : from;
+  if (!filename) throw new DjangoSourceError('--from needs a SQLite file or a postgres:// URL');
+  if (!fs.existsSync(filename) || !fs.statSync(filename).isFile()) throw new DjangoSourceError(`no SQLite file at ${filename}`);
+  const knex = knexFactory({ client: 'better-sqlite3', connection: { filename, options: { readonly: true } }, useNullAsDefault: true, pool: { min: 1, max: 1 }, log: QUIET });
+  return { knex, describe: filename };
+}
+
+/** Opens the source and checks it is reachable and has the user table; close() when done. */
+export async function openDjangoSource(from: string, userTable: string) {
+  if (!TABLE_NAME.test(userTable)) throw new DjangoSourceError(`--user-table "${userTable}" is not a table name`);
+  const { knex, describe } = connect(from);
+  const has = (table: string) => knex.schema.hasTable(table);
+  try {
+    if (!(await has(userTable))) {
+      const hint = (await has('auth_user')) ? ' (auth_user exists: drop --user-table)' : ' (a custom user model? pass --user-table <app>_<model>)';
+      throw new DjangoSourceError(`${describe} has no table ${userTable}${hint}`);
+    }
+  } catch (error) {
+    await knex.destroy();
+    if (error instanceof DjangoSourceError) throw error;
+    throw new DjangoSourceError(`cannot read ${describe}: ${(error as Error).message.split('\n')[0]}`);
+  }
+
+  /** The M2M table user↔other ("<user table>_groups") and its column naming the user. */
+  async function userLinkColumn(linkTable: string, otherColumn: string): Promise<string | undefined> {
+    if (!(await has(linkTable))) return undefined;
+    const columns = Object.keys(await knex(linkTable).columnInfo());
+    return columns.find((c) => c.endsWith('_id') && c !== otherColumn && c !== 'id');
+  }
+
+  return {
+    describe,
+
+    async users(): Promise<DjangoUserRow[]> {
+      const rows = (await knex(userTable).select('*').orderBy('id')) as Array<Record<string, unknown>>;
+      return rows.map((r) => ({
+        id: String(r['id']),
+        username: String(r['username'] ?? ''),
+        password: String(r['password'] ?? ''),
+        email: String(r['email'] ?? ''),
+        firstName: String(r['first_name'] ?? ''),
+        lastName: String(r['last_name'] ?? ''),
+        isActive: bool(r['is_active']),
+        isStaff: bool(r['is_staff']),
+        isSuperuser: bool(r['is_superuser']),
+        dateJoined: epochMs(r['date_joined']) ?? Date.now(),
+        lastLogin: epochMs(r['last_login']),
+      }));
+    },
+
+    /**
+     * Addresses django-allauth recorded as verified (its account_emailaddress table), lower-cased,
+     * by Django user id; empty when the site did not use allauth.
+     */
+    async verifiedEmails(): Promise<Map<string, Set<string>>> {
+      const byUser = new Map<string, Set<string>>();
+      if (!(await has('account_emailaddress'))) return byUser;
+      const rows = (await knex('account_emailaddress').select('user_id', 'email', 'verified')) as Array<Record<string, unknown>>;
+      for (const row of rows) {
+        if (!bool(row['verified'])) continue;
+        const id = String(row['user_id']);
+        if (!byUser.has(id)) byUser.set(id, new Set());
+        byUser.get(id)?.add(String(row['email']).trim().toLowerCase());
+      }
+      return byUser;
+    },
+
+    /** Group names by Django user id (auth_group through "<user table>_groups"). */
+    async userGroups(): Promise<Map<string, string[]>> {
+      const byUser = new Map<string, string[]>();
+      const link = `${userTable}_groups`;
+      const userColumn = await userLinkColumn(link, 'group_id');
+      if (!userColumn || !(await has('auth_group'))) return byUser;
+      const rows = (await knex(link)
+        .join('auth_group', 'auth_group.id', `${link}.group_id`)
+        .select({ user: `${link}.${userColumn}`, name: 'auth_group.name' })
+        .orderBy('auth_group.name')) as Array<{ user: unknown; name: unknown }>;
+      for (const row of rows) {
+        const id = String(row.user);
+        byUser.set(id, [...(byUser.get(id) ?? []), String(row.name)]);
+      }
+      return byUser;
+    },
+
+    /** Rows in one of Django's tables (0 when the site does not have it). */
+    async count(table: DjangoCountedTable): Promise<number> {
+      if (!(await has(table))) return 0;
+      const row = (await knex(table).count({ n: '*' }).first()) as { n: unknown } | undefined;
+      return Number(row?.n ?? 0);
+    },
+
+    async close(): Promise<void> {
+      await knex.destroy();
+    },
+  };
+}

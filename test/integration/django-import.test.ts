@@ -1,0 +1,193 @@
+import path from 'node:path';
+import knexFactory from 'knex';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { ImportReport } from '../../src/core/import/import-report.js';
+import { describeOnBackends } from '../helpers/fixture.js';
+import { seedDjangoSite, type DjangoSite, type DjangoUser } from '../helpers/django.js';
+import { runProcess, type ProcessResult } from '../helpers/process.js';
+
+/**
+ * `import django` against a database real Django 3.2 and django-oauth-toolkit built
+ * (test/fixtures/django/seed.py): SQLite into a SQLite Latchkey, PostgreSQL into a PostgreSQL
+ * one, through the compiled CLI while the server runs; then everyone signs in over HTTP with
+ * the password they had in Django.
+ */
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const MAIN = path.join(ROOT, 'dist/src/cli/main.js');
+const describeResult = (r: ProcessResult) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+
+describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }, (fx) => {
+  let site: DjangoSite;
+  const cli = (...args: string[]) => runProcess(process.execPath, [MAIN, ...args], { env: { ...process.env, DATABASE_URL: fx.server.db.url, BCRYPT_COST: '10' }, cwd: ROOT });
+  const importArgs = (...more: string[]) => ['import', 'django', '--from', site.from, '--user-table', site.manifest.user_table, ...more];
+  async function runImport(...more: string[]): Promise<ImportReport> {
+    const r = await cli(...importArgs('--json', ...more));
+    expect(r.code, describeResult(r)).toBe(0);
+    expect(r.stderr, describeResult(r)).toBe('');
+    expect(r.stdout).toMatch(/^[^\n]+\n$/);
+    return JSON.parse(r.stdout) as ImportReport;
+  }
+  const djangoUser = (username: string): DjangoUser => {
+    const user = site.manifest.users.find((u) => u.username === username);
+    if (!user) throw new Error(`no ${username} in the fixture`);
+    return user;
+  };
+  const withPassword = () => site.manifest.users.filter((u) => u.password !== null && u.is_active && u.username !== 'taken');
+  const countUsers = () => fx.server.latchkey.users.count();
+  const auditEvents = async (event: string) => (await fx.server.latchkey.audit.list({ offset: 0, limit: 100, event })).events;
+
+  beforeAll(async () => {
+    site = await seedDjangoSite(fx.backend);
+    // Someone already has a Latchkey account named like a Django user.
+    await fx.makeUser({ username: 'taken', email: 'someone-else@example.com' });
+  });
+  afterAll(async () => {
+    await site?.drop();
+  });
+
+  it('--dry-run reports what it would do and changes nothing', async () => {
+    const before = await countUsers();
+    const r = await cli(...importArgs('--dry-run'));
+    expect(r.code, describeResult(r)).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^dry run \(nothing changed\): imported from /);
+    expect(r.stdout).toContain('users: 12 found, 11 created, 0 updated, 0 unchanged, 1 skipped');
+    expect(r.stdout).toMatch(/skipped user \d+ "taken": username_taken/);
+    const json = await runImport('--dry-run');
+    expect(json.dry_run).toBe(true);
+    expect(json.users).toEqual({ found: 12, created: 11, updated: 0, unchanged: 0, skipped: 1 });
+    expect(await countUsers()).toBe(before);
+    expect(await fx.server.latchkey.users.findByLogin('alice')).toBeUndefined();
+    expect(await auditEvents('import.django')).toHaveLength(0);
+  });
+
+  it('imports every user with their fields, reports conflicts per row and what is not imported yet', async () => {
+    const report = await runImport();
+    expect(report.dry_run).toBe(false);
+    expect(report.users).toEqual({ found: 12, created: 11, updated: 0, unchanged: 0, skipped: 1 });
+    expect(report.skipped).toEqual([{ kind: 'user', source_id: expect.any(String), name: 'taken', reason: 'username_taken' }]);
+    expect(report.errors).toEqual([]);
+    expect(report.passwords).toEqual({ pbkdf2_sha256: 4, pbkdf2_sha1: 1, argon2id: 1, bcrypt_sha256: 1, bcrypt: 1, argon2i: 1, scrypt: 1, unusable: 1 });
+    expect(report.not_imported).toEqual({ groups: 2, applications: 4, 'access tokens': 2, 'refresh tokens': 3 });
+
+    const alice = await fx.server.latchkey.users.findByLogin('alice');
+    expect(alice).toMatchObject({ email: 'alice@example.com', firstName: 'Alice', lastName: 'Liddell', isActive: true, isStaff: false, isSuperuser: false, emailVerified: false });
+    expect(alice?.passwordHash).toBe(djangoUser('alice').encoded);
+    // Django's own times: joined before the import, signed in three days ago.
+    expect(alice?.dateJoined).toBeLessThan(Date.now() - 1000);
+    expect(alice?.lastLogin).toBeGreaterThan(Date.now() - 4 * 86_400_000);
+    expect(alice?.lastLogin).toBeLessThan(Date.now() - 2 * 86_400_000);
+    expect(await fx.server.latchkey.users.findByLogin('root')).toMatchObject({ isStaff: true, isSuperuser: true });
+    expect(await fx.server.latchkey.users.findByLogin('judy')).toMatchObject({ isStaff: true, isSuperuser: false });
+    expect(await fx.server.latchkey.users.findByLogin('ivan')).toMatchObject({ isActive: false });
+    // The Latchkey account named "taken" is untouched.
+    expect(await fx.server.latchkey.users.findByLogin('taken')).toMatchObject({ email: 'someone-else@example.com' });
+
+    const [event] = await auditEvents('import.django');
+    expect(event?.details).toMatchObject({ users: report.users, skipped: 1, errors: 0 });
+  });
+
+  it('wrong guesses at an imported password count in the login throttle like any other', async () => {
+    const frank = djangoUser('frank');
+    for (let i = 0; i < 3; i += 1) {
+      const answer = await fx.api('POST', '/api/token/', { json: { username: 'frank', password: `guess ${i}` } });
+      expect(answer.status).toBe(401);
+    }
+    const locked = await fx.api('POST', '/api/token/', { json: { username: 'frank', password: frank.password } });
+    expect(locked.status).toBe(429);
+    // Refused before any hashing: the Django hash is still there, not upgraded.
+    expect((await fx.server.latchkey.users.findByLogin('frank'))?.passwordHash).toBe(frank.encoded);
+    const failures = (await auditEvents('login.failure')).filter((e) => e.actor === 'frank');
+    expect(failures.map((e) => e.details?.['reason'])).toEqual(['wrong_password', 'wrong_password', 'wrong_password']);
+    // The lockout has made its point; the next tests sign frank in.
+    await fx.server.latchkey.knex('auth_failures').delete();
+  });
+
+  it('every imported password signs in at /api/token/, in each of Django’s formats; wrong ones do not', async () => {
+    for (const user of withPassword()) {
+      const wrong = await fx.api('POST', '/api/token/', { json: { username: user.username, password: `${user.password}!` } });
+      expect(wrong.status, `${user.hasher}: ${wrong.text}`).toBe(401);
+      const pair = await fx.apiLogin(user.username, user.password as string);
+      expect(pair.access, user.hasher).toBeTruthy();
+    }
+  });
+
+  it('the first login replaced each Django hash with Latchkey’s bcrypt (audited), and the password still works', async () => {
+    for (const user of withPassword()) {
+      const stored = await fx.server.latchkey.users.findByLogin(user.username);
+      expect(stored?.passwordHash, user.hasher).toMatch(/^bcrypt_sha256\$\$2b\$10\$/);
+    }
+    const upgrades = await auditEvents('password.upgraded');
+    const from = upgrades.map((e) => e.details?.['from']).sort();
+    // bcrypt_sha256 is Latchkey's own format already (only its cost changed): no upgrade event.
+    expect(from).toEqual(['argon2i', 'argon2id', 'bcrypt', 'pbkdf2_sha1', 'pbkdf2_sha256', 'pbkdf2_sha256', 'pbkdf2_sha256', 'scrypt']);
+    const grace = djangoUser('grace');
+    await fx.apiLogin('grace', grace.password as string);
+    // The form login of the older provider takes the address too, whatever its case.
+    const form = await fx.api('POST', '/users/login/', { form: { username: 'ALICE@example.com', password: djangoUser('alice').password as string } });
+    expect(form.status, form.text).toBe(200);
+    expect(form.json['access_token']).toEqual(expect.any(String));
+  });
+
+  it('an unusable password and an inactive account never sign in', async () => {
+    const heidi = djangoUser('heidi');
+    for (const guess of ['', heidi.encoded, heidi.encoded.slice(1), 'password']) {
+      const answer = await fx.api('POST', '/api/token/', { json: { username: 'heidi', password: guess } });
+      expect(answer.status).not.toBe(200);
+    }
+    const ivan = await fx.api('POST', '/api/token/', { json: { username: 'ivan', password: djangoUser('ivan').password } });
+    expect(ivan.status).toBe(401);
+    expect((await fx.server.latchkey.users.findByLogin('ivan'))?.passwordHash).toBe(djangoUser('ivan').encoded);
+    // Those guesses locked heidi (3 failures); a later test gives her a password.
+    await fx.server.latchkey.knex('auth_failures').delete();
+  });
+
+  it('a second run updates what changed in Django and duplicates nothing; a Latchkey password stays', async () => {
+    const before = await countUsers();
+    const again = await runImport();
+    expect(again.users).toEqual({ found: 12, created: 0, updated: 0, unchanged: 11, skipped: 1 });
+    expect(await countUsers()).toBe(before);
+
+    // Changes made in Django after the first run: a new name for bob, a new password for heidi.
+    const source = site.backend === 'sqlite'
+      ? knexFactory({ client: 'better-sqlite3', connection: { filename: site.from }, useNullAsDefault: true })
+      : knexFactory({ client: 'pg', connection: site.from });
+    try {
+      await source(site.manifest.user_table).where({ username: 'bob' }).update({ first_name: 'Robert', password: djangoUser('alice').encoded });
+      await source(site.manifest.user_table).where({ username: 'heidi' }).update({ password: djangoUser('alice').encoded });
+    } finally {
+      await source.destroy();
+    }
+    const third = await runImport('--emails-verified');
+    // Everyone with an address is now verified (--emails-verified), so every imported row changed.
+    expect(third.users).toEqual({ found: 12, created: 0, updated: 11, unchanged: 0, skipped: 1 });
+    const bob = await fx.server.latchkey.users.findByLogin('bob');
+    expect(bob).toMatchObject({ firstName: 'Robert', emailVerified: true });
+    // Bob signed in to Latchkey since the first run: his Latchkey hash is not replaced by Django's.
+    expect(bob?.passwordHash).toMatch(/^bcrypt_sha256\$/);
+    await fx.apiLogin('bob', djangoUser('bob').password as string);
+    // Heidi never signed in here: she gets the password she now has in Django.
+    expect((await fx.server.latchkey.users.findByLogin('heidi'))?.passwordHash).toBe(djangoUser('alice').encoded);
+    await fx.apiLogin('heidi', djangoUser('alice').password as string);
+  });
+
+  it('refuses bad options and unreadable sources with one line and a non-zero exit', async () => {
+    const cases: Array<[string[], number, RegExp]> = [
+      [['import', 'django'], 2, /--from is required/],
+      [['import', 'flask', '--from', site.from], 2, /unknown import source "flask"/],
+      [['import', 'django', '--from', site.from, '--tokens'], 2, /--tokens/],
+      [['import', 'django', '--from', '/nonexistent/db.sqlite3'], 1, /no SQLite file at \/nonexistent\/db\.sqlite3/],
+      [['import', 'django', '--from', site.from], 1, /has no table auth_user \(a custom user model\? pass --user-table/],
+      [['import', 'django', '--from', site.from, '--user-table', 'users_user; drop table x'], 1, /is not a table name/],
+      [['import', 'django', '--from', 'postgres://postgres@127.0.0.1:1/nothing'], 1, /cannot read postgres:\/\/127\.0\.0\.1:1\/nothing: .*ECONNREFUSED/],
+    ];
+    for (const [args, code, message] of cases) {
+      const r = await cli(...args);
+      expect(r.code, describeResult(r)).toBe(code);
+      expect(r.stdout, describeResult(r)).toBe('');
+      expect(r.stderr, describeResult(r)).toMatch(/^error: [^\n]+\n$/);
+      expect(r.stderr).toMatch(message);
+    }
+  });
+});
