@@ -134,7 +134,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     // are whatever the client sent, and would let it pick its address (and evade IP limits).
     const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 });
     const host = new ProviderHost(keys, keyStore, app, (material) =>
-      createProvider({ config, knex, users, clients, views, keys: material, findResource, authenticate, audit, metrics, log }),
+      createProvider({ config, knex, users, clients, views, keys: material, findResource, authenticate, audit, metrics, log, hasher }),
     );
     const provider = () => host.provider;
     const audience = apiAudience(config.publicUrl);

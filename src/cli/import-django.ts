@@ -1,6 +1,16 @@
 import { parseArgs } from 'node:util';
 import type { Config } from '../config.js';
+import type { Knex } from 'knex';
+import { validateClientInput } from '../core/clients/client-service.js';
+import type { ValidateClient } from '../core/import/django-clients.js';
 import { importFromDjango } from '../core/import/django-import.js';
+import { createKeyStore } from '../core/keys/key-store.js';
+import { createAuditLog } from '../core/audit/audit-log.js';
+import { createResourceService } from '../core/resources/resource-service.js';
+import { createClientRepository } from '../storage/clients.js';
+import { createResourceRepository } from '../storage/resources.js';
+import { createUserRepository } from '../storage/users.js';
+import { createViews } from '../web/http/views.js';
 import { reportLines } from '../core/import/import-report.js';
 import { openDatabase } from '../storage/knex.js';
 import { migrateLatest } from '../storage/migrate.js';
@@ -9,6 +19,27 @@ import { CliError } from './cli-error.js';
 
 export const IMPORT_USAGE = `  import django --from <sqlite-file|postgres://…> [--user-table auth_user]
                 [--emails-verified] [--dry-run] [--json]`;
+
+/**
+ * The provider's client validation on this database (as `client create` does), so an
+ * application that could not load as a client is reported instead of stored.
+ */
+async function clientValidator(config: Config, knex: Knex): Promise<ValidateClient> {
+  const keyStore = createKeyStore(knex);
+  await keyStore.ensureKeys();
+  const { createProvider } = await import('../oidc/provider.js');
+  const resources = createResourceService({ resources: createResourceRepository(knex), audit: createAuditLog(knex), publicUrl: config.publicUrl });
+  const provider = createProvider({
+    config,
+    knex,
+    clients: createClientRepository(knex),
+    users: createUserRepository(knex),
+    views: createViews(),
+    keys: await keyStore.load(),
+    findResource: (identifier: string) => resources.findByIdentifier(identifier),
+  });
+  return (input, metadata) => validateClientInput(provider, input, metadata);
+}
 
 /**
  * `import django …`: moves a Django site's accounts into this database. Prints the report
@@ -46,6 +77,7 @@ export async function importCommand(config: Config, args: string[], out: (line: 
       userTable: typeof values['user-table'] === 'string' ? values['user-table'] : 'auth_user',
       dryRun: values['dry-run'] === true,
       emailsVerified: values['emails-verified'] === true,
+      validateClient: await clientValidator(config, knex),
     });
     if (values['json']) out(JSON.stringify(report));
     else for (const line of reportLines(report)) out(line);

@@ -9,7 +9,8 @@ import type { Metrics } from '../web/http/metrics.js';
 import type { Config } from '../config.js';
 import type { Views } from '../web/http/views.js';
 import { SIGNING_ALGORITHMS, type KeyMaterial } from '../core/keys/key-store.js';
-import { clientSecretMatches, type ClientRepository } from '../storage/clients.js';
+import { clientSecretMatches, isClientSecretHash, type ClientRepository } from '../storage/clients.js';
+import type { PasswordHasher } from '../core/accounts/password-hasher.js';
 import type { UserRepository } from '../storage/users.js';
 import { ACR_VALUES } from './acr.js';
 import { deviceInputForm, providerPageTranslator } from './provider-pages.js';
@@ -40,6 +41,11 @@ export interface ProviderDeps {
   audit?: AuditLog;
   /** Where unexpected provider errors are reported (the provider answers them as server_error). */
   log?: (message: string, error?: unknown) => void;
+  /**
+   * Verifies client secrets imported from django-oauth-toolkit 2 as Django password hashes,
+   * off the event loop; absent, such a secret never matches.
+   */
+  hasher?: PasswordHasher;
 }
 
 /**
@@ -179,7 +185,7 @@ export const interactionPath = (uid: string) => `/interaction/${uid}`;
  * Builds node-oidc-provider on our storage, accounts, keys and pages. Cheap enough to call
  * again when keys rotate: all state lives in the database.
  */
-export function createProvider({ config, knex, users, clients, views, keys, findResource, authenticate, audit, metrics, log }: ProviderDeps): Provider {
+export function createProvider({ config, knex, users, clients, views, keys, findResource, authenticate, audit, metrics, log, hasher }: ProviderDeps): Provider {
   const clientAdapter = new ClientAdapter(clients, (clientId) => revokeClient(knex, clientId));
   const adapters = new Map<string, KnexAdapter>();
   const secure = config.publicUrl.startsWith('https:');
@@ -406,9 +412,17 @@ export function createProvider({ config, knex, users, clients, views, keys, find
   }
   if (log) provider.on('server_error', (ctx: KoaContextWithOIDC, error: unknown) => log(`provider error on ${ctx.method} ${ctx.path}`, error));
   // Secrets are stored as SHA-256 hashes; the provider holds the hash where it would hold the
-  // secret, and this comparison hashes what the client presents.
-  provider.Client.prototype.compareClientSecret = async function compare(this: { clientSecret?: string }, actual: string) {
-    return typeof this.clientSecret === 'string' && clientSecretMatches(this.clientSecret, actual);
+  // secret, and this comparison hashes what the client presents. A secret imported from
+  // django-oauth-toolkit 2 is a Django password hash instead: verified as stored (in the
+  // hashing pool), then replaced by its SHA-256, so it costs a slow hash once.
+  provider.Client.prototype.compareClientSecret = async function compare(this: { clientSecret?: string; clientId: string }, actual: string) {
+    const stored = this.clientSecret;
+    if (typeof stored !== 'string') return false;
+    if (isClientSecretHash(stored)) return clientSecretMatches(stored, actual);
+    if (!hasher || !(await hasher.verify(actual, stored))) return false;
+    await clients.setSecret(this.clientId, actual);
+    await audit?.record('client.secret_upgraded', { actor: this.clientId, targetType: 'client', targetId: this.clientId, details: { from: hasher.algorithmOf(stored) } });
+    return true;
   };
   return provider;
 }

@@ -7,7 +7,7 @@ export interface ImportLink {
   sourceDigest: string | null;
 }
 
-export type ImportLinkKind = 'user';
+export type ImportLinkKind = 'user' | 'client';
 
 interface LinkRow {
   kind: string;

@@ -31,6 +31,25 @@ export interface DjangoUserRow {
   lastLogin: number | null;
 }
 
+/** A row of django-oauth-toolkit's oauth2_provider_application (1.x or 2.x). */
+export interface DjangoApplicationRow {
+  id: string;
+  clientId: string;
+  /** In clear (DOT 1.x), or a Django password hash (DOT 2.x hashes it on save). */
+  clientSecret: string;
+  name: string;
+  /** `confidential` or `public`. */
+  clientType: string;
+  /** `authorization-code`, `implicit`, `password`, `client-credentials`, `openid-hybrid`. */
+  grantType: string;
+  redirectUris: string[];
+  /** DOT 2.x only; empty before. */
+  postLogoutRedirectUris: string[];
+  skipAuthorization: boolean;
+  /** `RS256`, `HS256` or '' (no OIDC); DOT 1.5+ only, '' before. */
+  algorithm: string;
+}
+
 /** A table name as Django makes them (app_label + model): letters, digits, underscores. */
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -148,6 +167,25 @@ export async function openDjangoSource(from: string, userTable: string) {
         byUser.set(id, [...(byUser.get(id) ?? []), String(row.name)]);
       }
       return byUser;
+    },
+
+    /** The OAuth applications; none when the site has no django-oauth-toolkit. */
+    async applications(): Promise<DjangoApplicationRow[]> {
+      if (!(await has('oauth2_provider_application'))) return [];
+      const rows = (await knex('oauth2_provider_application').select('*').orderBy('id')) as Array<Record<string, unknown>>;
+      const uris = (value: unknown) => String(value ?? '').split(/\s+/).filter(Boolean);
+      return rows.map((r) => ({
+        id: String(r['id']),
+        clientId: String(r['client_id'] ?? ''),
+        clientSecret: String(r['client_secret'] ?? ''),
+        name: String(r['name'] ?? ''),
+        clientType: String(r['client_type'] ?? ''),
+        grantType: String(r['authorization_grant_type'] ?? ''),
+        redirectUris: uris(r['redirect_uris']),
+        postLogoutRedirectUris: uris(r['post_logout_redirect_uris']),
+        skipAuthorization: bool(r['skip_authorization']),
+        algorithm: String(r['algorithm'] ?? ''),
+      }));
     },
 
     /** Rows in one of Django's tables (0 when the site does not have it). */

@@ -2,8 +2,10 @@ import path from 'node:path';
 import knexFactory from 'knex';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { ImportReport } from '../../src/core/import/import-report.js';
+import * as oidc from 'openid-client';
 import { describeOnBackends } from '../helpers/fixture.js';
-import { seedDjangoSite, type DjangoSite, type DjangoUser } from '../helpers/django.js';
+import { seedDjangoSite, type DjangoApplication, type DjangoSite, type DjangoUser } from '../helpers/django.js';
+import { discover } from '../helpers/rp.js';
 import { runProcess, type ProcessResult } from '../helpers/process.js';
 
 /**
@@ -33,6 +35,12 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     if (!user) throw new Error(`no ${username} in the fixture`);
     return user;
   };
+  const application = (grant: DjangoApplication['grant']): DjangoApplication => {
+    const app = site.manifest.applications.find((a) => a.grant === grant);
+    if (!app) throw new Error(`no ${grant} application in the fixture`);
+    return app;
+  };
+  const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
   const withPassword = () => site.manifest.users.filter((u) => u.password !== null && u.is_active && u.username !== 'taken');
   const countUsers = () => fx.server.latchkey.users.count();
   const auditEvents = async (event: string) => (await fx.server.latchkey.audit.list({ offset: 0, limit: 100, event })).events;
@@ -53,11 +61,14 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/^dry run \(nothing changed\): imported from /);
     expect(r.stdout).toContain('users: 12 found, 11 created, 0 updated, 0 unchanged, 1 skipped');
+    expect(r.stdout).toContain('clients: 4 found, 3 created, 0 updated, 0 unchanged, 1 skipped');
+    expect(r.stdout).toMatch(/skipped client \d+ "Old Implicit Page": implicit_not_supported/);
     expect(r.stdout).toMatch(/skipped user \d+ "taken": username_taken/);
     const json = await runImport('--dry-run');
     expect(json.dry_run).toBe(true);
     expect(json.users).toEqual({ found: 12, created: 11, updated: 0, unchanged: 0, skipped: 1 });
     expect(await countUsers()).toBe(before);
+    expect(await fx.server.latchkey.clients.find(application('password').client_id)).toBeUndefined();
     expect(await fx.server.latchkey.users.findByLogin('alice')).toBeUndefined();
     expect(await auditEvents('import.django')).toHaveLength(0);
   });
@@ -66,10 +77,14 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     const report = await runImport();
     expect(report.dry_run).toBe(false);
     expect(report.users).toEqual({ found: 12, created: 11, updated: 0, unchanged: 0, skipped: 1 });
-    expect(report.skipped).toEqual([{ kind: 'user', source_id: expect.any(String), name: 'taken', reason: 'username_taken' }]);
+    expect(report.clients).toEqual({ found: 4, created: 3, updated: 0, unchanged: 0, skipped: 1 });
+    expect(report.skipped).toEqual([
+      { kind: 'user', source_id: expect.any(String), name: 'taken', reason: 'username_taken' },
+      { kind: 'client', source_id: expect.any(String), name: 'Old Implicit Page', reason: 'implicit_not_supported' },
+    ]);
     expect(report.errors).toEqual([]);
     expect(report.passwords).toEqual({ pbkdf2_sha256: 4, pbkdf2_sha1: 1, argon2id: 1, bcrypt_sha256: 1, bcrypt: 1, argon2i: 1, scrypt: 1, unusable: 1 });
-    expect(report.not_imported).toEqual({ groups: 2, applications: 4, 'access tokens': 2, 'refresh tokens': 3 });
+    expect(report.not_imported).toEqual({ 'skip_authorization (consent is asked)': 1, groups: 2, 'access tokens': 2, 'refresh tokens': 3 });
 
     const alice = await fx.server.latchkey.users.findByLogin('alice');
     expect(alice).toMatchObject({ email: 'alice@example.com', firstName: 'Alice', lastName: 'Liddell', isActive: true, isStaff: false, isSuperuser: false, emailVerified: false });
@@ -85,7 +100,7 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     expect(await fx.server.latchkey.users.findByLogin('taken')).toMatchObject({ email: 'someone-else@example.com' });
 
     const [event] = await auditEvents('import.django');
-    expect(event?.details).toMatchObject({ users: report.users, skipped: 1, errors: 0 });
+    expect(event?.details).toMatchObject({ users: report.users, clients: report.clients, skipped: 2, errors: 0 });
   });
 
   it('wrong guesses at an imported password count in the login throttle like any other', async () => {
@@ -130,6 +145,61 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     expect(form.json['access_token']).toEqual(expect.any(String));
   });
 
+  it('applications keep their client_id, grant, redirect URIs and kind; ID tokens only where DOT had RS256', async () => {
+    const spa = await fx.server.latchkey.clients.find(application('authorization-code').client_id);
+    expect(spa).toMatchObject({ name: 'Web SPA', isPublic: true, hasSecret: false });
+    expect(spa?.metadata).toMatchObject({
+      redirect_uris: ['https://spa.example.com/callback', 'http://localhost:8080/cb'],
+      grant_types: ['authorization_code', 'refresh_token'],
+      token_endpoint_auth_method: 'none',
+      scope: 'openid profile email offline_access',
+    });
+    const mobile = await fx.server.latchkey.clients.find(application('password').client_id);
+    expect(mobile).toMatchObject({ isPublic: false, hasSecret: true });
+    expect(mobile?.metadata).toMatchObject({ grant_types: ['password', 'refresh_token'], scope: 'profile email offline_access' });
+    expect(await fx.server.latchkey.clients.find(application('implicit').client_id)).toBeUndefined();
+  });
+
+  it('the DOT 1 password-grant app signs people in at /o/token with its clear Django secret, kept as is', async () => {
+    const mobile = application('password');
+    const alice = djangoUser('alice');
+    const grant = (secret: string, scope = 'profile') =>
+      fx.api('POST', '/o/token', { authorization: basic(mobile.client_id, secret), form: { grant_type: 'password', username: 'alice', password: alice.password as string, scope } });
+    const ok = await grant(mobile.client_secret as string);
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.json).toMatchObject({ token_type: 'Bearer', scope: 'profile', access_token: expect.any(String), refresh_token: expect.any(String) });
+    const introspected = await fx.api('POST', '/o/token/introspection', { authorization: basic(mobile.client_id, mobile.client_secret as string), form: { token: ok.json['access_token'] as string } });
+    expect(introspected.status, introspected.text).toBe(200);
+    const aliceId = (await fx.server.latchkey.users.findByLogin('alice'))?.id;
+    expect(introspected.json).toMatchObject({ active: true, client_id: mobile.client_id, sub: String(aliceId), scope: 'profile' });
+    // OAuth only (DOT's empty algorithm): no openid, so no ID token.
+    expect((await grant(mobile.client_secret as string, 'openid profile')).json['error']).toBe('invalid_scope');
+    const wrong = await grant(`${mobile.client_secret as string}x`);
+    expect(wrong.status).toBe(401);
+    expect(wrong.json['error']).toBe('invalid_client');
+  });
+
+  it('the DOT 2 hashed secret works with client_credentials (openid-client), and is rehashed at its first use', async () => {
+    const batch = application('client-credentials');
+    const storedSecret = async () => (await fx.server.latchkey.clients.findProviderMetadata(batch.client_id))?.['client_secret'];
+    expect(await storedSecret()).toMatch(/^pbkdf2_sha256\$/);
+    const wrong = await fx.api('POST', '/o/token', { authorization: basic(batch.client_id, 'not the secret'), form: { grant_type: 'client_credentials' } });
+    expect(wrong.status).toBe(401);
+    expect(wrong.json['error']).toBe('invalid_client');
+    // The wrong one changed nothing.
+    expect(await storedSecret()).toMatch(/^pbkdf2_sha256\$/);
+
+    const config = await discover(`${fx.url()}/o`, batch.client_id, batch.client_secret);
+    const first = await oidc.clientCredentialsGrant(config);
+    expect(first.access_token).toEqual(expect.any(String));
+    expect(await storedSecret()).toMatch(/^[0-9a-f]{64}$/);
+    const [upgrade] = await auditEvents('client.secret_upgraded');
+    expect(upgrade).toMatchObject({ actor: batch.client_id, details: { from: 'pbkdf2_sha256' } });
+    // The same Django-issued secret goes on working, now against Latchkey's hash.
+    expect((await oidc.clientCredentialsGrant(config)).access_token).toEqual(expect.any(String));
+    await expect(oidc.clientCredentialsGrant(await discover(`${fx.url()}/o`, batch.client_id, 'guess'))).rejects.toThrow(/challenge|invalid_client/i);
+  });
+
   it('an unusable password and an inactive account never sign in', async () => {
     const heidi = djangoUser('heidi');
     for (const guess of ['', heidi.encoded, heidi.encoded.slice(1), 'password']) {
@@ -147,6 +217,9 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     const before = await countUsers();
     const again = await runImport();
     expect(again.users).toEqual({ found: 12, created: 0, updated: 0, unchanged: 11, skipped: 1 });
+    expect(again.clients).toEqual({ found: 4, created: 0, updated: 0, unchanged: 3, skipped: 1 });
+    // The batch secret was upgraded to Latchkey's hash at first use: a later run leaves it so.
+    expect((await fx.server.latchkey.clients.findProviderMetadata(application('client-credentials').client_id))?.['client_secret']).toMatch(/^[0-9a-f]{64}$/);
     expect(await countUsers()).toBe(before);
 
     // Changes made in Django after the first run: a new name for bob, a new password for heidi.

@@ -71,7 +71,7 @@ function authProblem(input: NewClient): string | null {
 }
 
 /** Rules the provider does not know about, then the provider's own metadata validation. */
-async function validate(provider: Provider, input: NewClient, metadata: ClientMetadata): Promise<void> {
+export async function validateClientInput(provider: Provider, input: NewClient, metadata: ClientMetadata): Promise<void> {
   if (!input.name.trim()) throw invalidMetadata('A client name is required.');
   for (const grant of input.grantTypes ?? []) {
     if (!(SUPPORTED_GRANT_TYPES as readonly string[]).includes(grant)) {
@@ -114,7 +114,7 @@ export async function registerClient(
   input: NewClient,
 ): Promise<{ client: ClientRecord; clientSecret: string | null }> {
   const candidate = deps.clients.draft({ ...input, name: input.name.trim() });
-  await validate(deps.provider, { ...input, name: input.name.trim() }, candidate.metadata);
+  await validateClientInput(deps.provider, { ...input, name: input.name.trim() }, candidate.metadata);
   return deps.clients.insertDraft(candidate);
 }
 
@@ -226,7 +226,7 @@ export function createClientService({ knex, clients, provider, audit }: { knex: 
       editable(client);
       const merged = mergeChanges(client, changes);
       const metadata = { ...withoutKeyMetadata(client.metadata), ...clientMetadata(merged) };
-      await validate(provider(), merged, metadata);
+      await validateClientInput(provider(), merged, metadata);
       const needsSecret = usesSecret(authMethodOf(merged));
       let secret: string | null | undefined;
       if (!needsSecret && client.hasSecret) secret = null;

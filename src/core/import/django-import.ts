@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { createAuditLog } from '../audit/audit-log.js';
 import { openDjangoSource, type DjangoCountedTable } from '../../storage/django-source.js';
+import { importDjangoClients, type ValidateClient } from './django-clients.js';
 import { importDjangoUsers } from './django-users.js';
 import { emptyReport, type ImportReport } from './import-report.js';
 
@@ -13,12 +14,13 @@ export interface DjangoImportOptions {
   dryRun: boolean;
   /** Django's addresses count as verified. */
   emailsVerified: boolean;
+  /** Checks each application as a Latchkey client before it is stored. */
+  validateClient: ValidateClient;
 }
 
 /** Found in the source, not imported by this version yet: counted so the report says so. */
 const NOT_YET: Array<[DjangoCountedTable, string]> = [
   ['auth_group', 'groups'],
-  ['oauth2_provider_application', 'applications'],
   ['oauth2_provider_accesstoken', 'access tokens'],
   ['oauth2_provider_refreshtoken', 'refresh tokens'],
 ];
@@ -34,6 +36,10 @@ export async function importFromDjango(knex: Knex, options: DjangoImportOptions)
     const report = emptyReport(source.describe, options.dryRun);
     const rows = await source.users();
     const verifiedEmails = await source.verifiedEmails();
+    const applications = await source.applications();
+    // DOT's "skip authorization" (no consent screen) is not carried over yet: say how often it is lost.
+    const skipsConsent = applications.filter((a) => a.skipAuthorization).length;
+    if (skipsConsent > 0) report.not_imported['skip_authorization (consent is asked)'] = skipsConsent;
     for (const [table, what] of NOT_YET) {
       const n = await source.count(table);
       if (n > 0) report.not_imported[what] = n;
@@ -41,12 +47,13 @@ export async function importFromDjango(knex: Knex, options: DjangoImportOptions)
     const trx = await knex.transaction();
     try {
       await importDjangoUsers(trx, rows, { emailsVerified: options.emailsVerified, verifiedEmails }, report);
+      await importDjangoClients(trx, applications, options.validateClient, report);
       if (options.dryRun) {
         await trx.rollback();
       } else {
         await createAuditLog(trx).record('import.django', {
           actor: 'cli',
-          details: { source: report.source, users: report.users, skipped: report.skipped.length, errors: report.errors.length },
+          details: { source: report.source, users: report.users, clients: report.clients, skipped: report.skipped.length, errors: report.errors.length },
         });
         await trx.commit();
       }

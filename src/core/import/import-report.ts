@@ -3,7 +3,9 @@ export interface ImportReport {
   /** The source database (a file path, or postgres://host:port/db without credentials). */
   source: string;
   dry_run: boolean;
-  users: { found: number; created: number; updated: number; unchanged: number; skipped: number };
+  users: RowCounts;
+  /** OAuth applications (django-oauth-toolkit) → clients. */
+  clients: RowCounts;
   /** Imported users by the format of their password: `pbkdf2_sha256`, `unusable`, `unsupported:md5`, ... */
   passwords: Record<string, number>;
   /** Found in the source, not imported by this version (see README "Moving from Django"). */
@@ -12,6 +14,14 @@ export interface ImportReport {
   skipped: SkippedRow[];
   /** Rows that failed unexpectedly; any makes the command exit 1. */
   errors: Array<{ kind: string; source_id: string; name: string; message: string }>;
+}
+
+export interface RowCounts {
+  found: number;
+  created: number;
+  updated: number;
+  unchanged: number;
+  skipped: number;
 }
 
 export type SkipReason =
@@ -23,13 +33,29 @@ export type SkipReason =
   | 'invalid_username'
   | 'invalid_email'
   /** Imported by an earlier run and deleted in Latchkey since: not brought back. */
-  | 'deleted_in_latchkey';
+  | 'deleted_in_latchkey'
+  /** A Latchkey client that did not come from this import has the client_id. */
+  | 'client_id_taken'
+  /** Implicit and hybrid grants hand tokens to the browser's address bar: Latchkey has neither. */
+  | 'implicit_not_supported'
+  | 'hybrid_not_supported'
+  | 'unknown_grant_type'
+  /** ID tokens signed with the client secret (HS256): Latchkey signs only with its own keys. */
+  | 'hs256_not_supported'
+  /** A confidential application without a secret. */
+  | 'no_secret'
+  /** A DOT 2 hashed secret longer than Latchkey's column (128). */
+  | 'secret_too_long'
+  /** Latchkey's client rules or the provider's refuse it (detail says why). */
+  | 'invalid_client';
 
 export interface SkippedRow {
-  kind: 'user';
+  kind: 'user' | 'client';
   source_id: string;
   name: string;
   reason: SkipReason;
+  /** More words, where the reason alone does not say it. */
+  detail?: string;
 }
 
 export function emptyReport(source: string, dryRun: boolean): ImportReport {
@@ -37,6 +63,7 @@ export function emptyReport(source: string, dryRun: boolean): ImportReport {
     source,
     dry_run: dryRun,
     users: { found: 0, created: 0, updated: 0, unchanged: 0, skipped: 0 },
+    clients: { found: 0, created: 0, updated: 0, unchanged: 0, skipped: 0 },
     passwords: {},
     not_imported: {},
     skipped: [],
@@ -46,15 +73,16 @@ export function emptyReport(source: string, dryRun: boolean): ImportReport {
 
 /** The report in a few lines for a terminal. */
 export function reportLines(report: ImportReport): string[] {
-  const { users } = report;
+  const counts = (what: string, c: RowCounts) => `${what}: ${c.found} found, ${c.created} created, ${c.updated} updated, ${c.unchanged} unchanged, ${c.skipped} skipped`;
   const lines = [
     `${report.dry_run ? 'dry run (nothing changed): ' : ''}imported from ${report.source}`,
-    `users: ${users.found} found, ${users.created} created, ${users.updated} updated, ${users.unchanged} unchanged, ${users.skipped} skipped`,
+    counts('users', report.users),
+    counts('clients', report.clients),
   ];
   const formats = Object.entries(report.passwords).map(([format, n]) => `${format} ${n}`);
   if (formats.length) lines.push(`passwords: ${formats.join(', ')}`);
   for (const [what, n] of Object.entries(report.not_imported)) lines.push(`not imported yet: ${n} ${what}`);
-  for (const row of report.skipped) lines.push(`skipped ${row.kind} ${row.source_id} "${row.name}": ${row.reason}`);
+  for (const row of report.skipped) lines.push(`skipped ${row.kind} ${row.source_id} "${row.name}": ${row.reason}${row.detail ? ` (${row.detail})` : ''}`);
   for (const row of report.errors) lines.push(`error ${row.kind} ${row.source_id} "${row.name}": ${row.message}`);
   return lines;
 }
