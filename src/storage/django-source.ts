@@ -108,13 +108,6 @@ export async function openDjangoSource(from: string, userTable: string) {
     throw new DjangoSourceError(`cannot read ${describe}: ${(error as Error).message.split('\n')[0]}`);
   }
 
-  /** The M2M table user↔other ("<user table>_groups") and its column naming the user. */
-  async function userLinkColumn(linkTable: string, otherColumn: string): Promise<string | undefined> {
-    if (!(await has(linkTable))) return undefined;
-    const columns = Object.keys(await knex(linkTable).columnInfo());
-    return columns.find((c) => c.endsWith('_id') && c !== otherColumn && c !== 'id');
-  }
-
   return {
     describe,
 
@@ -148,23 +141,6 @@ export async function openDjangoSource(from: string, userTable: string) {
         const id = String(row['user_id']);
         if (!byUser.has(id)) byUser.set(id, new Set());
         byUser.get(id)?.add(String(row['email']).trim().toLowerCase());
-      }
-      return byUser;
-    },
-
-    /** Group names by Django user id (auth_group through "<user table>_groups"). */
-    async userGroups(): Promise<Map<string, string[]>> {
-      const byUser = new Map<string, string[]>();
-      const link = `${userTable}_groups`;
-      const userColumn = await userLinkColumn(link, 'group_id');
-      if (!userColumn || !(await has('auth_group'))) return byUser;
-      const rows = (await knex(link)
-        .join('auth_group', 'auth_group.id', `${link}.group_id`)
-        .select({ user: `${link}.${userColumn}`, name: 'auth_group.name' })
-        .orderBy('auth_group.name')) as Array<{ user: unknown; name: unknown }>;
-      for (const row of rows) {
-        const id = String(row.user);
-        byUser.set(id, [...(byUser.get(id) ?? []), String(row.name)]);
       }
       return byUser;
     },
