@@ -4,6 +4,7 @@ import Provider, { errors, interactionPolicy, type Configuration, type KoaContex
 import type { Authenticate } from '../core/accounts/authenticate.js';
 import type { AuditLog } from '../core/audit/audit-log.js';
 import { API_SCOPES_METADATA, apiScopesProblem } from '../core/clients/api-scopes.js';
+import { SKIP_CONSENT_METADATA } from '../core/clients/skip-consent.js';
 import { SUPPORTED_LOCALES } from '../locales/i18n.js';
 import type { Metrics } from '../web/http/metrics.js';
 import type { Config } from '../config.js';
@@ -178,6 +179,15 @@ function validateApiScopesMetadata(ctx: KoaContextWithOIDC | undefined, key: str
   }
 }
 
+/** `skip_consent` is a boolean; with a request context (registration) it may be kept, never set. */
+function validateSkipConsentMetadata(ctx: KoaContextWithOIDC | undefined, key: string, value: unknown): void {
+  if (key !== SKIP_CONSENT_METADATA) return;
+  if (value !== undefined && typeof value !== 'boolean') throw new errors.InvalidClientMetadata(`${SKIP_CONSENT_METADATA} must be a boolean`);
+  if (ctx && value !== undefined && value !== ctx.oidc.client?.metadata()[SKIP_CONSENT_METADATA]) {
+    throw new errors.InvalidClientMetadata(`${SKIP_CONSENT_METADATA} is not set through registration`);
+  }
+}
+
 /** Path of our interaction pages for one interaction uid. */
 export const interactionPath = (uid: string) => `/interaction/${uid}`;
 
@@ -229,11 +239,22 @@ export function createProvider({ config, knex, users, clients, views, keys, find
     },
     // Our own pages (admin, account center) need no consent screen. Their grant may have gone
     // with a password change that kept the session: it is made again rather than asked for.
+    // A client with skip_consent gets the OpenID scopes and claims it asks for granted here;
+    // API resource scopes still go through the consent page.
     loadExistingGrant: async (ctx) => {
       const client = ctx.oidc.client!;
       const session = ctx.oidc.session!;
       const grantId = ctx.oidc.result?.['consent']?.grantId ?? session.grantIdFor(client.clientId);
       const found = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+      if (client.metadata()[SKIP_CONSENT_METADATA] === true && session.accountId) {
+        const grant = found ?? new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
+        const scope = [...ctx.oidc.requestParamOIDCScopes].join(' ');
+        if (scope) grant.addOIDCScope(scope);
+        const claims = [...ctx.oidc.requestParamClaims];
+        if (claims.length) grant.addOIDCClaims(claims);
+        await grant.save();
+        return grant;
+      }
       if (found || !PAGE_CLIENT_IDS.has(client.clientId) || !session.accountId) return found;
       const grant = new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
       grant.addOIDCScope('openid');
@@ -256,7 +277,13 @@ export function createProvider({ config, knex, users, clients, views, keys, find
       };
     },
     // Which scopes of our REST API a client may ask for: staff decide, registrants cannot.
-    extraClientMetadata: { properties: [API_SCOPES_METADATA], validator: validateApiScopesMetadata },
+    extraClientMetadata: {
+      properties: [API_SCOPES_METADATA, SKIP_CONSENT_METADATA],
+      validator: (ctx, key, value) => {
+        validateApiScopesMetadata(ctx, key, value);
+        validateSkipConsentMetadata(ctx, key, value);
+      },
+    },
     // Tokens issued for an API resource live as long as the resource says.
     ttl: { ...TTL, AccessToken: resourceAwareTtl(TTL.AccessToken), ClientCredentials: resourceAwareTtl(TTL.ClientCredentials) },
     // Refresh tokens for every client allowed the grant (as Keycloak and django-oauth-toolkit

@@ -5,7 +5,8 @@ import type { ImportReport } from '../../src/core/import/import-report.js';
 import * as oidc from 'openid-client';
 import { describeOnBackends } from '../helpers/fixture.js';
 import { seedDjangoSite, type DjangoApplication, type DjangoSite, type DjangoUser } from '../helpers/django.js';
-import { discover } from '../helpers/rp.js';
+import { UserAgent } from '../helpers/browserless.js';
+import { authorize, discover } from '../helpers/rp.js';
 import { runProcess, type ProcessResult } from '../helpers/process.js';
 
 /**
@@ -40,6 +41,11 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     if (!app) throw new Error(`no ${grant} application in the fixture`);
     return app;
   };
+  const named = (name: string): DjangoApplication => {
+    const app = site.manifest.applications.find((a) => a.name === name);
+    if (!app) throw new Error(`no application "${name}" in the fixture`);
+    return app;
+  };
   const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
   const withPassword = () => site.manifest.users.filter((u) => u.password !== null && u.is_active && u.username !== 'taken');
   const countUsers = () => fx.server.latchkey.users.count();
@@ -61,7 +67,7 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/^dry run \(nothing changed\): imported from /);
     expect(r.stdout).toContain('users: 12 found, 11 created, 0 updated, 0 unchanged, 1 skipped');
-    expect(r.stdout).toContain('clients: 4 found, 3 created, 0 updated, 0 unchanged, 1 skipped');
+    expect(r.stdout).toContain('clients: 5 found, 4 created, 0 updated, 0 unchanged, 1 skipped');
     expect(r.stdout).toMatch(/skipped client \d+ "Old Implicit Page": implicit_not_supported/);
     expect(r.stdout).toMatch(/skipped user \d+ "taken": username_taken/);
     const json = await runImport('--dry-run');
@@ -77,14 +83,14 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     const report = await runImport();
     expect(report.dry_run).toBe(false);
     expect(report.users).toEqual({ found: 12, created: 11, updated: 0, unchanged: 0, skipped: 1 });
-    expect(report.clients).toEqual({ found: 4, created: 3, updated: 0, unchanged: 0, skipped: 1 });
+    expect(report.clients).toEqual({ found: 5, created: 4, updated: 0, unchanged: 0, skipped: 1 });
     expect(report.skipped).toEqual([
       { kind: 'user', source_id: expect.any(String), name: 'taken', reason: 'username_taken' },
       { kind: 'client', source_id: expect.any(String), name: 'Old Implicit Page', reason: 'implicit_not_supported' },
     ]);
     expect(report.errors).toEqual([]);
     expect(report.passwords).toEqual({ pbkdf2_sha256: 4, pbkdf2_sha1: 1, argon2id: 1, bcrypt_sha256: 1, bcrypt: 1, argon2i: 1, scrypt: 1, unusable: 1 });
-    expect(report.not_imported).toEqual({ 'skip_authorization (consent is asked)': 1, groups: 2, 'access tokens': 2, 'refresh tokens': 3 });
+    expect(report.not_imported).toEqual({ groups: 2, 'access tokens': 2, 'refresh tokens': 3 });
 
     const alice = await fx.server.latchkey.users.findByLogin('alice');
     expect(alice).toMatchObject({ email: 'alice@example.com', firstName: 'Alice', lastName: 'Liddell', isActive: true, isStaff: false, isSuperuser: false, emailVerified: false });
@@ -200,6 +206,40 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     await expect(oidc.clientCredentialsGrant(await discover(`${fx.url()}/o`, batch.client_id, 'guess'))).rejects.toThrow(/challenge|invalid_client/i);
   });
 
+  it('skip_authorization carries over: the SPA signs in without a consent screen (code + PKCE), the partner site still asks', async () => {
+    const alice = { username: 'alice', password: djangoUser('alice').password as string };
+    const spa = named('Web SPA');
+    const spaConfig = await discover(`${fx.url()}/o`, spa.client_id, null);
+    const signedIn = await authorize(spaConfig, new UserAgent(), alice, { redirect_uri: 'http://localhost:8080/cb' }, { consent: 'skip' });
+    const tokens = await oidc.authorizationCodeGrant(spaConfig, signedIn.callbackUrl, {
+      pkceCodeVerifier: signedIn.codeVerifier,
+      expectedState: signedIn.state,
+      expectedNonce: signedIn.nonce,
+      idTokenExpected: true,
+    });
+    expect(tokens.claims()?.sub).toBe(String((await fx.server.latchkey.users.findByLogin('alice'))?.id));
+    const userinfo = await oidc.fetchUserInfo(spaConfig, tokens.access_token, tokens.claims()?.sub as string);
+    expect(userinfo.preferred_username).toBe('alice');
+    expect(tokens.scope?.split(' ').sort()).toEqual(['email', 'openid', 'profile']);
+
+    const partner = named('Partner Site');
+    const partnerConfig = await discover(`${fx.url()}/o`, partner.client_id, null);
+    await expect(authorize(partnerConfig, new UserAgent(), alice, { redirect_uri: 'http://localhost:8080/partner' }, { consent: 'skip' })).rejects.toThrow(/unexpected page .*\/interaction\//s);
+  });
+
+  it('dynamic registration cannot give a client skip_consent', async () => {
+    const iat = await cli('iat', 'create', '--json');
+    expect(iat.code, describeResult(iat)).toBe(0);
+    const token = (JSON.parse(iat.stdout) as { initial_access_token: string }).initial_access_token;
+    const register = (extra: Record<string, unknown>) =>
+      fx.api('POST', '/o/reg', { token, json: { redirect_uris: ['https://rp.example.com/cb'], token_endpoint_auth_method: 'none', ...extra } });
+    const refused = await register({ skip_consent: true });
+    expect(refused.status, refused.text).toBe(400);
+    expect(refused.json).toMatchObject({ error: 'invalid_client_metadata', error_description: expect.stringContaining('skip_consent') });
+    const notBoolean = await register({ skip_consent: 'yes' });
+    expect(notBoolean.status, notBoolean.text).toBe(400);
+  });
+
   it('an unusable password and an inactive account never sign in', async () => {
     const heidi = djangoUser('heidi');
     for (const guess of ['', heidi.encoded, heidi.encoded.slice(1), 'password']) {
@@ -217,7 +257,7 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     const before = await countUsers();
     const again = await runImport();
     expect(again.users).toEqual({ found: 12, created: 0, updated: 0, unchanged: 11, skipped: 1 });
-    expect(again.clients).toEqual({ found: 4, created: 0, updated: 0, unchanged: 3, skipped: 1 });
+    expect(again.clients).toEqual({ found: 5, created: 0, updated: 0, unchanged: 4, skipped: 1 });
     // The batch secret was upgraded to Latchkey's hash at first use: a later run leaves it so.
     expect((await fx.server.latchkey.clients.findProviderMetadata(application('client-credentials').client_id))?.['client_secret']).toMatch(/^[0-9a-f]{64}$/);
     expect(await countUsers()).toBe(before);

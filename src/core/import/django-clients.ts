@@ -5,6 +5,7 @@ import { DomainError } from '../errors.js';
 import { createImportLinkRepository } from '../../storage/django-import-links.js';
 import type { DjangoApplicationRow } from '../../storage/django-source.js';
 import { clientMetadata, createClientRepository, hashClientSecret, type ClientMetadata, type NewClient } from '../../storage/clients.js';
+import { SKIP_CONSENT_METADATA } from '../clients/skip-consent.js';
 import type { ImportReport, SkipReason } from './import-report.js';
 
 /** Latchkey's client rules and the provider's metadata validation (core/clients/client-service.ts). */
@@ -74,7 +75,8 @@ export async function importDjangoClients(
       skip(row, mapped, mapped === 'unknown_grant_type' ? row.grantType : undefined);
       continue;
     }
-    const metadata = clientMetadata(mapped.input);
+    // DOT's skip_authorization: no consent screen for this client (see provider.ts).
+    const metadata: ClientMetadata = { ...clientMetadata(mapped.input), ...(row.skipAuthorization ? { [SKIP_CONSENT_METADATA]: true } : {}) };
     try {
       await validate(mapped.input, metadata);
     } catch (error) {

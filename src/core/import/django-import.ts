@@ -37,9 +37,6 @@ export async function importFromDjango(knex: Knex, options: DjangoImportOptions)
     const rows = await source.users();
     const verifiedEmails = await source.verifiedEmails();
     const applications = await source.applications();
-    // DOT's "skip authorization" (no consent screen) is not carried over yet: say how often it is lost.
-    const skipsConsent = applications.filter((a) => a.skipAuthorization).length;
-    if (skipsConsent > 0) report.not_imported['skip_authorization (consent is asked)'] = skipsConsent;
     for (const [table, what] of NOT_YET) {
       const n = await source.count(table);
       if (n > 0) report.not_imported[what] = n;
