@@ -10,6 +10,7 @@ import * as throttlePending from './20261207000100_throttle_pending.js';
 import * as userAuthStamp from './20261207000200_user_auth_stamp.js';
 import * as pendingEmail from './20261207000300_pending_email.js';
 import * as djangoImportLinks from './20261207003000_django_import_links.js';
+import * as groups from './20261207003100_groups.js';
 
 /** Every migration, oldest first. Add new ones at the end; never edit a released one. */
 export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration }> = [
@@ -24,4 +25,5 @@ export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration
   { name: '20261207000200_user_auth_stamp', migration: userAuthStamp },
   { name: '20261207000300_pending_email', migration: pendingEmail },
   { name: '20261207003000_django_import_links', migration: djangoImportLinks },
+  { name: '20261207003100_groups', migration: groups },
 ];

@@ -7,7 +7,7 @@ export interface ImportLink {
   sourceDigest: string | null;
 }
 
-export type ImportLinkKind = 'user' | 'client';
+export type ImportLinkKind = 'user' | 'client' | 'group';
 
 interface LinkRow {
   kind: string;
@@ -31,6 +31,12 @@ export function createImportLinkRepository(knex: Knex) {
     /** Whether some Django row was imported into this Latchkey row. */
     async isTarget(kind: ImportLinkKind, targetId: string): Promise<boolean> {
       return (await table().where({ kind, target_id: targetId }).first('source_id')) !== undefined;
+    },
+
+    /** Every Latchkey row of this kind that came from Django. */
+    async targets(kind: ImportLinkKind): Promise<string[]> {
+      const rows = await table().where({ kind }).select('target_id');
+      return rows.map((r) => r.target_id);
     },
 
     async save(kind: ImportLinkKind, sourceId: string, link: ImportLink): Promise<void> {

@@ -50,6 +50,13 @@ export interface DjangoApplicationRow {
   algorithm: string;
 }
 
+export interface DjangoGroupRow {
+  id: string;
+  name: string;
+  /** `app_label.codename`, as Django's has_perm names them. */
+  permissions: string[];
+}
+
 /** A table name as Django makes them (app_label + model): letters, digits, underscores. */
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -66,7 +73,7 @@ function epochMs(value: unknown): number | null {
 const bool = (value: unknown) => value === true || value === 1 || value === '1' || value === 't';
 
 /** Tables whose rows the import counts (in its report) before it imports them. */
-export type DjangoCountedTable = 'auth_group' | 'oauth2_provider_application' | 'oauth2_provider_accesstoken' | 'oauth2_provider_refreshtoken';
+export type DjangoCountedTable = 'oauth2_provider_accesstoken' | 'oauth2_provider_refreshtoken';
 
 export type DjangoSource = Awaited<ReturnType<typeof openDjangoSource>>;
 
@@ -108,8 +115,49 @@ export async function openDjangoSource(from: string, userTable: string) {
     throw new DjangoSourceError(`cannot read ${describe}: ${(error as Error).message.split('\n')[0]}`);
   }
 
+  /** The M2M table user↔groups ("<user table>_groups") and its column naming the user (`user_id` for a model named User). */
+  async function userColumnOf(linkTable: string): Promise<string | undefined> {
+    if (!(await has(linkTable))) return undefined;
+    const columns = Object.keys(await knex(linkTable).columnInfo());
+    return columns.find((c) => c.endsWith('_id') && c !== 'group_id' && c !== 'id');
+  }
+
   return {
     describe,
+
+    /** auth_group with each group's permissions; none when the site has no auth_group. */
+    async groups(): Promise<DjangoGroupRow[]> {
+      if (!(await has('auth_group'))) return [];
+      const groups = (await knex('auth_group').select('id', 'name').orderBy('id')) as Array<{ id: unknown; name: unknown }>;
+      const granted = (await knex('auth_group_permissions')
+        .join('auth_permission', 'auth_permission.id', 'auth_group_permissions.permission_id')
+        .join('django_content_type', 'django_content_type.id', 'auth_permission.content_type_id')
+        .select({ group: 'auth_group_permissions.group_id', app: 'django_content_type.app_label', codename: 'auth_permission.codename' })) as Array<{ group: unknown; app: unknown; codename: unknown }>;
+      return groups.map((g) => ({
+        id: String(g.id),
+        name: String(g.name),
+        permissions: granted.filter((p) => String(p.group) === String(g.id)).map((p) => `${String(p.app)}.${String(p.codename)}`).sort(),
+      }));
+    },
+
+    /** Django group ids by Django user id. */
+    async memberships(): Promise<Map<string, string[]>> {
+      const byUser = new Map<string, string[]>();
+      const link = `${userTable}_groups`;
+      const userColumn = await userColumnOf(link);
+      if (!userColumn) return byUser;
+      const rows = (await knex(link).select({ user: userColumn, group: 'group_id' })) as Array<{ user: unknown; group: unknown }>;
+      for (const row of rows) byUser.set(String(row.user), [...(byUser.get(String(row.user)) ?? []), String(row.group)]);
+      return byUser;
+    },
+
+    /** Permissions given to users directly ("<user table>_user_permissions"): Latchkey has no such thing. */
+    async directPermissionCount(): Promise<number> {
+      const link = `${userTable}_user_permissions`;
+      if (!(await has(link))) return 0;
+      const row = (await knex(link).count({ n: '*' }).first()) as { n: unknown } | undefined;
+      return Number(row?.n ?? 0);
+    },
 
     async users(): Promise<DjangoUserRow[]> {
       const rows = (await knex(userTable).select('*').orderBy('id')) as Array<Record<string, unknown>>;

@@ -2,6 +2,7 @@ import path from 'node:path';
 import knexFactory from 'knex';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { ImportReport } from '../../src/core/import/import-report.js';
+import { createGroupRepository } from '../../src/storage/groups.js';
 import * as oidc from 'openid-client';
 import { describeOnBackends } from '../helpers/fixture.js';
 import { seedDjangoSite, type DjangoApplication, type DjangoSite, type DjangoUser } from '../helpers/django.js';
@@ -90,7 +91,9 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     ]);
     expect(report.errors).toEqual([]);
     expect(report.passwords).toEqual({ pbkdf2_sha256: 4, pbkdf2_sha1: 1, argon2id: 1, bcrypt_sha256: 1, bcrypt: 1, argon2i: 1, scrypt: 1, unusable: 1 });
-    expect(report.not_imported).toEqual({ groups: 2, 'access tokens': 2, 'refresh tokens': 3 });
+    expect(report.groups).toEqual({ found: 2, created: 2, updated: 0, unchanged: 0, skipped: 0 });
+    expect(report.memberships).toBe(3);
+    expect(report.not_imported).toEqual({ 'permissions given to users directly': 1, 'access tokens': 2, 'refresh tokens': 3 });
 
     const alice = await fx.server.latchkey.users.findByLogin('alice');
     expect(alice).toMatchObject({ email: 'alice@example.com', firstName: 'Alice', lastName: 'Liddell', isActive: true, isStaff: false, isSuperuser: false, emailVerified: false });
@@ -102,6 +105,13 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     expect(await fx.server.latchkey.users.findByLogin('root')).toMatchObject({ isStaff: true, isSuperuser: true });
     expect(await fx.server.latchkey.users.findByLogin('judy')).toMatchObject({ isStaff: true, isSuperuser: false });
     expect(await fx.server.latchkey.users.findByLogin('ivan')).toMatchObject({ isActive: false });
+    const groups = createGroupRepository(fx.server.latchkey.knex);
+    expect(await groups.findByName('editors')).toMatchObject({ permissions: ['users.change_user', 'users.view_user'] });
+    expect(await groups.findByName('auditors')).toMatchObject({ permissions: [] });
+    for (const user of site.manifest.users.filter((u) => u.username !== 'taken')) {
+      const id = (await fx.server.latchkey.users.findByLogin(user.username))?.id as number;
+      expect(await groups.namesForUser(id), user.username).toEqual(user.groups);
+    }
     // The Latchkey account named "taken" is untouched.
     expect(await fx.server.latchkey.users.findByLogin('taken')).toMatchObject({ email: 'someone-else@example.com' });
 
@@ -258,6 +268,14 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     const again = await runImport();
     expect(again.users).toEqual({ found: 12, created: 0, updated: 0, unchanged: 11, skipped: 1 });
     expect(again.clients).toEqual({ found: 5, created: 0, updated: 0, unchanged: 4, skipped: 1 });
+    expect(again.groups).toEqual({ found: 2, created: 0, updated: 0, unchanged: 2, skipped: 0 });
+    expect(again.memberships).toBe(3);
+    const groups = createGroupRepository(fx.server.latchkey.knex);
+    expect(await groups.count()).toBe(2);
+    // A group made in Latchkey keeps its members whatever Django says.
+    const own = await groups.create('latchkey-only', []);
+    const bobId = (await fx.server.latchkey.users.findByLogin('bob'))?.id as number;
+    await groups.setMembershipsWithin(bobId, [], [own.id]);
     // The batch secret was upgraded to Latchkey's hash at first use: a later run leaves it so.
     expect((await fx.server.latchkey.clients.findProviderMetadata(application('client-credentials').client_id))?.['client_secret']).toMatch(/^[0-9a-f]{64}$/);
     expect(await countUsers()).toBe(before);
@@ -269,12 +287,22 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     try {
       await source(site.manifest.user_table).where({ username: 'bob' }).update({ first_name: 'Robert', password: djangoUser('alice').encoded });
       await source(site.manifest.user_table).where({ username: 'heidi' }).update({ password: djangoUser('alice').encoded });
+      // Bob moves from auditors to editors; editors loses a permission.
+      const djangoBob = (await source(site.manifest.user_table).where({ username: 'bob' }).first('id')) as { id: number };
+      const editors = (await source('auth_group').where({ name: 'editors' }).first('id')) as { id: number };
+      await source(`${site.manifest.user_table}_groups`).where({ user_id: djangoBob.id }).delete();
+      await source(`${site.manifest.user_table}_groups`).insert({ user_id: djangoBob.id, group_id: editors.id });
+      const change = (await source('auth_permission').where({ codename: 'change_user' }).first('id')) as { id: number };
+      await source('auth_group_permissions').where({ group_id: editors.id, permission_id: change.id }).delete();
     } finally {
       await source.destroy();
     }
     const third = await runImport('--emails-verified');
     // Everyone with an address is now verified (--emails-verified), so every imported row changed.
     expect(third.users).toEqual({ found: 12, created: 0, updated: 11, unchanged: 0, skipped: 1 });
+    expect(third.groups).toEqual({ found: 2, created: 0, updated: 1, unchanged: 1, skipped: 0 });
+    expect(await groups.namesForUser(bobId)).toEqual(['editors', 'latchkey-only']);
+    expect(await groups.findByName('editors')).toMatchObject({ permissions: ['users.view_user'] });
     const bob = await fx.server.latchkey.users.findByLogin('bob');
     expect(bob).toMatchObject({ firstName: 'Robert', emailVerified: true });
     // Bob signed in to Latchkey since the first run: his Latchkey hash is not replaced by Django's.

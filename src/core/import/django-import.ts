@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { createAuditLog } from '../audit/audit-log.js';
 import { openDjangoSource, type DjangoCountedTable } from '../../storage/django-source.js';
 import { importDjangoClients, type ValidateClient } from './django-clients.js';
+import { importDjangoGroups, importDjangoMemberships } from './django-groups.js';
 import { importDjangoUsers } from './django-users.js';
 import { emptyReport, type ImportReport } from './import-report.js';
 
@@ -20,7 +21,6 @@ export interface DjangoImportOptions {
 
 /** Found in the source, not imported by this version yet: counted so the report says so. */
 const NOT_YET: Array<[DjangoCountedTable, string]> = [
-  ['auth_group', 'groups'],
   ['oauth2_provider_accesstoken', 'access tokens'],
   ['oauth2_provider_refreshtoken', 'refresh tokens'],
 ];
@@ -37,6 +37,10 @@ export async function importFromDjango(knex: Knex, options: DjangoImportOptions)
     const rows = await source.users();
     const verifiedEmails = await source.verifiedEmails();
     const applications = await source.applications();
+    const groups = await source.groups();
+    const memberships = await source.memberships();
+    const directPermissions = await source.directPermissionCount();
+    if (directPermissions > 0) report.not_imported['permissions given to users directly'] = directPermissions;
     for (const [table, what] of NOT_YET) {
       const n = await source.count(table);
       if (n > 0) report.not_imported[what] = n;
@@ -45,12 +49,14 @@ export async function importFromDjango(knex: Knex, options: DjangoImportOptions)
     try {
       await importDjangoUsers(trx, rows, { emailsVerified: options.emailsVerified, verifiedEmails }, report);
       await importDjangoClients(trx, applications, options.validateClient, report);
+      const importedGroups = await importDjangoGroups(trx, groups, report);
+      await importDjangoMemberships(trx, rows, memberships, importedGroups, report);
       if (options.dryRun) {
         await trx.rollback();
       } else {
         await createAuditLog(trx).record('import.django', {
           actor: 'cli',
-          details: { source: report.source, users: report.users, clients: report.clients, skipped: report.skipped.length, errors: report.errors.length },
+          details: { source: report.source, users: report.users, clients: report.clients, groups: report.groups, memberships: report.memberships, skipped: report.skipped.length, errors: report.errors.length },
         });
         await trx.commit();
       }

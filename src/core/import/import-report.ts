@@ -6,6 +6,10 @@ export interface ImportReport {
   users: RowCounts;
   /** OAuth applications (django-oauth-toolkit) → clients. */
   clients: RowCounts;
+  /** auth_group → groups, with their permissions. */
+  groups: RowCounts;
+  /** Memberships of imported users in imported groups, after the run. */
+  memberships: number;
   /** Imported users by the format of their password: `pbkdf2_sha256`, `unusable`, `unsupported:md5`, ... */
   passwords: Record<string, number>;
   /** Found in the source, not imported by this version (see README "Moving from Django"). */
@@ -47,10 +51,12 @@ export type SkipReason =
   /** A DOT 2 hashed secret longer than Latchkey's column (128). */
   | 'secret_too_long'
   /** Latchkey's client rules or the provider's refuse it (detail says why). */
-  | 'invalid_client';
+  | 'invalid_client'
+  /** A Latchkey group that did not come from this import has the name. */
+  | 'group_name_taken';
 
 export interface SkippedRow {
-  kind: 'user' | 'client';
+  kind: 'user' | 'client' | 'group';
   source_id: string;
   name: string;
   reason: SkipReason;
@@ -64,6 +70,8 @@ export function emptyReport(source: string, dryRun: boolean): ImportReport {
     dry_run: dryRun,
     users: { found: 0, created: 0, updated: 0, unchanged: 0, skipped: 0 },
     clients: { found: 0, created: 0, updated: 0, unchanged: 0, skipped: 0 },
+    groups: { found: 0, created: 0, updated: 0, unchanged: 0, skipped: 0 },
+    memberships: 0,
     passwords: {},
     not_imported: {},
     skipped: [],
@@ -78,6 +86,7 @@ export function reportLines(report: ImportReport): string[] {
     `${report.dry_run ? 'dry run (nothing changed): ' : ''}imported from ${report.source}`,
     counts('users', report.users),
     counts('clients', report.clients),
+    `${counts('groups', report.groups)}; ${report.memberships} membership(s)`,
   ];
   const formats = Object.entries(report.passwords).map(([format, n]) => `${format} ${n}`);
   if (formats.length) lines.push(`passwords: ${formats.join(', ')}`);
