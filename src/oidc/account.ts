@@ -1,21 +1,24 @@
 import type { Account, FindAccount } from 'oidc-provider';
+import type { GroupRepository } from '../storage/groups.js';
 import type { User, UserRepository } from '../storage/users.js';
 
 /**
  * The provider's own (OpenID Connect) scopes. API resources bring their own scopes and may
  * not reuse these names (the consent page and the token's scope would be ambiguous).
  */
-export const OIDC_SCOPES: readonly string[] = ['openid', 'offline_access', 'profile', 'email'];
+export const OIDC_SCOPES: readonly string[] = ['openid', 'offline_access', 'profile', 'email', 'groups'];
 
 /** Which claims each scope releases (OIDC Core 5.4). */
 export const SCOPE_CLAIMS = {
   openid: ['sub'],
   profile: ['preferred_username', 'name', 'given_name', 'family_name', 'updated_at'],
   email: ['email', 'email_verified'],
+  /** The names of the person's groups (imported from Django's auth_group), as Keycloak's groups mapper. */
+  groups: ['groups'],
 } as const;
 
 /** Every claim a user can have, whatever the scope; the provider filters by scope/claims. */
-export function claimsOf(user: User): Record<string, unknown> {
+export function claimsOf(user: User, groups: string[] = []): Record<string, unknown> {
   const name = [user.firstName, user.lastName].filter(Boolean).join(' ');
   return {
     sub: String(user.id),
@@ -25,6 +28,7 @@ export function claimsOf(user: User): Record<string, unknown> {
     ...(user.lastName ? { family_name: user.lastName } : {}),
     updated_at: Math.floor(user.updatedAt / 1000),
     ...(user.email ? { email: user.email, email_verified: user.emailVerified } : {}),
+    groups,
   };
 }
 
@@ -32,13 +36,13 @@ export function claimsOf(user: User): Record<string, unknown> {
  * The provider's findAccount: an account exists only while its user exists and is active,
  * so deactivating a user stops userinfo, refresh and introspection at once.
  */
-export function createFindAccount(users: UserRepository): FindAccount {
+export function createFindAccount(users: UserRepository, groups: GroupRepository): FindAccount {
   return async (_ctx, sub): Promise<Account | undefined> => {
     const user = await users.findById(sub);
     if (!user || !user.isActive) return undefined;
     return {
       accountId: String(user.id),
-      claims: async () => claimsOf(user) as { sub: string },
+      claims: async () => claimsOf(user, await groups.namesForUser(user.id)) as { sub: string },
     };
   };
 }

@@ -16,6 +16,7 @@ import type { UserRepository } from '../storage/users.js';
 import { ACR_VALUES } from './acr.js';
 import { deviceInputForm, providerPageTranslator } from './provider-pages.js';
 import { createFindAccount, OIDC_SCOPES, SCOPE_CLAIMS } from './account.js';
+import { createGroupRepository } from '../storage/groups.js';
 import { PAGE_CLIENT_IDS } from './first-party-pages.js';
 import { KnexAdapter } from './adapter.js';
 import { claimOnce, revokeClient } from '../storage/oidc-payloads.js';
@@ -199,6 +200,7 @@ export function createProvider({ config, knex, users, clients, views, keys, find
   const clientAdapter = new ClientAdapter(clients, (clientId) => revokeClient(knex, clientId));
   const adapters = new Map<string, KnexAdapter>();
   const secure = config.publicUrl.startsWith('https:');
+  const groups = createGroupRepository(knex);
 
   const configuration: Configuration = {
     adapter: (name: string) => {
@@ -207,7 +209,7 @@ export function createProvider({ config, knex, users, clients, views, keys, find
       if (!adapter) adapters.set(name, (adapter = new KnexAdapter(knex, name)));
       return adapter;
     },
-    findAccount: createFindAccount(users),
+    findAccount: createFindAccount(users, groups),
     jwks: keys.jwks as Configuration['jwks'],
     cookies: {
       keys: keys.cookieKeys,
@@ -265,11 +267,17 @@ export function createProvider({ config, knex, users, clients, views, keys, find
     // Access JWTs for our own REST API name their grant and login session, so the API can
     // refuse them once the grant is revoked (a JWT cannot be revoked by itself) and a password
     // change can keep the calling app's grant. Other resources never see our internals.
+    // An access token with the `groups` scope carries the person's group names as they were
+    // when it was issued (introspection shows them, as the ID token and userinfo do).
     extraTokenClaims: async (_ctx, token) => {
+      const { accountId, scope } = token as { accountId?: string; scope?: string };
+      const withGroups = token.kind === 'AccessToken' && accountId !== undefined && (scope ?? '').split(' ').includes('groups');
+      const groupClaim = withGroups ? { groups: await groups.namesForUser(Number(accountId)) } : undefined;
       const audience = (token as { resourceServer?: { audience?: string } }).resourceServer?.audience;
-      if (token.kind !== 'AccessToken' || audience !== apiAudience(config.publicUrl)) return undefined;
+      if (token.kind !== 'AccessToken' || audience !== apiAudience(config.publicUrl)) return groupClaim;
       const { grantId, sessionUid, expiresWithSession } = token as { grantId?: string; sessionUid?: string; expiresWithSession?: boolean };
       return {
+        ...groupClaim,
         ...(grantId ? { grant_id: grantId } : {}),
         ...(sessionUid ? { session_uid: sessionUid } : {}),
         // Without offline_access it ends with the login session, as the opaque tokens do.

@@ -168,11 +168,11 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
       redirect_uris: ['https://spa.example.com/callback', 'http://localhost:8080/cb'],
       grant_types: ['authorization_code', 'refresh_token'],
       token_endpoint_auth_method: 'none',
-      scope: 'openid profile email offline_access',
+      scope: 'openid profile email groups offline_access',
     });
     const mobile = await fx.server.latchkey.clients.find(application('password').client_id);
     expect(mobile).toMatchObject({ isPublic: false, hasSecret: true });
-    expect(mobile?.metadata).toMatchObject({ grant_types: ['password', 'refresh_token'], scope: 'profile email offline_access' });
+    expect(mobile?.metadata).toMatchObject({ grant_types: ['password', 'refresh_token'], scope: 'profile email groups offline_access' });
     expect(await fx.server.latchkey.clients.find(application('implicit').client_id)).toBeUndefined();
   });
 
@@ -188,6 +188,12 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     expect(introspected.status, introspected.text).toBe(200);
     const aliceId = (await fx.server.latchkey.users.findByLogin('alice'))?.id;
     expect(introspected.json).toMatchObject({ active: true, client_id: mobile.client_id, sub: String(aliceId), scope: 'profile' });
+    // Without the groups scope, no groups.
+    expect(introspected.json).not.toHaveProperty('groups');
+    const withGroups = await grant(mobile.client_secret as string, 'profile groups');
+    expect(withGroups.status, withGroups.text).toBe(200);
+    const groupsIntrospected = await fx.api('POST', '/o/token/introspection', { authorization: basic(mobile.client_id, mobile.client_secret as string), form: { token: withGroups.json['access_token'] as string } });
+    expect(groupsIntrospected.json).toMatchObject({ active: true, scope: 'profile groups', groups: ['editors'] });
     // OAuth only (DOT's empty algorithm): no openid, so no ID token.
     expect((await grant(mobile.client_secret as string, 'openid profile')).json['error']).toBe('invalid_scope');
     const wrong = await grant(`${mobile.client_secret as string}x`);
@@ -216,11 +222,17 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     await expect(oidc.clientCredentialsGrant(await discover(`${fx.url()}/o`, batch.client_id, 'guess'))).rejects.toThrow(/challenge|invalid_client/i);
   });
 
-  it('skip_authorization carries over: the SPA signs in without a consent screen (code + PKCE), the partner site still asks', async () => {
+  it('skip_authorization carries over: the SPA signs in without a consent screen (code + PKCE) and gets the groups claim, the partner site still asks', async () => {
     const alice = { username: 'alice', password: djangoUser('alice').password as string };
     const spa = named('Web SPA');
     const spaConfig = await discover(`${fx.url()}/o`, spa.client_id, null);
-    const signedIn = await authorize(spaConfig, new UserAgent(), alice, { redirect_uri: 'http://localhost:8080/cb' }, { consent: 'skip' });
+    const signedIn = await authorize(
+      spaConfig,
+      new UserAgent(),
+      alice,
+      { redirect_uri: 'http://localhost:8080/cb', scope: 'openid profile groups', claims: JSON.stringify({ id_token: { groups: null } }) },
+      { consent: 'skip' },
+    );
     const tokens = await oidc.authorizationCodeGrant(spaConfig, signedIn.callbackUrl, {
       pkceCodeVerifier: signedIn.codeVerifier,
       expectedState: signedIn.state,
@@ -230,11 +242,24 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     expect(tokens.claims()?.sub).toBe(String((await fx.server.latchkey.users.findByLogin('alice'))?.id));
     const userinfo = await oidc.fetchUserInfo(spaConfig, tokens.access_token, tokens.claims()?.sub as string);
     expect(userinfo.preferred_username).toBe('alice');
-    expect(tokens.scope?.split(' ').sort()).toEqual(['email', 'openid', 'profile']);
+    // Without the scope there is none: bob signs in for openid profile only.
+    const bob = { username: 'bob', password: djangoUser('bob').password as string };
+    const plain = await authorize(spaConfig, new UserAgent(), bob, { redirect_uri: 'http://localhost:8080/cb', scope: 'openid profile' }, { consent: 'skip' });
+    const plainTokens = await oidc.authorizationCodeGrant(spaConfig, plain.callbackUrl, { pkceCodeVerifier: plain.codeVerifier, expectedState: plain.state, expectedNonce: plain.nonce });
+    const plainInfo = await oidc.fetchUserInfo(spaConfig, plainTokens.access_token, plainTokens.claims()?.sub as string);
+    expect(plainInfo.preferred_username).toBe('bob');
+    expect(plainInfo).not.toHaveProperty('groups');
+    expect(tokens.scope?.split(' ').sort()).toEqual(['groups', 'openid', 'profile']);
+    // The groups claim: in the ID token (asked for with the claims parameter) and at userinfo.
+    expect(tokens.claims()?.['groups']).toEqual(['editors']);
+    expect(userinfo['groups']).toEqual(['editors']);
 
     const partner = named('Partner Site');
     const partnerConfig = await discover(`${fx.url()}/o`, partner.client_id, null);
-    await expect(authorize(partnerConfig, new UserAgent(), alice, { redirect_uri: 'http://localhost:8080/partner' }, { consent: 'skip' })).rejects.toThrow(/unexpected page .*\/interaction\//s);
+    // The consent page says what the groups scope gives away.
+    await expect(
+      authorize(partnerConfig, new UserAgent(), alice, { redirect_uri: 'http://localhost:8080/partner', scope: 'openid groups' }, { consent: 'skip' }),
+    ).rejects.toThrow(/unexpected page .*\/interaction\/.*See which groups you belong to/s);
   });
 
   it('dynamic registration cannot give a client skip_consent', async () => {

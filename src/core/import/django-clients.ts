@@ -47,7 +47,7 @@ function clientOf(row: DjangoApplicationRow): { input: NewClient; secretHash: st
     postLogoutRedirectUris: row.postLogoutRedirectUris,
     grantTypes,
     isPublic,
-    scope: row.algorithm === 'RS256' ? 'openid profile email offline_access' : 'profile email offline_access',
+    scope: row.algorithm === 'RS256' ? 'openid profile email groups offline_access' : 'profile email groups offline_access',
   };
   return { input, secretHash };
 }
