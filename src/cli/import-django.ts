@@ -77,7 +77,7 @@ export async function importCommand(config: Config, args: string[], out: (line: 
       userTable: typeof values['user-table'] === 'string' ? values['user-table'] : 'auth_user',
       dryRun: values['dry-run'] === true,
       emailsVerified: values['emails-verified'] === true,
-      validateClient: await clientValidator(config, knex),
+      clientValidator: (trx) => clientValidator(config, trx),
     });
     if (values['json']) out(JSON.stringify(report));
     else for (const line of reportLines(report)) out(line);

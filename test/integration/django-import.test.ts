@@ -8,6 +8,7 @@ import { describeOnBackends } from '../helpers/fixture.js';
 import { seedDjangoSite, type DjangoApplication, type DjangoSite, type DjangoUser } from '../helpers/django.js';
 import { UserAgent } from '../helpers/browserless.js';
 import { authorize, discover } from '../helpers/rp.js';
+import { freshDatabase } from '../helpers/database.js';
 import { runProcess, type ProcessResult } from '../helpers/process.js';
 
 /**
@@ -78,6 +79,24 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     expect(await fx.server.latchkey.clients.find(application('password').client_id)).toBeUndefined();
     expect(await fx.server.latchkey.users.findByLogin('alice')).toBeUndefined();
     expect(await auditEvents('import.django')).toHaveLength(0);
+  });
+
+  it('--dry-run on a brand-new database leaves no data behind, not even the first signing keys', async () => {
+    const db = await freshDatabase(fx.backend);
+    const knex = knexFactory(db.backend === 'sqlite' ? { client: 'better-sqlite3', connection: { filename: db.url.slice('sqlite:'.length) }, useNullAsDefault: true } : { client: 'pg', connection: db.url });
+    try {
+      const r = await runProcess(process.execPath, [MAIN, ...importArgs('--dry-run', '--json')], { env: { ...process.env, DATABASE_URL: db.url }, cwd: ROOT });
+      expect(r.code, describeResult(r)).toBe(0);
+      // All twelve: this database has no account named "taken".
+      expect((JSON.parse(r.stdout) as ImportReport).users.created).toBe(12);
+      for (const table of ['users', 'clients', 'groups', 'signing_keys', 'cookie_keys', 'audit_events', 'django_import_links']) {
+        const row = (await knex(table).count({ n: '*' }).first()) as { n: unknown };
+        expect(Number(row.n), table).toBe(0);
+      }
+    } finally {
+      await knex.destroy();
+      await db.drop();
+    }
   });
 
   it('imports every user with their fields, reports conflicts per row and what is not imported yet', async () => {

@@ -15,8 +15,11 @@ export interface DjangoImportOptions {
   dryRun: boolean;
   /** Django's addresses count as verified. */
   emailsVerified: boolean;
-  /** Checks each application as a Latchkey client before it is stored. */
-  validateClient: ValidateClient;
+  /**
+   * Checks each application as a Latchkey client before it is stored; made on the import's
+   * transaction, so whatever building it writes (first signing keys) goes when a dry run does.
+   */
+  clientValidator: (trx: Knex.Transaction) => Promise<ValidateClient>;
 }
 
 /** Found in the source, not imported by this version yet: counted so the report says so. */
@@ -48,7 +51,7 @@ export async function importFromDjango(knex: Knex, options: DjangoImportOptions)
     const trx = await knex.transaction();
     try {
       await importDjangoUsers(trx, rows, { emailsVerified: options.emailsVerified, verifiedEmails }, report);
-      await importDjangoClients(trx, applications, options.validateClient, report);
+      await importDjangoClients(trx, applications, await options.clientValidator(trx), report);
       const importedGroups = await importDjangoGroups(trx, groups, report);
       await importDjangoMemberships(trx, rows, memberships, importedGroups, report);
       if (options.dryRun) {
