@@ -22,7 +22,6 @@ import { ask, interactive } from './prompt.js';
 import { CliError } from './cli-error.js';
 import { IMPORT_USAGE, importCommand } from './import-django.js';
 
-
 const USAGE = `usage: npm run --silent cli -- <command>
   migrate
   createsuperuser [--username U] [--email E] [--password P]
