@@ -11,6 +11,8 @@ import * as userAuthStamp from './20261207000200_user_auth_stamp.js';
 import * as pendingEmail from './20261207000300_pending_email.js';
 import * as hashedPayloadIds from './20261207001000_hashed_payload_ids.js';
 import * as usernameKeys from './20261207002000_username_keys.js';
+import * as djangoImportLinks from './20261207003000_django_import_links.js';
+import * as groups from './20261207003100_groups.js';
 
 /** Every migration, oldest first. Add new ones at the end; never edit a released one. */
 export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration }> = [
@@ -26,4 +28,6 @@ export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration
   { name: '20261207000300_pending_email', migration: pendingEmail },
   { name: '20261207001000_hashed_payload_ids', migration: hashedPayloadIds },
   { name: '20261207002000_username_keys', migration: usernameKeys },
+  { name: '20261207003000_django_import_links', migration: djangoImportLinks },
+  { name: '20261207003100_groups', migration: groups },
 ];

@@ -72,7 +72,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
   try {
     const { knex, users, clients } = root.storage;
     const { metrics } = root.observability;
-    const { userService, selfService, clientService, resourceService, twoFactor, authenticate, secondFactor, verification, passwordReset, apiTokens, keyStore, audit } =
+    const { userService, selfService, clientService, resourceService, twoFactor, authenticate, secondFactor, verification, passwordReset, apiTokens, keyStore, audit, hasher } =
       root.services;
     await keyStore.ensureKeys();
     const keys = await keyStore.load();
@@ -92,7 +92,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     // are whatever the client sent, and would let it pick its address (and evade IP limits).
     const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 });
     host = new ProviderHost(keys, keyStore, app, (material) =>
-      createProvider({ config, knex, users, clients, views, keys: material, findResource, authenticate, audit, metrics, log }),
+      createProvider({ config, knex, users, clients, views, keys: material, findResource, authenticate, audit, metrics, log, hasher }),
     );
     const provider = () => hosted().provider;
     const audience = apiAudience(config.publicUrl);

@@ -11,7 +11,8 @@ import { createPasswordReset, RESET_REQUESTS_PER_ADDRESS, RESET_REQUESTS_PER_IP,
 import { createSelfService, type SelfService } from './core/accounts/self-service.js';
 import { createUserService, type UserService } from './core/accounts/user-service.js';
 import { actorEntry, createAuditLog, type AuditActor, type AuditLog } from './core/audit/audit-log.js';
-import { createClientService, type ClientService } from './core/clients/client-service.js';
+import { createClientService, validateClientInput, type ClientService } from './core/clients/client-service.js';
+import type { ValidateClient } from './core/import/django-clients.js';
 import { createKeyStore, type KeyMaterial, type KeyStore } from './core/keys/key-store.js';
 import { createBackgroundJobs, type BackgroundJobs } from './core/mail/background.js';
 import { createMailer, type Mailer } from './core/mail/mailer.js';
@@ -255,4 +256,40 @@ export async function createCommandServices(config: Config, { logger }: { logger
       return value;
     },
   };
+}
+
+/**
+ * The database alone, migrated, for a command that must write nothing before its own
+ * transaction (`import django --dry-run` leaves even a new database's first keys unmade);
+ * closed after `fn`.
+ */
+export async function withMigratedDatabase<T>(config: Config, fn: (knex: Knex) => Promise<T>): Promise<T> {
+  const knex = openDatabase(config.database);
+  try {
+    await migrateLatest(knex);
+    return await fn(knex);
+  } finally {
+    await knex.destroy();
+  }
+}
+
+/**
+ * Checks client metadata as the server's provider would, with a provider (no pages) built on
+ * `knex`: an import's transaction, so whatever building it writes (first signing keys) is
+ * rolled back with a dry run.
+ */
+export async function clientValidatorOn(config: Config, knex: Knex): Promise<ValidateClient> {
+  const keyStore = createKeyStore(knex);
+  await keyStore.ensureKeys();
+  const { createProvider } = await import('./oidc/provider.js');
+  const resources = createResourceService({ resources: createResourceRepository(knex), audit: createAuditLog(knex), publicUrl: config.publicUrl });
+  const provider = createProvider({
+    config,
+    knex,
+    clients: createClientRepository(knex),
+    users: createUserRepository(knex),
+    keys: await keyStore.load(),
+    findResource: (identifier: string) => resources.findByIdentifier(identifier),
+  });
+  return (input, metadata) => validateClientInput(provider, input, metadata);
 }

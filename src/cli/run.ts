@@ -9,15 +9,8 @@ import { RETIRED_KEY_RETENTION_MS } from '../core/tokens/lifetimes.js';
 import { createLogger } from '../observability/logger.js';
 import { TOKEN_ENDPOINT_AUTH_METHODS, type JwkSet, type NewClient, type TokenEndpointAuthMethod } from '../storage/clients.js';
 import { ask, interactive } from './prompt.js';
-
-/** A failure the user can fix: printed as one line, exit code 1 (2 for usage). */
-class CliError extends Error {
-  readonly exitCode: number;
-  constructor(message: string, exitCode = 1) {
-    super(message);
-    this.exitCode = exitCode;
-  }
-}
+import { CliError } from './cli-error.js';
+import { IMPORT_USAGE, importCommand } from './import-django.js';
 
 const USAGE = `usage: npm run --silent cli -- <command>
   migrate
@@ -36,7 +29,8 @@ const USAGE = `usage: npm run --silent cli -- <command>
   iat create [--expires-in SECONDS] [--json]
   keys rotate [--json]
   keys list [--json]
-  cleanup [--json]`;
+  cleanup [--json]
+${IMPORT_USAGE}`;
 
 type Out = (line: string) => void;
 
@@ -364,6 +358,8 @@ export async function runCli(argv: string[], env: Readonly<Record<string, string
       case 'cleanup':
         await cleanup(config, args, out);
         break;
+      case 'import':
+        return await importCommand(config, args, out);
       default:
         throw new CliError(`unknown command "${command}" (see: npm run cli -- help)`, 2);
     }

@@ -4,17 +4,20 @@ import Provider, { errors, interactionPolicy, type Configuration, type KoaContex
 import type { Authenticate } from '../core/accounts/authenticate.js';
 import type { AuditLog } from '../core/audit/audit-log.js';
 import { API_SCOPES_METADATA, apiScopesProblem } from '../core/clients/api-scopes.js';
+import { SKIP_CONSENT_METADATA } from '../core/clients/skip-consent.js';
 import { SUPPORTED_LOCALES } from '../locales/i18n.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Config } from '../config.js';
 import { SIGNING_ALGORITHMS, type KeyMaterial } from '../core/keys/key-store.js';
-import { clientSecretMatches, type ClientRepository } from '../storage/clients.js';
+import { clientSecretMatches, isClientSecretHash, type ClientRepository } from '../storage/clients.js';
+import type { PasswordHasher } from '../core/accounts/password-hasher.js';
 import type { UserRepository } from '../storage/users.js';
 import { ACR_VALUES } from './acr.js';
 import { deviceInputForm, providerPageTranslator, type PageRenderer } from './provider-pages.js';
 import { createFindAccount } from './account.js';
 import { OIDC_SCOPES, SCOPE_CLAIMS } from '../core/accounts/claims.js';
 import { PAGE_CLIENT_IDS, withOwnPagesUris } from './first-party-pages.js';
+import { createGroupRepository } from '../storage/groups.js';
 import { KnexAdapter } from './adapter.js';
 import { claimOnce, revokeClient } from '../storage/oidc-payloads.js';
 import { CLOCK_TOLERANCE_SECONDS, ownTokensExpireOnTime } from './clock-tolerance.js';
@@ -45,6 +48,11 @@ export interface ProviderDeps {
   audit?: AuditLog;
   /** Where unexpected provider errors are reported (the provider answers them as server_error). */
   log?: (message: string, error?: unknown) => void;
+  /**
+   * Verifies client secrets imported from django-oauth-toolkit 2 as Django password hashes,
+   * off the event loop; absent, such a secret never matches.
+   */
+  hasher?: PasswordHasher;
 }
 
 /**
@@ -188,6 +196,15 @@ async function storeNewSession(ctx: KoaContextWithOIDC, secure: boolean): Promis
   ctx.oidc.cookies.set(ctx.oidc.provider.cookieName('session'), id, { signed: true, httpOnly: true, sameSite: 'lax', secure });
 }
 
+/** `skip_consent` is a boolean; with a request context (registration) it may be kept, never set. */
+function validateSkipConsentMetadata(ctx: KoaContextWithOIDC | undefined, key: string, value: unknown): void {
+  if (key !== SKIP_CONSENT_METADATA) return;
+  if (value !== undefined && typeof value !== 'boolean') throw new errors.InvalidClientMetadata(`${SKIP_CONSENT_METADATA} must be a boolean`);
+  if (ctx && value !== undefined && value !== ctx.oidc.client?.metadata()[SKIP_CONSENT_METADATA]) {
+    throw new errors.InvalidClientMetadata(`${SKIP_CONSENT_METADATA} is not set through registration`);
+  }
+}
+
 /** Path of our interaction pages for one interaction uid. */
 export const interactionPath = (uid: string) => `/interaction/${uid}`;
 
@@ -195,7 +212,7 @@ export const interactionPath = (uid: string) => `/interaction/${uid}`;
  * Builds node-oidc-provider on our storage, accounts, keys and pages. Cheap enough to call
  * again when keys rotate: all state lives in the database.
  */
-export function createProvider({ config, knex, users, clients, views, keys, findResource, authenticate, audit, metrics, log }: ProviderDeps): Provider {
+export function createProvider({ config, knex, users, clients, views, keys, findResource, authenticate, audit, metrics, log, hasher }: ProviderDeps): Provider {
   const render: PageRenderer['render'] = (name, data, locale) => {
     if (!views) throw new Error(`no page renderer for "${name}": this provider serves no requests`);
     return views.render(name, data, locale);
@@ -203,6 +220,7 @@ export function createProvider({ config, knex, users, clients, views, keys, find
   const clientAdapter = new NulSafeAdapter(new ClientAdapter(clients, (clientId) => revokeClient(knex, clientId), withOwnPagesUris(config.publicUrl)));
   const adapters = new Map<string, NulSafeAdapter>();
   const secure = config.publicUrl.startsWith('https:');
+  const groups = createGroupRepository(knex);
   // Adapters are made on first use, once the provider below exists.
   let provider: Provider | undefined;
   const onReplay = async (grantId: string) => revokeRacedReplay(provider!, knex, grantId);
@@ -214,7 +232,7 @@ export function createProvider({ config, knex, users, clients, views, keys, find
       if (!adapter) adapters.set(name, (adapter = new NulSafeAdapter(new KnexAdapter(knex, name, { clockTolerance: CLOCK_TOLERANCE_SECONDS, onReplay }))));
       return adapter;
     },
-    findAccount: createFindAccount(users),
+    findAccount: createFindAccount(users, groups),
     clockTolerance: CLOCK_TOLERANCE_SECONDS,
     // What each revocation ends: see src/oidc/revocation.ts.
     revokeGrantPolicy: endsGrant,
@@ -249,11 +267,22 @@ export function createProvider({ config, knex, users, clients, views, keys, find
     },
     // Our own pages (admin, account center) need no consent screen. Their grant may have gone
     // with a password change that kept the session: it is made again rather than asked for.
+    // A client with skip_consent gets the OpenID scopes and claims it asks for granted here;
+    // API resource scopes still go through the consent page.
     loadExistingGrant: async (ctx) => {
       const client = ctx.oidc.client!;
       const session = ctx.oidc.session!;
       const grantId = ctx.oidc.result?.['consent']?.grantId ?? session.grantIdFor(client.clientId);
       const found = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+      if (client.metadata()[SKIP_CONSENT_METADATA] === true && session.accountId) {
+        const grant = found ?? new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
+        const scope = [...ctx.oidc.requestParamOIDCScopes].join(' ');
+        if (scope) grant.addOIDCScope(scope);
+        const claims = [...ctx.oidc.requestParamClaims];
+        if (claims.length) grant.addOIDCClaims(claims);
+        await grant.save();
+        return grant;
+      }
       if (found || !PAGE_CLIENT_IDS.has(client.clientId) || !session.accountId) return found;
       const grant = new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
       grant.addOIDCScope('openid');
@@ -264,11 +293,17 @@ export function createProvider({ config, knex, users, clients, views, keys, find
     // Access JWTs for our own REST API name their grant and login session, so the API can
     // refuse them once the grant is revoked (a JWT cannot be revoked by itself) and a password
     // change can keep the calling app's grant. Other resources never see our internals.
+    // An access token with the `groups` scope carries the person's group names as they were
+    // when it was issued (introspection shows them, as the ID token and userinfo do).
     extraTokenClaims: async (_ctx, token) => {
+      const { accountId, scope } = token as { accountId?: string; scope?: string };
+      const withGroups = token.kind === 'AccessToken' && accountId !== undefined && (scope ?? '').split(' ').includes('groups');
+      const groupClaim = withGroups ? { groups: await groups.namesForUser(Number(accountId)) } : undefined;
       const audience = (token as { resourceServer?: { audience?: string } }).resourceServer?.audience;
-      if (token.kind !== 'AccessToken' || audience !== apiAudience(config.publicUrl)) return undefined;
+      if (token.kind !== 'AccessToken' || audience !== apiAudience(config.publicUrl)) return groupClaim;
       const { grantId, sessionUid, expiresWithSession } = token as { grantId?: string; sessionUid?: string; expiresWithSession?: boolean };
       return {
+        ...groupClaim,
         ...(grantId ? { grant_id: grantId } : {}),
         ...(sessionUid ? { session_uid: sessionUid } : {}),
         // Without offline_access it ends with the login session, as the opaque tokens do.
@@ -276,7 +311,13 @@ export function createProvider({ config, knex, users, clients, views, keys, find
       };
     },
     // Which scopes of our REST API a client may ask for: staff decide, registrants cannot.
-    extraClientMetadata: { properties: [API_SCOPES_METADATA], validator: validateApiScopesMetadata },
+    extraClientMetadata: {
+      properties: [API_SCOPES_METADATA, SKIP_CONSENT_METADATA],
+      validator: (ctx, key, value) => {
+        validateApiScopesMetadata(ctx, key, value);
+        validateSkipConsentMetadata(ctx, key, value);
+      },
+    },
     // Tokens issued for an API resource live as long as the resource says.
     ttl: { ...TTL, AccessToken: resourceAwareTtl(TTL.AccessToken), ClientCredentials: resourceAwareTtl(TTL.ClientCredentials) },
     // Refresh tokens for every client allowed the grant (as Keycloak and django-oauth-toolkit
@@ -439,9 +480,17 @@ export function createProvider({ config, knex, users, clients, views, keys, find
   }
   if (log) provider.on('server_error', (ctx: KoaContextWithOIDC, error: unknown) => log(`provider error on ${ctx.method} ${ctx.path}`, error));
   // Secrets are stored as SHA-256 hashes; the provider holds the hash where it would hold the
-  // secret, and this comparison hashes what the client presents.
-  provider.Client.prototype.compareClientSecret = async function compare(this: { clientSecret?: string }, actual: string) {
-    return typeof this.clientSecret === 'string' && clientSecretMatches(this.clientSecret, actual);
+  // secret, and this comparison hashes what the client presents. A secret imported from
+  // django-oauth-toolkit 2 is a Django password hash instead: verified as stored (in the
+  // hashing pool), then replaced by its SHA-256, so it costs a slow hash once.
+  provider.Client.prototype.compareClientSecret = async function compare(this: { clientSecret?: string; clientId: string }, actual: string) {
+    const stored = this.clientSecret;
+    if (typeof stored !== 'string') return false;
+    if (isClientSecretHash(stored)) return clientSecretMatches(stored, actual);
+    if (!hasher || !(await hasher.verify(actual, stored))) return false;
+    await clients.setSecret(this.clientId, actual);
+    await audit?.record('client.secret_upgraded', { actor: this.clientId, targetType: 'client', targetId: this.clientId, details: { from: hasher.algorithmOf(stored) } });
+    return true;
   };
   return provider;
 }

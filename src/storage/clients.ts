@@ -93,6 +93,11 @@ export function hashClientSecret(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');
 }
 
+/** Whether a stored secret is Latchkey's own SHA-256 (else one imported as a Django password hash). */
+export function isClientSecretHash(stored: string): boolean {
+  return /^[0-9a-f]{64}$/.test(stored);
+}
+
 /** Constant-time comparison of a presented secret with a stored hash. */
 export function clientSecretMatches(storedHash: string, presented: string): boolean {
   const a = Buffer.from(storedHash, 'hex');
@@ -201,6 +206,24 @@ export function createClientRepository(knex: Knex) {
       if (secret !== undefined) row.client_secret_hash = secret === null ? null : hashClientSecret(secret);
       await table().where({ client_id: clientId }).update(row);
       return this.find(clientId);
+    },
+
+    /**
+     * Stores a client made elsewhere (an import) with its client_id and a secret hash as it
+     * comes: {@link hashClientSecret}'s, a Django password hash (verified at first use), or null.
+     */
+    async insertImported(client: { clientId: string; name: string; metadata: ClientMetadata; secretHash: string | null }): Promise<ClientRecord> {
+      const now = Date.now();
+      const row: ClientRow = { client_id: client.clientId, name: client.name, client_secret_hash: client.secretHash, metadata: JSON.stringify(client.metadata), created_at: now, updated_at: now };
+      await table().insert(row);
+      return fromRow(row);
+    },
+
+    /** Replaces name, metadata and the stored secret hash as they come (see insertImported). */
+    async updateImported(client: { clientId: string; name: string; metadata: ClientMetadata; secretHash: string | null }): Promise<void> {
+      await table()
+        .where({ client_id: client.clientId })
+        .update({ name: client.name, metadata: JSON.stringify(client.metadata), client_secret_hash: client.secretHash, updated_at: Date.now() });
     },
 
     /** Stores a new secret (as its hash); the old one stops working at once. */

@@ -51,6 +51,9 @@ export interface NewUser {
   isSuperuser?: boolean;
   emailVerified?: boolean;
   pendingEmail?: string | null;
+  /** Epoch milliseconds; now unless an account comes from elsewhere (an import). */
+  dateJoined?: number;
+  lastLogin?: number | null;
 }
 
 /** Fields that may change after creation: any of those a new user has. */
@@ -194,8 +197,8 @@ export function createUserRepository(knex: Knex) {
             is_staff: input.isStaff ?? false,
             is_superuser: input.isSuperuser ?? false,
             email_verified: input.emailVerified ?? false,
-            date_joined: now,
-            last_login: null,
+            date_joined: input.dateJoined ?? now,
+            last_login: input.lastLogin ?? null,
             updated_at: now,
           })
           .returning('*');
@@ -224,6 +227,8 @@ export function createUserRepository(knex: Knex) {
       if (changes.isSuperuser !== undefined) row.is_superuser = changes.isSuperuser;
       if (changes.emailVerified !== undefined) row.email_verified = changes.emailVerified;
       if (changes.pendingEmail !== undefined) row.pending_email = normalizeEmail(changes.pendingEmail);
+      if (changes.dateJoined !== undefined) row.date_joined = changes.dateJoined;
+      if (changes.lastLogin !== undefined) row.last_login = changes.lastLogin;
       try {
         await table().where({ id }).update(row);
       } catch (error) {

@@ -24,6 +24,12 @@ const REQUEST_OBJECT_ALGS: TestRef = [PAR, 'accepts request objects signed with 
 const JARM_ALGS: TestRef = [PAR, 'completes response_mode=jwt with openid-client verifying the response, signed with each advertised algorithm'];
 const JARM_MODES: TestRef = [PAR, 'delivers the response JWT in each advertised JWT response mode'];
 
+const DJANGO_IMPORT = 'integration/django-import.test.ts';
+const DJANGO_GROUPS: TestRef = [
+  DJANGO_IMPORT,
+  'skip_authorization carries over: the SPA signs in without a consent screen (code + PKCE) and gets the groups claim, the partner site still asks',
+];
+
 const SIGN_IN: TestRef = [FLOWS, 'signs in through the login and consent pages and validates the ID token'];
 
 export const DISCOVERY_COVERAGE: Record<string, readonly TestRef[]> = {
@@ -66,6 +72,7 @@ export const DISCOVERY_COVERAGE: Record<string, readonly TestRef[]> = {
   'scopes_supported: openid': [[FLOWS, 'releases claims per scope: openid alone gives only sub']],
   'scopes_supported: profile': [SIGN_IN],
   'scopes_supported: email': [SIGN_IN],
+  'scopes_supported: groups': [DJANGO_GROUPS],
   'scopes_supported: offline_access': [[FLOWS, 'keeps offline_access refresh tokens working after the person signs out; others end with the session']],
   'claims_parameter_supported: true': [[FLOWS, 'honours the claims parameter for the ID token']],
   'claim_types_supported: normal': [SIGN_IN],
@@ -78,6 +85,7 @@ export const DISCOVERY_COVERAGE: Record<string, readonly TestRef[]> = {
   'claims_supported: updated_at': [SIGN_IN],
   'claims_supported: email': [SIGN_IN],
   'claims_supported: email_verified': [SIGN_IN],
+  'claims_supported: groups': [DJANGO_GROUPS, [DJANGO_IMPORT, 'the DOT 1 password-grant app signs people in at /o/token with its clear Django secret, kept as is']],
   'claims_supported: auth_time': [['integration/session-security.test.ts', 'forces a new login when max_age has passed, and records auth_time']],
   'claims_supported: sid': [['integration/backchannel-logout.test.ts', 'sends the client a signed logout token when the person signs out']],
   'subject_types_supported: public': [[FLOWS, 'gives a person the same sub at every client (subject type public)']],

@@ -47,7 +47,8 @@ export interface AuthenticateOptions {
  * - Unknown users cost a dummy hash and count against the login they typed, so neither
  *   timing nor lockouts tell them apart from real accounts; inactive users fail like wrong
  *   passwords.
- * - A hash made with another cost is upgraded on success.
+ * - A hash made with another cost, or imported from Django in another format, is upgraded on
+ *   success (the latter audited as `password.upgraded`).
  * - Accounts with two-factor authentication need a code too (see `secondFactor`): the login
  *   is recorded (last_login, `login.success`) only once the code is good; the password step
  *   alone is `login.password_verified`.
@@ -118,7 +119,14 @@ export function createAuthenticator(deps: {
 
     await throttle.succeed(keys);
     metrics?.logins.inc({ result: 'success' });
-    if (hasher.needsRehash(user.passwordHash)) await users.setPasswordHash(user.id, await hasher.hash(secret));
+    if (hasher.needsRehash(user.passwordHash)) {
+      const before = hasher.algorithmOf(user.passwordHash);
+      await users.setPasswordHash(user.id, await hasher.hash(secret));
+      // A hash imported from Django in another format is gone from here on: worth a record.
+      if (before !== 'bcrypt_sha256') {
+        await audit.record('password.upgraded', { actor: user.username, actorUserId: user.id, ip, details: { via, from: before } });
+      }
+    }
 
     if (await secondFactor.enabled(user.id)) {
       const actor = { actor: user.username, actorUserId: user.id, ip };

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { Piscina } from 'piscina';
+import { describeDjangoHash, parseDjangoHash } from './django-hashes.js';
 
 const PREFIX = 'bcrypt_sha256$';
 
@@ -8,8 +9,14 @@ export interface PasswordHasher {
   hash(password: string): Promise<string>;
   /** Constant work whether or not the account exists: pass `undefined` for unknown users. */
   verify(password: string, encoded: string | undefined): Promise<boolean>;
-  /** True when the stored hash uses another cost than the configured one. */
+  /** True when the stored hash uses another cost than the configured one, or another format. */
   needsRehash(encoded: string): boolean;
+  /**
+   * The stored hash's algorithm in Django's words: `bcrypt_sha256` for Latchkey's own (and
+   * Django's), another name for a hash imported from Django (`pbkdf2_sha256`, `argon2id`, ...),
+   * `unusable` or `unsupported:<name>` for one that never verifies.
+   */
+  algorithmOf(encoded: string): string;
   /** Tasks waiting for a free worker thread (a metric). */
   queueSize(): number;
   close(): Promise<void>;
@@ -25,6 +32,8 @@ function costOf(bcryptHash: string): number {
  * `bcrypt_sha256$$2b$10$…`, as Django's BCryptSHA256PasswordHasher writes them. `nice` lowers
  * the threads' scheduling priority (Linux; piscina's niceIncrement), so that hashing, which
  * can saturate every core, does not delay the event loop that answers everything else.
+ * Hashes imported from Django in its other formats verify too (in the same threads), and
+ * always need a rehash; unusable ones (`!…`) never verify.
  */
 export function createPasswordHasher({
   cost,
@@ -57,6 +66,9 @@ export function createPasswordHasher({
   return {
     hash,
     async verify(password, encoded) {
+      if (encoded !== undefined && !encoded.startsWith(PREFIX) && parseDjangoHash(encoded)) {
+        return (await pool.run({ op: 'verify-django', password, encoded })) as boolean;
+      }
       if (encoded === undefined || !encoded.startsWith(PREFIX)) {
         // Unknown user (or an unusable hash): spend the same time as a real check.
         dummy ??= hash('latchkey-dummy-password');
@@ -67,6 +79,9 @@ export function createPasswordHasher({
     },
     needsRehash(encoded) {
       return !encoded.startsWith(PREFIX) || costOf(encoded.slice(PREFIX.length)) !== cost;
+    },
+    algorithmOf(encoded) {
+      return describeDjangoHash(encoded);
     },
     queueSize() {
       return pool.queueSize;

@@ -72,7 +72,7 @@ function authProblem(input: NewClient): string | null {
 }
 
 /** Rules the provider does not know about, then the provider's own metadata validation. */
-async function validate(provider: Provider, input: NewClient, metadata: ClientMetadata): Promise<void> {
+export async function validateClientInput(provider: Provider, input: NewClient, metadata: ClientMetadata): Promise<void> {
   if (!input.name.trim()) throw invalidMetadata('A client name is required.');
   const limits = clientNameProblem(input.name.trim()) ?? clientMetadataProblem(metadata);
   if (limits) throw invalidMetadata(limits);
@@ -117,7 +117,7 @@ export async function registerClient(
   input: NewClient,
 ): Promise<{ client: ClientRecord; clientSecret: string | null }> {
   const candidate = deps.clients.draft({ ...input, name: input.name.trim() });
-  await validate(deps.provider, { ...input, name: input.name.trim() }, candidate.metadata);
+  await validateClientInput(deps.provider, { ...input, name: input.name.trim() }, candidate.metadata);
   return deps.clients.insertDraft(candidate);
 }
 
@@ -230,7 +230,7 @@ export function createClientService({ knex, clients, provider, audit }: { knex: 
       editable(client);
       const merged = mergeChanges(client, changes);
       const metadata = { ...withoutKeyMetadata(client.metadata), ...clientMetadata(merged) };
-      await validate(provider(), merged, metadata);
+      await validateClientInput(provider(), merged, metadata);
       const needsSecret = usesSecret(authMethodOf(merged));
       let secret: string | null | undefined;
       if (!needsSecret && client.hasSecret) secret = null;

@@ -7,6 +7,7 @@ const SCOPE_MESSAGES: Record<string, MessageKey> = {
   profile: 'scope.profile',
   email: 'scope.email',
   offline_access: 'scope.offline_access',
+  groups: 'scope.groups',
 };
 
 /** Scopes of the built-in REST API resource, in the same spirit. */
@@ -26,6 +27,7 @@ const CLAIM_MESSAGES: Record<string, MessageKey> = {
   updated_at: 'claim.updated_at',
   email: 'claim.email',
   email_verified: 'claim.email_verified',
+  groups: 'claim.groups',
 };
 
 export function describeScopes(scopes: Iterable<string>, i18n: Translator): Array<{ scope: string; description: string }> {
