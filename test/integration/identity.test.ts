@@ -63,6 +63,6 @@ describeOnBackends('one identity per person (%s)', (fx) => {
       cwd: path.dirname(MAIN),
     });
     expect(result.code, result.stderr).not.toBe(0);
-    expect(result.stderr).toMatch(/^error: a user with a username that looks the same already exists\n$/);
+    expect(result.stderr).toBe('error: A user with a username that looks the same already exists.\n');
   });
 });
