@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createCommandServices, type CommandServices } from '../composition.js';
+import { rotateSigningKeys } from '../core/keys/key-rotation.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
-import { actorEntry, type AuditActor } from '../core/audit/audit-log.js';
+import type { AuditActor } from '../core/audit/audit-log.js';
 import { DomainError, InvalidInput } from '../core/errors.js';
 import { resourceJson } from '../core/resources/resource-service.js';
 import { RETIRED_KEY_RETENTION_MS } from '../core/tokens/lifetimes.js';
@@ -299,8 +300,7 @@ async function keysCommand(config: Config, args: string[], out: Out): Promise<vo
   await withServices(config, async ({ services: { keyStore, audit } }) => {
     await keyStore.ensureKeys();
     if (sub === 'rotate') {
-      const { added, retired } = await keyStore.rotate(RETIRED_KEY_RETENTION_MS);
-      await audit.record('keys.rotated', { ...actorEntry(CLI), details: { added, retired } });
+      const { added, retired } = await rotateSigningKeys(keyStore, audit, CLI);
       if (v['json']) out(JSON.stringify({ added, retired }));
       else out(`rotated: new signing keys ${added.join(', ')}; ${retired.length} previous key(s) stay published for ${RETIRED_KEY_RETENTION_MS / 1000}s`);
       return;

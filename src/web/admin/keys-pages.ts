@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { actorEntry } from '../../core/audit/audit-log.js';
+import { rotateSigningKeys } from '../../core/keys/key-rotation.js';
 import { RETIRED_KEY_RETENTION_MS } from '../../core/tokens/lifetimes.js';
 import { auditActorOf } from './admin-auth.js';
 import { csrfOk, FORM_EXPIRED, problem, type AdminKit, type Problem } from './kit.js';
@@ -26,8 +26,7 @@ export function addKeyPages({ deps, router, page, requireStaff, form }: AdminKit
 
   router.post('/admin/keys/rotate', requireStaff, form, async (ctx) => {
     if (!csrfOk(ctx)) return renderKeys(ctx, problem(403, FORM_EXPIRED));
-    const { added, retired } = await keyStore.rotate(RETIRED_KEY_RETENTION_MS);
-    await audit.record('keys.rotated', { ...actorEntry(auditActorOf(ctx)), details: { added, retired } });
+    await rotateSigningKeys(keyStore, audit, auditActorOf(ctx));
     // This process starts signing with the new keys now; others follow on their next refresh.
     await host.refresh();
     ctx.status = 303;
