@@ -21,6 +21,7 @@ import { createDpopProofVerifier } from './web/api/dpop-proof.js';
 import { createClientsRouter } from './web/api/clients-routes.js';
 import { createResourceTokenVerifier } from './web/api/resource-access-tokens.js';
 import { createResourcesRouter } from './web/api/resources-routes.js';
+import { createGroupsRouter } from './web/api/groups-routes.js';
 import { createOpenApiRouter, type ApiRoute } from './web/api/openapi.js';
 import { createTokenRouter } from './web/api/token-routes.js';
 import { createUsersRouter } from './web/api/users-routes.js';
@@ -72,7 +73,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
   try {
     const { knex, users, clients } = root.storage;
     const { metrics } = root.observability;
-    const { userService, selfService, clientService, resourceService, twoFactor, authenticate, secondFactor, verification, passwordReset, apiTokens, keyStore, audit, hasher } =
+    const { userService, selfService, clientService, resourceService, groupService, twoFactor, authenticate, secondFactor, verification, passwordReset, apiTokens, keyStore, audit, hasher } =
       root.services;
     await keyStore.ensureKeys();
     const keys = await keyStore.load();
@@ -178,7 +179,8 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const meApi = createMeRouter({ selfService, resolveBearer });
     const resourcesApi = createResourcesRouter({ resourceService, resolveBearer, publicUrl: config.publicUrl });
     const twoFactorApi = createTwoFactorRouter({ twoFactor, resolveBearer });
-    const apiRouters = [usersApi, tokensApi, meApi, twoFactorApi, clientsApi, resourcesApi, auditApi, docs];
+    const groupsApi = createGroupsRouter({ groupService, resolveBearer, publicUrl: config.publicUrl });
+    const apiRouters = [usersApi, tokensApi, meApi, twoFactorApi, clientsApi, resourcesApi, groupsApi, auditApi, docs];
     for (const router of apiRouters) app.use(router.routes()).use(router.allowedMethods());
     const apiRoutes: ApiRoute[] = apiRouters.flatMap((router) =>
       router.stack.flatMap((layer) => {

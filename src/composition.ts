@@ -19,6 +19,7 @@ import { createMailer, type Mailer } from './core/mail/mailer.js';
 import { createSweeper, type Sweeper } from './core/maintenance/sweeper.js';
 import { apiAudience } from './core/resources/built-in.js';
 import { createResourceService, type ResourceService } from './core/resources/resource-service.js';
+import { createGroupService, type GroupService } from './core/groups/group-service.js';
 import { createApiTokens, type ApiTokens } from './core/tokens/api-tokens.js';
 import { createSecondFactor, type SecondFactor } from './core/two-factor/code-check.js';
 import { loadSecretBox } from './core/two-factor/secret-box.js';
@@ -30,6 +31,7 @@ import { openDatabase } from './storage/knex.js';
 import { migrateLatest } from './storage/migrate.js';
 import { poolStats } from './storage/pool-stats.js';
 import { createResourceRepository, type ResourceRepository } from './storage/resources.js';
+import { createGroupRepository, type GroupRepository } from './storage/groups.js';
 import { createTwoFactorRepository, type TwoFactorRepository } from './storage/two-factor.js';
 import { createUserRepository, type UserRepository } from './storage/users.js';
 
@@ -40,6 +42,7 @@ export interface StorageLayer {
   users: UserRepository;
   clients: ClientRepository;
   resources: ResourceRepository;
+  groups: GroupRepository;
   twoFactor: TwoFactorRepository;
 }
 
@@ -50,6 +53,8 @@ export interface CoreServices {
   clientService: ClientService;
   /** API resources (RFC 8707), the built-in REST API resource included. */
   resourceService: ResourceService;
+  /** Groups of accounts (imported from Django or made by staff) and their members. */
+  groupService: GroupService;
   /** Two-factor authentication (TOTP, recovery codes) of the accounts. */
   twoFactor: TwoFactorService;
   /** Password (and second factor) checks at sign-in, throttled. */
@@ -123,6 +128,7 @@ export async function createServices(config: Config, { logger, oidc, oneShot = f
       users: createUserRepository(knex),
       clients: createClientRepository(knex),
       resources: createResourceRepository(knex),
+      groups: createGroupRepository(knex),
       twoFactor: createTwoFactorRepository(knex),
     };
     const { users, clients } = storage;
@@ -166,6 +172,7 @@ export async function createServices(config: Config, { logger, oidc, oneShot = f
       selfService: createSelfService({ knex, users, clients, hasher, confirmIdentity, apiTokens, audit, userService }),
       clientService: createClientService({ knex, clients, provider: oidc.provider, audit }),
       resourceService,
+      groupService: createGroupService({ knex, groups: storage.groups, users, audit }),
       twoFactor,
       authenticate,
       secondFactor,

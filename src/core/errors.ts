@@ -59,6 +59,8 @@ export const FIELD_MESSAGES = {
   scope_duplicate: '"{scope}" is listed twice.',
   ttl_out_of_range: 'Must be a whole number of seconds from {min} to {max}.',
   token_format: 'Must be "jwt" or "opaque".',
+  too_many_permissions: 'At most {max} permissions.',
+  permission_invalid: '"{permission}" is not a permission; write app_label.codename, as Django does.',
 } as const;
 
 export type FieldCode = keyof typeof FIELD_MESSAGES;
@@ -87,12 +89,15 @@ export const ERROR_MESSAGES = {
   user_not_found: 'No such user.',
   client_not_found: 'No such client.',
   resource_not_found: 'No such resource.',
+  group_not_found: 'No such group.',
+  member_not_found: 'That user is not a member of this group.',
   app_not_found: 'No such connected application.',
   session_not_found: 'No such session.',
   username_taken: 'A user with that username already exists.',
   username_lookalike: 'A user with a username that looks the same already exists.',
   email_taken: 'A user with that email already exists.',
   resource_identifier_taken: 'A resource with that identifier already exists.',
+  group_name_taken: 'A group with that name already exists.',
   enrollment_changed: 'The enrollment changed meanwhile; start again.',
   fields_forbidden: 'You may not set {fields}.',
   superuser_only: 'Only a superuser may change or delete a superuser.',

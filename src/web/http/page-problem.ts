@@ -29,12 +29,15 @@ export const PAGE_MESSAGES = {
   user_not_found: 'error.userNotFound',
   client_not_found: 'error.clientNotFound',
   resource_not_found: 'error.resourceNotFound',
+  group_not_found: 'error.groupNotFound',
+  member_not_found: 'error.memberNotFound',
   app_not_found: 'apps.notFound',
   session_not_found: 'sessions.notFound',
   username_taken: 'problem.usernameTaken',
   username_lookalike: 'problem.usernameLookalike',
   email_taken: 'problem.emailTaken',
   resource_identifier_taken: 'error.resourceIdentifierTaken',
+  group_name_taken: 'error.groupNameTaken',
   enrollment_changed: 'error.enrollmentChanged',
   fields_forbidden: 'error.fieldsForbidden',
   superuser_only: 'error.superuserOnly',
@@ -102,6 +105,8 @@ export const FIELD_PAGE_MESSAGES = {
   scope_duplicate: null,
   ttl_out_of_range: null,
   token_format: null,
+  too_many_permissions: null,
+  permission_invalid: null,
 } as const satisfies Record<FieldCode, MessageKey | null>;
 
 /** A refusal's message in the page's language. */
