@@ -13,6 +13,7 @@ import * as hashedPayloadIds from './20261207001000_hashed_payload_ids.js';
 import * as usernameKeys from './20261207002000_username_keys.js';
 import * as djangoImportLinks from './20261207003000_django_import_links.js';
 import * as groups from './20261207003100_groups.js';
+import * as userPermissions from './20261207006000_user_permissions.js';
 
 /** Every migration, oldest first. Add new ones at the end; never edit a released one. */
 export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration }> = [
@@ -30,4 +31,5 @@ export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration
   { name: '20261207002000_username_keys', migration: usernameKeys },
   { name: '20261207003000_django_import_links', migration: djangoImportLinks },
   { name: '20261207003100_groups', migration: groups },
+  { name: '20261207006000_user_permissions', migration: userPermissions },
 ];

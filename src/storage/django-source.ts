@@ -151,12 +151,20 @@ export async function openDjangoSource(from: string, userTable: string) {
       return byUser;
     },
 
-    /** Permissions given to users directly ("<user table>_user_permissions"): Latchkey has no such thing. */
-    async directPermissionCount(): Promise<number> {
+    /** Permissions given to users directly ("<user table>_user_permissions"), as `app_label.codename` sorted, by Django user id. */
+    async directPermissions(): Promise<Map<string, string[]>> {
+      const byUser = new Map<string, string[]>();
       const link = `${userTable}_user_permissions`;
-      if (!(await has(link))) return 0;
-      const row = (await knex(link).count({ n: '*' }).first()) as { n: unknown } | undefined;
-      return Number(row?.n ?? 0);
+      if (!(await has(link))) return byUser;
+      const userColumn = await userColumnOf(link);
+      if (!userColumn) return byUser;
+      const rows = (await knex(link)
+        .join('auth_permission', 'auth_permission.id', `${link}.permission_id`)
+        .join('django_content_type', 'django_content_type.id', 'auth_permission.content_type_id')
+        .select({ user: `${link}.${userColumn}`, app: 'django_content_type.app_label', codename: 'auth_permission.codename' })) as Array<{ user: unknown; app: unknown; codename: unknown }>;
+      for (const row of rows) byUser.set(String(row.user), [...(byUser.get(String(row.user)) ?? []), `${String(row.app)}.${String(row.codename)}`]);
+      for (const list of byUser.values()) list.sort();
+      return byUser;
     },
 
     async users(): Promise<DjangoUserRow[]> {

@@ -3,6 +3,7 @@ import knexFactory from 'knex';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { ImportReport } from '../../src/core/import/import-report.js';
 import { createGroupRepository } from '../../src/storage/groups.js';
+import { createUserPermissionRepository } from '../../src/storage/user-permissions.js';
 import * as oidc from 'openid-client';
 import { describeOnBackends } from '../helpers/fixture.js';
 import { seedDjangoSite, type DjangoApplication, type DjangoSite, type DjangoUser } from '../helpers/django.js';
@@ -112,7 +113,9 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     expect(report.passwords).toEqual({ pbkdf2_sha256: 4, pbkdf2_sha1: 1, argon2id: 1, bcrypt_sha256: 1, bcrypt: 1, argon2i: 1, scrypt: 1, unusable: 1 });
     expect(report.groups).toEqual({ found: 2, created: 2, updated: 0, unchanged: 0, skipped: 0 });
     expect(report.memberships).toBe(3);
-    expect(report.not_imported).toEqual({ 'permissions given to users directly': 1, 'access tokens': 2, 'refresh tokens': 3 });
+    // Alice's direct permission (seed.py) is imported, not left behind.
+    expect(report.user_permissions).toBe(1);
+    expect(report.not_imported).toEqual({ 'access tokens': 2, 'refresh tokens': 3 });
 
     const alice = await fx.server.latchkey.storage.users.findByLogin('alice');
     expect(alice).toMatchObject({ email: 'alice@example.com', firstName: 'Alice', lastName: 'Liddell', isActive: true, isStaff: false, isSuperuser: false, emailVerified: false });
@@ -131,6 +134,9 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
       const id = (await fx.server.latchkey.storage.users.findByLogin(user.username))?.id as number;
       expect(await groups.namesForUser(id), user.username).toEqual(user.groups);
     }
+    const direct = createUserPermissionRepository(fx.server.latchkey.storage.knex);
+    expect(await direct.forUser(alice?.id as number)).toEqual(['auth.view_group']);
+    expect(await direct.forUser((await fx.server.latchkey.storage.users.findByLogin('bob'))?.id as number)).toEqual([]);
     // The Latchkey account named "taken" is untouched.
     expect(await fx.server.latchkey.storage.users.findByLogin('taken')).toMatchObject({ email: 'someone-else@example.com' });
 
@@ -314,6 +320,7 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     expect(again.clients).toEqual({ found: 5, created: 0, updated: 0, unchanged: 4, skipped: 1 });
     expect(again.groups).toEqual({ found: 2, created: 0, updated: 0, unchanged: 2, skipped: 0 });
     expect(again.memberships).toBe(3);
+    expect(again.user_permissions).toBe(1);
     const groups = createGroupRepository(fx.server.latchkey.storage.knex);
     expect(await groups.count()).toBe(2);
     // A group made in Latchkey keeps its members whatever Django says.

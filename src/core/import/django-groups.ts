@@ -3,6 +3,7 @@ import { inSavepoint } from '../../storage/transactions.js';
 import { createImportLinkRepository } from '../../storage/django-import-links.js';
 import type { DjangoGroupRow, DjangoUserRow } from '../../storage/django-source.js';
 import { createGroupRepository } from '../../storage/groups.js';
+import { createUserPermissionRepository } from '../../storage/user-permissions.js';
 import type { ImportReport, SkipReason } from './import-report.js';
 
 const sameList = (a: string[], b: string[]) => a.length === b.length && a.every((v, i) => v === b[i]);
@@ -73,5 +74,21 @@ export async function importDjangoMemberships(
     });
     await groups.setMembershipsWithin(Number(link.targetId), fromDjango, groupIds);
     report.memberships += groupIds.length;
+  }
+}
+
+/**
+ * Gives each imported user exactly the permissions Django gave them directly (a user Django
+ * gave none has none), so nothing the site granted is lost; they are not in any token.
+ */
+export async function importDjangoDirectPermissions(trx: Knex.Transaction, users: DjangoUserRow[], direct: Map<string, string[]>, report: ImportReport): Promise<void> {
+  const links = createImportLinkRepository(trx);
+  const permissions = createUserPermissionRepository(trx);
+  for (const user of users) {
+    const link = await links.find('user', user.id);
+    if (!link) continue;
+    const granted = direct.get(user.id) ?? [];
+    await permissions.setForUser(Number(link.targetId), granted);
+    report.user_permissions += granted.length;
   }
 }

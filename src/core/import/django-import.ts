@@ -3,7 +3,7 @@ import { createAuditLog } from '../audit/audit-log.js';
 import { inTransaction } from '../../storage/transactions.js';
 import { openDjangoSource, type DjangoCountedTable } from '../../storage/django-source.js';
 import { importDjangoClients, type ValidateClient } from './django-clients.js';
-import { importDjangoGroups, importDjangoMemberships } from './django-groups.js';
+import { importDjangoDirectPermissions, importDjangoGroups, importDjangoMemberships } from './django-groups.js';
 import { importDjangoUsers } from './django-users.js';
 import { emptyReport, type ImportReport } from './import-report.js';
 
@@ -43,8 +43,7 @@ export async function importFromDjango(knex: Knex, options: DjangoImportOptions)
     const applications = await source.applications();
     const groups = await source.groups();
     const memberships = await source.memberships();
-    const directPermissions = await source.directPermissionCount();
-    if (directPermissions > 0) report.not_imported['permissions given to users directly'] = directPermissions;
+    const directPermissions = await source.directPermissions();
     for (const [table, what] of NOT_YET) {
       const n = await source.count(table);
       if (n > 0) report.not_imported[what] = n;
@@ -56,10 +55,11 @@ export async function importFromDjango(knex: Knex, options: DjangoImportOptions)
         await importDjangoClients(trx, applications, await options.clientValidator(trx), report);
         const importedGroups = await importDjangoGroups(trx, groups, report);
         await importDjangoMemberships(trx, rows, memberships, importedGroups, report);
+        await importDjangoDirectPermissions(trx, rows, directPermissions, report);
         if (options.dryRun) return;
         await createAuditLog(trx).record('import.django', {
           actor: 'cli',
-          details: { source: report.source, users: report.users, clients: report.clients, groups: report.groups, memberships: report.memberships, skipped: report.skipped.length, errors: report.errors.length },
+          details: { source: report.source, users: report.users, clients: report.clients, groups: report.groups, memberships: report.memberships, user_permissions: report.user_permissions, skipped: report.skipped.length, errors: report.errors.length },
         });
       },
       { rollback: options.dryRun },

@@ -10,6 +10,8 @@ export interface ImportReport {
   groups: RowCounts;
   /** Memberships of imported users in imported groups, after the run. */
   memberships: number;
+  /** Permissions given to imported users directly (Django's user_permissions), after the run. */
+  user_permissions: number;
   /** Imported users by the format of their password: `pbkdf2_sha256`, `unusable`, `unsupported:md5`, ... */
   passwords: Record<string, number>;
   /** Found in the source, not imported by this version (see README "Moving from Django"). */
@@ -72,6 +74,7 @@ export function emptyReport(source: string, dryRun: boolean): ImportReport {
     clients: { found: 0, created: 0, updated: 0, unchanged: 0, skipped: 0 },
     groups: { found: 0, created: 0, updated: 0, unchanged: 0, skipped: 0 },
     memberships: 0,
+    user_permissions: 0,
     passwords: {},
     not_imported: {},
     skipped: [],
