@@ -115,6 +115,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     const usersApi = createUsersRouter({
       users,
       userService,
+      groupsOf: (userId: number) => groupService.groupsOf(userId),
       resolveBearer,
       allowRegistration: config.allowRegistration,
       publicUrl: config.publicUrl,

@@ -237,6 +237,23 @@ describeOnBackends('groups over REST (%s)', (fx) => {
     });
   });
 
+  describe("a user's groups on GET /api/users/<id>/", () => {
+    it('staff see them; the person reading themselves gets the DRF body without them', async () => {
+      const person = await fx.makeUser();
+      const group = await create({ name: uniqueName() });
+      const none = await api('GET', `/api/users/${person.id}/`, { token: ctx.staffToken });
+      expect(none.status, none.text).toBe(200);
+      expect(none.json['groups']).toEqual([]);
+      await api('POST', `/api/groups/${group.id}/members/`, { token: ctx.staffToken, json: { user_id: person.id } });
+      const staffView = await api('GET', `/api/users/${person.id}/`, { token: ctx.staffToken });
+      expect(staffView.json).toMatchObject({ id: person.id, username: person.username, groups: [{ id: group.id, name: group.name }] });
+      const own = await api('GET', `/api/users/${person.id}/`, { token: (await fx.apiLogin(person.username)).access });
+      expect(own.status, own.text).toBe(200);
+      expect(own.json).toMatchObject({ id: person.id, username: person.username });
+      expect(own.json).not.toHaveProperty('groups');
+    });
+  });
+
   describe('the groups claim', () => {
     it('new tokens show an edit (ID token, userinfo, introspection); an access token issued before keeps its snapshot', async () => {
       const person = await fx.makeUser();

@@ -12,6 +12,8 @@ import { ScopedUserSchema, UserDeleteSchema, UserIdParams, UserListQuery, UserPa
 export interface UsersRoutesDeps {
   users: UserRepository;
   userService: UserService;
+  /** The user's groups (id and name), shown to staff on GET /api/users/<id>/. */
+  groupsOf: (userId: number) => Promise<Array<{ id: number; name: string }>>;
   resolveBearer: BearerResolver;
   allowRegistration: boolean;
   publicUrl: string;
@@ -25,7 +27,7 @@ const TAKEN = 'Username or email taken.';
  * /api/users/ (Django REST framework style) and /auth/me/. Paths are served with and without
  * the trailing slash. Non-staff callers see other users as absent (404), so ids cannot be probed.
  */
-export function createUsersRouter({ users, userService, resolveBearer, allowRegistration, publicUrl }: UsersRoutesDeps): ApiRouter {
+export function createUsersRouter({ users, userService, groupsOf, resolveBearer, allowRegistration, publicUrl }: UsersRoutesDeps): ApiRouter {
   async function target(ctx: Context, id: string): Promise<{ actor: User; user: User }> {
     const actor = requireUser(ctx);
     const user = await users.findById(id);
@@ -104,14 +106,18 @@ export function createUsersRouter({ users, userService, resolveBearer, allowRegi
         operationId: 'getUser',
         method: 'get',
         path: '/api/users/{id}/',
-        summary: 'Read a user (staff or self)',
+        summary: 'Read a user (staff or self); staff also see their groups',
         tags: TAGS,
         group: 'user',
         rule: { scope: 'users:read' },
         params: UserIdParams,
         success: { status: 200, description: 'The user', schema: UserSchema },
         errors: { 404: NOT_FOUND },
-        handler: async (ctx, { params }) => userJson((await target(ctx, params.id)).user),
+        handler: async (ctx, { params }) => {
+          const { actor, user } = await target(ctx, params.id);
+          // Only staff: the body a person reads about themselves stays DRF's.
+          return actor.isStaff ? { ...userJson(user), groups: await groupsOf(user.id) } : userJson(user);
+        },
       }),
       replaceOrUpdate('put'),
       replaceOrUpdate('patch'),

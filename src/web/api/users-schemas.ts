@@ -18,6 +18,10 @@ export const UserSchema = z
     date_joined: timestamp().meta({ readOnly: true }),
     last_login: timestamp().nullable().meta({ readOnly: true }),
     updated_at: timestamp().meta({ readOnly: true }),
+    groups: z
+      .array(z.object({ id: z.int(), name: z.string() }))
+      .optional()
+      .meta({ readOnly: true, description: "Only on GET /api/users/<id>/ read by staff: the user's groups by name (change them at /api/groups/<id>/members/)." }),
   })
   .meta({ id: 'User' });
 
