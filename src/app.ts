@@ -167,6 +167,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       userService,
       clientService,
       resourceService,
+      groupService,
       twoFactor,
       keyStore,
       audit,

@@ -38,6 +38,10 @@ const NOTICES: Record<string, string> = {
   'resource-created': 'The API resource was added. Applications may now ask for tokens for it.',
   'resource-saved': 'The API resource was saved. Tokens issued before keep their scopes and lifetime until they expire.',
   'resource-deleted': 'The API resource was deleted. No new tokens are issued for it; tokens issued before work until they expire.',
+  'group-created': 'The group was added.',
+  'group-saved': 'The group was saved. Tokens issued from now on carry it as it is; access tokens issued before keep what they carry until they expire.',
+  'group-members-saved': 'The members were saved.',
+  'group-deleted': 'The group was deleted and its members left it.',
   'keys-rotated': 'New signing keys are in use. The previous keys stay published until the tokens they signed have expired.',
 };
 

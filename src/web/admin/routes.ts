@@ -11,6 +11,8 @@ import type { KeyStore } from '../../core/keys/key-store.js';
 import type { ProviderHost } from '../../oidc/provider-host.js';
 import type { UserRepository } from '../../storage/users.js';
 import type { ResourceService } from '../../core/resources/resource-service.js';
+import type { GroupService } from '../../core/groups/group-service.js';
+import { addGroupPages } from './groups-pages.js';
 import { adminOf, createAdminAuth } from './admin-auth.js';
 import { addApplicationPages } from './applications-pages.js';
 import { addKeyPages } from './keys-pages.js';
@@ -25,6 +27,7 @@ export interface AdminDeps {
   userService: UserService;
   clientService: ClientService;
   resourceService: ResourceService;
+  groupService: GroupService;
   twoFactor: TwoFactorService;
   keyStore: KeyStore;
   audit: AuditLog;
@@ -88,6 +91,7 @@ export function createAdminRouter(deps: AdminDeps): Router {
   addUserPages(kit);
   addApplicationPages(kit);
   addResourcePages(kit);
+  addGroupPages(kit);
   addKeyPages(kit);
 
   return router;
