@@ -93,6 +93,26 @@ describeOnBackends('groups admin pages (%s)', (fx) => {
     expect((await get(new UserAgent(), '/admin/groups')).status).not.toBe(200);
   });
 
+  it("sets a user's groups with the tick boxes of the user's page; refuses without CSRF and for unknown groups", async () => {
+    const person = await makeUser(fx.server.latchkey);
+    const [a, b] = [await groups().create({ name: uniqueName() }), await groups().create({ name: uniqueName() })];
+    await groups().addMember(a.id, person.id);
+    const edit = await get(staff, `/admin/users/${person.id}`);
+    expect(edit.html).toContain(`name="group" value="${a.id}" checked`);
+    expect(edit.html).toContain(`name="group" value="${b.id}">`);
+    const saved = await submit(staff, `/admin/users/${person.id}`, `/admin/users/${person.id}/groups`, { group: [String(b.id)] });
+    expect(saved.status, saved.html).toBe(303);
+    expect(saved.location).toBe(`/admin/users/${person.id}?done=user-groups-saved`);
+    expect((await groups().groupsOf(person.id)).map((g) => g.id)).toEqual([b.id]);
+    expect((await get(staff, `/admin/users/${person.id}`)).html).toContain(`name="group" value="${b.id}" checked`);
+    const forged = await post(staff, `/admin/users/${person.id}/groups`, { csrf: 'wrong', group: String(a.id) });
+    expect(forged.status).toBe(403);
+    const unknown = await submit(staff, `/admin/users/${person.id}`, `/admin/users/${person.id}/groups`, { group: ['999999999'] });
+    expect(unknown.status).toBe(404);
+    expect(unknown.html).toContain('No such group.');
+    expect((await groups().groupsOf(person.id)).map((g) => g.id)).toEqual([b.id]);
+  });
+
   it('escapes what it renders', async () => {
     const group = await groups().create({ name: `<script>alert(${++seq})</script>` });
     await groups().addMember(group.id, member.id);

@@ -3,7 +3,7 @@ import { permissionsFromText } from '../../core/groups/group-input.js';
 import { groupJson } from '../../core/groups/group-service.js';
 import type { Group } from '../../storage/groups.js';
 import { auditActorOf } from './admin-auth.js';
-import { csrfOk, FORM_EXPIRED, formOf, problem, problemOf, text, type AdminKit, type Problem } from './kit.js';
+import { csrfOk, FORM_EXPIRED, formOf, problem, problemOf, text, values, type AdminKit, type Problem } from './kit.js';
 
 /** The fields of the group form, as typed (so they come back as they were). */
 interface GroupFormValues {
@@ -102,6 +102,21 @@ export function addGroupPages({ deps, router, page, requireStaff, form }: AdminK
       ctx.redirect(`/admin/groups/${group.id}?done=group-members-saved`);
     } catch (error) {
       await renderEdit(ctx, group, valuesOf(group), undefined, problemOf(error));
+    }
+  });
+
+  // ----- a user's groups: the tick boxes of the user's page -----
+  router.post('/admin/users/:id/groups', requireStaff, form, async (ctx) => {
+    const target = await users.findById(String(ctx.params['id'] ?? ''));
+    if (!target) return page(ctx, 'not-found', { title: 'No such user', back: '/admin/users', what: 'user' }, 404);
+    if (!csrfOk(ctx)) return page(ctx, 'problem', { title: 'Not saved', message: FORM_EXPIRED, back: `/admin/users/${target.id}` }, 403);
+    try {
+      await groupService.setGroupsOf(target.id, values(formOf(ctx), 'group'), auditActorOf(ctx));
+      ctx.status = 303;
+      ctx.redirect(`/admin/users/${target.id}?done=user-groups-saved`);
+    } catch (error) {
+      const failure = problemOf(error);
+      page(ctx, 'problem', { title: 'Not saved', message: failure.message, back: `/admin/users/${target.id}` }, failure.status);
     }
   });
 

@@ -41,6 +41,7 @@ const NOTICES: Record<string, string> = {
   'group-created': 'The group was added.',
   'group-saved': 'The group was saved. Tokens issued from now on carry it as it is; access tokens issued before keep what they carry until they expire.',
   'group-members-saved': 'The members were saved.',
+  'user-groups-saved': 'The user\'s groups were saved. Tokens issued from now on carry them.',
   'group-deleted': 'The group was deleted and its members left it.',
   'keys-rotated': 'New signing keys are in use. The previous keys stay published until the tokens they signed have expired.',
 };

@@ -129,11 +129,14 @@ export function addUserPages({ deps, router, page, requireStaff, form }: AdminKi
   const renderEdit = async (ctx: Context, target: User, values: UserFormValues, failure?: Problem) => {
     const admin = adminOf(ctx);
     const { enabled: twoFactorEnabled } = await twoFactor.status(target);
+    // The tick boxes of the user's groups (their own form, /admin/users/<id>/groups).
+    const [allGroups, memberOf] = await Promise.all([deps.groupService.all(), deps.groupService.groupsOf(target.id)]);
     page(
       ctx,
       'user-form',
       {
         title: `Edit ${target.username}`,
+        groups: allGroups.map((g) => ({ id: g.id, name: g.name, member: memberOf.some((m) => m.id === g.id) })),
         mode: 'edit',
         action: `/admin/users/${target.id}`,
         target,
