@@ -69,7 +69,7 @@ describe('domain error codes', () => {
 
   it('each field code has an English message, and a page message in both languages where the pages show it', () => {
     for (const code of FIELD_CODES) {
-      const problem = fieldProblem(code, { min: 8, max: 150, scope: 'x' });
+      const problem = fieldProblem(code, { min: 8, max: 150, scope: 'x', permission: 'x' });
       expect(problem.message, code).toBeTruthy();
       expect(problem.message, code).not.toMatch(/\{\w+\}/);
       expect(FIELD_PAGE_MESSAGES, code).toHaveProperty(code);
