@@ -41,6 +41,9 @@ export function importedTokenWriter(provider: Provider, resource: Resource): Imp
         // Only when it carries a resource scope: a token of OpenID scopes alone stays one for userinfo.
         ...(scope.some((s) => resource.scopes.includes(s)) ? { resourceServer: resourceServer() } : {}),
       });
+      // The library picks the format when it makes a value; this one keeps DOT's, so it is
+      // an opaque token (the Django resource's format), said here.
+      (token as unknown as { format: string }).format = 'opaque';
       await token.save();
     },
     async refreshToken({ value, accountId, clientId, grantId, scope }) {
