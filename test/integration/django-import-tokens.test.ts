@@ -139,6 +139,30 @@ describeOnBackends('import django --tokens (%s)', (fx) => {
     expect((await refresh(rotated.json['refresh_token'] as string)).json['error']).toBe('invalid_grant');
   });
 
+  it("the imported password app gets new tokens for DOT's scopes, for the Django resource only; nothing else gets them", async () => {
+    const alicePassword = site.manifest.users.find((u) => u.username === 'alice')?.password as string;
+    const grant = (scope: string, authorization = asMobile(), extra: Record<string, string> = {}) =>
+      fx.api('POST', '/o/token', { authorization, form: { grant_type: 'password', username: 'alice', password: alicePassword, scope, ...extra } });
+    const ok = await grant('read write');
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.json).toMatchObject({ token_type: 'Bearer', scope: 'read write', refresh_token: expect.any(String) });
+    expect((await introspect(ok.json['access_token'] as string)).json).toMatchObject({ active: true, scope: 'read write', aud: RESOURCE, sub: await userId('alice') });
+    const refreshed = await refresh(ok.json['refresh_token'] as string);
+    expect(refreshed.status, refreshed.text).toBe(200);
+    expect(refreshed.json).toMatchObject({ scope: 'read write' });
+    expect((await introspect(refreshed.json['access_token'] as string)).json).toMatchObject({ active: true, scope: 'read write', aud: RESOURCE });
+    // Never our REST API's scopes, nor a scope the Django resource does not offer.
+    for (const scope of ['read users:read', 'read admin', 'delete']) {
+      const refused = await grant(scope);
+      expect(refused.status, scope).toBe(400);
+      expect(refused.json['error']).toBe('invalid_scope');
+    }
+    // A client that did not come from Django gets no DOT scope.
+    const firstParty = await fx.api('POST', '/o/token', { form: { grant_type: 'password', client_id: 'latchkey-first-party', username: 'alice', password: alicePassword, scope: 'read' } });
+    expect(firstParty.status, firstParty.text).toBe(400);
+    expect(firstParty.json['error']).toBe('invalid_scope');
+  });
+
   it("a deactivated user's imported token stops working at once", async () => {
     const judy = tokenOf('judy');
     await fx.server.latchkey.storage.users.setActive(Number(await userId('judy')), false);
