@@ -13,6 +13,7 @@ import { createUserService, type UserService } from './core/accounts/user-servic
 import { actorEntry, createAuditLog, type AuditActor, type AuditLog } from './core/audit/audit-log.js';
 import { createClientService, validateClientInput, type ClientService } from './core/clients/client-service.js';
 import type { ValidateClient } from './core/import/django-clients.js';
+import type { ImportedTokenWriter } from './core/import/django-tokens.js';
 import { createKeyStore, type KeyMaterial, type KeyStore } from './core/keys/key-store.js';
 import { createBackgroundJobs, type BackgroundJobs } from './core/mail/background.js';
 import { createMailer, type Mailer } from './core/mail/mailer.js';
@@ -30,7 +31,7 @@ import { createClientRepository, type ClientRepository } from './storage/clients
 import { openDatabase } from './storage/knex.js';
 import { migrateLatest } from './storage/migrate.js';
 import { poolStats } from './storage/pool-stats.js';
-import { createResourceRepository, type ResourceRepository } from './storage/resources.js';
+import { createResourceRepository, type ResourceRecord, type ResourceRepository } from './storage/resources.js';
 import { createGroupRepository, type GroupRepository } from './storage/groups.js';
 import { createTwoFactorRepository, type TwoFactorRepository } from './storage/two-factor.js';
 import { createUserRepository, type UserRepository } from './storage/users.js';
@@ -280,15 +281,23 @@ export async function withMigratedDatabase<T>(config: Config, fn: (knex: Knex) =
   }
 }
 
+/** What `import django` needs of a provider, built on its transaction. */
+export interface ImportProvider {
+  /** Checks client metadata as the server's provider would. */
+  validateClient: ValidateClient;
+  /** `--tokens`: saves DOT's tokens through the provider's models, for the Django resource. */
+  tokenWriter(resource: ResourceRecord): ImportedTokenWriter;
+}
+
 /**
- * Checks client metadata as the server's provider would, with a provider (no pages) built on
- * `knex`: an import's transaction, so whatever building it writes (first signing keys) is
- * rolled back with a dry run.
+ * A provider (no pages) built on `knex`: an import's transaction, so whatever building it
+ * writes (first signing keys) and every token it saves is rolled back with a dry run.
  */
-export async function clientValidatorOn(config: Config, knex: Knex): Promise<ValidateClient> {
+export async function importProviderOn(config: Config, knex: Knex): Promise<ImportProvider> {
   const keyStore = createKeyStore(knex);
   await keyStore.ensureKeys();
   const { createProvider } = await import('./oidc/provider.js');
+  const { importedTokenWriter } = await import('./oidc/imported-tokens.js');
   const resources = createResourceService({ resources: createResourceRepository(knex), audit: createAuditLog(knex), publicUrl: config.publicUrl });
   const provider = createProvider({
     config,
@@ -298,5 +307,13 @@ export async function clientValidatorOn(config: Config, knex: Knex): Promise<Val
     keys: await keyStore.load(),
     findResource: (identifier: string) => resources.findByIdentifier(identifier),
   });
-  return (input, metadata) => validateClientInput(provider, input, metadata);
+  return {
+    validateClient: (input, metadata) => validateClientInput(provider, input, metadata),
+    tokenWriter: (resource) => importedTokenWriter(provider, { ...resource, builtIn: false }),
+  };
+}
+
+/** Checks client metadata as the server's provider would, with a provider built on `knex` (see importProviderOn). */
+export async function clientValidatorOn(config: Config, knex: Knex): Promise<ValidateClient> {
+  return (await importProviderOn(config, knex)).validateClient;
 }

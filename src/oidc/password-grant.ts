@@ -2,6 +2,14 @@ import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Authenticate } from '../core/accounts/authenticate.js';
 import type { ClientRepository } from '../storage/clients.js';
+import type { Resource } from '../core/resources/built-in.js';
+import { resourceServerInfo } from './resource-indicators.js';
+
+/**
+ * The API resource whose scopes are django-oauth-toolkit's, for a client `import django`
+ * brought, offering every scope in `scopes`; undefined for any other client.
+ */
+export type DjangoResourceFor = (clientId: string, scopes: string[]) => Promise<Resource | undefined>;
 
 /** RFC 6749 4.3, kept for the clients of the service Latchkey replaces. Legacy: prefer the code flow. */
 export const PASSWORD_GRANT = 'password';
@@ -56,18 +64,34 @@ export async function issuePasswordTokens(
   client: ProviderClient,
   accountId: string,
   requestedScope: string | undefined,
+  djangoResourceFor?: DjangoResourceFor,
 ): Promise<OAuthTokenResponse> {
   const allowed = new Set((client.scope ?? FIRST_PARTY_SCOPE).split(' '));
   const requested = (requestedScope ?? [...allowed].join(' ')).split(' ').filter(Boolean);
-  const refused = requested.filter((s) => !allowed.has(s));
+  const outside = requested.filter((s) => !allowed.has(s));
+  // An app imported from django-oauth-toolkit asks for DOT's scopes (`read write`): they are
+  // the Django resource's (README "Moving from Django"), granted for that audience only.
+  const resource = outside.length ? await djangoResourceFor?.(client.clientId, outside) : undefined;
+  const refused = outside.filter((s) => !resource?.scopes.includes(s));
   if (refused.length) throw new errors.InvalidScope('requested scope is not allowed', refused.join(' '));
   const scope = requested.join(' ');
+  const oidcScope = requested.filter((s) => allowed.has(s)).join(' ');
 
   const grant = new provider.Grant({ accountId, clientId: client.clientId });
-  grant.addOIDCScope(scope);
+  if (oidcScope) grant.addOIDCScope(oidcScope);
+  if (resource) grant.addResourceScope(resource.identifier, outside.join(' '));
   const grantId = await grant.save();
 
-  const accessToken = new provider.AccessToken({ accountId, client, grantId, gty: PASSWORD_GRANT, scope });
+  const resourceServer = resource ? new provider.ResourceServer(resource.identifier, resourceServerInfo(resource)) : undefined;
+  const accessToken = new provider.AccessToken({
+    accountId,
+    client,
+    grantId,
+    gty: PASSWORD_GRANT,
+    // A token for the Django resource carries its scopes only (the library's rule for resource tokens).
+    scope: resource ? outside.join(' ') : scope,
+    ...(resourceServer ? { resourceServer } : {}),
+  });
   const access = await accessToken.save();
   let refresh: string | undefined;
   if (client.grantTypeAllowed('refresh_token')) {
@@ -77,6 +101,7 @@ export async function issuePasswordTokens(
       grantId,
       gty: PASSWORD_GRANT,
       scope,
+      ...(resource ? { resource: resource.identifier } : {}),
       rotations: 0,
       expiresWithSession: false,
     });
@@ -87,7 +112,7 @@ export async function issuePasswordTokens(
     token_type: 'Bearer',
     expires_in: accessToken.expiration,
     ...(refresh ? { refresh_token: refresh } : {}),
-    scope,
+    scope: resource ? outside.join(' ') : scope,
   };
 }
 
@@ -97,7 +122,7 @@ export async function issuePasswordTokens(
  * two-factor authentication also needs `otp` (the current TOTP code or a recovery code):
  * without it, or with a wrong one, `invalid_grant` says so.
  */
-export function registerPasswordGrant(provider: Provider, authenticate: Authenticate | undefined): void {
+export function registerPasswordGrant(provider: Provider, authenticate: Authenticate | undefined, djangoResourceFor?: DjangoResourceFor): void {
   provider.registerGrantType(
     PASSWORD_GRANT,
     async (ctx: KoaContextWithOIDC) => {
@@ -125,7 +150,7 @@ export function registerPasswordGrant(provider: Provider, authenticate: Authenti
       }
       if (!result.ok && result.reason === 'second_factor_invalid') throw new errors.CustomOIDCProviderError('invalid_grant', 'invalid otp');
       if (!result.ok) throw new errors.InvalidGrant('invalid username or password');
-      ctx.body = await issuePasswordTokens(provider, ctx.oidc.client!, String(result.user.id), params['scope']);
+      ctx.body = await issuePasswordTokens(provider, ctx.oidc.client!, String(result.user.id), params['scope'], djangoResourceFor);
     },
     ['username', 'password', 'scope', 'otp'],
   );

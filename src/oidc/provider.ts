@@ -22,7 +22,9 @@ import { KnexAdapter } from './adapter.js';
 import { claimOnce, revokeClient } from '../storage/oidc-payloads.js';
 import { CLOCK_TOLERANCE_SECONDS, ownTokensExpireOnTime } from './clock-tolerance.js';
 import { accessTokenRevocationEndsOnlyIt, endsGrant, revokeRacedReplay } from './revocation.js';
-import { registerPasswordGrant } from './password-grant.js';
+import { registerPasswordGrant, type DjangoResourceFor } from './password-grant.js';
+import { createImportLinkRepository } from '../storage/django-import-links.js';
+import { createResourceRepository } from '../storage/resources.js';
 import { ClientAdapter } from './client-adapter.js';
 import { clientMetadataProblem } from '../core/clients/metadata-limits.js';
 import { NulSafeAdapter } from './nul-safe-adapter.js';
@@ -203,6 +205,20 @@ function validateSkipConsentMetadata(ctx: KoaContextWithOIDC | undefined, key: s
   if (ctx && value !== undefined && value !== ctx.oidc.client?.metadata()[SKIP_CONSENT_METADATA]) {
     throw new errors.InvalidClientMetadata(`${SKIP_CONSENT_METADATA} is not set through registration`);
   }
+}
+
+/** The Django site's API resource (made by `import django --tokens`), for clients that came from Django only. */
+function djangoResourceFor(knex: Knex): DjangoResourceFor {
+  return async (clientId, scopes) => {
+    const links = createImportLinkRepository(knex);
+    if (!(await links.isTarget('client', clientId))) return undefined;
+    const resources = createResourceRepository(knex);
+    for (const id of await links.targets('resource')) {
+      const resource = await resources.find(Number(id));
+      if (resource && scopes.every((s) => resource.scopes.includes(s))) return { ...resource, builtIn: false };
+    }
+    return undefined;
+  };
 }
 
 /** Path of our interaction pages for one interaction uid. */
@@ -465,7 +481,7 @@ export function createProvider({ config, knex, users, clients, views, keys, find
   provider.proxy = config.trustProxy;
   accessTokenRevocationEndsOnlyIt(provider);
   ownTokensExpireOnTime(provider);
-  registerPasswordGrant(provider, authenticate);
+  registerPasswordGrant(provider, authenticate, djangoResourceFor(knex));
   atomicReplayDetection(provider, knex);
   if (audit) recordProviderEvents(provider, audit, log);
   if (metrics) {

@@ -7,7 +7,12 @@ export interface ImportLink {
   sourceDigest: string | null;
 }
 
-export type ImportLinkKind = 'user' | 'client' | 'group';
+/**
+ * `resource`: the Django site's API resource (source id: its identifier); `grant`: the grant
+ * of one user to one application (source id `<user id>:<application id>`); `access_token`,
+ * `refresh_token`: DOT token rows brought by `--tokens` (target: their grant).
+ */
+export type ImportLinkKind = 'user' | 'client' | 'group' | 'resource' | 'grant' | 'access_token' | 'refresh_token';
 
 interface LinkRow {
   kind: string;

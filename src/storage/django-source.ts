@@ -50,6 +50,25 @@ export interface DjangoApplicationRow {
   algorithm: string;
 }
 
+/**
+ * A row of oauth2_provider_accesstoken or oauth2_provider_refreshtoken. DOT 1.x and 2.x keep
+ * `token` in clear (3.x too, with a `token_checksum` beside it); only rows with a user are
+ * read (client_credentials tokens have none and are not brought across).
+ */
+export interface DjangoTokenRow {
+  id: string;
+  /** The token value as the app holds it. */
+  token: string;
+  userId: string;
+  applicationId: string;
+  /** Access tokens: space-separated DOT scopes. Refresh tokens: their access token's, '' when it is gone. */
+  scope: string;
+  /** Access tokens: epoch ms. Refresh tokens: null (DOT's do not expire by themselves). */
+  expires: number | null;
+  /** Refresh tokens: when DOT revoked it (epoch ms), else null. */
+  revoked: number | null;
+}
+
 export interface DjangoGroupRow {
   id: string;
   name: string;
@@ -217,6 +236,40 @@ export async function openDjangoSource(from: string, userTable: string) {
         postLogoutRedirectUris: uris(r['post_logout_redirect_uris']),
         skipAuthorization: bool(r['skip_authorization']),
         algorithm: String(r['algorithm'] ?? ''),
+      }));
+    },
+
+    /** Access tokens with a user (none when the site has no django-oauth-toolkit). */
+    async accessTokens(): Promise<DjangoTokenRow[]> {
+      if (!(await has('oauth2_provider_accesstoken'))) return [];
+      const rows = (await knex('oauth2_provider_accesstoken').whereNotNull('user_id').select('id', 'token', 'user_id', 'application_id', 'scope', 'expires').orderBy('id')) as Array<Record<string, unknown>>;
+      return rows.map((r) => ({
+        id: String(r['id']),
+        token: String(r['token'] ?? ''),
+        userId: String(r['user_id']),
+        applicationId: String(r['application_id'] ?? ''),
+        scope: String(r['scope'] ?? ''),
+        expires: epochMs(r['expires']) ?? 0,
+        revoked: null,
+      }));
+    },
+
+    /** Refresh tokens with a user, each with the scope of the access token it came with. */
+    async refreshTokens(): Promise<DjangoTokenRow[]> {
+      if (!(await has('oauth2_provider_refreshtoken'))) return [];
+      const rows = (await knex('oauth2_provider_refreshtoken as r')
+        .leftJoin('oauth2_provider_accesstoken as a', 'a.id', 'r.access_token_id')
+        .whereNotNull('r.user_id')
+        .select({ id: 'r.id', token: 'r.token', user_id: 'r.user_id', application_id: 'r.application_id', revoked: 'r.revoked', scope: 'a.scope' })
+        .orderBy('r.id')) as Array<Record<string, unknown>>;
+      return rows.map((r) => ({
+        id: String(r['id']),
+        token: String(r['token'] ?? ''),
+        userId: String(r['user_id']),
+        applicationId: String(r['application_id'] ?? ''),
+        scope: String(r['scope'] ?? ''),
+        expires: null,
+        revoked: epochMs(r['revoked']),
       }));
     },
 

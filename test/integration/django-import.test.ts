@@ -368,7 +368,9 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     const cases: Array<[string[], number, RegExp]> = [
       [['import', 'django'], 2, /--from is required/],
       [['import', 'flask', '--from', site.from], 2, /unknown import source "flask"/],
-      [['import', 'django', '--from', site.from, '--tokens'], 2, /--tokens/],
+      [['import', 'django', '--from', site.from, '--resource', 'https://site.example.com/api'], 2, /--resource and --scope go with --tokens/],
+      [['import', 'django', '--from', site.from, '--tokens', '--resource', 'urn:dot'], 2, /--resource "urn:dot" is not an API resource identifier/],
+      [['import', 'django', '--from', site.from, '--tokens', '--scope', 'openid'], 2, /--scope "openid" is not a scope/],
       [['import', 'django', '--from', '/nonexistent/db.sqlite3'], 1, /no SQLite file at \/nonexistent\/db\.sqlite3/],
       [['import', 'django', '--from', site.from], 1, /has no table auth_user \(a custom user model\? pass --user-table/],
       [['import', 'django', '--from', site.from, '--user-table', 'users_user; drop table x'], 1, /is not a table name/],

@@ -4,7 +4,11 @@ import { inTransaction } from '../../storage/transactions.js';
 import { openDjangoSource, type DjangoCountedTable } from '../../storage/django-source.js';
 import { importDjangoClients, type ValidateClient } from './django-clients.js';
 import { importDjangoDirectPermissions, importDjangoGroups, importDjangoMemberships } from './django-groups.js';
+import { importDjangoTokens, type ImportedTokenWriter } from './django-tokens.js';
 import { importDjangoUsers } from './django-users.js';
+import { createClientRepository } from '../../storage/clients.js';
+import type { DjangoApplicationRow } from '../../storage/django-source.js';
+import type { ResourceRecord } from '../../storage/resources.js';
 import { emptyReport, type ImportReport } from './import-report.js';
 
 export interface DjangoImportOptions {
@@ -17,10 +21,16 @@ export interface DjangoImportOptions {
   /** Django's addresses count as verified. */
   emailsVerified: boolean;
   /**
-   * Checks each application as a Latchkey client before it is stored; made on the import's
-   * transaction, so whatever building it writes (first signing keys) goes when a dry run does.
+   * `--tokens`: bring DOT's live tokens, for the API resource `resource` (RFC 8707) whose
+   * scopes are DOT's (its defaults, `scopes`, and those the tokens carry).
    */
-  clientValidator: (trx: Knex.Transaction) => Promise<ValidateClient>;
+  tokens?: { resource: string; scopes: string[] };
+  /**
+   * The provider's part: checks each application as a Latchkey client before it is stored
+   * and saves tokens through its models. Made on the import's transaction, so whatever it
+   * writes (first signing keys, tokens) goes when a dry run does.
+   */
+  providerOn: (trx: Knex.Transaction) => Promise<{ validateClient: ValidateClient; tokenWriter: (resource: ResourceRecord) => ImportedTokenWriter }>;
 }
 
 /** Found in the source, not imported by this version yet: counted so the report says so. */
@@ -28,6 +38,17 @@ const NOT_YET: Array<[DjangoCountedTable, string]> = [
   ['oauth2_provider_accesstoken', 'access tokens'],
   ['oauth2_provider_refreshtoken', 'refresh tokens'],
 ];
+
+/** The registered `scope` of each application's client (after this run's client import), by client_id. */
+async function clientScopesOf(trx: Knex.Transaction, applications: DjangoApplicationRow[]): Promise<Map<string, Set<string>>> {
+  const clients = createClientRepository(trx);
+  const scopes = new Map<string, Set<string>>();
+  for (const app of applications) {
+    const metadata = await clients.findProviderMetadata(app.clientId);
+    if (metadata && typeof metadata['scope'] === 'string') scopes.set(app.clientId, new Set(metadata['scope'].split(' ')));
+  }
+  return scopes;
+}
 
 /**
  * `import django`: reads the Django site, writes everything in one transaction on `knex`
@@ -44,22 +65,38 @@ export async function importFromDjango(knex: Knex, options: DjangoImportOptions)
     const groups = await source.groups();
     const memberships = await source.memberships();
     const directPermissions = await source.directPermissions();
-    for (const [table, what] of NOT_YET) {
-      const n = await source.count(table);
-      if (n > 0) report.not_imported[what] = n;
+    const tokens = options.tokens ? { accessTokens: await source.accessTokens(), refreshTokens: await source.refreshTokens() } : undefined;
+    if (!tokens) {
+      for (const [table, what] of NOT_YET) {
+        const n = await source.count(table);
+        if (n > 0) report.not_imported[what] = n;
+      }
     }
     await inTransaction(
       knex,
       async (trx) => {
         await importDjangoUsers(trx, rows, { emailsVerified: options.emailsVerified, verifiedEmails }, report);
-        await importDjangoClients(trx, applications, await options.clientValidator(trx), report);
+        const provider = await options.providerOn(trx);
+        await importDjangoClients(trx, applications, provider.validateClient, report);
         const importedGroups = await importDjangoGroups(trx, groups, report);
         await importDjangoMemberships(trx, rows, memberships, importedGroups, report);
         await importDjangoDirectPermissions(trx, rows, directPermissions, report);
+        if (tokens && options.tokens) {
+          const tokenInput = {
+            ...tokens,
+            applications,
+            djangoUserIds: new Set(rows.map((r) => r.id)),
+            resourceIdentifier: options.tokens.resource,
+            extraScopes: options.tokens.scopes,
+            clientScopes: await clientScopesOf(trx, applications),
+            now: Date.now(),
+          };
+          await importDjangoTokens(trx, tokenInput, provider.tokenWriter, report);
+        }
         if (options.dryRun) return;
         await createAuditLog(trx).record('import.django', {
           actor: 'cli',
-          details: { source: report.source, users: report.users, clients: report.clients, groups: report.groups, memberships: report.memberships, user_permissions: report.user_permissions, skipped: report.skipped.length, errors: report.errors.length },
+          details: { source: report.source, users: report.users, clients: report.clients, groups: report.groups, memberships: report.memberships, user_permissions: report.user_permissions, ...(report.access_tokens ? { access_tokens: report.access_tokens, refresh_tokens: report.refresh_tokens } : {}), skipped: report.skipped.length, errors: report.errors.length },
         });
       },
       { rollback: options.dryRun },

@@ -8,6 +8,14 @@ export interface ImportReport {
   clients: RowCounts;
   /** auth_group → groups, with their permissions. */
   groups: RowCounts;
+  /**
+   * `--tokens`: DOT's live access and refresh tokens, which keep working here (absent without
+   * the option: the report counts them under not_imported instead).
+   */
+  access_tokens?: RowCounts;
+  refresh_tokens?: RowCounts;
+  /** `--tokens`: the API resource whose scopes are DOT's (RFC 8707), and those scopes. */
+  django_resource?: { identifier: string; scopes: string[]; outcome: 'created' | 'updated' | 'unchanged' };
   /** Memberships of imported users in imported groups, after the run. */
   memberships: number;
   /** Permissions given to imported users directly (Django's user_permissions), after the run. */
@@ -55,10 +63,23 @@ export type SkipReason =
   /** Latchkey's client rules or the provider's refuse it (detail says why). */
   | 'invalid_client'
   /** A Latchkey group that did not come from this import has the name. */
-  | 'group_name_taken';
+  | 'group_name_taken'
+  /** A DOT access token past its `expires`. */
+  | 'expired'
+  /** A DOT refresh token DOT revoked (used and rotated, or revoked by the app). */
+  | 'revoked'
+  /** The token's user or application is not in the Django database. */
+  | 'unknown_user'
+  | 'unknown_application'
+  /** The token's user or application was not brought into Latchkey (skipped; see its row). */
+  | 'user_not_imported'
+  | 'client_not_imported'
+  /** A refresh token whose access token DOT deleted, so it has no scope left; or a scope that is no RFC 6749 scope token. */
+  | 'no_scope'
+  | 'invalid_scope';
 
 export interface SkippedRow {
-  kind: 'user' | 'client' | 'group';
+  kind: 'user' | 'client' | 'group' | 'access_token' | 'refresh_token';
   source_id: string;
   name: string;
   reason: SkipReason;
@@ -91,6 +112,9 @@ export function reportLines(report: ImportReport): string[] {
     counts('clients', report.clients),
     `${counts('groups', report.groups)}; ${report.memberships} membership(s)`,
   ];
+  if (report.django_resource) lines.push(`API resource ${report.django_resource.identifier} (DOT's scopes: ${report.django_resource.scopes.join(' ')}): ${report.django_resource.outcome}`);
+  if (report.access_tokens) lines.push(counts('access tokens', report.access_tokens));
+  if (report.refresh_tokens) lines.push(counts('refresh tokens', report.refresh_tokens));
   const formats = Object.entries(report.passwords).map(([format, n]) => `${format} ${n}`);
   if (formats.length) lines.push(`passwords: ${formats.join(', ')}`);
   for (const [what, n] of Object.entries(report.not_imported)) lines.push(`not imported yet: ${n} ${what}`);
