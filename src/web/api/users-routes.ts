@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { userJson, userJsonForScopes, type UserService } from '../../core/accounts/user-service.js';
 import { ApiError } from '../../errors.js';
+import { DRF_NOT_FOUND } from '../http/error-mapping.js';
 import type { User, UserRepository } from '../../storage/users.js';
 import { type BearerResolver } from './bearer-auth.js';
 import { apiRouter, operation, type ApiRouter } from './operation.js';
@@ -29,7 +30,7 @@ export function createUsersRouter({ users, userService, resolveBearer, allowRegi
   async function target(ctx: Context, id: string): Promise<{ actor: User; user: User }> {
     const actor = requireUser(ctx);
     const user = await users.findById(id);
-    if (!user || (!actor.isStaff && actor.id !== user.id)) throw new ApiError(404, 'not_found', 'No such user.');
+    if (!user || (!actor.isStaff && actor.id !== user.id)) throw new ApiError(404, 'not_found', 'No such user.', undefined, DRF_NOT_FOUND);
     return { actor, user };
   }
 
