@@ -34,6 +34,25 @@ export function createUsersRouter({ users, userService, resolveBearer, allowRegi
     return { actor, user };
   }
 
+  /** The caller's user, at the path given. */
+  const currentUser = (operationId: string, path: '/auth/me/' | '/api/auth/me/') =>
+    operation({
+      operationId,
+      method: 'get',
+      path,
+      summary: "The caller's user",
+      description: 'Read-only, like /o/me: a userinfo token sees the fields its OpenID scopes allow.',
+      tags: TAGS,
+      group: 'user',
+      rule: { scope: 'users:read', userinfo: true },
+      success: { status: 200, description: 'The user', schema: z.union([UserSchema, ScopedUserSchema]) },
+      handler: (ctx) => {
+        const user = requireUser(ctx);
+        const access = principalOf(ctx)?.access;
+        return access?.kind === 'userinfo' ? userJsonForScopes(user, access.scopes) : userJson(user);
+      },
+    });
+
   const replaceOrUpdate = (method: 'put' | 'patch') =>
     operation({
       operationId: method === 'put' ? 'replaceUser' : 'updateUser',
@@ -135,22 +154,9 @@ export function createUsersRouter({ users, userService, resolveBearer, allowRegi
           await userService.remove({ user: actor, ip: ctx.ip }, user, { proof: { password: body.current_password, otp: body.otp } });
         },
       }),
-      operation({
-        operationId: 'getCurrentUser',
-        method: 'get',
-        path: '/auth/me/',
-        summary: "The caller's user",
-        description: 'Read-only, like /o/me: a userinfo token sees the fields its OpenID scopes allow.',
-        tags: TAGS,
-        group: 'user',
-        rule: { scope: 'users:read', userinfo: true },
-        success: { status: 200, description: 'The user', schema: z.union([UserSchema, ScopedUserSchema]) },
-        handler: (ctx) => {
-          const user = requireUser(ctx);
-          const access = principalOf(ctx)?.access;
-          return access?.kind === 'userinfo' ? userJsonForScopes(user, access.scopes) : userJson(user);
-        },
-      }),
+      currentUser('getCurrentUser', '/auth/me/'),
+      // PyAuthService's own URL for it (its router mounted /auth/ under /api/ too).
+      currentUser('getCurrentUserUnderApi', '/api/auth/me/'),
     ],
     { resolveBearer },
   );
