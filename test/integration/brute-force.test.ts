@@ -227,8 +227,10 @@ describeOnBackends('brute-force limits per account (%s)', { LOGIN_MAX_FAILURES_P
         const forReal = await doors.attempt(door, real.username, password);
         const forGhost = await doors.attempt(door, ghost, password);
         const label = `${door} with password ${JSON.stringify(password)}`;
-        expect(forReal.status, `${label} (real account)`).toBe(429);
-        expect(forGhost.status, `${label} (unknown name)`).toBe(429);
+        // A blank field at /api/token/ is simplejwt's 400 before any account is looked up: the same for both.
+        const expected = door === '/api/token/' && password === '' ? 400 : 429;
+        expect(forReal.status, `${label} (real account)`).toBe(expected);
+        expect(forGhost.status, `${label} (unknown name)`).toBe(expected);
         if (door === 'login page') expect(forGhost.message, label).toBe(forReal.message);
         else expect(forGhost.text, label).toBe(forReal.text);
       }
