@@ -12,6 +12,8 @@ import { SIGNING_ALGORITHMS, type KeyMaterial } from '../core/keys/key-store.js'
 import { clientSecretMatches, isClientSecretHash, type ClientRepository } from '../storage/clients.js';
 import type { PasswordHasher } from '../core/accounts/password-hasher.js';
 import type { UserRepository } from '../storage/users.js';
+import { dotCompatibleAnswers } from './dot-compatible-answers.js';
+import { introspectionCarriesUsername } from './introspection-username.js';
 import { ACR_VALUES } from './acr.js';
 import { deviceInputForm, providerPageTranslator, type PageRenderer } from './provider-pages.js';
 import { createFindAccount } from './account.js';
@@ -483,6 +485,8 @@ export function createProvider({ config, knex, users, clients, views, keys, find
   ownTokensExpireOnTime(provider);
   registerPasswordGrant(provider, authenticate, djangoResourceFor(knex));
   atomicReplayDetection(provider, knex);
+  introspectionCarriesUsername(provider, users);
+  dotCompatibleAnswers(provider);
   if (audit) recordProviderEvents(provider, audit, log);
   if (metrics) {
     provider.on('grant.success', (ctx: KoaContextWithOIDC) => {

@@ -99,7 +99,8 @@ async function doorsOf(running: RunningLatchkey) {
 
   /** The status a door answers a right password with (the admin needs a staff member). */
   const okStatus = (door: Door) => (door === 'login page' ? 303 : 200);
-  const failStatus = (door: Door) => (door === 'password grant' ? 400 : 401);
+  // /users/login/ answers as the password grant behind it did in django-oauth-toolkit.
+  const failStatus = (door: Door) => (door === 'password grant' || door === '/users/login/' ? 400 : 401);
 
   async function expectOk(door: Door, username: string, password = PASSWORD): Promise<Attempt> {
     const answer = await attempt(door, username, password);
@@ -226,8 +227,10 @@ describeOnBackends('brute-force limits per account (%s)', { LOGIN_MAX_FAILURES_P
         const forReal = await doors.attempt(door, real.username, password);
         const forGhost = await doors.attempt(door, ghost, password);
         const label = `${door} with password ${JSON.stringify(password)}`;
-        expect(forReal.status, `${label} (real account)`).toBe(429);
-        expect(forGhost.status, `${label} (unknown name)`).toBe(429);
+        // A blank field at /api/token/ is simplejwt's 400 before any account is looked up: the same for both.
+        const expected = door === '/api/token/' && password === '' ? 400 : 429;
+        expect(forReal.status, `${label} (real account)`).toBe(expected);
+        expect(forGhost.status, `${label} (unknown name)`).toBe(expected);
         if (door === 'login page') expect(forGhost.message, label).toBe(forReal.message);
         else expect(forGhost.text, label).toBe(forReal.text);
       }

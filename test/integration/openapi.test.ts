@@ -126,7 +126,7 @@ describe('OpenAPI document', () => {
         if (group !== 'staff') continue;
         const refused = await callApi(server.url, method.toUpperCase(), target, { json, token });
         expect(refused.status, `${method} ${path} as a person who is not staff: ${refused.text}`).toBe(403);
-        expect(refused.json).toEqual({ error: 'permission_denied', error_description: expect.stringMatching(/^Only staff may /) });
+        expect(refused.json).toEqual({ error: 'permission_denied', error_description: expect.stringMatching(/^Only staff may /), detail: expect.stringMatching(/^Only staff may /) });
       }
     }
     expect(groups.get('staff')).toBeGreaterThanOrEqual(13);

@@ -137,7 +137,7 @@ describeOnBackends('users REST API over HTTP (%s)', (fx) => {
       expect((await userinfo(oauth.access_token)).status).toBe(401);
       expect((await tokenAnswer(target.username, PASSWORD)).status).toBe(401);
       expectRefreshRefused(await refreshAnswer(pair.refresh));
-      expect((await api('POST', '/users/login/', { form: { username: target.username, password: PASSWORD } })).status).toBe(401);
+      expect((await api('POST', '/users/login/', { form: { username: target.username, password: PASSWORD } })).status).toBe(400);
 
       // Reactivated, they sign in again, but the old tokens stay dead.
       const back = await api('PATCH', `/api/users/${target.id}/`, { token: ctx.staffToken, json: { is_active: true } });

@@ -46,11 +46,12 @@ describe('domain error codes', () => {
     expect(refused.toJSON()).toEqual({
       error: 'invalid_token',
       error_description: 'The token has expired.',
-      detail: 'The token has expired.',
+      // simplejwt's one sentence whatever the reason; error_description says which.
+      detail: 'Token is invalid or expired',
       code: 'token_not_valid',
     });
-    // Only this code carries simplejwt's keys.
-    expect(restError(new DomainError('user_not_found')).toJSON()).toEqual({ error: 'not_found', error_description: 'No such user.' });
+    // Only this code carries simplejwt's `code`; every refusal carries DRF's `detail`.
+    expect(restError(new DomainError('user_not_found')).toJSON()).toEqual({ error: 'not_found', error_description: 'No such user.', detail: 'Not found.' });
   });
 
   it('keeps the REST body: fields as English lists, and Retry-After seconds', () => {
@@ -60,6 +61,9 @@ describe('domain error codes', () => {
       error: 'invalid_request',
       error_description: 'Invalid password, email.',
       fields: { password: ['Password must be at least 8 characters.'], email: ['Enter a valid email address.'] },
+      // As DRF answers: each field's list at the top level too.
+      password: ['Password must be at least 8 characters.'],
+      email: ['Enter a valid email address.'],
     });
     const locked = new TooManyAttempts(61);
     expect(restError(locked).status).toBe(429);

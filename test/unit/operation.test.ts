@@ -109,13 +109,17 @@ describe('apiRouter: operations served from their declarations', () => {
       error: 'invalid_request',
       error_description: expect.stringMatching(/^Invalid /),
       fields: { name: ['This field is required.'], size: ['Must be a whole number.'], colour: ['This field is read-only or unknown.'] },
+      // DRF's shape beside ours: each field's list at the top level.
+      name: ['This field is required.'],
+      size: ['Must be a whole number.'],
+      colour: ['This field is read-only or unknown.'],
     });
     expect((await send('POST', '/api/things/', '{"name":7}')).json?.['fields']).toEqual({ name: ['Must be a string.'] });
   });
 
   it('answers `invalid: message` routes and bad queries with the first problem as the description', async () => {
-    expect((await send('POST', '/api/things/check/', '{}')).json).toEqual({ error: 'invalid_request', error_description: 'token is required.' });
-    expect((await send('GET', '/api/things/?page=0')).json).toEqual({ error: 'invalid_request', error_description: 'page must be a positive whole number.' });
+    expect((await send('POST', '/api/things/check/', '{}')).json).toEqual({ error: 'invalid_request', error_description: 'token is required.', detail: 'token is required.' });
+    expect((await send('GET', '/api/things/?page=0')).json).toEqual({ error: 'invalid_request', error_description: 'page must be a positive whole number.', detail: 'page must be a positive whole number.' });
     expect((await send('GET', '/api/things/?page=2&page_size=500')).json).toEqual({ page: 2, page_size: 100 });
     expect((await send('GET', '/api/things/?page=')).json).toEqual({ page: 1, page_size: 20 });
   });

@@ -183,7 +183,7 @@ export function openApiDocument(publicUrl: string, operations: readonly Operatio
       version: '1',
       description:
         "User management, the caller's profile and account, OAuth clients, API resources, the audit log and JWT endpoints. " +
-        'Paths work with and without the trailing slash. Errors are `{"error", "error_description"}` (plus `fields` for validation errors). ' +
+        'Paths work with and without the trailing slash. Errors are `{"error", "error_description", "detail"}` (DRF\'s `detail`; for validation errors `fields`, and each field\'s message list at the top level as DRF answers, instead of `detail`). ' +
         'Each operation\'s `x-latchkey-group` says who may call it with a token that qualifies: `public` (anyone), `user` (a token acting for a person; ' +
         'client-only tokens get 403) or `staff` (a staff member; others get 403 `permission_denied`). ' +
         `OpenID Connect discovery: ${publicUrl}/o/.well-known/openid-configuration`,

@@ -26,9 +26,12 @@ export const ErrorBody = z
     error: z.string().meta({ description: 'A stable code, e.g. invalid_request, invalid_token, permission_denied, not_found.' }),
     error_description: z.string(),
     fields: z.record(z.string(), z.array(z.string())).optional().meta({ description: 'Validation errors: one message list per bad field (as Django REST framework answers).' }),
-    detail: z.string().optional().meta({ description: "A refused API JWT: error_description again, under simplejwt's name." }),
+    detail: z.string().optional().meta({ description: "Django REST framework's message (every refusal without field problems)." }),
     code: z.enum(['token_not_valid']).optional().meta({ description: 'A refused API JWT, as simplejwt says it.' }),
+    messages: z.array(z.record(z.string(), z.string())).optional().meta({ description: "A refused bearer JWT, as simplejwt's JWTAuthentication lists why." }),
   })
+  // DRF's field errors: each bad field's message list at the top level too.
+  .catchall(z.array(z.string()))
   .meta({ id: 'Error' });
 
 /** A page as DRF's PageNumberPagination answers: absolute `next`/`previous` links keep the query. */

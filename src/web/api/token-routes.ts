@@ -21,14 +21,16 @@ export interface TokenRoutesDeps {
   allowRegistration: boolean;
 }
 
-/** One message for every credential failure, so responses never tell users apart. */
-const BAD_CREDENTIALS = () => new ApiError(401, 'invalid_credentials', 'No active account found with the given credentials.');
+/** One message for every credential failure, so responses never tell users apart (simplejwt's words). */
+const BAD_CREDENTIALS = () => new ApiError(401, 'invalid_credentials', 'No active account found with the given credentials');
+/** /users/login/ was django-oauth-toolkit's password grant: its clients read RFC 6749's `invalid_grant` (oauthlib's words). */
+const BAD_GRANT = () => new ApiError(400, 'invalid_grant', 'Invalid credentials given.');
 
 /**
  * The user behind a password (and, for accounts with two-factor authentication, the `otp`
  * code), or the 401/429 every password endpoint answers.
  */
-async function passwordUser(ctx: Context, authenticate: Authenticate, login: unknown, password: unknown, otp: unknown, via: string) {
+async function passwordUser(ctx: Context, authenticate: Authenticate, login: unknown, password: unknown, otp: unknown, via: string, refused = BAD_CREDENTIALS) {
   const result = await authenticate(login, password, { ip: ctx.ip, via, secondFactor: { otp } });
   if (result.ok) return result.user;
   if (result.reason === 'locked') {
@@ -39,7 +41,7 @@ async function passwordUser(ctx: Context, authenticate: Authenticate, login: unk
     throw new ApiError(401, 'mfa_required', 'This account uses two-factor authentication: send the current code of the authenticator app (or a recovery code) as "otp".');
   }
   if (result.reason === 'second_factor_invalid') throw new ApiError(401, 'invalid_otp', 'The two-factor code is not valid.');
-  throw BAD_CREDENTIALS();
+  throw refused();
 }
 
 const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
@@ -75,7 +77,7 @@ export function createTokenRouter(deps: TokenRoutesDeps): ApiRouter {
         body: TokenObtainSchema,
         form: true,
         success: { status: 200, description: 'Tokens', schema: TokenPairSchema },
-        errors: { 401: PASSWORD_REFUSED, 429: LOCKED },
+        errors: { 400: 'A field missing or blank (its message under the field, as simplejwt answers).', 401: PASSWORD_REFUSED, 429: LOCKED },
         handler: async (ctx, { body }) => {
           const user = await passwordUser(ctx, authenticate, body.username, body.password, body.otp, 'api_token');
           ctx.set('Cache-Control', 'no-store');
@@ -91,7 +93,6 @@ export function createTokenRouter(deps: TokenRoutesDeps): ApiRouter {
         group: 'public',
         body: TokenRefreshSchema,
         form: true,
-        invalid: 'message',
         success: { status: 200, description: 'Tokens', schema: TokenPairSchema },
         errors: { 401: 'Invalid, expired, revoked or reused token, or one issued before the password changed or the account was deactivated.' },
         handler: async (ctx, { body }) => {
@@ -108,7 +109,6 @@ export function createTokenRouter(deps: TokenRoutesDeps): ApiRouter {
         group: 'public',
         body: TokenVerifySchema,
         form: true,
-        invalid: 'message',
         success: { status: 200, description: 'Valid', schema: z.object({}).meta({ description: 'An empty object.' }) },
         errors: { 401: 'Invalid or expired, or the user is gone, inactive or changed their password since.' },
         handler: async (_ctx, { body }) => {
@@ -157,9 +157,13 @@ export function createTokenRouter(deps: TokenRoutesDeps): ApiRouter {
         body: LegacyLoginSchema,
         form: true,
         success: { status: 200, description: 'Tokens usable at /o/userinfo, introspection and revocation', schema: OAuthTokensSchema },
-        errors: { 400: 'A scope the first-party client may not ask for (`invalid_scope`).', 401: PASSWORD_REFUSED, 429: LOCKED },
+        errors: {
+          400: 'Wrong username, email or password, or an inactive account (`invalid_grant`, one generic message, as the password grant answers), or a scope the first-party client may not ask for (`invalid_scope`).',
+          401: '`mfa_required` (two-factor account, no `otp`) or `invalid_otp`.',
+          429: LOCKED,
+        },
         handler: async (ctx, { body }) => {
-          const user = await passwordUser(ctx, authenticate, str(body.username) ?? str(body.email), body.password, body.otp, 'users_login');
+          const user = await passwordUser(ctx, authenticate, str(body.username) ?? str(body.email), body.password, body.otp, 'users_login', BAD_GRANT);
           const p = provider();
           const client = await p.Client.find(FIRST_PARTY_CLIENT_ID);
           if (!client) throw new Error('the first-party client is missing');

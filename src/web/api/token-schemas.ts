@@ -1,13 +1,17 @@
 import { z } from 'zod';
-import { MUST_BE_STRING } from './schemas.js';
+import { MUST_BE_STRING, REQUIRED, requiredOr } from './schemas.js';
 
 const OTP = 'The current TOTP code (or a recovery code); required for accounts with two-factor authentication.';
 
 /**
- * A credential as the password endpoints read it: anything but a string counts as absent, so
- * every wrong sign-in gets the same 401 whatever was sent (no 400 that tells shapes apart).
+ * A credential as simplejwt's serializer reads it: absent or blank is a 400 naming the field
+ * (DRF's words), anything else a string whose check is the same 401 for every wrong sign-in.
+ * The shape of a request tells nothing about the accounts.
  */
-const credential = (description: string) => z.string().catch(undefined as unknown as string).meta({ description });
+const credential = (description: string) =>
+  z.string({ error: requiredOr('Not a valid string.') }).min(1, { error: 'This field may not be blank.' }).meta({ description });
+/** /users/login/ (DOT's password grant behind it) never answered a field list: anything but a string counts as absent. */
+const loginCredential = (description: string) => z.string().catch(undefined as unknown as string).meta({ description });
 const optionalCredential = (description: string) => z.string().optional().catch(undefined).meta({ description });
 
 export const TokenObtainSchema = z.object({
@@ -23,10 +27,10 @@ export const TokenPairSchema = z
   })
   .meta({ id: 'TokenPair' });
 
-const requiredToken = (name: string) => z.string({ error: `${name} is required.` }).min(1, { error: `${name} is required.` });
+const requiredToken = () => z.string({ error: requiredOr('Not a valid string.') }).min(1, { error: REQUIRED });
 
-export const TokenRefreshSchema = z.object({ refresh: requiredToken('refresh') });
-export const TokenVerifySchema = z.object({ token: requiredToken('token') });
+export const TokenRefreshSchema = z.object({ refresh: requiredToken() });
+export const TokenVerifySchema = z.object({ token: requiredToken() });
 
 export const LegacyRegisterSchema = z.object({
   username: z.string({ error: MUST_BE_STRING }).optional(),
@@ -42,7 +46,7 @@ export const LegacyRegisterSchema = z.object({
 export const LegacyLoginSchema = z.object({
   username: optionalCredential('The username; or send `email`.'),
   email: optionalCredential('The email address, instead of `username`.'),
-  password: credential('The password.').meta({ writeOnly: true }),
+  password: loginCredential('The password.').meta({ writeOnly: true }),
   otp: optionalCredential(OTP),
   scope: optionalCredential('Space-separated scopes, of those the first-party client may ask for (default: all of them).'),
 });

@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { userJson, userJsonForScopes, type UserService } from '../../core/accounts/user-service.js';
 import { ApiError } from '../../errors.js';
+import { DRF_NOT_FOUND } from '../http/error-mapping.js';
 import type { User, UserRepository } from '../../storage/users.js';
 import { type BearerResolver } from './bearer-auth.js';
 import { apiRouter, operation, type ApiRouter } from './operation.js';
@@ -31,9 +32,28 @@ export function createUsersRouter({ users, userService, groupsOf, resolveBearer,
   async function target(ctx: Context, id: string): Promise<{ actor: User; user: User }> {
     const actor = requireUser(ctx);
     const user = await users.findById(id);
-    if (!user || (!actor.isStaff && actor.id !== user.id)) throw new ApiError(404, 'not_found', 'No such user.');
+    if (!user || (!actor.isStaff && actor.id !== user.id)) throw new ApiError(404, 'not_found', 'No such user.', undefined, DRF_NOT_FOUND);
     return { actor, user };
   }
+
+  /** The caller's user, at the path given. */
+  const currentUser = (operationId: string, path: '/auth/me/' | '/api/auth/me/') =>
+    operation({
+      operationId,
+      method: 'get',
+      path,
+      summary: "The caller's user",
+      description: 'Read-only, like /o/me: a userinfo token sees the fields its OpenID scopes allow.',
+      tags: TAGS,
+      group: 'user',
+      rule: { scope: 'users:read', userinfo: true },
+      success: { status: 200, description: 'The user', schema: z.union([UserSchema, ScopedUserSchema]) },
+      handler: (ctx) => {
+        const user = requireUser(ctx);
+        const access = principalOf(ctx)?.access;
+        return access?.kind === 'userinfo' ? userJsonForScopes(user, access.scopes) : userJson(user);
+      },
+    });
 
   const replaceOrUpdate = (method: 'put' | 'patch') =>
     operation({
@@ -140,22 +160,9 @@ export function createUsersRouter({ users, userService, groupsOf, resolveBearer,
           await userService.remove({ user: actor, ip: ctx.ip }, user, { proof: { password: body.current_password, otp: body.otp } });
         },
       }),
-      operation({
-        operationId: 'getCurrentUser',
-        method: 'get',
-        path: '/auth/me/',
-        summary: "The caller's user",
-        description: 'Read-only, like /o/me: a userinfo token sees the fields its OpenID scopes allow.',
-        tags: TAGS,
-        group: 'user',
-        rule: { scope: 'users:read', userinfo: true },
-        success: { status: 200, description: 'The user', schema: z.union([UserSchema, ScopedUserSchema]) },
-        handler: (ctx) => {
-          const user = requireUser(ctx);
-          const access = principalOf(ctx)?.access;
-          return access?.kind === 'userinfo' ? userJsonForScopes(user, access.scopes) : userJson(user);
-        },
-      }),
+      currentUser('getCurrentUser', '/auth/me/'),
+      // PyAuthService's own URL for it (its router mounted /auth/ under /api/ too).
+      currentUser('getCurrentUserUnderApi', '/api/auth/me/'),
     ],
     { resolveBearer },
   );

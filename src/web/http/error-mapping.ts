@@ -55,20 +55,24 @@ export function fieldMessages(fields: FieldProblems): Record<string, string[]> {
 /**
  * A refused API JWT as djangorestframework-simplejwt answers it: its own keys (`detail`,
  * `code`) next to ours, since the clients of /api/token/ were written against simplejwt.
+ * simplejwt's `detail` is one sentence whatever the reason; ours says which.
  */
 class SimpleJwtTokenError extends ApiError {
   constructor(description: string) {
-    super(401, 'invalid_token', description);
+    super(401, 'invalid_token', description, undefined, 'Token is invalid or expired');
   }
 
-  override toJSON(): { error: string; error_description: string; detail: string; code: string } {
-    return { ...super.toJSON(), detail: this.message, code: 'token_not_valid' };
+  override toJSON(): { error: string; error_description: string; code: string; [key: string]: unknown } {
+    return { ...super.toJSON(), code: 'token_not_valid' };
   }
 }
+
+/** DRF's `detail` for a 404 (Http404), whatever was not found. */
+export const DRF_NOT_FOUND = 'Not found.';
 
 /** A refusal as the REST API answers it: status, `error`, `error_description` and `fields`. */
 export function restError(error: DomainError): ApiError {
   if (error.code === 'token_not_valid') return new SimpleJwtTokenError(error.message);
   const { status, error: code } = REST_ERRORS[error.code];
-  return new ApiError(status, code, error.message, error.fields ? fieldMessages(error.fields) : undefined);
+  return new ApiError(status, code, error.message, error.fields ? fieldMessages(error.fields) : undefined, status === 404 ? DRF_NOT_FOUND : undefined);
 }

@@ -1,6 +1,7 @@
 import compose from 'koa-compose';
 import type { Middleware } from 'koa';
 import type Provider from 'oidc-provider';
+import { providerPathFor } from './dot-path-aliases.js';
 import { refuseNulInProviderBody } from './nul-bytes.js';
 
 /**
@@ -15,7 +16,7 @@ export function mountProvider(prefix: string, current: () => Provider): Middlewa
     const original = ctx.path;
     let inner: string;
     if (original === prefix) inner = '/';
-    else if (original.startsWith(`${prefix}/`)) inner = original.slice(prefix.length);
+    else if (original.startsWith(`${prefix}/`)) inner = providerPathFor(original.slice(prefix.length));
     else return upstream();
     await refuseNulInProviderBody(ctx);
 
