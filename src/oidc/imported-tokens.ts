@@ -20,6 +20,15 @@ export function importedTokenWriter(provider: Provider, resource: Resource): Imp
     return client;
   };
   const resourceServer = () => new provider.ResourceServer(resource.identifier, resourceServerInfo(resource));
+  /** What both kinds of token carry: DOT's value as the id, who it acts for, the scopes. */
+  const tokenBase = async (t: { value: string; accountId: string; clientId: string; grantId: string; scope: string[] }) => ({
+    jti: t.value,
+    accountId: t.accountId,
+    client: await clientOf(t.clientId),
+    grantId: t.grantId,
+    gty: IMPORTED_GRANT_TYPE,
+    scope: t.scope.join(' '),
+  });
   return {
     async grant({ accountId, clientId, oidcScope, resourceScope, grantId }) {
       const earlier = grantId ? await provider.Grant.find(grantId) : undefined;
@@ -30,12 +39,7 @@ export function importedTokenWriter(provider: Provider, resource: Resource): Imp
     },
     async accessToken({ value, accountId, clientId, grantId, scope, expiresAt }) {
       const token = new provider.AccessToken({
-        jti: value,
-        accountId,
-        client: await clientOf(clientId),
-        grantId,
-        gty: IMPORTED_GRANT_TYPE,
-        scope: scope.join(' '),
+        ...(await tokenBase({ value, accountId, clientId, grantId, scope })),
         // DOT's own expiry, not ours: the app was told it when DOT issued the token.
         expiresIn: Math.max(1, Math.floor((expiresAt - Date.now()) / 1000)),
         // Only when it carries a resource scope: a token of OpenID scopes alone stays one for userinfo.
@@ -48,12 +52,7 @@ export function importedTokenWriter(provider: Provider, resource: Resource): Imp
     },
     async refreshToken({ value, accountId, clientId, grantId, scope }) {
       const token = new provider.RefreshToken({
-        jti: value,
-        accountId,
-        client: await clientOf(clientId),
-        grantId,
-        gty: IMPORTED_GRANT_TYPE,
-        scope: scope.join(' '),
+        ...(await tokenBase({ value, accountId, clientId, grantId, scope })),
         // The refresh yields a token for the Django resource again (useGrantedResource).
         ...(scope.some((s) => resource.scopes.includes(s)) ? { resource: resource.identifier } : {}),
         rotations: 0,

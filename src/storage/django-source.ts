@@ -69,6 +69,18 @@ export interface DjangoTokenRow {
   revoked: number | null;
 }
 
+/** A token row of either kind as Django's columns hold it; `when` says how it ends. */
+function tokenRow(r: Record<string, unknown>, when: Pick<DjangoTokenRow, 'expires' | 'revoked'>): DjangoTokenRow {
+  return {
+    id: String(r['id']),
+    token: String(r['token'] ?? ''),
+    userId: String(r['user_id']),
+    applicationId: String(r['application_id'] ?? ''),
+    scope: String(r['scope'] ?? ''),
+    ...when,
+  };
+}
+
 export interface DjangoGroupRow {
   id: string;
   name: string;
@@ -243,15 +255,7 @@ export async function openDjangoSource(from: string, userTable: string) {
     async accessTokens(): Promise<DjangoTokenRow[]> {
       if (!(await has('oauth2_provider_accesstoken'))) return [];
       const rows = (await knex('oauth2_provider_accesstoken').whereNotNull('user_id').select('id', 'token', 'user_id', 'application_id', 'scope', 'expires').orderBy('id')) as Array<Record<string, unknown>>;
-      return rows.map((r) => ({
-        id: String(r['id']),
-        token: String(r['token'] ?? ''),
-        userId: String(r['user_id']),
-        applicationId: String(r['application_id'] ?? ''),
-        scope: String(r['scope'] ?? ''),
-        expires: epochMs(r['expires']) ?? 0,
-        revoked: null,
-      }));
+      return rows.map((r) => tokenRow(r, { expires: epochMs(r['expires']) ?? 0, revoked: null }));
     },
 
     /** Refresh tokens with a user, each with the scope of the access token it came with. */
@@ -262,15 +266,7 @@ export async function openDjangoSource(from: string, userTable: string) {
         .whereNotNull('r.user_id')
         .select({ id: 'r.id', token: 'r.token', user_id: 'r.user_id', application_id: 'r.application_id', revoked: 'r.revoked', scope: 'a.scope' })
         .orderBy('r.id')) as Array<Record<string, unknown>>;
-      return rows.map((r) => ({
-        id: String(r['id']),
-        token: String(r['token'] ?? ''),
-        userId: String(r['user_id']),
-        applicationId: String(r['application_id'] ?? ''),
-        scope: String(r['scope'] ?? ''),
-        expires: null,
-        revoked: epochMs(r['revoked']),
-      }));
+      return rows.map((r) => tokenRow(r, { expires: null, revoked: epochMs(r['revoked']) }));
     },
 
     /** Rows in one of Django's tables (0 when the site does not have it). */
