@@ -61,3 +61,23 @@ export function providerForm(html: string, id: string): { action: string; fields
 function decodeHtml(value: string): string {
   return value.replace(/&amp;/g, '&').replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>');
 }
+
+/**
+ * What a browser does once a provider form hands it to our interaction pages (`location`, the
+ * redirect it answered with): follows it, signs in as `username` on the login page (which must
+ * come, unless `loginRequired` is false: a browser with a session skips it), allows on the
+ * consent page, and follows to the end. The last answer.
+ */
+export async function signInAndAllow(agent: UserAgent, location: URL, username: string, password: string, { loginRequired = true } = {}): Promise<Response> {
+  let { response, url } = await agent.follow(location);
+  let html = await response.text();
+  if (loginRequired || html.includes('/login"')) {
+    const login = formOf(html, '/login');
+    const posted = await agent.postForm(new URL(login.action, url), { csrf: login.csrf, username, password });
+    ({ response, url } = await agent.follow(new URL(posted.headers.get('location')!, url)));
+    html = await response.text();
+  }
+  const consent = formOf(html, '/confirm');
+  const allowed = await agent.postForm(new URL(consent.action, url), { csrf: consent.csrf, decision: 'allow' });
+  return (await agent.follow(new URL(allowed.headers.get('location')!, url))).response;
+}

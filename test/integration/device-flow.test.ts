@@ -1,6 +1,6 @@
 import * as oidc from 'openid-client';
 import { beforeAll, expect, it } from 'vitest';
-import { formOf, providerForm, UserAgent } from '../helpers/browserless.js';
+import { providerForm, signInAndAllow, UserAgent } from '../helpers/browserless.js';
 import { discover, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { describeOnBackends } from '../helpers/fixture.js';
 import { OPAQUE_TOKEN } from '../helpers/shapes.js';
@@ -33,15 +33,7 @@ describeOnBackends('device authorization grant, RFC 8628 (%s)', (fx) => {
     expect(confirmPage).toContain('Living-room TV');
     const confirm = providerForm(confirmPage, 'op.deviceConfirmForm');
     const confirmed = await agent.postForm(new URL(confirm.action, fx.server.url), confirm.fields);
-    let { response, url } = await agent.follow(new URL(confirmed.headers.get('location')!, fx.server.url));
-    let html = await response.text();
-    const login = formOf(html, '/login');
-    const posted = await agent.postForm(new URL(login.action, url), { csrf: login.csrf, username, password: PASSWORD });
-    ({ response, url } = await agent.follow(new URL(posted.headers.get('location')!, url)));
-    html = await response.text();
-    const consent = formOf(html, '/confirm');
-    const allowed = await agent.postForm(new URL(consent.action, url), { csrf: consent.csrf, decision: 'allow' });
-    ({ response } = await agent.follow(new URL(allowed.headers.get('location')!, url)));
+    const response = await signInAndAllow(agent, new URL(confirmed.headers.get('location')!, fx.server.url), username, PASSWORD);
     return { agent, page: await response.text(), status: response.status };
   }
 

@@ -13,7 +13,7 @@ import { CLOCK_TOLERANCE_SECONDS } from '../../src/oidc/clock-tolerance.js';
 import { REGISTRATION_POLICY } from '../../src/oidc/provider.js';
 import { secretDigest } from '../../src/oidc/stored-ids.js';
 import type { RunningLatchkey } from '../../src/start.js';
-import { formOf, providerForm, UserAgent } from '../helpers/browserless.js';
+import { formOf, providerForm, signInAndAllow, UserAgent } from '../helpers/browserless.js';
 import { freshDatabase, type TestDatabase } from '../helpers/database.js';
 import { BACKENDS } from '../helpers/env.js';
 import { describeOnBackends } from '../helpers/fixture.js';
@@ -53,18 +53,7 @@ async function approveDevice(issuer: string, baseUrl: string, agent: UserAgent, 
   const submitted = await agent.postForm(new URL(input.action, baseUrl), { ...input.fields, user_code: userCode });
   const confirm = providerForm(await submitted.text(), 'op.deviceConfirmForm');
   const confirmed = await agent.postForm(new URL(confirm.action, baseUrl), confirm.fields);
-  let { response, url } = await agent.follow(new URL(confirmed.headers.get('location')!, baseUrl));
-  let html = await response.text();
-  if (html.includes('/login"')) {
-    const login = formOf(html, '/login');
-    const posted = await agent.postForm(new URL(login.action, url), { csrf: login.csrf, username, password: PASSWORD });
-    ({ response, url } = await agent.follow(new URL(posted.headers.get('location')!, url)));
-    html = await response.text();
-  }
-  const consent = formOf(html, '/confirm');
-  const allowed = await agent.postForm(new URL(consent.action, url), { csrf: consent.csrf, decision: 'allow' });
-  ({ response } = await agent.follow(new URL(allowed.headers.get('location')!, url)));
-  return response.text();
+  return (await signInAndAllow(agent, new URL(confirmed.headers.get('location')!, baseUrl), username, PASSWORD, { loginRequired: false })).text();
 }
 
 /** One poll of the token endpoint with a device code: the OAuth error, or 'ok'. */
