@@ -143,7 +143,7 @@ export async function createServices(config: Config, { logger, oidc, oneShot = f
     const confirmIdentity = createIdentityConfirmation(authenticate);
     const twoFactor = createTwoFactorService({ repository: storage.twoFactor, box: twoFactorBox, secondFactor, confirmIdentity, audit });
     const resourceService = createResourceService({ resources: storage.resources, audit, publicUrl: config.publicUrl });
-    const apiTokens = createApiTokens({ knex, issuer: config.issuer, audience: apiAudience(config.publicUrl), keys: oidc.keys, users });
+    const apiTokens = createApiTokens({ knex, issuer: config.issuer, audience: apiAudience(config.publicUrl), keys: oidc.keys, users, rotateRefresh: config.apiRotateRefreshTokens });
     const mailer = createMailer(config.mail, logger);
     const background = createBackgroundJobs(log);
     // Mail asked for by people (reset links, verification links again): the login throttle's

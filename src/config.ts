@@ -28,6 +28,11 @@ export interface Config {
   readonly keyRefreshSeconds: number;
   /** Whether anonymous callers may register (POST /api/users/, /users/register/). */
   readonly allowRegistration: boolean;
+  /**
+   * Whether /api/token/refresh/ rotates refresh JWTs (single use, a replay ends the login) or,
+   * as simplejwt's default, answers `{access}` and keeps the refresh JWT valid until it expires.
+   */
+  readonly apiRotateRefreshTokens: boolean;
   readonly logLevel: string;
   /**
    * Let the provider call clients on private, loopback and other special-use addresses
@@ -199,6 +204,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   const sweepIntervalSeconds = integer(env, 'SWEEP_INTERVAL_SECONDS', 600, 0, 86400, problems);
   const keyRefreshSeconds = integer(env, 'KEY_REFRESH_SECONDS', 30, 1, 3600, problems);
   const allowRegistration = flag(env, 'ALLOW_REGISTRATION', problems, true);
+  const apiRotateRefreshTokens = flag(env, 'API_ROTATE_REFRESH_TOKENS', problems, true);
   const throttle = Object.freeze({
     accountMax: integer(env, 'LOGIN_MAX_FAILURES_PER_ACCOUNT', 5, 1, 1000, problems),
     ipMax: integer(env, 'LOGIN_MAX_FAILURES_PER_IP', 50, 1, 100000, problems),
@@ -245,6 +251,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     sweepIntervalSeconds,
     keyRefreshSeconds,
     allowRegistration,
+    apiRotateRefreshTokens,
     logLevel,
     allowPrivateNetworkCalls,
     requirePar,

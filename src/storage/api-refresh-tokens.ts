@@ -52,6 +52,13 @@ export function createApiRefreshTokenRepository(knex: Knex) {
       });
     },
 
+    /** Whether a refresh token is stored and unused, used (under rotation), or gone (revoked, swept). */
+    async stateOf(jti: string): Promise<'live' | 'used' | 'gone'> {
+      const row = (await knex('api_refresh_tokens').select('used_at').where({ jti }).first()) as { used_at: number | null } | undefined;
+      if (!row) return 'gone';
+      return row.used_at === null ? 'live' : 'used';
+    },
+
     /** Deletes the family `jti` belongs to (every token descended from its login). */
     async revokeFamilyOf(jti: string): Promise<void> {
       await knex('api_refresh_tokens')

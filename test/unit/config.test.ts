@@ -31,6 +31,7 @@ describe('loadConfig', () => {
       sweepIntervalSeconds: 600,
       keyRefreshSeconds: 30,
       allowRegistration: true,
+      apiRotateRefreshTokens: true,
       logLevel: 'info',
       allowPrivateNetworkCalls: false,
       requirePar: false,
@@ -107,6 +108,9 @@ describe('loadConfig', () => {
     expect(config.keyRefreshSeconds).toBe(5);
     expect(config.nodeEnv).toBe('production');
     expect(loadConfig({ TRUST_PROXY: 'off' }, CWD).trustProxy).toBe(false);
+    // Rotation with reuse detection unless switched off knowingly.
+    expect(loadConfig({}, CWD).apiRotateRefreshTokens).toBe(true);
+    expect(loadConfig({ API_ROTATE_REFRESH_TOKENS: 'false' }, CWD).apiRotateRefreshTokens).toBe(false);
   });
 
   it('refuses development defaults in production, one line each', () => {
@@ -149,6 +153,7 @@ describe('loadConfig', () => {
     ['BCRYPT_COST', '9'],
     ['BCRYPT_COST', '21'],
     ['TRUST_PROXY', 'maybe'],
+    ['API_ROTATE_REFRESH_TOKENS', 'sometimes'],
     ['KEY_REFRESH_SECONDS', '0'],
     ['SMTP_URL', 'http://mail.example.com'],
     ['SMTP_URL', 'not a url'],

@@ -29,6 +29,9 @@ export interface ApiTokenPair {
   refresh: string;
 }
 
+/** What a refresh answers: a new pair when rotating, a new access token only when not. */
+export type ApiRefreshAnswer = ApiTokenPair | { access: string };
+
 export interface ApiTokenDeps {
   knex: Knex;
   issuer: string;
@@ -37,6 +40,12 @@ export interface ApiTokenDeps {
   keys: () => KeyMaterial;
   /** Who a token names, read on every verification (one indexed read). */
   users: Pick<UserRepository, 'findById'>;
+  /**
+   * Whether /api/token/refresh/ rotates (the default: single-use refresh tokens with reuse
+   * detection) or, as simplejwt's default ROTATE_REFRESH_TOKENS=False, answers a new access
+   * token only and lets the refresh token work until it expires (API_ROTATE_REFRESH_TOKENS).
+   */
+  rotateRefresh?: boolean;
 }
 
 /** Public parts only: what /o/jwks publishes and what verification needs. */
@@ -89,7 +98,7 @@ type VerifiedClaims = JWTPayload & { sub: string; jti: string };
  * verify them against /o/jwks. Refresh tokens are single-use: each one is a row, and a
  * replayed one revokes its whole family (every token descended from one login).
  */
-export function createApiTokens({ knex, issuer, audience, keys, users }: ApiTokenDeps) {
+export function createApiTokens({ knex, issuer, audience, keys, users, rotateRefresh = true }: ApiTokenDeps) {
   const refreshTokens = createApiRefreshTokenRepository(knex);
   const signingKeys = new Map<string, SigningKey>();
 
@@ -117,17 +126,19 @@ export function createApiTokens({ knex, issuer, audience, keys, users }: ApiToke
       .sign(key);
   }
 
+  const commonClaims = (user: User) => ({ sub: String(user.id), user_id: user.id, [AUTH_STAMP_CLAIM]: user.authStamp });
+
+  function signAccess(user: User): Promise<string> {
+    return sign({ ...commonClaims(user), token_type: 'access', client_id: API_CLIENT_ID, jti: randomBytes(24).toString('base64url') }, ACCESS_TYP, API_TTL.access);
+  }
+
   /** Both tokens carry the stamp of `user` as read: a change after that read ends them too. */
   async function mint(user: User, familyId: string, insert: InsertRefreshToken = refreshTokens.insert): Promise<ApiTokenPair> {
     const userId = user.id;
-    const common = { sub: String(userId), user_id: userId, [AUTH_STAMP_CLAIM]: user.authStamp };
+    const common = commonClaims(user);
     const refreshJti = randomBytes(24).toString('base64url');
     const now = Date.now();
-    const access = await sign(
-      { ...common, token_type: 'access', client_id: API_CLIENT_ID, jti: randomBytes(24).toString('base64url') },
-      ACCESS_TYP,
-      API_TTL.access,
-    );
+    const access = await signAccess(user);
     const refresh = await sign({ ...common, token_type: 'refresh', jti: refreshJti }, REFRESH_TYP, API_TTL.refresh);
     // Outside a transaction (every login), a prepared statement; inside one, on its connection.
     await insert({ jti: refreshJti, userId, familyId, createdAt: now, expiresAt: now + API_TTL.refresh * 1000 });
@@ -199,8 +210,10 @@ export function createApiTokens({ knex, issuer, audience, keys, users }: ApiToke
      * Exchanges a refresh token for a new pair. The UPDATE marks it used only if nobody did
      * before; when it was used already, the whole family is deleted and the caller gets 401.
      * A token of a user who is gone, inactive or has a new stamp ends its whole family.
+     * Not rotating: the token must still be stored (not revoked, not used under rotation
+     * before the setting changed) and only a new access token is made.
      */
-    async refresh(token: string): Promise<ApiTokenPair> {
+    async refresh(token: string): Promise<ApiRefreshAnswer> {
       const payload = await verifySignature(token, REFRESH_TYP);
       let user: User;
       try {
@@ -208,6 +221,16 @@ export function createApiTokens({ knex, issuer, audience, keys, users }: ApiToke
       } catch (error) {
         await revokeFamilyOf(payload.jti);
         throw error;
+      }
+      if (!rotateRefresh) {
+        const state = await refreshTokens.stateOf(payload.jti);
+        if (state === 'gone') throw invalid('The token has been revoked.');
+        if (state === 'used') {
+          // Used under rotation (before the setting changed): a replay, answered as one.
+          await revokeFamilyOf(payload.jti);
+          throw invalid('The token was already used; every token of this login has been revoked.');
+        }
+        return { access: await signAccess(user) };
       }
       // Claim, revoke-on-reuse and mint in ONE transaction (see the repository's claim): a
       // concurrent reuse waits until the winner's child row is committed, then its family goes.

@@ -9,7 +9,7 @@ import type { ApiTokens } from '../../core/tokens/api-tokens.js';
 import { type BearerResolver } from './bearer-auth.js';
 import { apiRouter, operation, type ApiRouter } from './operation.js';
 import { callerOf } from './route-guard.js';
-import { LegacyLoginSchema, LegacyRegisterSchema, OAuthTokensSchema, TokenObtainSchema, TokenPairSchema, TokenRefreshSchema, TokenVerifySchema } from './token-schemas.js';
+import { LegacyLoginSchema, LegacyRegisterSchema, OAuthTokensSchema, TokenObtainSchema, TokenPairSchema, TokenRefreshAnswerSchema, TokenRefreshSchema, TokenVerifySchema } from './token-schemas.js';
 import { UserSchema } from './users-schemas.js';
 
 export interface TokenRoutesDeps {
@@ -88,12 +88,12 @@ export function createTokenRouter(deps: TokenRoutesDeps): ApiRouter {
         operationId: 'refreshTokenPair',
         method: 'post',
         path: '/api/token/refresh/',
-        summary: 'Exchange a refresh JWT (single use) for a new pair',
+        summary: 'Exchange a refresh JWT (single use) for a new pair, or for a new access JWT when API_ROTATE_REFRESH_TOKENS is off',
         tags: TAGS,
         group: 'public',
         body: TokenRefreshSchema,
         form: true,
-        success: { status: 200, description: 'Tokens', schema: TokenPairSchema },
+        success: { status: 200, description: 'Tokens', schema: TokenRefreshAnswerSchema },
         errors: { 401: 'Invalid, expired, revoked or reused token, or one issued before the password changed or the account was deactivated.' },
         handler: async (ctx, { body }) => {
           ctx.set('Cache-Control', 'no-store');

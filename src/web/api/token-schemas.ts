@@ -23,9 +23,16 @@ export const TokenObtainSchema = z.object({
 export const TokenPairSchema = z
   .object({
     access: z.string().meta({ description: 'An access JWT (token_type access), for `Authorization: Bearer`.' }),
-    refresh: z.string().meta({ description: 'A refresh JWT, single use.' }),
+    refresh: z.string().meta({ description: 'A refresh JWT (single use unless API_ROTATE_REFRESH_TOKENS is off).' }),
   })
   .meta({ id: 'TokenPair' });
+
+export const TokenRefreshAnswerSchema = z
+  .object({
+    access: z.string().meta({ description: 'A new access JWT.' }),
+    refresh: z.string().optional().meta({ description: 'The next refresh JWT (single use); absent when API_ROTATE_REFRESH_TOKENS is off, where the presented one stays valid until it expires.' }),
+  })
+  .meta({ id: 'TokenRefreshAnswer' });
 
 const requiredToken = () => z.string({ error: requiredOr('Not a valid string.') }).min(1, { error: REQUIRED });
 
