@@ -171,7 +171,7 @@ export async function createServices(config: Config, { logger, oidc, oneShot = f
     const services: CoreServices = {
       userService,
       selfService: createSelfService({ knex, users, clients, hasher, confirmIdentity, apiTokens, audit, userService }),
-      clientService: createClientService({ knex, clients, provider: oidc.provider, audit }),
+      clientService: createClientService({ knex, clients, provider: oidc.provider, audit, findResource: (identifier) => resourceService.findByIdentifier(identifier) }),
       resourceService,
       groupService: createGroupService({ knex, groups: storage.groups, users, audit }),
       twoFactor,

@@ -8,7 +8,8 @@ import { CliError } from './cli-error.js';
 import { identifierProblem, scopeProblems } from '../core/resources/resource-input.js';
 
 export const IMPORT_USAGE = `  import django --from <sqlite-file|postgres://…> [--user-table auth_user]
-                [--emails-verified] [--tokens [--resource <url>] [--scope <name>]...]
+                [--emails-verified] [--tokens [--resource <url>] [--scope <name>]...
+                [--resource-server <client_id>]...]
                 [--dry-run] [--json]`;
 
 /**
@@ -31,6 +32,7 @@ export async function importCommand(config: Config, args: string[], out: (line: 
         tokens: { type: 'boolean' },
         resource: { type: 'string' },
         scope: { type: 'string', multiple: true },
+        'resource-server': { type: 'string', multiple: true },
         json: { type: 'boolean' },
       },
       strict: true,
@@ -43,7 +45,10 @@ export async function importCommand(config: Config, args: string[], out: (line: 
   if (typeof source !== 'string' || !source.trim()) throw new CliError('--from is required: the Django database (a SQLite file or a postgres:// URL)', 2);
 
   const tokens = values['tokens'] === true;
-  if (!tokens && (values['resource'] !== undefined || values['scope'] !== undefined)) throw new CliError('--resource and --scope go with --tokens', 2);
+  if (!tokens && (values['resource'] !== undefined || values['scope'] !== undefined || values['resource-server'] !== undefined)) {
+    throw new CliError('--resource, --scope and --resource-server go with --tokens', 2);
+  }
+  const resourceServers = Array.isArray(values['resource-server']) ? values['resource-server'].map((s) => s.trim()).filter(Boolean) : [];
   const resource = typeof values['resource'] === 'string' ? values['resource'].trim() : `${config.publicUrl}/django`;
   const resourceIssue = identifierProblem(resource);
   if (resourceIssue) throw new CliError(`--resource ${JSON.stringify(resource)} is not an API resource identifier (an absolute http(s) URL without fragment)`, 2);
@@ -58,7 +63,7 @@ export async function importCommand(config: Config, args: string[], out: (line: 
         userTable: typeof values['user-table'] === 'string' ? values['user-table'] : 'auth_user',
         dryRun: values['dry-run'] === true,
         emailsVerified: values['emails-verified'] === true,
-        ...(tokens ? { tokens: { resource, scopes } } : {}),
+        ...(tokens ? { tokens: { resource, scopes, resourceServers } } : {}),
         providerOn: (trx) => importProviderOn(config, trx),
       });
       if (values['json']) out(JSON.stringify(report));

@@ -148,6 +148,7 @@ async function clientCommand(config: Config, args: string[], out: Out): Promise<
       'grant-type': { type: 'string', multiple: true },
       scope: { type: 'string' },
       'api-scope': { type: 'string', multiple: true },
+      'resource-server-for': { type: 'string', multiple: true },
       public: { type: 'boolean' },
       'dpop-bound': { type: 'boolean' },
       json: { type: 'boolean' },
@@ -170,6 +171,7 @@ async function clientCommand(config: Config, args: string[], out: Out): Promise<
           dpopBoundAccessTokens: v['dpop-bound'] === true,
           // Each --api-scope may also hold several, space-separated.
           apiScopes: strings(v['api-scope']).flatMap((s) => s.split(/\s+/)).filter(Boolean),
+          resourceServerFor: strings(v['resource-server-for']),
           ...keyInput,
         },
         CLI,

@@ -5,6 +5,7 @@ import type { Authenticate } from '../core/accounts/authenticate.js';
 import type { AuditLog } from '../core/audit/audit-log.js';
 import { API_SCOPES_METADATA, apiScopesProblem } from '../core/clients/api-scopes.js';
 import { SKIP_CONSENT_METADATA } from '../core/clients/skip-consent.js';
+import { RESOURCE_SERVER_METADATA, resourceServerFor, resourceServerProblem } from '../core/clients/resource-server.js';
 import { SUPPORTED_LOCALES } from '../locales/i18n.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Config } from '../config.js';
@@ -209,6 +210,16 @@ function validateSkipConsentMetadata(ctx: KoaContextWithOIDC | undefined, key: s
   }
 }
 
+/** `resource_server_for` is a list of resource identifiers; registration may keep it, never set or change it. */
+function validateResourceServerMetadata(ctx: KoaContextWithOIDC | undefined, key: string, value: unknown): void {
+  if (key !== RESOURCE_SERVER_METADATA) return;
+  const problem = resourceServerProblem(value);
+  if (problem) throw new errors.InvalidClientMetadata(problem);
+  if (ctx && value !== undefined && JSON.stringify(value) !== JSON.stringify(ctx.oidc.client?.metadata()[RESOURCE_SERVER_METADATA])) {
+    throw new errors.InvalidClientMetadata(`${RESOURCE_SERVER_METADATA} is set by staff, not through registration`);
+  }
+}
+
 /** The Django site's API resource (made by `import django --tokens`), for clients that came from Django only. */
 function djangoResourceFor(knex: Knex): DjangoResourceFor {
   return async (clientId, scopes) => {
@@ -221,6 +232,27 @@ function djangoResourceFor(knex: Knex): DjangoResourceFor {
     }
     return undefined;
   };
+}
+
+/**
+ * May `client` introspect `token`, issued to another client, as the resource server of the
+ * token's audience? Access tokens (a person's or client_credentials) only, never refresh
+ * tokens; the client authenticated (not public) and lists the audience in
+ * `resource_server_for`; the issuing client still exists (the library reads it next, and
+ * a deleted client's tokens are void anyway).
+ */
+async function introspectsAsResourceServer(
+  provider: Provider,
+  client: { clientAuthMethod?: string | undefined; metadata(): Record<string, unknown> },
+  token: { kind: string; clientId?: string; aud?: unknown },
+): Promise<boolean> {
+  if (!client.clientAuthMethod || client.clientAuthMethod === 'none') return false;
+  if (token.kind !== 'AccessToken' && token.kind !== 'ClientCredentials') return false;
+  const served = resourceServerFor(client.metadata());
+  if (!served.length) return false;
+  const audiences = Array.isArray(token.aud) ? token.aud : [token.aud];
+  if (!audiences.some((aud) => typeof aud === 'string' && served.includes(aud))) return false;
+  return typeof token.clientId === 'string' && (await provider.Client.find(token.clientId)) !== undefined;
 }
 
 /** Path of our interaction pages for one interaction uid. */
@@ -330,10 +362,11 @@ export function createProvider({ config, knex, users, clients, views, keys, find
     },
     // Which scopes of our REST API a client may ask for: staff decide, registrants cannot.
     extraClientMetadata: {
-      properties: [API_SCOPES_METADATA, SKIP_CONSENT_METADATA],
+      properties: [API_SCOPES_METADATA, SKIP_CONSENT_METADATA, RESOURCE_SERVER_METADATA],
       validator: (ctx, key, value) => {
         validateApiScopesMetadata(ctx, key, value);
         validateSkipConsentMetadata(ctx, key, value);
+        validateResourceServerMetadata(ctx, key, value);
       },
     },
     // Tokens issued for an API resource live as long as the resource says.
@@ -421,14 +454,15 @@ export function createProvider({ config, knex, users, clients, views, keys, find
       jwtResponseModes: { enabled: true },
       // RFC 8707 resource indicators for the registered API resources; RFC 9068 JWTs for those
       // that ask for them (see resource-indicators.ts for the rules).
-      resourceIndicators: resourceIndicators(findResource),
+      resourceIndicators: resourceIndicators(findResource, djangoResourceFor(knex)),
       introspection: {
         enabled: true,
-        // A client learns only about its own tokens, and a deactivated or deleted user's
-        // tokens stop being active at once (the library does not look the account up here).
-        // Anything else is {"active": false}.
-        allowedPolicy: async (ctx, _client, token) => {
-          if (token.clientId !== ctx.oidc.client?.clientId) return false;
+        // A client learns about its own tokens, and a resource server (resource_server_for)
+        // about the access tokens issued to others for its audience; a deactivated or deleted
+        // user's tokens stop being active at once (the library does not look the account up
+        // here). Anything else is {"active": false}.
+        allowedPolicy: async (ctx, client, token) => {
+          if (token.clientId !== client.clientId && !(await introspectsAsResourceServer(ctx.oidc.provider, client, token))) return false;
           const accountId = 'accountId' in token ? token.accountId : undefined;
           if (typeof accountId !== 'string') return true;
           return (await users.findById(accountId))?.isActive === true;

@@ -5,6 +5,9 @@ import type { Resource } from '../core/resources/built-in.js';
 /** Looks up the API resource a `resource` parameter names (exact comparison), built-in included. */
 export type FindResource = (identifier: string) => Promise<Resource | undefined>;
 
+/** The Django site's resource when every one of `scopes` is its, for a client imported from Django. */
+export type DefaultResourceFor = (clientId: string, scopes: string[]) => Promise<Resource | undefined>;
+
 /**
  * What the provider needs to know about a resource: the scopes it offers (requested scopes
  * outside them are dropped from the token), its audience, lifetime and format. JWTs are RFC
@@ -26,8 +29,11 @@ type ResourceIndicatorsFeature = NonNullable<NonNullable<Configuration['features
 
 /**
  * RFC 8707 on registered resources only: an unknown indicator is `invalid_target`.
- * - No `defaultResource`: a request without `resource` gets the opaque, audience-less token
- *   it got before, usable at userinfo.
+ * - `defaultResource`: a request without `resource` gets the opaque, audience-less token
+ *   it got before, usable at userinfo; except that an application imported from Django
+ *   asking (authorization, device or client_credentials request) for scopes its registration
+ *   does not hold, all of them the Django resource's (DOT's `read write`), gets that resource,
+ *   as its DOT apps did without knowing RFC 8707 (README "Moving from Django").
  * - `useGrantedResource`: a code, device code or refresh token granted for one resource
  *   yields a token for it at /o/token even without `resource` there (and even with
  *   `openid`), so refreshing keeps the resource.
@@ -37,9 +43,20 @@ type ResourceIndicatorsFeature = NonNullable<NonNullable<Configuration['features
  *   scopes staff registered it for (`api_scopes`): scopes outside them are dropped before
  *   consent, so nobody is asked to allow them and no token carries them.
  */
-export function resourceIndicators(findResource: FindResource): ResourceIndicatorsFeature {
+export function resourceIndicators(findResource: FindResource, defaultResourceFor?: DefaultResourceFor): ResourceIndicatorsFeature {
   return {
     enabled: true,
+    defaultResource: async (ctx, client, oneOf) => {
+      if (oneOf) return oneOf;
+      const registered = client.scope;
+      const requested = ctx.oidc.params?.['scope'];
+      // No database read unless the request asks for a scope the client's registration lacks.
+      if (!defaultResourceFor || typeof registered !== 'string' || typeof requested !== 'string') return undefined;
+      const allowed = new Set(registered.split(' '));
+      const outside = requested.split(' ').filter((scope) => scope && !allowed.has(scope));
+      if (!outside.length) return undefined;
+      return (await defaultResourceFor(client.clientId, outside))?.identifier;
+    },
     useGrantedResource: async () => true,
     getResourceServerInfo: async (_ctx, indicator, client) => {
       const resource = await findResource(indicator);

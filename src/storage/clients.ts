@@ -49,6 +49,8 @@ export interface NewClient {
   requireSignedRequestObject?: boolean;
   /** Scopes of Latchkey's REST API the client may ask for (none by default). */
   apiScopes?: string[];
+  /** API resources whose access tokens (issued to any client) this client may introspect. */
+  resourceServerFor?: string[];
 }
 
 /** How clients may authenticate at the token endpoint (no client_secret_jwt: secrets are hashed). */
@@ -61,7 +63,7 @@ export interface JwkSet {
 }
 
 /** Metadata that {@link clientMetadata} owns and leaves out when unset (so an edit can remove it). */
-export const KEY_METADATA = ['jwks', 'jwks_uri', 'require_pushed_authorization_requests', 'require_signed_request_object', 'api_scopes'] as const;
+export const KEY_METADATA = ['jwks', 'jwks_uri', 'require_pushed_authorization_requests', 'require_signed_request_object', 'api_scopes', 'resource_server_for'] as const;
 
 /** The token endpoint authentication a client description asks for, or its default. */
 export function authMethodOf(input: Pick<NewClient, 'isPublic' | 'tokenEndpointAuthMethod'>): TokenEndpointAuthMethod {
@@ -131,6 +133,7 @@ export function clientMetadata(input: NewClient): ClientMetadata {
     ...(input.requirePushedAuthorizationRequests ? { require_pushed_authorization_requests: true } : {}),
     ...(input.requireSignedRequestObject ? { require_signed_request_object: true } : {}),
     ...(input.apiScopes?.length ? { api_scopes: [...new Set(input.apiScopes)].join(' ') } : {}),
+    ...(input.resourceServerFor?.length ? { resource_server_for: [...new Set(input.resourceServerFor)] } : {}),
   };
 }
 

@@ -29,6 +29,8 @@ export interface ClientJson {
   token_endpoint_auth_method: string;
   /** The scopes of our REST API staff registered the client for. */
   api_scopes: string[];
+  /** The API resources whose tokens it may introspect as their resource server. */
+  resource_server_for: string[];
   built_in: boolean;
   created_at: string;
   updated_at: string;
@@ -58,6 +60,7 @@ export const CLIENT_KEYS = [
   'require_pushed_authorization_requests',
   'require_signed_request_object',
   'api_scopes',
+  'resource_server_for',
   'built_in',
   'created_at',
   'updated_at',

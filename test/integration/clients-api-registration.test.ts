@@ -174,6 +174,11 @@ describeOnBackends('clients REST API and dynamic registration over HTTP (%s)', (
         mentions: /api_scopes/,
       },
       {
+        name: 'resource_server_for (staff make resource servers, never registration)',
+        metadata: { grant_types: ['client_credentials'], response_types: [], resource_server_for: ['https://api.example.com/'] },
+        mentions: /resource_server_for/,
+      },
+      {
         name: 'an unknown api_scopes value',
         metadata: { grant_types: ['client_credentials'], response_types: [], api_scopes: 'api' },
         mentions: /api_scopes/,
@@ -252,6 +257,11 @@ describeOnBackends('clients REST API and dynamic registration over HTTP (%s)', (
       expect(selfGranted.status, selfGranted.text).toBe(400);
       expect(selfGranted.json['error']).toBe('invalid_client_metadata');
       expect(asClient(await api('GET', `/api/clients/${clientId}/`, { token: ctx.staffToken })).api_scopes).toEqual([]);
+      // Nor make itself the resource server of an API, to read the tokens issued to others.
+      const selfServer = await api('PUT', uri, { token: rat, json: { ...current, resource_server_for: [`${fx.server.url}/api`] } });
+      expect(selfServer.status, selfServer.text).toBe(400);
+      expect(selfServer.json['error']).toBe('invalid_client_metadata');
+      expect(asClient(await api('GET', `/api/clients/${clientId}/`, { token: ctx.staffToken })).resource_server_for).toEqual([]);
 
       const updated = await api('PUT', uri, { token: rat, json: { ...current, client_name: newName } });
       expect(updated.status, updated.text).toBe(200);

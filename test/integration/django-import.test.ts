@@ -368,7 +368,7 @@ describeOnBackends('import django (%s)', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }
     const cases: Array<[string[], number, RegExp]> = [
       [['import', 'django'], 2, /--from is required/],
       [['import', 'flask', '--from', site.from], 2, /unknown import source "flask"/],
-      [['import', 'django', '--from', site.from, '--resource', 'https://site.example.com/api'], 2, /--resource and --scope go with --tokens/],
+      [['import', 'django', '--from', site.from, '--resource', 'https://site.example.com/api'], 2, /--resource, --scope and --resource-server go with --tokens/],
       [['import', 'django', '--from', site.from, '--tokens', '--resource', 'urn:dot'], 2, /--resource "urn:dot" is not an API resource identifier/],
       [['import', 'django', '--from', site.from, '--tokens', '--scope', 'openid'], 2, /--scope "openid" is not a scope/],
       [['import', 'django', '--from', '/nonexistent/db.sqlite3'], 1, /no SQLite file at \/nonexistent\/db\.sqlite3/],

@@ -30,8 +30,13 @@ interface ParityRequest {
   headers?: Record<string, string>;
   /** Signed in at /api/token/ first, on each side. */
   bearer?: { username: string; password: string };
-  /** An OAuth token request sent first; its access_token and refresh_token replace `{token}` and `{refresh}` in `form`. */
-  obtain?: { path: string; form: Record<string, string>; headers?: Record<string, string> };
+  /**
+   * A token request sent first (OAuth's form, or simplejwt's JSON); its access and refresh
+   * token replace `{token}` and `{refresh}` in `form` or `json`.
+   */
+  obtain?: { path: string; form?: Record<string, string>; json?: Record<string, unknown>; headers?: Record<string, string> };
+  /** Sent once before the answer that counts: a replay. */
+  twice?: boolean;
 }
 
 interface Seen {
@@ -67,6 +72,7 @@ interface Deliberate {
 
 const ALICE = { username: 'alice', password: "Alice's pässwörd 1" };
 const ROOT_USER = { username: 'root', password: 'root superuser 10' };
+const CAROL = { username: 'carol', password: 'carol argon2id 3' };
 const field = (name: string) => `${name}`;
 const MOBILE_LOGIN = { path: '/o/token/', form: { grant_type: 'password', username: 'alice', password: ALICE.password }, headers: { authorization: '{basic:Legacy Mobile}' } };
 
@@ -140,6 +146,14 @@ const CASES: ParityCase[] = [
   { name: 'dot: token endpoint without client', request: { method: 'POST', path: '/o/token/', form: { grant_type: 'password', username: 'alice', password: 'x' } }, reads: { value: ['error'] } },
   { name: 'dot: revoke_token without client', request: { method: 'POST', path: '/o/revoke_token/', form: { token: 'x' } }, reads: { value: ['error'] } },
   { name: 'dot: introspect without credentials', request: { method: 'POST', path: '/o/introspect/', form: { token: 'x' } }, reads: {} },
+  // Last: they change carol's password and spend alice's refresh token.
+  { name: 'users: own password without current_password', request: { method: 'PATCH', path: '/api/users/{id:carol}/', bearer: CAROL, json: { password: 'a new long password 14' } }, reads: {} },
+  { name: 'users: create with a common password', request: { method: 'POST', path: '/api/users/', json: { username: 'weakling', password: 'password', email: 'weakling@example.com' } }, reads: {} },
+  {
+    name: 'refresh: the same refresh token twice',
+    request: { method: 'POST', path: '/api/token/refresh/', json: { refresh: '{refresh}' }, obtain: { path: '/api/token/', json: ALICE }, twice: true },
+    reads: { present: ['access'] },
+  },
 ];
 
 const DELIBERATE: Record<string, Deliberate> = {
@@ -195,6 +209,36 @@ const DELIBERATE: Record<string, Deliberate> = {
     why: 'the request is checked before anyone is asked to sign in (RFC 6749 4.1.2.1: a bad client or redirect URI is never redirected to)',
     expect: (s) => expect(s.status).toBe(400),
   },
+  'users: own password without current_password': {
+    route: 'PATCH /api/users/<own id>/ with `password` (or `email`), no `current_password`',
+    django: '200, changed',
+    latchkey: '400, `current_password` under its field (and `otp` when two-factor is on)',
+    why: 'a stolen token must not take the account over',
+    expect: (s) => {
+      expect(s.status).toBe(400);
+      expect(s.body).toHaveProperty('current_password');
+    },
+  },
+  'users: create with a common password': {
+    route: 'POST /api/users/ with a short or common password',
+    django: '201 (the serializer ran no password validators)',
+    latchkey: '400, the reason under `password`',
+    why: 'the password policy (at least 8 characters, not one of the ~49,000 most common) holds at every door',
+    expect: (s) => {
+      expect(s.status).toBe(400);
+      expect(s.body).toHaveProperty('password');
+    },
+  },
+  'refresh: the same refresh token twice': {
+    route: 'POST /api/token/refresh/ with a refresh token used before',
+    django: 'a new `access` (simplejwt: ROTATE_REFRESH_TOKENS off); the refresh token works until it expires',
+    latchkey: '401 `token_not_valid`, and every token of that login is revoked; `API_ROTATE_REFRESH_TOKENS=false` answers as Django',
+    why: 'reuse detection (RFC 9700 4.14): a refresh token seen twice was stolen',
+    expect: (s) => {
+      expect(s.status).toBe(401);
+      expect(s.body).toMatchObject({ code: 'token_not_valid' });
+    },
+  },
   'dot: introspect without credentials': {
     route: 'POST /o/introspect/ without client credentials',
     django: '403 (no body)',
@@ -235,12 +279,28 @@ describeOnBackends('Django parity (%s)', (fx) => {
   let requests: ParityRequest[] = [];
 
   async function sendToLatchkey(request: ParityRequest, ids: Map<string, string>): Promise<Seen> {
+    if (request.twice) await sendOnce(request, ids);
+    return (await sendOnce(request, ids, { reuse: request.twice === true })).seen;
+  }
+
+  /** The tokens obtained for a request, kept for its replay. */
+  const obtained = new Map<ParityRequest, Record<string, string>>();
+
+  async function sendOnce(request: ParityRequest, ids: Map<string, string>, { reuse = false } = {}): Promise<{ seen: Seen }> {
     let token: string | undefined;
     if (request.bearer) token = String((await fx.api('POST', '/api/token/', { json: request.bearer })).json['access']);
     if (request.obtain) {
-      const got = await callApi(fx.url(), 'POST', request.obtain.path, { form: request.obtain.form, authorization: request.obtain.headers?.['authorization'] });
-      const swap: Record<string, string> = { '{token}': String(got.json['access_token'] ?? ''), '{refresh}': String(got.json['refresh_token'] ?? '') };
-      request = { ...request, form: Object.fromEntries(Object.entries(request.form ?? {}).map(([k, v]) => [k, swap[v] ?? v])) };
+      let swap = reuse ? obtained.get(request) : undefined;
+      if (!swap) {
+        const how = request.obtain.json ? { json: request.obtain.json } : { form: request.obtain.form ?? {} };
+        const got = await callApi(fx.url(), 'POST', request.obtain.path, { ...how, authorization: request.obtain.headers?.['authorization'] });
+        swap = { '{token}': String(got.json['access_token'] ?? got.json['access'] ?? ''), '{refresh}': String(got.json['refresh_token'] ?? got.json['refresh'] ?? '') };
+        obtained.set(request, swap);
+      }
+      const swapped = (body: Record<string, unknown> | undefined) => (body ? Object.fromEntries(Object.entries(body).map(([k, v]) => [k, typeof v === 'string' ? (swap[v] ?? v) : v])) : undefined);
+      const form = swapped(request.form) as Record<string, string> | undefined;
+      const json = swapped(request.json);
+      request = { ...request, ...(form ? { form } : {}), ...(json ? { json } : {}) };
     }
     const target = withIds(request.path, ids);
     const answer = await callApi(fx.url(), request.method, target, {
@@ -255,7 +315,7 @@ describeOnBackends('Django parity (%s)', (fx) => {
     } catch {
       body = null;
     }
-    return { status: answer.status, body };
+    return { seen: { status: answer.status, body } };
   }
 
   beforeAll(async () => {
@@ -285,7 +345,7 @@ describeOnBackends('Django parity (%s)', (fx) => {
     djangoSeen.push(...(JSON.parse(ran.stdout.trim().split('\n').pop() ?? '[]') as Seen[]));
 
     const ids = new Map<string, string>();
-    for (const name of ['alice', 'bob']) {
+    for (const name of ['alice', 'bob', 'carol']) {
       const user = await fx.server.latchkey.storage.users.findByLogin(name);
       if (user) ids.set(name, String(user.id));
     }

@@ -5,6 +5,7 @@ import { errors } from 'oidc-provider';
 import { actorEntry, type AuditActor, type AuditLog } from '../audit/audit-log.js';
 import { DomainError } from '../errors.js';
 import { apiScopesProblem, clientApiScopes } from './api-scopes.js';
+import { resourceServerFor, resourceServerProblem } from './resource-server.js';
 import {
   authMethodOf,
   clientMetadata,
@@ -89,8 +90,11 @@ export async function validateClientInput(provider: Provider, input: NewClient, 
   if (authMethod === 'none' && input.grantTypes?.includes('client_credentials')) {
     throw invalidMetadata('A public client cannot use client_credentials: it has no secret.');
   }
-  const problem = authProblem(input) ?? apiScopesProblem(input.apiScopes?.join(' '));
+  const problem = authProblem(input) ?? apiScopesProblem(input.apiScopes?.join(' ')) ?? resourceServerProblem(input.resourceServerFor);
   if (problem) throw invalidMetadata(problem);
+  if (input.resourceServerFor?.length && authMethod === 'none') {
+    throw invalidMetadata('A public client cannot be a resource server: introspection needs client authentication.');
+  }
   try {
     await provider.Client.validate({
       ...metadata,
@@ -141,6 +145,7 @@ export function clientJson(client: ClientRecord) {
     require_pushed_authorization_requests: m['require_pushed_authorization_requests'] === true,
     require_signed_request_object: m['require_signed_request_object'] === true,
     api_scopes: [...clientApiScopes(m)],
+    resource_server_for: resourceServerFor(m),
     built_in: BUILT_IN_CLIENT_IDS.has(client.clientId),
     created_at: new Date(client.createdAt).toISOString(),
     updated_at: new Date(client.updatedAt).toISOString(),
@@ -165,6 +170,7 @@ export function describeClient(client: ClientRecord): NewClient {
     requirePushedAuthorizationRequests: m['require_pushed_authorization_requests'] === true,
     requireSignedRequestObject: m['require_signed_request_object'] === true,
     apiScopes: [...clientApiScopes(m)],
+    resourceServerFor: resourceServerFor(m),
   };
 }
 
@@ -193,7 +199,22 @@ function withoutKeyMetadata(metadata: ClientMetadata): ClientMetadata {
  * shown once (on creation, rotation, or a switch to confidential) and stored as hashes;
  * deleting a client, or changing its type, revokes what it was issued.
  */
-export function createClientService({ knex, clients, provider, audit }: { knex: Knex; clients: ClientRepository; provider: () => Provider; audit: AuditLog }) {
+/** Looks an API resource up by identifier (the built-in one included). */
+export type FindApiResource = (identifier: string) => Promise<{ builtIn: boolean } | undefined>;
+
+export function createClientService({
+  knex,
+  clients,
+  provider,
+  audit,
+  findResource,
+}: {
+  knex: Knex;
+  clients: ClientRepository;
+  provider: () => Provider;
+  audit: AuditLog;
+  findResource: FindApiResource;
+}) {
   const record = (event: string, clientId: string, by: AuditActor | undefined, details?: Record<string, unknown>) =>
     audit.record(event, { ...actorEntry(by), targetType: 'client', targetId: clientId, ...(details ? { details } : {}) });
 
@@ -209,6 +230,15 @@ export function createClientService({ knex, clients, provider, audit }: { knex: 
     }
   }
 
+  /** A resource server serves registered resources, and not Latchkey's own API (Latchkey is its resource server). */
+  async function checkServedResources(input: Pick<NewClient, 'resourceServerFor'>): Promise<void> {
+    for (const identifier of input.resourceServerFor ?? []) {
+      const resource = await findResource(identifier);
+      if (!resource) throw invalidMetadata(`resource_server_for: ${identifier} is not a registered API resource.`);
+      if (resource.builtIn) throw invalidMetadata(`resource_server_for: ${identifier} is Latchkey's own API; Latchkey is its resource server.`);
+    }
+  }
+
   /** Deletes every token, code and grant issued to a client. */
   async function revokeIssued(clientId: string): Promise<void> {
     await revokeClient(knex, clientId);
@@ -219,6 +249,7 @@ export function createClientService({ knex, clients, provider, audit }: { knex: 
     list: () => clients.list(),
 
     async register(input: NewClient, by?: AuditActor) {
+      await checkServedResources(input);
       const result = await registerClient({ clients, provider: provider() }, input);
       await record('client.created', result.client.clientId, by, { name: result.client.name, public: result.client.isPublic });
       return result;
@@ -229,6 +260,7 @@ export function createClientService({ knex, clients, provider, audit }: { knex: 
       const client = await existing(clientId);
       editable(client);
       const merged = mergeChanges(client, changes);
+      if (changes.resourceServerFor) await checkServedResources(changes);
       const metadata = { ...withoutKeyMetadata(client.metadata), ...clientMetadata(merged) };
       await validateClientInput(provider(), merged, metadata);
       const needsSecret = usesSecret(authMethodOf(merged));

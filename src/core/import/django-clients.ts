@@ -7,6 +7,7 @@ import { createImportLinkRepository } from '../../storage/django-import-links.js
 import type { DjangoApplicationRow } from '../../storage/django-source.js';
 import { clientMetadata, createClientRepository, hashClientSecret, type ClientMetadata, type NewClient } from '../../storage/clients.js';
 import { SKIP_CONSENT_METADATA } from '../clients/skip-consent.js';
+import { RESOURCE_SERVER_METADATA, resourceServerFor } from '../clients/resource-server.js';
 import type { ImportReport, SkipReason } from './import-report.js';
 
 /** Latchkey's client rules and the provider's metadata validation (core/clients/client-service.ts). */
@@ -116,10 +117,60 @@ async function importOne(
   const stored = typeof existing['client_secret'] === 'string' ? existing['client_secret'] : null;
   const untouched = link?.sourceDigest === digest(stored);
   const { client_id: _id, client_secret: _secret, ...storedMetadata } = existing;
+  // Not Django's: what staff (or --resource-server) made this client the resource server of stays.
+  const served = resourceServerFor(storedMetadata);
+  if (served.length) metadata = { ...metadata, [RESOURCE_SERVER_METADATA]: served };
   const nextSecret = untouched ? secretHash : stored;
   const record = await clients.find(row.clientId);
   if (record?.name === name && JSON.stringify(storedMetadata) === JSON.stringify(metadata) && nextSecret === stored) return 'unchanged';
   await clients.updateImported({ clientId: row.clientId, name, metadata, secretHash: nextSecret });
   if (nextSecret !== stored) await links.save('client', row.id, { targetId: row.clientId, sourceDigest: digest(nextSecret) });
   return 'updated';
+}
+
+/**
+ * `--resource-server <client_id>`: the imported application is the resource server of the
+ * Django site's API resource (DOT's RESOURCE_SERVER_INTROSPECTION_CREDENTIALS set-up), so it
+ * may introspect the tokens issued to the other applications for DOT's scopes. Confidential
+ * applications this import brought only; the others are reported as skipped.
+ */
+export async function markDjangoResourceServers(
+  trx: Knex.Transaction,
+  clientIds: string[],
+  applications: DjangoApplicationRow[],
+  resourceIdentifier: string,
+  report: ImportReport,
+): Promise<void> {
+  const clients = createClientRepository(trx);
+  const links = createImportLinkRepository(trx);
+  report.resource_servers = [];
+  for (const clientId of new Set(clientIds)) {
+    const skip = (reason: SkipReason) => report.skipped.push({ kind: 'resource_server', source_id: clientId, name: clientId, reason });
+    const app = applications.find((a) => a.clientId === clientId);
+    if (!app) {
+      skip('unknown_application');
+      continue;
+    }
+    const record = (await links.isTarget('client', clientId)) ? await clients.find(clientId) : undefined;
+    const metadata = record ? await clients.findProviderMetadata(clientId) : undefined;
+    if (!record || !metadata) {
+      skip('client_not_imported');
+      continue;
+    }
+    if (record.isPublic) {
+      skip('public_client');
+      continue;
+    }
+    const { client_id: _id, client_secret: secret, ...stored } = metadata;
+    const served = resourceServerFor(stored);
+    if (!served.includes(resourceIdentifier)) {
+      await clients.updateImported({
+        clientId,
+        name: record.name,
+        metadata: { ...stored, [RESOURCE_SERVER_METADATA]: [...served, resourceIdentifier] } as ClientMetadata,
+        secretHash: typeof secret === 'string' ? secret : null,
+      });
+    }
+    report.resource_servers.push(clientId);
+  }
 }

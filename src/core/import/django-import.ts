@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { createAuditLog } from '../audit/audit-log.js';
 import { inTransaction } from '../../storage/transactions.js';
 import { openDjangoSource, type DjangoCountedTable } from '../../storage/django-source.js';
-import { importDjangoClients, type ValidateClient } from './django-clients.js';
+import { importDjangoClients, markDjangoResourceServers, type ValidateClient } from './django-clients.js';
 import { importDjangoDirectPermissions, importDjangoGroups, importDjangoMemberships } from './django-groups.js';
 import { importDjangoTokens, type ImportedTokenWriter } from './django-tokens.js';
 import { importDjangoUsers } from './django-users.js';
@@ -24,7 +24,7 @@ export interface DjangoImportOptions {
    * `--tokens`: bring DOT's live tokens, for the API resource `resource` (RFC 8707) whose
    * scopes are DOT's (its defaults, `scopes`, and those the tokens carry).
    */
-  tokens?: { resource: string; scopes: string[] };
+  tokens?: { resource: string; scopes: string[]; resourceServers?: string[] };
   /**
    * The provider's part: checks each application as a Latchkey client before it is stored
    * and saves tokens through its models. Made on the import's transaction, so whatever it
@@ -92,6 +92,9 @@ export async function importFromDjango(knex: Knex, options: DjangoImportOptions)
             now: Date.now(),
           };
           await importDjangoTokens(trx, tokenInput, provider.tokenWriter, report);
+          if (options.tokens.resourceServers?.length) {
+            await markDjangoResourceServers(trx, options.tokens.resourceServers, applications, report.django_resource?.identifier ?? options.tokens.resource, report);
+          }
         }
         if (options.dryRun) return;
         await createAuditLog(trx).record('import.django', {

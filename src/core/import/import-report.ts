@@ -16,6 +16,8 @@ export interface ImportReport {
   refresh_tokens?: RowCounts;
   /** `--tokens`: the API resource whose scopes are DOT's (RFC 8707), and those scopes. */
   django_resource?: { identifier: string; scopes: string[]; outcome: 'created' | 'updated' | 'unchanged' };
+  /** `--resource-server`: the imported clients that are the Django resource's resource servers. */
+  resource_servers?: string[];
   /** Memberships of imported users in imported groups, after the run. */
   memberships: number;
   /** Permissions given to imported users directly (Django's user_permissions), after the run. */
@@ -76,10 +78,12 @@ export type SkipReason =
   | 'client_not_imported'
   /** A refresh token whose access token DOT deleted, so it has no scope left; or a scope that is no RFC 6749 scope token. */
   | 'no_scope'
-  | 'invalid_scope';
+  | 'invalid_scope'
+  /** `--resource-server` names a public client: introspection needs client authentication. */
+  | 'public_client';
 
 export interface SkippedRow {
-  kind: 'user' | 'client' | 'group' | 'access_token' | 'refresh_token';
+  kind: 'user' | 'client' | 'group' | 'access_token' | 'refresh_token' | 'resource_server';
   source_id: string;
   name: string;
   reason: SkipReason;
@@ -113,6 +117,7 @@ export function reportLines(report: ImportReport): string[] {
     `${counts('groups', report.groups)}; ${report.memberships} membership(s)`,
   ];
   if (report.django_resource) lines.push(`API resource ${report.django_resource.identifier} (DOT's scopes: ${report.django_resource.scopes.join(' ')}): ${report.django_resource.outcome}`);
+  if (report.resource_servers?.length) lines.push(`resource servers of ${report.django_resource?.identifier ?? 'the Django resource'}: ${report.resource_servers.join(', ')}`);
   if (report.access_tokens) lines.push(counts('access tokens', report.access_tokens));
   if (report.refresh_tokens) lines.push(counts('refresh tokens', report.refresh_tokens));
   const formats = Object.entries(report.passwords).map(([format, n]) => `${format} ${n}`);

@@ -9,6 +9,8 @@ const KEY_DOCS = {
   require_pushed_authorization_requests: 'RFC 9126: authorization requests only through /o/request.',
   require_signed_request_object: 'RFC 9101: authorization requests only as signed request objects (needs keys).',
 };
+const RESOURCE_SERVER_DOC =
+  'API resources (identifiers) this client is the resource server of: it may introspect the access tokens issued to any client for them. Confidential clients only; never through dynamic registration.';
 const GRANTS = `Of ${SUPPORTED_GRANT_TYPES.join(', ')}.`;
 
 export const ClientSchema = z
@@ -31,6 +33,7 @@ export const ClientSchema = z
     require_pushed_authorization_requests: z.boolean().meta({ description: KEY_DOCS.require_pushed_authorization_requests }),
     require_signed_request_object: z.boolean().meta({ description: KEY_DOCS.require_signed_request_object }),
     api_scopes: z.array(z.string()).meta({ description: 'Scopes of the REST API the client may ask for.' }),
+    resource_server_for: z.array(z.string()).meta({ description: RESOURCE_SERVER_DOC }),
     built_in: z.boolean().meta({ readOnly: true }),
     created_at: timestamp().meta({ readOnly: true }),
     updated_at: timestamp().meta({ readOnly: true }),
@@ -53,6 +56,7 @@ const clientWrite = {
   post_logout_redirect_uris: listOfStrings().optional(),
   grant_types: listOfStrings().optional().meta({ description: GRANTS }),
   api_scopes: listOfStrings().optional().meta({ description: 'Scopes of the REST API the client may ask for (none by default).' }),
+  resource_server_for: listOfStrings().optional().meta({ description: RESOURCE_SERVER_DOC }),
   client_type: z.enum(['public', 'confidential'], { error: 'Must be "public" or "confidential".' }).optional(),
   scope: z.string({ error: 'Must be a space-separated string.' }).optional(),
   backchannel_logout_uri: z.string({ error: 'Must be a URL.' }).optional().meta({ description: 'OIDC Back-Channel Logout receiver.' }),
@@ -91,6 +95,7 @@ export function newClientOf(body: z.output<typeof ClientWriteSchema>): Partial<N
   if (body.post_logout_redirect_uris) out.postLogoutRedirectUris = body.post_logout_redirect_uris;
   if (body.grant_types) out.grantTypes = body.grant_types;
   if (body.api_scopes) out.apiScopes = body.api_scopes;
+  if (body.resource_server_for) out.resourceServerFor = body.resource_server_for;
   if (body.client_type !== undefined) out.isPublic = body.client_type === 'public';
   if (body.scope !== undefined) out.scope = body.scope;
   if (body.backchannel_logout_uri !== undefined) out.backchannelLogoutUri = body.backchannel_logout_uri;
