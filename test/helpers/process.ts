@@ -16,14 +16,18 @@ export const PROCESS_LIMIT_MS = 45_000;
  * Runs a command as an operator would: its own process, stdin /dev/null (not a TTY, and
  * reading it ends at once), stdout and stderr captured, killed after {@link PROCESS_LIMIT_MS}.
  */
-export function runProcess(command: string, args: string[], { env, cwd }: { env: NodeJS.ProcessEnv; cwd: string }): Promise<ProcessResult> {
+export function runProcess(
+  command: string,
+  args: string[],
+  { env, cwd, limitMs = PROCESS_LIMIT_MS }: { env: NodeJS.ProcessEnv; cwd: string; limitMs?: number },
+): Promise<ProcessResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), PROCESS_LIMIT_MS);
+    const timer = setTimeout(() => child.kill('SIGKILL'), limitMs);
     child.on('error', (error) => {
       clearTimeout(timer);
       reject(error);
