@@ -32,7 +32,7 @@ const INSERT = 'insert into audit_events (at, event, actor, actor_user_id, ip, t
 export interface AuditFilter {
   /** One event (`login.failure`), or a family when it ends with `.*` (`login.*`). */
   event?: string;
-  /** A person: events they did (`actor_user_id`), events about them (target user), or under their name (failed logins). */
+  /** A person: events they did (`actor_user_id`), events about them (target user, `details.user_id`), or under their name (failed logins). */
   user?: { id?: number; name: string };
   /** A client: events it did, events about it, grants of it (`details.client_id`). */
   clientId?: string;
@@ -63,7 +63,10 @@ export function createAuditEventRepository(knex: Knex) {
         if (user) {
           q.where((w) => {
             w.where('actor', user.name);
-            if (user.id !== undefined) w.orWhere('actor_user_id', user.id).orWhere((t) => t.where({ target_type: 'user', target_id: String(user.id) }));
+            if (user.id === undefined) return;
+            w.orWhere('actor_user_id', user.id).orWhere((t) => t.where({ target_type: 'user', target_id: String(user.id) }));
+            // Events about something of theirs (a grant, a group membership) name them in details.user_id.
+            for (const end of [',', '}']) w.orWhereRaw("details like ? escape '\\'", [`%${literal(`"user_id":${user.id}${end}`)}%`]);
           });
         }
         if (clientId !== undefined) {
