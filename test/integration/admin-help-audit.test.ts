@@ -234,6 +234,8 @@ describeOnBackends('admin help, audit log and a user’s access (%s)', (fx) => {
     const shown = await get(staff, page);
     expect(shown.status).toBe(200);
     expect(shown.html).toContain('Photo &lt;Book&gt;');
+    // The session names the browser that signed in (Node's fetch here) and its IP.
+    expect(shown.html).toMatch(/<p data-testid="session-device">Node\.js · (127\.0\.0\.1|::1|::ffff:127\.0\.0\.1)<\/p>/);
     const [session] = await latchkey.services.selfService.sessions(person);
     const [app] = await latchkey.services.selfService.connectedApps(person);
     expect(session && app).toBeTruthy();

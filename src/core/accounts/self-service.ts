@@ -32,6 +32,9 @@ export interface LoginSession {
   applications: Array<{ client_id: string; client_name: string }>;
   /** How the person proved who they are (amr), e.g. ["pwd"]. */
   methods: string[];
+  /** The browser in words ("Firefox on Linux") and its IP, as of its sign-in or last use; null when unknown. */
+  browser: string | null;
+  ip: string | null;
   current: boolean;
 }
 
@@ -128,12 +131,15 @@ export function createSelfService(deps: {
         .filter(({ payload }) => typeof payload['uid'] === 'string')
         .map(({ payload }) => {
           const authorizations = (payload['authorizations'] as Record<string, unknown> | undefined) ?? {};
+          const device = (payload['device'] as { browser?: unknown; ip?: unknown } | undefined) ?? {};
           return {
             id: String(payload['uid']),
             signed_in_at: iso(payload['loginTs']) ?? iso(payload['iat']) ?? new Date(0).toISOString(),
             expires_at: iso(payload['exp']),
             applications: Object.keys(authorizations).map((clientId) => ({ client_id: clientId, client_name: name(clientId) })),
             methods: Array.isArray(payload['amr']) ? payload['amr'].map(String) : [],
+            browser: typeof device.browser === 'string' ? device.browser : null,
+            ip: typeof device.ip === 'string' ? device.ip : null,
             current: payload['uid'] === currentUid,
           };
         })
