@@ -33,7 +33,7 @@ export interface AuditFilter {
   /** One event (`login.failure`), or a family when it ends with `.*` (`login.*`). */
   event?: string;
   /** A person: events they did (`actor_user_id`), events about them (target user, `details.user_id`), or under their name (failed logins). */
-  user?: { id?: number; name: string };
+  user?: { id?: number; name?: string };
   /** A client: events it did, events about it, grants of it (`details.client_id`). */
   clientId?: string;
   /** Epoch milliseconds, inclusive. */
@@ -60,13 +60,14 @@ export function createAuditEventRepository(knex: Knex) {
         const { event, user, clientId, from, to } = filter;
         if (event?.endsWith('.*')) q.whereRaw("event like ? escape '\\'", [`${literal(event.slice(0, -1))}%`]);
         else if (event) q.where({ event });
-        if (user) {
+        if (user && (user.name !== undefined || user.id !== undefined)) {
+          const { id, name } = user;
           q.where((w) => {
-            w.where('actor', user.name);
-            if (user.id === undefined) return;
-            w.orWhere('actor_user_id', user.id).orWhere((t) => t.where({ target_type: 'user', target_id: String(user.id) }));
+            if (name !== undefined) w.orWhere('actor', name);
+            if (id === undefined) return;
+            w.orWhere('actor_user_id', id).orWhere((t) => t.where({ target_type: 'user', target_id: String(id) }));
             // Events about something of theirs (a grant, a group membership) name them in details.user_id.
-            for (const end of [',', '}']) w.orWhereRaw("details like ? escape '\\'", [`%${literal(`"user_id":${user.id}${end}`)}%`]);
+            for (const end of [',', '}']) w.orWhereRaw("details like ? escape '\\'", [`%${literal(`"user_id":${id}${end}`)}%`]);
           });
         }
         if (clientId !== undefined) {

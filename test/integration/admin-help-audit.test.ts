@@ -298,6 +298,34 @@ describeOnBackends('admin help, audit log and a user’s access (%s)', (fx) => {
     expect(await fx.server.latchkey.services.selfService.sessions(boss)).toHaveLength(1);
   });
 
+  it('filters GET /api/audit/ the same way: user_id, client_id, since, until, event families; bad values are 400', async () => {
+    const staffUser = (await fx.server.latchkey.storage.users.findByLogin(staffName))!;
+    const { access } = await fx.apiLogin(staffName);
+    const person = await makeUser(fx.server.latchkey);
+    const { audit } = fx.server.latchkey.services;
+    await audit.record('test.rest', { actor: person.username, actorUserId: person.id, details: { n: 1 } });
+    await audit.record('test.rest', { actor: 'someone', targetType: 'client', targetId: 'rest-client' });
+    await audit.record('test.rest', { actor: staffUser.username, actorUserId: staffUser.id, targetType: 'grant', targetId: 'g1', details: { client_id: 'rest-client', user_id: person.id } });
+    const events = async (query: string) => {
+      const answer = await fx.api('GET', `/api/audit/?event=test.rest&page_size=100&${query}`, { token: access });
+      expect(answer.status, answer.text).toBe(200);
+      return (answer.json as { results: Array<{ actor: string; target_id: string | null }> }).results;
+    };
+    expect((await events(`user_id=${person.id}`)).map((e) => e.target_id)).toEqual(['g1', null]);
+    expect((await events('client_id=rest-client')).map((e) => e.target_id)).toEqual(['g1', 'rest-client']);
+    expect(await events(`since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).toEqual([]);
+    expect(await events(`until=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).toHaveLength(3);
+    const family = await fx.api('GET', '/api/audit/?event=test.*&page_size=100', { token: access });
+    const names = (family.json as { results: Array<{ event: string }> }).results.map((e) => e.event);
+    expect(names).toContain('test.rest');
+    expect(names.every((n) => n.startsWith('test.'))).toBe(true);
+    for (const bad of ['user_id=abc', 'since=yesterday', 'until=2026-12-07', `client_id=${'x'.repeat(201)}`]) {
+      const answer = await fx.api('GET', `/api/audit/?${bad}`, { token: access });
+      expect(answer.status, bad).toBe(400);
+      expect(answer.json, bad).toMatchObject({ error: expect.any(String), error_description: expect.any(String) });
+    }
+  });
+
   it('keeps the audit log for staff: others get 403, anonymous browsers the login page', async () => {
     const plain = new UserAgent();
     const plainUser = await makeUser(fx.server.latchkey);
