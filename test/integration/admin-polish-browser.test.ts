@@ -5,6 +5,17 @@ import { describeInChromium } from '../helpers/fixture.js';
 import { discover, loginAndExchange, makeClient, makeUser, PASSWORD } from '../helpers/rp.js';
 import { UserAgent } from '../helpers/browserless.js';
 
+/** The few browser globals the page functions below use (the tests are typed without the DOM lib). */
+interface Styled {
+  tagName: string;
+  matches(selector: string): boolean;
+}
+interface BrowserGlobals {
+  document: { documentElement: { scrollWidth: number; clientWidth: number }; activeElement: Styled | null; querySelector(selector: string): Styled | null };
+  navigator: { clipboard: { readText(): Promise<string> } };
+  getComputedStyle(element: Styled): { outlineStyle: string; outlineWidth: string; outlineColor: string; borderTopColor: string; borderTopLeftRadius: string; paddingLeft: string; fontSize: string };
+}
+
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 
@@ -33,7 +44,10 @@ describeInChromium('admin help, audit log and page polish in headless Chromium',
 
   /** Nothing scrolls sideways: the document is no wider than the window. */
   async function noSideways(pathname: string) {
-    const { scrollWidth, clientWidth } = await tab.page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth }));
+    const { scrollWidth, clientWidth } = await tab.page.evaluate(() => {
+      const { documentElement } = (globalThis as unknown as BrowserGlobals).document;
+      return { scrollWidth: documentElement.scrollWidth, clientWidth: documentElement.clientWidth };
+    });
     expect(scrollWidth, `${pathname} at ${clientWidth} px`).toBeLessThanOrEqual(clientWidth);
   }
 
@@ -49,7 +63,7 @@ describeInChromium('admin help, audit log and page polish in headless Chromium',
     expect(await copy.isVisible()).toBe(true);
     await copy.click();
     await expect.poll(() => copy.textContent()).toBe('Copied');
-    const copied = await tab.page.evaluate(() => navigator.clipboard.readText());
+    const copied = await tab.page.evaluate(() => (globalThis as unknown as BrowserGlobals).navigator.clipboard.readText());
     expect(copied).toBe(await tab.page.locator('#snippet-django-code').textContent());
     expect(copied).toContain(`OIDC_RP_CLIENT_ID = "${client.clientId}"`);
     await shot('application-help');
@@ -135,11 +149,12 @@ describeInChromium('admin help, audit log and page polish in headless Chromium',
     async function ringOf(selector: string) {
       for (let i = 0; i < 80; i++) {
         await tab.page.keyboard.press('Tab');
-        const found = await tab.page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector);
+        const found = await tab.page.evaluate((s) => (globalThis as unknown as BrowserGlobals).document.activeElement?.matches(s) ?? false, selector);
         if (found) break;
       }
       return tab.page.evaluate(() => {
-        const el = document.activeElement as HTMLElement;
+        const { document, getComputedStyle } = globalThis as unknown as BrowserGlobals;
+        const el = document.activeElement!;
         const style = getComputedStyle(el);
         return { tag: el.tagName, visible: el.matches(':focus-visible'), style: style.outlineStyle, width: style.outlineWidth, color: style.outlineColor };
       });
@@ -153,6 +168,7 @@ describeInChromium('admin help, audit log and page polish in headless Chromium',
     // The select and the URL input look like the text inputs.
     const looks = await tab.page.evaluate(() =>
       ['#name', '#token_endpoint_auth_method', '#jwks_uri'].map((s) => {
+        const { document, getComputedStyle } = globalThis as unknown as BrowserGlobals;
         const style = getComputedStyle(document.querySelector(s)!);
         return { border: style.borderTopColor, radius: style.borderTopLeftRadius, padding: style.paddingLeft, font: style.fontSize };
       }),
@@ -167,9 +183,10 @@ describeInChromium('admin help, audit log and page polish in headless Chromium',
     let tag = '';
     for (let i = 0; i < 10 && tag !== 'BUTTON'; i++) {
       await login.keyboard.press('Tab');
-      tag = await login.evaluate(() => document.activeElement?.tagName ?? '');
+      tag = await login.evaluate(() => (globalThis as unknown as BrowserGlobals).document.activeElement?.tagName ?? '');
     }
     expect(await login.evaluate(() => {
+      const { document, getComputedStyle } = globalThis as unknown as BrowserGlobals;
       const style = getComputedStyle(document.activeElement!);
       return { style: style.outlineStyle, width: style.outlineWidth, color: style.outlineColor };
     })).toEqual({ style: 'solid', width: '3px', color: 'rgb(36, 81, 198)' });
