@@ -37,7 +37,9 @@ export interface KnexAdapterOptions {
 function withDevice(payload: AdapterPayload): AdapterPayload {
   const ctx = Provider.ctx;
   if (!ctx) return payload;
-  return { ...payload, device: { browser: browserSummary(ctx.get('user-agent') || undefined), ip: ctx.ip.slice(0, 64) || null } };
+  // An IPv4 client of a dual-stack socket reads as ::ffff:a.b.c.d: shown as people know it.
+  const ip = ctx.ip.replace(/^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/, '$1').slice(0, 64) || null;
+  return { ...payload, device: { browser: browserSummary(ctx.get('user-agent') || undefined), ip } };
 }
 
 /**

@@ -124,6 +124,9 @@ describeInChromium('admin help, audit log and page polish in headless Chromium',
       await open(pathname);
       await noSideways(pathname);
     }
+    await open(`/admin/users/${person.id}`);
+    expect(await tab.page.locator('#sessions [data-testid=session-device]').first().textContent()).toMatch(/ · /);
+    await tab.page.locator('#sessions').scrollIntoViewIfNeeded();
     await shot('user-access-phone');
     // The account center, signed in through the same login session.
     await tab.page.goto(`${fx.server.url}/account/`);
