@@ -165,6 +165,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       host: hosted(),
       users,
       userService,
+      selfService,
       clientService,
       resourceService,
       groupService,

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { browserSummary } from '../core/accounts/user-agent.js';
 import { consumePayload, destroyPayload, findPayload, grantIdOf, revokeGrant, revokeModelByGrantId, upsertPayload, type LivePayload } from '../storage/oidc-payloads.js';
 import { payloadFound, payloadToStore, referenceTo, secretDigest, storedIdOf } from './stored-ids.js';
 
@@ -27,6 +28,21 @@ export interface KnexAdapterOptions {
 }
 
 /**
+ * A login session as saved by the browser that signed in (or last used it): its browser in
+ * words and its IP, from the request the library saves it in (node-oidc-provider runs each
+ * request in an AsyncLocalStorage, `Provider.ctx`). The library drops fields it does not
+ * know when it loads a session, so every save writes them again from its own request; a save
+ * outside a request keeps none.
+ */
+function withDevice(payload: AdapterPayload): AdapterPayload {
+  const ctx = Provider.ctx;
+  if (!ctx) return payload;
+  // An IPv4 client of a dual-stack socket reads as ::ffff:a.b.c.d: shown as people know it.
+  const ip = ctx.ip.replace(/^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/, '$1').slice(0, 64) || null;
+  return { ...payload, device: { browser: browserSummary(ctx.get('user-agent') || undefined), ip } };
+}
+
+/**
  * node-oidc-provider storage: the library's Adapter interface for one model, mapped onto the
  * `oidc_payloads` repository (src/storage/oidc-payloads.ts). Bearer secrets are stored as
  * digests (src/oidc/stored-ids.ts): ids are hashed on the way in and on every lookup, and
@@ -44,7 +60,7 @@ export class KnexAdapter implements Adapter {
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-    const stored = payloadToStore(this.#model, payload);
+    const stored = payloadToStore(this.#model, this.#model === 'Session' ? withDevice(payload) : payload);
     await upsertPayload(this.#knex, {
       model: this.#model,
       id: storedIdOf(this.#model, id),

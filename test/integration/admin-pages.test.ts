@@ -334,6 +334,8 @@ describeOnBackends('admin pages (%s)', (fx) => {
       `/admin/applications/${app}/delete`,
       '/admin/keys',
       '/admin/keys/',
+      '/admin/audit',
+      '/admin/audit?event=login.*&user=a&from=2026-01-01',
     ];
     const posts: Array<[string, Record<string, string>]> = [
       ['/admin/users/new', { username: 'intruder', password: PASSWORD, is_active: 'on', is_staff: 'on' }],
@@ -345,6 +347,8 @@ describeOnBackends('admin pages (%s)', (fx) => {
       [`/admin/applications/${app}/rotate-secret`, { confirm: 'yes' }],
       [`/admin/applications/${app}/delete`, {}],
       ['/admin/keys/rotate', {}],
+      [`/admin/users/${target.id}/sessions/some-session/end`, {}],
+      [`/admin/users/${target.id}/applications/some-grant/revoke`, {}],
     ];
     const snapshot = async () => ({
       users: await fx.server.latchkey.storage.users.count(),

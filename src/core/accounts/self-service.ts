@@ -32,6 +32,9 @@ export interface LoginSession {
   applications: Array<{ client_id: string; client_name: string }>;
   /** How the person proved who they are (amr), e.g. ["pwd"]. */
   methods: string[];
+  /** The browser in words ("Firefox on Linux") and its IP, as of its sign-in or last use; null when unknown. */
+  browser: string | null;
+  ip: string | null;
   current: boolean;
 }
 
@@ -78,6 +81,13 @@ export function createSelfService(deps: {
 
   const actor = (user: User, ip?: string) => ({ actor: user.username, actorUserId: user.id, ...(ip ? { ip } : {}) });
 
+  /**
+   * Who the audit log names for a revocation: the person, or a staff member acting on their
+   * account from the admin pages (the target then says whose it was).
+   */
+  const actingOn = (user: User, ip?: string, staff?: User) =>
+    staff ? { entry: actor(staff, ip), via: 'admin', user_id: user.id } : { entry: actor(user, ip), via: 'self-service' };
+
   return {
     async connectedApps(user: User): Promise<ConnectedApp[]> {
       const name = await namer();
@@ -101,13 +111,17 @@ export function createSelfService(deps: {
         .sort((a, b) => b.granted_at.localeCompare(a.granted_at) || a.id.localeCompare(b.id));
     },
 
-    /** Revokes one of the person's grants with every token and code issued under it. */
-    async revokeApp(user: User, grantId: string, ip?: string): Promise<void> {
+    /**
+     * Revokes one of the person's grants with every token and code issued under it; `staff`
+     * when a staff member does it for them from the admin pages.
+     */
+    async revokeApp(user: User, grantId: string, ip?: string, staff?: User): Promise<void> {
       const grant = (await findAccountGrant(knex, String(user.id), grantId)) as { clientId?: string } | undefined;
       if (!grant) throw new DomainError('app_not_found');
       await revokeGrant(knex, grantId);
       const clientId = grant.clientId ?? null;
-      await audit.record('grant.revoked', { ...actor(user, ip), targetType: 'grant', targetId: grantId, details: { client_id: clientId, via: 'self-service' } });
+      const { entry, ...by } = actingOn(user, ip, staff);
+      await audit.record('grant.revoked', { ...entry, targetType: 'grant', targetId: grantId, details: { client_id: clientId, ...by } });
     },
 
     async sessions(user: User, currentUid?: string): Promise<LoginSession[]> {
@@ -117,12 +131,15 @@ export function createSelfService(deps: {
         .filter(({ payload }) => typeof payload['uid'] === 'string')
         .map(({ payload }) => {
           const authorizations = (payload['authorizations'] as Record<string, unknown> | undefined) ?? {};
+          const device = (payload['device'] as { browser?: unknown; ip?: unknown } | undefined) ?? {};
           return {
             id: String(payload['uid']),
             signed_in_at: iso(payload['loginTs']) ?? iso(payload['iat']) ?? new Date(0).toISOString(),
             expires_at: iso(payload['exp']),
             applications: Object.keys(authorizations).map((clientId) => ({ client_id: clientId, client_name: name(clientId) })),
             methods: Array.isArray(payload['amr']) ? payload['amr'].map(String) : [],
+            browser: typeof device.browser === 'string' ? device.browser : null,
+            ip: typeof device.ip === 'string' ? device.ip : null,
             current: payload['uid'] === currentUid,
           };
         })
@@ -131,12 +148,14 @@ export function createSelfService(deps: {
 
     /**
      * Ends one login session. Tokens issued under it without offline_access die with it (the
-     * provider checks the session on every use); offline grants stay until revoked.
+     * provider checks the session on every use); offline grants stay until revoked. `staff`
+     * when a staff member ends it from the admin pages.
      */
-    async endSession(user: User, uid: string, ip?: string): Promise<void> {
+    async endSession(user: User, uid: string, ip?: string, staff?: User): Promise<void> {
       const ended = await deleteAccountSession(knex, String(user.id), uid);
       if (!ended) throw new DomainError('session_not_found');
-      await audit.record('session.ended', { ...actor(user, ip), targetType: 'user', targetId: user.id, details: { via: 'self-service' } });
+      const { entry, via } = actingOn(user, ip, staff);
+      await audit.record('session.ended', { ...entry, targetType: 'user', targetId: user.id, details: { via } });
     },
 
     /**

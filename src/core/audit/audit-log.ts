@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
-import { createAuditEventRepository, type AuditEventRow } from '../../storage/audit-events.js';
+import { createAuditEventRepository, type AuditEventRow, type AuditFilter } from '../../storage/audit-events.js';
+
+export type { AuditFilter } from '../../storage/audit-events.js';
 
 export interface AuditEntry {
   /** Who acted, in words: a username, a client id, "cli", "anonymous". */
@@ -43,6 +45,9 @@ function scrub(details: Record<string, unknown> | undefined): Record<string, unk
 export function createAuditLog(knex: Knex) {
   const events = createAuditEventRepository(knex);
   return {
+    /** The event names recorded so far. */
+    eventNames: () => events.eventNames(),
+
     async record(event: string, entry: AuditEntry): Promise<void> {
       const details = scrub(entry.details);
       await events.insert({
@@ -57,9 +62,9 @@ export function createAuditLog(knex: Knex) {
       });
     },
 
-    /** Newest first, optionally one event type. */
-    async list({ offset, limit, event }: { offset: number; limit: number; event?: string }): Promise<{ count: number; events: AuditEvent[] }> {
-      const { count, rows } = await events.list({ offset, limit, event });
+    /** Newest first, narrowed by event, person, client and time (see {@link AuditFilter}). */
+    async list({ offset, limit, ...filter }: { offset: number; limit: number } & AuditFilter): Promise<{ count: number; events: AuditEvent[] }> {
+      const { count, rows } = await events.list({ offset, limit, ...filter });
       return {
         count,
         events: rows.map((r) => ({

@@ -2,7 +2,9 @@ import { API_SCOPE_DESCRIPTIONS, apiAudience } from '../../core/resources/built-
 import type { Context } from 'koa';
 import { BUILT_IN_CLIENT_IDS, clientJson, describeClient, SUPPORTED_GRANT_TYPES } from '../../core/clients/client-service.js';
 import type { ClientRecord, NewClient, TokenEndpointAuthMethod } from '../../storage/clients.js';
+import { DomainError } from '../../core/errors.js';
 import { auditActorOf } from './admin-auth.js';
+import { endpointsOf, snippetsFor } from './integration-help.js';
 import { csrfOk, FORM_EXPIRED, formOf, lines, problem, problemOf, text, ticked, values, type AdminKit, type Problem } from './kit.js';
 
 const DEFAULT_SCOPE = 'openid profile email offline_access';
@@ -87,6 +89,7 @@ const GRANT_LABELS: Record<string, string> = {
   refresh_token: 'Refresh token (stay signed in)',
   client_credentials: 'Client credentials (machine to machine)',
   password: 'Password (legacy, first-party apps only)',
+  'urn:ietf:params:oauth:grant-type:device_code': 'Device sign-in (TVs and command-line tools: people enter a code on another device)',
 };
 
 function valuesOf(client: ClientRecord): AppFormValues {
@@ -118,6 +121,22 @@ function typedValues(body: Record<string, unknown>): AppFormValues {
   };
 }
 
+/**
+ * The problems of a one-URI-per-line textarea, each naming its line as people count them
+ * (blank lines included), e.g. "line 2: not an absolute URL".
+ */
+export function uriLineProblems(text: string): string[] {
+  const problems: string[] = [];
+  text.split(/\r?\n/).forEach((raw, index) => {
+    const line = raw.trim();
+    if (!line) return;
+    const at = `line ${index + 1}`;
+    if (!URL.canParse(line) || !/^[a-z][a-z0-9+.-]*:/i.test(line)) problems.push(`${at}: not an absolute URL (such as https://app.example.com/callback).`);
+    else if (line.includes('#')) problems.push(`${at}: a redirect URI cannot have a #fragment.`);
+  });
+  return problems;
+}
+
 /** Checks what the service leaves to the form (type, at least one grant, a scope) and builds its input. */
 function inputOf(v: AppFormValues): NewClient | Problem {
   const fields: Record<string, string[]> = {};
@@ -126,6 +145,10 @@ function inputOf(v: AppFormValues): NewClient | Problem {
   if (v.grant_types.length === 0) fields['grant_types'] = ['Choose at least one grant type.'];
   const scope = v.scope.split(/\s+/).filter(Boolean).join(' ');
   if (!scope) fields['scope'] = ['Enter at least one scope, such as openid.'];
+  for (const key of ['redirect_uris', 'post_logout_redirect_uris'] as const) {
+    const problems = uriLineProblems(v[key]);
+    if (problems.length) fields[key] = problems;
+  }
   const keys = keyInputOf(v, fields);
   if (Object.keys(fields).length) return problem(400, 'Please correct the fields marked below.', fields);
   return {
@@ -142,6 +165,12 @@ function inputOf(v: AppFormValues): NewClient | Problem {
 }
 
 const isProblem = (x: NewClient | Problem): x is Problem => 'status' in x;
+
+/** The service's problem, with a refused redirect URI's message also next to that field. */
+function formProblemOf(error: unknown): Problem {
+  const p = problemOf(error);
+  return error instanceof DomainError && error.code === 'invalid_redirect_uri' && !p.fields['redirect_uris'] ? { ...p, fields: { ...p.fields, redirect_uris: [p.message] } } : p;
+}
 
 /** Applications (OAuth clients): list, register, edit, rotate the secret, delete. */
 export function addApplicationPages({ deps, router, page, requireStaff, form }: AdminKit): void {
@@ -198,11 +227,12 @@ export function addApplicationPages({ deps, router, page, requireStaff, form }: 
       const { client, clientSecret } = await clientService.register(input, auditActorOf(ctx));
       showSecret(ctx, client, clientSecret, 'registered');
     } catch (error) {
-      renderNew(ctx, v, problemOf(error));
+      renderNew(ctx, v, formProblemOf(error));
     }
   });
 
   // ----- edit, rotate -----
+  const endpoints = endpointsOf(`${deps.publicUrl}/o`);
   const renderEdit = (ctx: Context, client: ClientRecord, v: AppFormValues, failure?: Problem) =>
     page(
       ctx,
@@ -213,6 +243,8 @@ export function addApplicationPages({ deps, router, page, requireStaff, form }: 
         action: `/admin/applications/${encodeURIComponent(client.clientId)}`,
         client: clientJson(client),
         builtIn: BUILT_IN_CLIENT_IDS.has(client.clientId),
+        // How to connect it: the provider's addresses and snippets with this client's values (as saved, not as typed).
+        help: BUILT_IN_CLIENT_IDS.has(client.clientId) ? null : { endpoints, snippets: snippetsFor(clientJson(client), endpoints) },
         values: v,
         grantChoices,
         ...apiChoices,
@@ -241,7 +273,7 @@ export function addApplicationPages({ deps, router, page, requireStaff, form }: 
       const done = updated.isPublic && !client.isPublic ? 'app-public' : 'app-saved';
       ctx.redirect(`/admin/applications/${encodeURIComponent(updated.clientId)}?done=${done}`);
     } catch (error) {
-      renderEdit(ctx, client, v, problemOf(error));
+      renderEdit(ctx, client, v, formProblemOf(error));
     }
   });
 

@@ -43,6 +43,8 @@ const NOTICES: Record<string, string> = {
   'group-members-saved': 'The members were saved.',
   'user-groups-saved': 'The user\'s groups were saved. Tokens issued from now on carry them.',
   'group-deleted': 'The group was deleted and its members left it.',
+  'session-ended': 'The session was ended: that browser is signed out, and tokens issued through it without offline access stop working.',
+  'app-revoked': 'The application\'s access was revoked: its tokens for this user no longer work, and it must ask again.',
   'keys-rotated': 'New signing keys are in use. The previous keys stay published until the tokens they signed have expired.',
 };
 
@@ -85,4 +87,17 @@ export function when(ms: number | null): string {
 /** Just the (UTC) day, for columns where the time does not matter. */
 export function day(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
+}
+
+/** Grant types in words, as lists show them (never the `urn:` of the device grant). */
+const GRANT_NAMES: Record<string, string> = {
+  authorization_code: 'Authorization code',
+  refresh_token: 'Refresh token',
+  client_credentials: 'Client credentials',
+  'urn:ietf:params:oauth:grant-type:device_code': 'Device sign-in',
+  password: 'Password',
+};
+
+export function grantName(grantType: string): string {
+  return GRANT_NAMES[grantType] ?? grantType;
 }

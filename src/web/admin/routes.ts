@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { TwoFactorService } from '../../core/two-factor/settings.js';
 import type { UserService } from '../../core/accounts/user-service.js';
+import type { SelfService } from '../../core/accounts/self-service.js';
 import type { AuditLog } from '../../core/audit/audit-log.js';
 import type { ClientService } from '../../core/clients/client-service.js';
 import { csrfToken } from '../http/csrf.js';
@@ -15,9 +16,10 @@ import type { GroupService } from '../../core/groups/group-service.js';
 import { addGroupPages } from './groups-pages.js';
 import { adminOf, createAdminAuth } from './admin-auth.js';
 import { addApplicationPages } from './applications-pages.js';
+import { addAuditPages } from './audit-pages.js';
 import { addKeyPages } from './keys-pages.js';
 import { addResourcePages } from './resources-pages.js';
-import { day, formParser, noticeFor, when, type AdminKit } from './kit.js';
+import { day, formParser, grantName, noticeFor, when, type AdminKit } from './kit.js';
 import { addUserPages } from './users-pages.js';
 
 export interface AdminDeps {
@@ -25,6 +27,8 @@ export interface AdminDeps {
   host: ProviderHost;
   users: UserRepository;
   userService: UserService;
+  /** The account center's session and application functions, used by staff on a user's page. */
+  selfService: SelfService;
   clientService: ClientService;
   resourceService: ResourceService;
   groupService: GroupService;
@@ -58,6 +62,7 @@ export function createAdminRouter(deps: AdminDeps): Router {
       errors: {},
       when,
       day,
+      grantName,
       ...data,
     });
   }
@@ -93,6 +98,7 @@ export function createAdminRouter(deps: AdminDeps): Router {
   addResourcePages(kit);
   addGroupPages(kit);
   addKeyPages(kit);
+  addAuditPages(kit);
 
   return router;
 }

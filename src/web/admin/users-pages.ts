@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import { normalizeEmail, type User } from '../../storage/users.js';
+import { PAGE_CLIENT_IDS } from '../../oidc/first-party-pages.js';
 import { adminOf } from './admin-auth.js';
 import { csrfOk, FORM_EXPIRED, formOf, problem, problemOf, text, ticked, type AdminKit, type Problem } from './kit.js';
 
@@ -131,6 +132,8 @@ export function addUserPages({ deps, router, page, requireStaff, form }: AdminKi
     const { enabled: twoFactorEnabled } = await twoFactor.status(target);
     // The tick boxes of the user's groups (their own form, /admin/users/<id>/groups).
     const [allGroups, memberOf] = await Promise.all([deps.groupService.all(), deps.groupService.groupsOf(target.id)]);
+    // What the person sees in their account center, and may end there: staff may end it too.
+    const [sessions, apps] = await Promise.all([deps.selfService.sessions(target), connectedApps(target)]);
     page(
       ctx,
       'user-form',
@@ -143,6 +146,8 @@ export function addUserPages({ deps, router, page, requireStaff, form }: AdminKi
         self: admin.id === target.id,
         locked: lockedFor(admin, target),
         twoFactorEnabled,
+        sessions,
+        apps,
         values,
         message: failure?.message ?? null,
         errors: failure?.fields ?? {},
@@ -150,6 +155,45 @@ export function addUserPages({ deps, router, page, requireStaff, form }: AdminKi
       failure?.status ?? 200,
     );
   };
+
+  /** The person's applications as their account center lists them (our own pages' grants left out). */
+  const connectedApps = async (target: User) => (await deps.selfService.connectedApps(target)).filter((app) => !PAGE_CLIENT_IDS.has(app.client_id));
+
+  // ----- sessions and connected applications (staff acting for the person; audited as staff) -----
+  router.post('/admin/users/:id/sessions/:sid/end', requireStaff, form, async (ctx) => {
+    const target = await loadTarget(ctx);
+    if (!target) return;
+    if (!csrfOk(ctx)) return renderEdit(ctx, target, valuesOf(target), problem(403, FORM_EXPIRED));
+    const admin = adminOf(ctx);
+    if (lockedFor(admin, target)) return renderEdit(ctx, target, valuesOf(target), problem(403, 'Only a superuser may end the sessions of a superuser.'));
+    try {
+      await deps.selfService.endSession(target, String(ctx.params['sid'] ?? '').slice(0, 200), ctx.ip, admin);
+    } catch (error) {
+      return renderEdit(ctx, target, valuesOf(target), problemOf(error));
+    }
+    ctx.status = 303;
+    ctx.redirect(`/admin/users/${target.id}?done=session-ended#sessions`);
+  });
+
+  router.post('/admin/users/:id/applications/:gid/revoke', requireStaff, form, async (ctx) => {
+    const target = await loadTarget(ctx);
+    if (!target) return;
+    if (!csrfOk(ctx)) return renderEdit(ctx, target, valuesOf(target), problem(403, FORM_EXPIRED));
+    const admin = adminOf(ctx);
+    if (lockedFor(admin, target)) return renderEdit(ctx, target, valuesOf(target), problem(403, 'Only a superuser may revoke the applications of a superuser.'));
+    const grantId = String(ctx.params['gid'] ?? '');
+    // Only what the page lists: never another person's grant, nor the one our pages sign in with.
+    if (!(await connectedApps(target)).some((app) => app.id === grantId)) {
+      return renderEdit(ctx, target, valuesOf(target), problem(404, 'That application is not connected to this account (any more).'));
+    }
+    try {
+      await deps.selfService.revokeApp(target, grantId, ctx.ip, admin);
+    } catch (error) {
+      return renderEdit(ctx, target, valuesOf(target), problemOf(error));
+    }
+    ctx.status = 303;
+    ctx.redirect(`/admin/users/${target.id}?done=app-revoked#applications`);
+  });
 
   router.get('/admin/users/:id', requireStaff, async (ctx) => {
     const target = await loadTarget(ctx);

@@ -20,9 +20,27 @@ export const AuditEventSchema = z
   })
   .meta({ id: 'AuditEvent' });
 
-const AuditQuery = PageQuery.extend({ event: optionalQueryString('Only this event, e.g. login.failure.') });
+const instant = (description: string) =>
+  z.iso
+    .datetime({ offset: true })
+    .transform((value) => Date.parse(value))
+    .optional()
+    .meta({ description });
 
-/** GET /api/audit/: the security audit log for staff, newest first, `?event=` to filter. */
+const AuditQuery = PageQuery.extend({
+  event: optionalQueryString('Only this event, e.g. login.failure, or a family: login.*.'),
+  user_id: z
+    .string()
+    .regex(/^\d{1,15}$/, 'Enter a user id.')
+    .transform(Number)
+    .optional()
+    .meta({ description: 'Only events by this user, about them, or about their grants.' }),
+  client_id: z.string().max(200).optional().meta({ description: 'Only events by this client, about it, or about its grants.' }),
+  since: instant('Only events at or after this time (ISO 8601 with an offset, e.g. 2026-12-07T00:00:00Z).'),
+  until: instant('Only events before this time (ISO 8601 with an offset).'),
+});
+
+/** GET /api/audit/: the security audit log for staff, newest first, filtered by event, user, client and time. */
 export function createAuditRouter({ audit, resolveBearer, publicUrl }: { audit: AuditLog; resolveBearer: BearerResolver; publicUrl: string }): ApiRouter {
   return apiRouter(
     [
@@ -37,8 +55,16 @@ export function createAuditRouter({ audit, resolveBearer, publicUrl }: { audit: 
         query: AuditQuery,
         success: { status: 200, description: 'A page of events', schema: pageOf('AuditEventPage', AuditEventSchema) },
         errors: { 404: 'Page past the end.' },
-        handler: async (ctx, { query: { page, page_size: pageSize, event } }) => {
-          const { count, events } = await audit.list({ offset: (page - 1) * pageSize, limit: pageSize, ...(event ? { event } : {}) });
+        handler: async (ctx, { query: { page, page_size: pageSize, event, user_id: userId, client_id: clientId, since, until } }) => {
+          const { count, events } = await audit.list({
+            offset: (page - 1) * pageSize,
+            limit: pageSize,
+            ...(event ? { event } : {}),
+            ...(userId !== undefined ? { user: { id: userId } } : {}),
+            ...(clientId !== undefined ? { clientId } : {}),
+            ...(since !== undefined ? { from: since } : {}),
+            ...(until !== undefined ? { to: until } : {}),
+          });
           if (page > 1 && events.length === 0) throw new ApiError(404, 'not_found', 'Invalid page.');
           return { count, ...pageLinks(ctx, `${publicUrl}/api/audit/`, page, pageSize, count), results: events };
         },

@@ -29,6 +29,8 @@ export const LoginSessionSchema = z
     expires_at: timestamp().nullable(),
     applications: z.array(z.object({ client_id: z.string(), client_name: z.string() })),
     methods: z.array(z.string()).meta({ description: 'amr values, e.g. pwd' }),
+    browser: z.string().nullable().meta({ description: 'The browser in words, e.g. "Firefox on Linux", as of its sign-in or last use.' }),
+    ip: z.string().nullable().meta({ description: 'The IP address it signed in from or was last used from.' }),
     current: z.boolean().meta({ description: 'The session the calling token came from.' }),
   })
   .meta({ id: 'LoginSession' });
