@@ -152,6 +152,8 @@ describe.skipIf(!browserAvailable())('accessibility of every page (axe-core, sql
       `/admin/groups/${group.id}`,
       `/admin/groups/${group.id}/delete`,
       '/admin/keys',
+      '/admin/audit',
+      '/admin/audit?event=login.*',
     ];
     for (const pathname of adminPages) await visit(page, pathname);
     // A refused admin form, with its messages next to the fields.
