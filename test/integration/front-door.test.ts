@@ -291,3 +291,26 @@ describeOnBackends('setup link once a superuser exists another way (%s)', {}, (f
     expect(h1Of(await page.text())).toBe('An administrator exists');
   });
 }, { create: { logger: otherLog.logger } });
+
+describeOnBackends('sign-up throttle (%s)', { TRUST_PROXY: '1' }, (fx) => {
+  it('counts sign-ups per client IP like reset-link requests: the 21st from one address is refused with 429', async () => {
+    const ip = { 'x-forwarded-for': '203.0.113.77' };
+    const signUp = async (username: string) => {
+      const agent = new UserAgent();
+      const page = await agent.fetch(fx.url('/account/register'), { headers: ip });
+      const form = formOf(await page.text(), '/account/register');
+      return agent.fetch(fx.url(form.action), {
+        method: 'POST',
+        headers: { ...ip, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ csrf: form.csrf, username, email: `${username}@example.com`, password: PASSWORD, confirm_password: PASSWORD }).toString(),
+      });
+    };
+    for (let i = 0; i < 20; i++) expect((await signUp(unique(`many${i}`))).status).toBe(201);
+    const refusedName = unique('many');
+    const refused = await signUp(refusedName);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await refused.text()).toContain('Too many');
+    expect(await fx.server.latchkey.storage.users.findByLogin(refusedName)).toBeUndefined();
+  });
+});
