@@ -9,6 +9,8 @@ import { describeOnBackends } from '../helpers/fixture.js';
 import { formOf, UserAgent } from '../helpers/browserless.js';
 import { authorizationRequest, discover, makeClient, PASSWORD } from '../helpers/rp.js';
 import { setupLinkLog } from '../helpers/setup-link.js';
+import { testEnv } from '../helpers/server.js';
+import { startLatchkey } from '../../src/start.js';
 
 const HTML = { accept: 'text/html,application/xhtml+xml' };
 const h1Of = (html: string) => /<h1>([^<]*)<\/h1>/.exec(html)?.[1];
@@ -314,3 +316,45 @@ describeOnBackends('sign-up throttle (%s)', { TRUST_PROXY: '1' }, (fx) => {
     expect(await fx.server.latchkey.storage.users.findByLogin(refusedName)).toBeUndefined();
   });
 });
+
+const sharedLog = setupLinkLog();
+
+describeOnBackends('setup links across processes on one database (%s)', {}, (fx) => {
+  it('a second process prints its own link; parallel uses make one superuser; then every link dies', async () => {
+    const first = sharedLog.linkFor(fx.server.url);
+    const second = await startLatchkey(testEnv(fx.server.db.url), { logger: sharedLog.logger });
+    try {
+      const other = sharedLog.linkFor(second.url);
+      expect(tokenOfLink(other)).not.toBe(tokenOfLink(first));
+
+      // The same link sent twice at once, to both processes: exactly one superuser.
+      const agents = [new UserAgent(), new UserAgent()];
+      const forms = await Promise.all(agents.map(async (agent, i) => formOf(await (await agent.fetch(i === 0 ? other : other.replace(second.url, fx.server.url))).text(), '/setup')));
+      const names = [unique('racer'), unique('racer')];
+      const answers = await Promise.all(
+        agents.map((agent, i) =>
+          agent.postForm(`${i === 0 ? second.url : fx.server.url}/setup`, {
+            csrf: forms[i]!.csrf,
+            token: tokenOfLink(other),
+            username: names[i]!,
+            email: `${names[i]}@example.com`,
+            password: PASSWORD,
+            confirm_password: PASSWORD,
+          }),
+        ),
+      );
+      expect(answers.filter((a) => a.status === 201)).toHaveLength(1);
+      const made = await Promise.all(names.map((name) => fx.server.latchkey.storage.users.findByLogin(name)));
+      expect(made.filter(Boolean)).toHaveLength(1);
+
+      // The first process's own, unused link is dead too.
+      expect((await fetch(first)).status).toBe(410);
+    } finally {
+      await second.close(1000);
+    }
+  });
+}, { create: { logger: sharedLog.logger } });
+
+function tokenOfLink(link: string): string {
+  return new URL(link).searchParams.get('token') ?? '';
+}
