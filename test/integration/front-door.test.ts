@@ -225,6 +225,25 @@ describeOnBackends('first administrator setup link (%s)', {}, (fx) => {
     const rows = await fx.server.latchkey.storage.knex('setup_tokens').select('*');
     expect(rows.length).toBeGreaterThan(0);
     expect(JSON.stringify(rows)).not.toContain(token);
+
+    // The page holding the token is never cached, framed or sent on as a Referer.
+    const page = await fetch(link);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('cache-control')).toBe('no-store');
+    expect(page.headers.get('x-frame-options')).toBe('DENY');
+    expect(page.headers.get('referrer-policy')).toBe('no-referrer');
+  });
+
+  it('does not reflect a forged token or uid', async () => {
+    const odd = encodeURIComponent('"><script>alert(1)</script>');
+    const setup = await fetch(fx.url(`/setup?token=${odd}`));
+    expect(setup.status).toBe(400);
+    expect(await setup.text()).not.toContain('<script>');
+    const signup = await fetch(fx.url(`/account/register?uid=${odd}`));
+    expect(signup.status).toBe(200);
+    const html = await signup.text();
+    expect(html).not.toContain('<script>');
+    expect(html).not.toContain('name="uid"');
   });
 
   it('refuses an unknown token and a form without the CSRF token', async () => {
