@@ -90,6 +90,8 @@ describeInChromium('front door in headless Chromium', (fx, tab) => {
     await tab.page.waitForLoadState();
     expect(await tab.page.locator('#password-error').textContent()).toBe('This password is too common; choose one that is harder to guess.');
     expect(await tab.page.locator('#password').getAttribute('aria-invalid')).toBe('true');
+    // The first field with a problem has the focus.
+    expect(await tab.page.evaluate('document.activeElement.id')).toBe('password');
     expect(await tab.page.inputValue('input[name=username]')).toBe(username);
     expect(await tab.page.inputValue('input[name=email]')).toBe(email);
     expect(await tab.page.inputValue('input[name=password]')).toBe('');
