@@ -14,6 +14,7 @@ import * as usernameKeys from './20261207002000_username_keys.js';
 import * as djangoImportLinks from './20261207003000_django_import_links.js';
 import * as groups from './20261207003100_groups.js';
 import * as userPermissions from './20261207006000_user_permissions.js';
+import * as setupTokens from './20261208001000_setup_tokens.js';
 
 /** Every migration, oldest first. Add new ones at the end; never edit a released one. */
 export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration }> = [
@@ -32,4 +33,5 @@ export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration
   { name: '20261207003000_django_import_links', migration: djangoImportLinks },
   { name: '20261207003100_groups', migration: groups },
   { name: '20261207006000_user_permissions', migration: userPermissions },
+  { name: '20261208001000_setup_tokens', migration: setupTokens },
 ];

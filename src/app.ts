@@ -3,6 +3,7 @@ import { createServices, type Services } from './composition.js';
 import { createAuditRouter } from './web/api/audit-routes.js';
 import type { Config } from './config.js';
 import { errorHandler } from './web/http/error-handler.js';
+import { unroutedErrors } from './web/http/error-pages.js';
 import { createHealthRouter } from './web/http/health.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { requestLog } from './web/http/request-log.js';
@@ -28,6 +29,9 @@ import { createUsersRouter } from './web/api/users-routes.js';
 import { createMeRouter } from './web/api/me-routes.js';
 import { createTwoFactorRouter } from './web/api/two-factor-routes.js';
 import { createInteractionRouter } from './web/interaction/routes.js';
+import { createWelcomeRouter } from './web/front-door/welcome-page.js';
+import { createSignupRouter, sendBrowsersToSignup } from './web/front-door/signup-pages.js';
+import { createSetupRouter } from './web/front-door/setup-pages.js';
 import { createEmailPagesRouter } from './web/account-center/email-pages.js';
 import { createAccountCenterRouter, ensureAccountClient } from './web/account-center/center.js';
 import { createProvider } from './oidc/provider.js';
@@ -73,7 +77,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
   try {
     const { knex, users, clients } = root.storage;
     const { metrics } = root.observability;
-    const { userService, selfService, clientService, resourceService, groupService, twoFactor, authenticate, secondFactor, verification, passwordReset, apiTokens, keyStore, audit, hasher } =
+    const { userService, selfService, clientService, resourceService, groupService, twoFactor, authenticate, secondFactor, verification, passwordReset, apiTokens, keyStore, audit, hasher, registration, initialSetup } =
       root.services;
     await keyStore.ensureKeys();
     const keys = await keyStore.load();
@@ -84,6 +88,11 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
       // Fine on a laptop; in production nobody would receive their links.
       const level = config.nodeEnv === 'production' ? 'warn' : 'info';
       logger[level]({ outbox: config.mail.outboxDir }, 'SMTP_URL is not set: mails are written to the outbox folder');
+    }
+    // Front door: while no superuser exists, a one-time link to create the first one.
+    const setupToken = await initialSetup.issueIfNeeded();
+    if (setupToken) {
+      logger.warn({ setup_url: `${config.publicUrl}/setup?token=${setupToken}` }, 'No administrator yet: open setup_url (works once, for 24 hours) to create the first superuser');
     }
     const views = createViews();
     const findResource = (identifier: string) => resourceService.findByIdentifier(identifier);
@@ -111,7 +120,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
 
     const health = createHealthRouter({ knex, keys: () => hosted().keys });
 
-    const interactions = createInteractionRouter({ provider, authenticate, secondFactor, users, views, secureCookies, findResource });
+    const interactions = createInteractionRouter({ provider, authenticate, secondFactor, users, views, secureCookies, findResource, allowRegistration: config.allowRegistration });
     const usersApi = createUsersRouter({
       users,
       userService,
@@ -135,6 +144,7 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     app.use(metricsMiddleware(metrics));
     app.use(securityHeaders({ https: secureCookies }));
     app.use(errorHandler(views, log));
+    app.use(unroutedErrors(views));
     app.use(refuseNulInUrl());
     app.use(metricsEndpoint(metrics, config.metricsToken));
     // The provider first: protocol requests (the hot path) skip our routers entirely; paths
@@ -143,6 +153,14 @@ export async function createLatchkey(config: Config, options: CreateOptions = {}
     app.use(mountProvider('/o', provider));
     app.use(staticFiles());
     app.use(health.routes()).use(health.allowedMethods());
+    // Front door: the welcome page, sign-up, the first administrator's setup page.
+    const frontDoor = [
+      createWelcomeRouter({ views, issuer: config.issuer, publicUrl: config.publicUrl, allowRegistration: config.allowRegistration, initialSetup }),
+      createSignupRouter({ registration, views, secureCookies, allowRegistration: config.allowRegistration }),
+      createSetupRouter({ initialSetup, views, secureCookies }),
+    ];
+    for (const router of frontDoor) app.use(router.routes()).use(router.allowedMethods());
+    app.use(sendBrowsersToSignup());
     app.use(interactions.routes()).use(interactions.allowedMethods());
     const emailPages = createEmailPagesRouter({ verification, passwordReset, views, secureCookies });
     app.use(emailPages.routes()).use(emailPages.allowedMethods());

@@ -9,6 +9,8 @@ import { createLoginThrottle } from './core/accounts/login-throttle.js';
 import { createPasswordHasher, type PasswordHasher } from './core/accounts/password-hasher.js';
 import { createPasswordReset, RESET_REQUESTS_PER_ADDRESS, RESET_REQUESTS_PER_IP, type PasswordReset } from './core/accounts/password-reset.js';
 import { createSelfService, type SelfService } from './core/accounts/self-service.js';
+import { createInitialSetup, type InitialSetup } from './core/accounts/initial-setup.js';
+import { createRegistration, type Registration } from './core/accounts/registration.js';
 import { createUserService, type UserService } from './core/accounts/user-service.js';
 import { actorEntry, createAuditLog, type AuditActor, type AuditLog } from './core/audit/audit-log.js';
 import { createClientService, validateClientInput, type ClientService } from './core/clients/client-service.js';
@@ -77,6 +79,10 @@ export interface CoreServices {
   background: BackgroundJobs;
   /** Deletes expired OIDC rows, API refresh tokens, retired keys and old throttle counters. */
   sweeper: Sweeper;
+  /** The sign-up page's registrations (throttled per IP, verification mailed). */
+  registration: Registration;
+  /** The one-time links that create the first superuser in the browser. */
+  initialSetup: InitialSetup;
 }
 
 export interface Observability {
@@ -187,6 +193,8 @@ export async function createServices(config: Config, { logger, oidc, oneShot = f
       mailer,
       background,
       sweeper: createSweeper({ knex, intervalSeconds: config.sweepIntervalSeconds, throttle, metrics }),
+      registration: createRegistration({ userService, throttle: mailRequestThrottle, audit }),
+      initialSetup: createInitialSetup({ knex, userService, audit }),
     };
     return {
       config,

@@ -2,6 +2,7 @@ import type { Middleware } from 'koa';
 import { DomainError } from '../../core/errors.js';
 import { ApiError } from '../../errors.js';
 import { restError } from './error-mapping.js';
+import { answersWithPage, renderErrorPage } from './error-pages.js';
 import type { Views } from './views.js';
 
 /**
@@ -36,10 +37,9 @@ export function errorHandler(views: Views, log: (message: string, error: unknown
       const retryAfter = (error as { retryAfter?: unknown }).retryAfter;
       if (apiError.status === 429 && typeof retryAfter === 'number') ctx.set('Retry-After', String(retryAfter));
       // Pages for browsers (which name text/html explicitly); JSON for API paths and the rest.
-      const apiPath = /^\/(api|auth|users)(\/|$)/.test(ctx.path);
-      if (!apiPath && (ctx.get('accept') ?? '').includes('text/html')) {
+      if (answersWithPage(ctx)) {
         ctx.type = 'html';
-        ctx.body = views.render('error', { title: 'Something went wrong', error: apiError.error, description: apiError.message, csrf: '' });
+        ctx.body = renderErrorPage(ctx, views, apiError.status, apiError.error, apiError.message);
       } else {
         ctx.body = apiError.toJSON();
       }

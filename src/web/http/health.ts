@@ -39,6 +39,5 @@ export function createHealthRouter({ knex, keys }: { knex: Knex; keys: () => Key
     };
   });
 
-  router.get('/', (ctx) => ctx.redirect('/o/.well-known/openid-configuration'));
   return router;
 }

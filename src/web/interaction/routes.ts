@@ -25,6 +25,8 @@ export interface InteractionDeps {
   secureCookies: boolean;
   /** Names the APIs (RFC 8707 resources) an application asks to use on the consent page. */
   findResource: FindResource;
+  /** ALLOW_REGISTRATION: the login page links to the sign-up page. */
+  allowRegistration?: boolean;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -52,7 +54,7 @@ const UNMET_ACR = { error: 'unmet_authentication_requirements', error_descriptio
  * Accounts with two-factor authentication sign in in two steps: password, then a code (TOTP
  * or recovery code); only the code finishes the login, with amr ["pwd", "otp"].
  */
-export function createInteractionRouter({ provider, authenticate, secondFactor, users, views, secureCookies, findResource }: InteractionDeps): Router {
+export function createInteractionRouter({ provider, authenticate, secondFactor, users, views, secureCookies, findResource, allowRegistration = false }: InteractionDeps): Router {
   const router = new Router({ prefix: '/interaction' });
   const form = formParser({ limit: '16kb' });
 
@@ -117,6 +119,7 @@ export function createInteractionRouter({ provider, authenticate, secondFactor, 
         clientName,
         username: (ctx.request.body as Record<string, unknown> | undefined)?.['username'] ?? hint,
         message,
+        allowRegistration,
       }, i18n);
       return;
     }
